@@ -1,0 +1,39 @@
+# The two commands of the README: `make demo` (the main job) and `make test`.
+# Both create .venv and install what they need; nothing is installed by hand.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SCENARIO ?= nightly-maintenance
+
+.PHONY: demo test soak bench live-demo clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(STAMP)
+
+## demo: run a bundled scenario through the model and write result.json + an HTML/Markdown report
+demo: $(STAMP)
+	$(BIN)/repaychaos sim $(SCENARIO) --out reports/out/$(SCENARIO)-sim; \
+	  status=$$?; [ $$status -le 1 ] || exit $$status
+	$(BIN)/repaychaos report reports/out/$(SCENARIO)-sim/result.json --out reports/out/$(SCENARIO)-sim
+	@echo "open reports/out/$(SCENARIO)-sim/report.html"
+
+## test: the whole default test suite (theory checks, CLI, a short live run); fails if no test ran
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+## soak: the long model and load runs kept out of the default suite
+soak: $(STAMP)
+	$(BIN)/python -m pytest -q -m soak -p no:cacheprovider
+
+## bench: model vs bare SimPy vs Ciw, and the live service's sustained rate
+bench: $(STAMP)
+	$(BIN)/python bench/bench_model.py
+	$(BIN)/python bench/bench_service.py
+
+clean:
+	rm -rf $(VENV) reports/out
