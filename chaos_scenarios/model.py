@@ -216,7 +216,7 @@ class Reconcile(_Frozen):
         """The first sweep at or after ``t`` (sweeps at every, 2·every, ...); inf when off."""
         if self.every is None:
             return math.inf
-        k = math.ceil(t / self.every)
+        k = max(1, math.ceil(t / self.every))
         sweep = k * self.every
         return sweep if sweep >= t else sweep + self.every
 

@@ -1,2 +1,276 @@
-def main():
-    raise SystemExit("not yet")
+"""The ``repaychaos`` command line (SPEC §6). Thin: it resolves input, calls one entry
+point, writes and prints the record, and maps errors to exit codes.
+
+Exit codes: 0 SLOs met, 1 an SLO failed (or model and measurement disagree for ``run``),
+2 bad input (no traceback; ``--debug`` shows one), 3 a run that could not finish,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import click
+
+from repaychaos.errors import InvalidInput, RepaychaosError
+
+__all__ = ["main", "cli"]
+
+_DEBUG = False
+
+
+def _fail(exc: BaseException) -> None:
+    code = getattr(exc, "exit_code", 1)
+    if _DEBUG:
+        raise exc
+    text = str(exc)
+    prefix = "repaychaos: " if code != 2 else "repaychaos: invalid input: "
+    if "\n" in text:
+        click.echo(prefix.rstrip(": ") + ":", err=True)
+        for line in text.splitlines():
+            click.echo("  " + line, err=True)
+    else:
+        click.echo(prefix + text, err=True)
+    sys.exit(code)
+
+
+def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a command body, translating our errors into one-line messages and exit codes."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RepaychaosError as exc:
+            _fail(exc)
+        except KeyboardInterrupt:
+            click.echo("repaychaos: interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def _scenario(name_or_path: str) -> Any:
+    from chaos_scenarios import resolve_scenario
+
+    return resolve_scenario(name_or_path)
+
+
+def _out_dir(out: str | None, scenario_name: str, source: str) -> Path:
+    from repaychaos.result import default_out_dir
+
+    return Path(out) if out else default_out_dir(scenario_name, source)
+
+
+def _finish(result: dict[str, Any], out_dir: Path) -> int:
+    from repaychaos.result import write_result
+    from repaychaos.summary import format_summary
+
+    path = write_result(result, out_dir)
+    click.echo(format_summary(result))
+    click.echo(f"  wrote {path}")
+    return 0 if result["passed"] else 1
+
+
+_inconclusive = click.option(
+    "--inconclusive",
+    type=click.Choice(["fail", "pass"]),
+    default="fail",
+    show_default=True,
+    help="How an SLO whose 95% interval straddles the threshold counts in the exit status.",
+)
+_progress = click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(package_name="repaychaos")
+def cli(debug: bool) -> None:
+    """How often, and for how long, do users see a stale "unusable" account after repaying?"""
+    global _DEBUG
+    _DEBUG = debug
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True)
+def validate(files: Sequence[str]) -> None:
+    """Check scenario files (exit 0 valid, 2 invalid)."""
+    from chaos_scenarios import resolve_scenario
+
+    bad = 0
+    for file in files:
+        try:
+            scenario = resolve_scenario(file)
+        except InvalidInput as exc:
+            bad += 1
+            for line in str(exc).splitlines():
+                click.echo(line, err=True)
+            continue
+        click.echo(
+            f"ok {file}: {scenario.name}, {len(scenario.faults)} fault(s), {len(scenario.slo)} SLO(s)"
+        )
+    sys.exit(2 if bad else 0)
+
+
+@cli.command("list")
+def list_() -> None:
+    """The bundled scenarios, one line each."""
+    from chaos_scenarios import bundled_scenarios, load_scenario
+    from chaos_scenarios.units import format_duration
+
+    for name, path in bundled_scenarios().items():
+        scenario = load_scenario(path)
+        peak = max(rate for _, rate in scenario.workload.arrivals.steps)
+        faults = ",".join(sorted({f.type for f in scenario.faults})) or "no faults"
+        click.echo(
+            f"{name:<24} {format_duration(scenario.duration):>6} {peak:>6g}/s  {faults:<40} {scenario.description}"
+        )
+
+
+@cli.command()
+@click.argument("scenario")
+@click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
+@click.option("--replications", type=click.IntRange(1), default=None, help="Override the number of replications.")
+@click.option("--processes", type=click.IntRange(1), default=None, help="Worker processes (default: one per core).")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Output folder (default reports/out/<scenario>-sim).")
+@_inconclusive
+@_progress
+@_guarded
+def sim(scenario: str, seed: int | None, replications: int | None, processes: int | None, out: str | None,
+        inconclusive: str, progress: bool | None) -> None:
+    """Run the SimPy model of SCENARIO (a path or a bundled name)."""
+    sc = _scenario(scenario)
+    from sim.runner import run_model
+
+    result = run_model(sc, seed=seed, replications=replications, processes=processes, progress=progress,
+                       fail_on_inconclusive=inconclusive == "fail")
+    sys.exit(_finish(result, _out_dir(out, sc.name, "sim")))
+
+
+@cli.command()
+@click.argument("scenario")
+@click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Run K times faster than real time (default: chosen so the run takes about a minute).")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Output folder (default reports/out/<scenario>-load).")
+@click.option("--host", default=None, help="Drive an already running service at this URL instead of starting one.")
+@click.option("--allow-remote", is_flag=True, help="Allow --host to be a non-loopback address.")
+@click.option("--locust-workers", type=click.IntRange(0), default=0, show_default=True,
+              help="Local Locust workers (master/worker mode).")
+@_inconclusive
+@_progress
+@_guarded
+def load(scenario: str, time_scale: float | None, out: str | None, host: str | None, allow_remote: bool,
+         locust_workers: int, inconclusive: str, progress: bool | None) -> None:
+    """Start the reference service, drive it with Locust, and measure SCENARIO."""
+    sc = _scenario(scenario)
+    from loadtests.runner import run_load
+
+    result = run_load(sc, time_scale=time_scale, allow_remote=allow_remote, host=host,
+                      locust_workers=locust_workers, progress=progress,
+                      fail_on_inconclusive=inconclusive == "fail")
+    sys.exit(_finish(result, _out_dir(out, sc.name, "load")))
+
+
+@cli.command()
+@click.argument("scenario")
+@click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=None, help="For the load half.")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Output folder (default reports/out/<scenario>-run).")
+@_inconclusive
+@_progress
+@_guarded
+def run(scenario: str, time_scale: float | None, out: str | None, inconclusive: str, progress: bool | None) -> None:
+    """Model and measurement of SCENARIO, then a comparison and a report."""
+    import json
+
+    sc = _scenario(scenario)
+    from loadtests.runner import run_load
+    from reports.compare import compare_results
+    from reports.render import write_report
+    from repaychaos.result import write_result
+    from repaychaos.summary import format_summary
+    from sim.runner import run_model
+
+    out_dir = _out_dir(out, sc.name, "run")
+    strict = inconclusive == "fail"
+    sim_result = run_model(sc, progress=progress, fail_on_inconclusive=strict)
+    write_result(sim_result, out_dir / "sim")
+    click.echo(format_summary(sim_result))
+    load_result = run_load(sc, time_scale=time_scale, progress=progress, fail_on_inconclusive=strict)
+    write_result(load_result, out_dir / "load")
+    click.echo(format_summary(load_result))
+    comparison = compare_results(sim_result, load_result)
+    (out_dir / "comparison.json").write_text(json.dumps(comparison, indent=2) + "\n", encoding="utf-8")
+    paths = write_report([sim_result, load_result], out_dir, comparison=comparison)
+    click.echo(f"  wrote {out_dir / 'comparison.json'} and {paths.get('html', out_dir / 'report.html')}")
+    if not comparison.get("agree", False):
+        click.echo("repaychaos: model and measurement DISAGREE (see comparison.json)", err=True)
+    ok = sim_result["passed"] and load_result["passed"] and comparison.get("agree", False)
+    sys.exit(0 if ok else 1)
+
+
+@cli.command()
+@click.argument("results", nargs=-1, required=True)
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Output folder (default: beside the first result).")
+@_guarded
+def report(results: Sequence[str], out: str | None) -> None:
+    """HTML + Markdown report with plots, and JUnit XML, from result.json files."""
+    from reports.render import write_report
+    from repaychaos.result import read_result
+
+    records = [read_result(path) for path in results]
+    out_dir = Path(out) if out else Path(results[0]).parent
+    paths = write_report(records, out_dir)
+    for kind, path in paths.items():
+        click.echo(f"wrote {kind}: {path}")
+
+
+@cli.command()
+@click.argument("scenario")
+@click.option("--vary", "vary", multiple=True, metavar="KEY=V1,V2,...",
+              help="A scenario key path and its values; several --vary form a grid.")
+@click.option("--search", default=None, metavar="KEY=LOW..HIGH",
+              help="Bisect one numeric key for the frontier instead of a fixed grid.")
+@click.option("--processes", type=click.IntRange(1), default=None, help="Worker processes (default: one per core).")
+@click.option("--scheduler", default=None, metavar="ADDRESS", help="Run points on an existing Dask cluster (extra 'dask').")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Output folder (default reports/out/<scenario>-sweep).")
+@_progress
+@_guarded
+def sweep(scenario: str, vary: Sequence[str], search: str | None, processes: int | None, scheduler: str | None,
+          out: str | None, progress: bool | None) -> None:
+    """A grid of model runs for capacity planning (sweep.json, sweep.csv, plots)."""
+    sc = _scenario(scenario)
+    from sim.sweep import run_sweep
+
+    if not vary and not search:
+        raise InvalidInput("sweep needs at least one --vary KEY=V1,V2,... or --search KEY=LOW..HIGH")
+    outcome = run_sweep(sc, list(vary), out_dir=_out_dir(out, sc.name, "sweep"), processes=processes,
+                        search=search, scheduler=scheduler, progress=progress)
+    for kind, path in (outcome.get("paths") or {}).items():
+        click.echo(f"wrote {kind}: {path}")
+
+
+@cli.command()
+@click.option("--scenario", default=None, help="Scenario (path or bundled name) that configures the stages and faults.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Bind address (loopback unless you say otherwise).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--db", type=click.Path(dir_okay=False), default=None, help="SQLite file (default: a new temporary file).")
+@click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True)
+@_guarded
+def serve(scenario: str | None, host: str, port: int, db: str | None, time_scale: float) -> None:
+    """The reference service alone (SPEC §7)."""
+    sc = _scenario(scenario) if scenario else None
+    from loadtests.service import serve as serve_service
+
+    serve_service(sc, host=host, port=port, db=db, time_scale=time_scale)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="repaychaos")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -191,6 +191,8 @@ class _Counts:
     # visibility: repayments with usable truth, and how many were still stale at each grid t
     truth_usable: int = 0
     still_stale: list[int] = field(default_factory=lambda: [0] * len(VISIBILITY_GRID))
+    # per-population time to usable, so phase-scoped quantile SLOs (time_to_usable.p99@after) work
+    ttu: LogHistogram = field(default_factory=lambda: LogHistogram())
 
     def merge(self, other: "_Counts") -> None:
         for name in ("repayments", "reads", "stale_reads", "affected", "never_usable", "risk_holds",
@@ -199,6 +201,7 @@ class _Counts:
         for c in CAUSES:
             self.by_cause[c] += other.by_cause[c]
         self.still_stale = [a + b for a, b in zip(self.still_stale, other.still_stale)]
+        self.ttu.merge(other.ttu)
 
 
 @dataclass
@@ -247,11 +250,13 @@ class MetricsCollector:
         """A collector with one phase per fault type and fault name of ``scenario``."""
         horizon = scenario.duration if horizon is None else horizon
         windows: dict[str, list[tuple[float, float]]] = {}
-        for fault in scenario.faults:
+        for index, fault in enumerate(scenario.faults):
             ws = fault.windows(horizon)
             windows.setdefault(fault.type, []).extend(ws)
-            if fault.name:
-                windows.setdefault(fault.name, []).extend(ws)
+            # the scenario accepts `@name` and `@type#index` labels (Scenario.phase_names)
+            label = scenario.fault_label(index) if hasattr(scenario, "fault_label") else fault.name
+            if label and label != fault.type:
+                windows.setdefault(label, []).extend(ws)
         return cls(scenario.duration, scenario.warmup, scenario.workload.check.max_checks, windows)
 
     def _bin(self, t: float) -> int:
@@ -325,6 +330,8 @@ class MetricsCollector:
                     g.by_cause[cause] += 1
             if never:
                 g.never_usable += 1
+            if not never and g is not st.all:
+                g.ttu.add(delay if delay > 0 else 0.0)
             if held:
                 g.risk_holds += 1
             else:
@@ -415,6 +422,7 @@ def _population(groups: list[_Counts]) -> dict[str, Any]:
         "lost_repayments": pooled.lost_repayments,
         "wrong_usable_reads": pooled.wrong_usable_reads,
         "stale_reads_by_cause": dict(pooled.by_cause),
+        "time_to_usable": {k: _r(v) for k, v in pooled.ttu.summary().items()},
     }
 
 

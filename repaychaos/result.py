@@ -84,7 +84,9 @@ def evaluate_slos(slo_rules: Sequence[Any], metrics: dict[str, Any], phases: dic
         observed, ci = lookup_metric(metrics, phases, rule.key)
         if observed is None:
             verdict = "fail"
-        elif ci is not None and is_ratio_path(rule.key):
+        elif ci is not None and is_ratio_path(rule.key) and rule.op not in ("==", "!="):
+            # An interval can show a ratio is below or above a threshold; equality to a
+            # value is never provable from an interval, so `== 0` is judged on the count.
             low_ok, high_ok = rule.holds(ci[0]), rule.holds(ci[1])
             if low_ok and high_ok and rule.holds(observed):
                 verdict = "pass"

@@ -1,0 +1,174 @@
+"""The metric definitions of SPEC §4, checked on hand-built repayments with exact answers."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from repaychaos.metrics import (
+    VISIBILITY_GRID,
+    LogHistogram,
+    MetricsCollector,
+    Read,
+    Repayment,
+    Touch,
+    cause_of,
+    finalize,
+    wilson,
+)
+
+
+def collector(max_checks=3, windows=None, duration=1000.0, warmup=0.0):
+    return MetricsCollector(duration, warmup, max_checks, windows)
+
+
+def test_stale_means_view_unusable_while_truth_usable():
+    """Reads before the view turns usable are stale; a held account's unusable reads are not."""
+    c = collector()
+    c.observe(Repayment(10.0, view_usable_at=15.0), [Read(12, False, 12), Read(20, True, 20)])
+    c.observe(Repayment(30.0, held=True), [Read(31, False, 31), Read(61, False, 61), Read(91, False, 91)])
+    m = finalize([c.state])["metrics"]
+    assert (m["repayments"], m["reads"], m["stale_reads"]) == (2, 5, 1)
+    assert m["never_usable"] == 1 and m["risk_holds"] == 1
+    assert m["affected_ratio"]["value"] == 0.5
+    assert m["support_contacts_per_10k"] == 0  # the held user saw no stale read
+
+
+def test_wrong_usable_reads_count_usable_shown_on_unusable_truth():
+    """Showing usable to a held account is risk exposure, not staleness."""
+    c = collector()
+    c.observe(Repayment(1.0, held=True), [Read(2, True, 2)])
+    m = finalize([c.state])["metrics"]
+    assert m["wrong_usable_reads"] == 1 and m["stale_reads"] == 0
+
+
+def test_support_contact_needs_all_max_checks_stale():
+    """Only a user who used every one of max_checks and saw only stale reads contacts support."""
+    c = collector(max_checks=3)
+    c.observe(Repayment(1.0), [Read(2, False, 2), Read(32, False, 32), Read(62, False, 62)])
+    c.observe(Repayment(2.0, view_usable_at=40), [Read(3, False, 3), Read(33, False, 33), Read(63, True, 63)])
+    m = finalize([c.state])["metrics"]
+    assert m["support_contacts_per_10k"] == 5000.0
+
+
+def test_only_repayments_acked_in_the_window_count():
+    """Acks before warmup or at/after duration are ignored."""
+    c = collector(warmup=100, duration=200)
+    for t in (50.0, 100.0, 199.9, 200.0):
+        c.observe(Repayment(t, view_usable_at=t + 1), [Read(t + 2, True, t + 2)])
+    assert finalize([c.state])["metrics"]["repayments"] == 2
+
+
+def test_attribution_picks_the_largest_delay_touch_before_the_read():
+    """Among touches at or before the read, the one with the most added delay wins."""
+    rep = Repayment(0.0, view_usable_at=500.0, touches=[
+        Touch("sync_delay", 1.0, 5.0), Touch("maintenance", 2.0, 300.0), Touch("cutover", 50.0, 900.0)])
+    assert cause_of(rep, Read(10.0, False, 10.0)) == "maintenance"
+    assert cause_of(rep, Read(60.0, False, 60.0)) == "cutover"
+    assert cause_of(rep, Read(0.5, False, 0.5)) == "queueing"
+
+
+def test_attribution_cache_when_view_was_already_usable():
+    """A stale read served from a cache while the view was usable is 'cache'."""
+    rep = Repayment(0.0, view_usable_at=1.0, touches=[Touch("maintenance", 0.0, 100.0)])
+    assert cause_of(rep, Read(5.0, False, 0.0)) == "cache"
+
+
+def test_view_changes_allow_the_view_to_flip_back():
+    """With a history, a corrupt write after a sweep makes the view unusable again."""
+    rep = Repayment(0.0, view_usable_at=10.0, view_changes=[(10.0, True), (20.0, False), (30.0, True)])
+    assert [rep.view_usable(t) for t in (5, 15, 25, 35)] == [False, True, False, True]
+
+
+def test_visibility_curve_is_exact_on_the_grid():
+    """p_stale(t) counts repayments whose view turned usable after ack + t, exactly."""
+    c = collector()
+    delays = [0.05, 0.3, 1.0, 7.0, math.inf]
+    for i, d in enumerate(delays):
+        c.observe(Repayment(float(i), view_usable_at=i + d), [])
+    vis = finalize([c.state])["metrics"]["visibility"]
+    got = dict(zip(vis["t"], vis["p_stale"]))
+    for t in VISIBILITY_GRID:
+        assert got[t] == pytest.approx(sum(d > t for d in delays) / len(delays)), t
+
+
+def test_stale_reads_by_cause_sum_to_stale_reads():
+    """Every stale read has exactly one cause."""
+    rng = random.Random(5)
+    c = collector(max_checks=4)
+    for i in range(500):
+        usable = i + rng.expovariate(0.05)
+        touches = [Touch(rng.choice(["sync_delay", "maintenance", "interface_bug"]), i + rng.random(), rng.random() * 50)] if i % 3 else []
+        reads = []
+        for k in range(4):
+            t = i + 1 + 20 * k
+            reads.append(Read(t, t >= usable, t))
+            if t >= usable:
+                break
+        c.observe(Repayment(float(i), view_usable_at=usable, touches=touches), reads)
+    m = finalize([c.state])["metrics"]
+    assert sum(m["stale_reads_by_cause"].values()) == m["stale_reads"] > 0
+
+
+def test_phases_split_by_ack_time():
+    """A repayment acked inside a fault window counts in that phase; after all windows, in 'after'."""
+    c = collector(windows={"maintenance": [(100.0, 200.0)]})
+    for t in (50.0, 150.0, 250.0, 260.0):
+        c.observe(Repayment(t, view_usable_at=t + 1), [Read(t + 0.5, False, t + 0.5)])
+    phases = finalize([c.state])["phases"]
+    assert phases["maintenance"]["repayments"] == 1
+    assert phases["after"]["repayments"] == 2
+
+
+def test_histogram_quantiles_within_one_percent():
+    """Log-spaced bins give quantiles within 1 % of the exact order statistic."""
+    rng = random.Random(9)
+    xs = sorted(rng.lognormvariate(0, 2) for _ in range(20_000))
+    h = LogHistogram()
+    for x in xs:
+        h.add(x)
+    for q in (0.5, 0.95, 0.99, 0.999):
+        exact = xs[math.ceil(q * len(xs)) - 1]
+        assert h.quantile(q) == pytest.approx(exact, rel=0.011), q
+    assert h.max == xs[-1]
+
+
+def test_histogram_memory_is_fixed():
+    """Adding a million values does not grow the histogram."""
+    h = LogHistogram()
+    size = len(h.counts)
+    for i in range(1, 100_001):
+        h.add(i * 0.37)
+    assert len(h.counts) == size and h.n == 100_000
+
+
+def test_wilson_interval_known_values():
+    """Wilson 95 % for 5/10 is (0.2366, 0.7634) (textbook value)."""
+    low, high = wilson(5, 10)
+    assert low == pytest.approx(0.2366, abs=1e-4) and high == pytest.approx(0.7634, abs=1e-4)
+
+
+def test_replications_give_student_interval_around_pooled_ratio():
+    """Two or more replications: the CI is the pooled value ± t(0.975, n-1)·s/√n."""
+    states = []
+    for stale in (10, 20, 30):
+        c = collector(max_checks=1)
+        for i in range(100):
+            c.observe(Repayment(float(i), view_usable_at=i + (100 if i < stale else 0.1)), [Read(i + 1.0, i >= stale, i + 1.0)])
+        states.append(c.state)
+    r = finalize(states)["metrics"]["stale_read_ratio"]
+    assert r["value"] == pytest.approx(0.2)
+    half = 4.302652729911275 * 0.1 / math.sqrt(3)  # t(0.975, 2) * sd / sqrt(n)
+    assert r["ci95"] == pytest.approx([max(0.0, 0.2 - half), 0.2 + half], abs=1e-8)  # clipped to [0, 1]
+
+
+def test_finalize_is_deterministic():
+    """The same observations give the same numbers, in the same key order."""
+    def run():
+        c = collector()
+        for i in range(50):
+            c.observe(Repayment(float(i), view_usable_at=i + 0.1 * i), [Read(i + 2.0, 0.1 * i <= 2, i + 2.0)])
+        return finalize([c.state])
+    assert repr(run()) == repr(run())
