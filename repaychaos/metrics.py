@@ -250,12 +250,13 @@ class MetricsCollector:
         """A collector with one phase per fault type and fault name of ``scenario``."""
         horizon = scenario.duration if horizon is None else horizon
         windows: dict[str, list[tuple[float, float]]] = {}
+        # SLOs may also say `@type#index` (Scenario.phase_names); only then is that phase kept
+        wanted = {rule.phase for rule in getattr(scenario, "slo", ()) if rule.phase}
         for index, fault in enumerate(scenario.faults):
             ws = fault.windows(horizon)
             windows.setdefault(fault.type, []).extend(ws)
-            # the scenario accepts `@name` and `@type#index` labels (Scenario.phase_names)
-            label = scenario.fault_label(index) if hasattr(scenario, "fault_label") else fault.name
-            if label and label != fault.type:
+            label = fault.name or f"{fault.type}#{index}"
+            if label != fault.type and (fault.name or label in wanted):
                 windows.setdefault(label, []).extend(ws)
         return cls(scenario.duration, scenario.warmup, scenario.workload.check.max_checks, windows)
 

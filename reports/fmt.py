@@ -10,6 +10,7 @@ from repaychaos.catalog import RATIO_METRICS
 __all__ = [
     "pct",
     "seconds",
+    "per_10k",
     "metric_kind",
     "format_value",
     "format_ci",
@@ -39,6 +40,8 @@ def seconds(value: float | None) -> str:
         return "n/a"
     if value == math.inf:
         return "never"
+    if value == 0:
+        return "0s"
     if value < 1:
         return f"{value * 1000:.0f}ms"
     if value < 120:
@@ -46,6 +49,13 @@ def seconds(value: float | None) -> str:
     if value < 7200:
         return f"{value / 60:.3g}min"
     return f"{value / 3600:.3g}h"
+
+
+def per_10k(value: float | None) -> str:
+    """A rate per 10,000 repayments: three significant digits, never in e-notation."""
+    if value is None:
+        return "n/a"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
 def metric_kind(metric: str) -> str:
@@ -70,7 +80,7 @@ def format_value(metric: str, value: Any) -> str:
     if kind == "time":
         return seconds(value)
     if kind == "rate":
-        return f"{value:.3g}"
+        return per_10k(value)
     return f"{value:,}" if isinstance(value, int) else f"{value:g}"
 
 

@@ -1,0 +1,117 @@
+"""Run the reference service: ``repaychaos serve`` and ``python -m loadtests.service``.
+
+uvicorn on one event loop (uvloop and httptools when installed), binding 127.0.0.1
+unless told otherwise. The chaos token comes from ``REPAYCHAOS_TOKEN`` or is generated
+and printed once. SIGTERM/SIGINT stop it gracefully (queued writes are committed);
+SIGKILL loses nothing that was acknowledged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from repaychaos.errors import InvalidInput, RepaychaosError
+
+__all__ = ["serve", "build_service", "main"]
+
+
+def _resolve(scenario: Any) -> Any:
+    from loadtests.core import default_scenario
+
+    if scenario is None:
+        return default_scenario()
+    if isinstance(scenario, (str, os.PathLike)):
+        from chaos_scenarios import resolve_scenario
+
+        return resolve_scenario(str(scenario))
+    return scenario
+
+
+def build_service(scenario: Any = None, *, db: str | os.PathLike[str] | None = None, time_scale: float = 1.0,
+                  token: str | None = None, t0: float | None = None, synchronous: str = "FULL") -> Any:
+    """The :class:`~loadtests.core.Service` that :func:`serve` runs (also used by tests)."""
+    from loadtests.core import Service
+
+    if time_scale <= 0:
+        raise InvalidInput(f"time_scale must be > 0, found {time_scale}")
+    scenario = _resolve(scenario)
+    if db is None:
+        db = Path(tempfile.mkdtemp(prefix="repaychaos-")) / "service.db"
+    token = token or os.environ.get("REPAYCHAOS_TOKEN") or None
+    return Service(scenario, db=db, time_scale=time_scale, t0=t0, token=token, synchronous=synchronous)
+
+
+def serve(scenario: Any = None, *, host: str = "127.0.0.1", port: int = 8000, db: str | os.PathLike[str] | None = None,
+          time_scale: float = 1.0, token: str | None = None, t0: float | None = None,
+          synchronous: str = "FULL", quiet: bool = False) -> None:
+    """Serve SPEC §7 until interrupted (blocks). ``scenario``: a Scenario, a name or path, or None
+    (the default pipeline without faults). ``t0``: epoch second of scenario time 0 (default: now,
+    or the one stored in ``db`` when restarting on the same file)."""
+    import uvicorn
+
+    from loadtests.app import create_app
+    from loadtests.fastpath import FastPath
+
+    # The writer thread re-takes the GIL after every SQLite step; a short switch interval keeps
+    # it from waiting 5 ms each time behind the event loop (the classic convoy).
+    sys.setswitchinterval(0.0005)
+    generated = not (token or os.environ.get("REPAYCHAOS_TOKEN"))
+    service = build_service(scenario, db=db, time_scale=time_scale, token=token, t0=t0, synchronous=synchronous)
+    if generated:
+        print(f"repaychaos: chaos token (Authorization: Bearer ...): {service.token}", flush=True)
+    if not quiet:
+        print(f"repaychaos: serving scenario '{service.scenario.name}' on http://{_hostport(host, port)} "
+              f"(db {service.store.path}, time scale {time_scale:g})", flush=True)
+    config = uvicorn.Config(FastPath(create_app(service), service), host=host, port=port, log_level="warning", access_log=False,
+                            loop=_pick("uvloop", "auto"), http=_pick("httptools", "auto"), lifespan="on",
+                            timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except OSError as exc:
+        raise InvalidInput(f"cannot listen on {_hostport(host, port)}: {exc.strerror or exc}") from None
+    if server.started is False and not server.should_exit:
+        raise InvalidInput(f"cannot listen on {_hostport(host, port)}")
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _pick(module: str, fallback: str) -> str:
+    try:
+        __import__(module)
+    except ImportError:
+        return fallback
+    return module
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m loadtests.service``: what the load runner starts as a subprocess."""
+    parser = argparse.ArgumentParser(prog="python -m loadtests.service", description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", default=None, help="bundled name or path (JSON works: it is YAML)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--db", default=None)
+    parser.add_argument("--time-scale", type=float, default=1.0)
+    parser.add_argument("--t0", type=float, default=None, help="epoch second of scenario time 0")
+    parser.add_argument("--synchronous", choices=["FULL", "NORMAL"],
+                        default=os.environ.get("REPAYCHAOS_SQLITE_SYNC", "FULL").upper(),
+                        help="SQLite synchronous mode; NORMAL in WAL mode still survives kill -9 (not power loss)")
+    args = parser.parse_args(argv)
+    try:
+        serve(args.scenario, host=args.host, port=args.port, db=args.db, time_scale=args.time_scale, t0=args.t0,
+              synchronous=args.synchronous)
+    except RepaychaosError as exc:
+        print(f"repaychaos: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Short live load runs whose answers are known in closed form."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chaos_scenarios import load_scenario_data
+from loadtests.runner import run_load
+from loadtests.testing import ServiceProcess
+from repaychaos.metrics import wilson
+
+pytestmark = pytest.mark.live
+
+LOCUSTFILE = Path(__file__).resolve().parents[1] / "loadtests" / "locustfile.py"
+# Real timing is not seeded, so a 95 % interval would fail one honest run in twenty by design;
+# the checks use the 99.9 % Wilson interval (z = 3.29) of the measured proportion instead.
+Z999 = 3.2905
+
+
+def test_stale_read_ratio_matches_exponential_survival():
+    """One read at ack + c with unlimited exp(mean m) sync workers is stale with probability exp(-c/m)."""
+    mean, c = 2.0, 2.0
+    scenario = load_scenario_data({
+        "version": 1, "name": "exp-delay", "duration": "50s", "seed": 11,
+        "workload": {"arrivals": {"rate": "20/s"}, "check": {"first_after": f"{c}s", "every": "1s", "max_checks": 1}},
+        "pipeline": {"channel": {"latency": 0}, "sync": {"workers": "unlimited",
+                                                         "service": {"dist": "exponential", "mean": f"{mean}s"}},
+                     "credit": {"service": 0}, "reconcile": "off"},
+    })
+    result = run_load(scenario, time_scale=2.0, progress=False)
+    m = result["metrics"]
+    assert m["lost_repayments"] == 0 and m["duplicate_repayments"] == 0
+    assert m["reads"] == m["repayments"] > 700  # one read each; ~1000 arrivals expected
+    low, high = wilson(m["stale_reads"], m["reads"], z=Z999)
+    assert low <= math.exp(-c / mean) <= high
+    assert m["stale_reads_by_cause"]["queueing"] == m["stale_reads"]
+
+
+def test_stale_reads_in_a_sync_pause_are_attributed_to_maintenance():
+    """With a 6 s sync pause, every stale read comes from repayments whose message waited it out."""
+    scenario = load_scenario_data({
+        "version": 1, "name": "pause-window", "duration": "24s", "seed": 5,
+        "workload": {"arrivals": {"rate": "20/s"}, "check": {"first_after": "1s", "every": "1s", "max_checks": 1}},
+        "pipeline": {"channel": {"latency": 0}, "sync": {"workers": "unlimited", "service": "100ms"},
+                     "credit": {"service": 0}, "reconcile": "off"},
+        "faults": [{"type": "maintenance", "component": "sync", "at": "8s", "for": "6s", "mode": "pause"}],
+    })
+    result = run_load(scenario, time_scale=2.0, progress=False)
+    m = result["metrics"]
+    by_cause = m["stale_reads_by_cause"]
+    assert by_cause["maintenance"] == m["stale_reads"] > 0
+    # Stale: acks in about [8 - 0.1, 14 - 1 + 0.1) = 5.2 s at 20/s -> Poisson mean 104, sd ~10; +-5 sd.
+    assert 54 <= m["stale_reads"] <= 154
+    # Acked in [8, 14): stale unless acked in the last second (read after the drain): about 5/6.
+    assert result["phases"]["maintenance"]["stale_read_ratio"]["value"] > 0.6
+    assert result["phases"]["after"]["stale_reads"] == 0
+
+
+def test_locustfile_runs_headless_on_its_own(tmp_path):
+    """`locust -f loadtests/locustfile.py --headless` against a started service exits cleanly."""
+    scenario = load_scenario_data({
+        "version": 1, "name": "plain-locust", "duration": "1h",
+        "workload": {"arrivals": {"rate": "20/s"}, "check": {"first_after": "200ms", "every": "500ms", "max_checks": 3}},
+        "pipeline": {"sync": {"workers": 4, "service": "20ms"}},
+    })
+    scenario_file = tmp_path / "plain.json"
+    scenario_file.write_text(__import__("json").dumps(scenario.normalised()))
+    with ServiceProcess(scenario, tmp_path / "svc.db") as svc:
+        env = dict(os.environ, REPAYCHAOS_SCENARIO=str(scenario_file))
+        done = subprocess.run([sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "1", "-r", "1",
+                               "-t", "4s", "--host", svc.url, "--only-summary"],
+                              capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert "/repayments" in done.stderr + done.stdout
+
+
+def test_dropped_messages_are_repaired_by_the_next_sweep():
+    """With every sync->credit message dropped, the view turns usable at the first sweep after the ack."""
+    every = 4.0
+    scenario = load_scenario_data({
+        "version": 1, "name": "drop-all", "duration": "20s", "seed": 3,
+        "workload": {"arrivals": {"rate": "10/s"}, "check": {"first_after": "1s", "every": "1s", "max_checks": 6}},
+        "pipeline": {"channel": {"latency": 0}, "sync": {"workers": "unlimited", "service": "100ms"},
+                     "credit": {"service": 0}, "reconcile": {"every": f"{every}s"}},
+        "faults": [{"type": "interface_bug", "link": "sync->credit", "drop_ratio": 1.0}],
+    })
+    result = run_load(scenario, time_scale=2.0, progress=False)
+    m = result["metrics"]
+    n = m["repayments"]
+    assert n > 120 and m["never_usable"] == 0
+    assert m["stale_reads_by_cause"]["interface_bug"] == m["stale_reads"] > 0
+    # time to usable = next sweep - ack ~ Uniform(0, 4): mean 2, sd 4/sqrt(12) = 1.15; the mean of
+    # n >= 120 has sd <= 0.105, so +-0.45 is > 4 sd (plus a few ms of sweep lateness).
+    assert abs(m["time_to_usable"]["mean"] - every / 2) < 0.45
+    assert m["time_to_usable"]["max"] < every + 0.25
+
+
+def test_cached_status_is_served_until_the_ttl_and_blamed_on_the_cache():
+    """With cache_ttl 3 s filled at the ack, reads at +1 s and +2 s are cached stale, the one at +3 s is fresh."""
+    scenario = load_scenario_data({
+        "version": 1, "name": "cache-ttl", "duration": "16s", "seed": 9,
+        "workload": {"arrivals": {"rate": "10/s"}, "check": {"first_after": "1s", "every": "1s", "max_checks": 5}},
+        "pipeline": {"channel": {"latency": 0}, "sync": {"workers": "unlimited", "service": "100ms"},
+                     "credit": {"service": 0}, "view": {"cache_ttl": "3s"}, "reconcile": "off"},
+    })
+    result = run_load(scenario, time_scale=2.0, progress=False)
+    m = result["metrics"]
+    n = m["repayments"]
+    assert n > 80
+    assert (m["reads"], m["stale_reads"]) == (3 * n, 2 * n)
+    assert m["stale_reads_by_cause"]["cache"] == 2 * n

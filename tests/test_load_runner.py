@@ -1,0 +1,104 @@
+"""The load runner's pure parts: target safety, the default time scale, joining records with the trace."""
+
+from __future__ import annotations
+
+import pytest
+
+from chaos_scenarios import load_scenario_data
+from loadtests.measure import collect
+from loadtests.runner import MAX_WALL_RATE, check_target, default_time_scale, run_load
+from repaychaos.errors import InvalidInput, UnsafeTarget
+from repaychaos.metrics import finalize
+
+SMALL = {
+    "version": 1, "name": "join", "duration": "100s", "warmup": "10s",
+    "workload": {"arrivals": {"rate": 1}, "check": {"first_after": "1s", "every": "1s", "max_checks": 2}},
+    "pipeline": {"reconcile": "off"},
+}
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8000", "http://localhost:9", "http://[::1]:80", "127.0.0.2"])
+def test_loopback_targets_are_always_allowed(host):
+    """Loopback hosts need no opt-in."""
+    assert check_target(host, allow_remote=False).startswith("http://")
+
+
+def test_remote_target_needs_allow_remote():
+    """A non-loopback host raises UnsafeTarget unless allow_remote is set."""
+    with pytest.raises(UnsafeTarget, match="allow-remote"):
+        check_target("http://10.1.2.3:8000", allow_remote=False)
+    assert check_target("http://10.1.2.3:8000", allow_remote=True) == "http://10.1.2.3:8000"
+
+
+def test_run_load_refuses_a_remote_host_before_starting_anything():
+    """run_load raises UnsafeTarget for a remote host without the opt-in."""
+    with pytest.raises(UnsafeTarget):
+        run_load(load_scenario_data(SMALL), host="http://192.0.2.1:8000")
+
+
+def test_run_load_refuses_a_bad_time_scale():
+    """A time scale <= 0 is bad input."""
+    with pytest.raises(InvalidInput):
+        run_load(load_scenario_data(SMALL), time_scale=0)
+
+
+def test_default_time_scale_aims_at_a_minute_under_the_rate_cap():
+    """K = duration / 60 s unless the wall arrival rate would exceed MAX_WALL_RATE."""
+    assert default_time_scale(load_scenario_data(SMALL)) == pytest.approx(100 / 60)
+    busy = load_scenario_data({**SMALL, "duration": "6h", "workload": {"arrivals": {"rate": "20/s"}}})
+    assert default_time_scale(busy) == pytest.approx(MAX_WALL_RATE / 20)  # 360 would mean 7200/s
+
+
+def _trace(reps, duplicates=0):
+    return {"t0": 1000.0, "time_scale": 2.0, "repayments": reps, "duplicates": duplicates, "backlog": [[20.0, 3]]}
+
+
+def _rep(rep_id, acked_at, changes, held=False, touches=()):
+    return {"id": rep_id, "key": rep_id, "account": "a", "acked_at": acked_at, "held": held, "changes": changes,
+            "touches": list(touches)}
+
+
+def _user(rep_id, acked_epoch, reads):
+    return {"key": rep_id, "id": rep_id, "acked_at": acked_epoch, "attempts": 1, "reads": reads}
+
+
+def test_join_counts_stale_reads_in_scenario_time():
+    """Reads are converted to scenario time ((epoch - t0) * K) and judged against the view changes."""
+    sc = load_scenario_data(SMALL)
+    trace = _trace([_rep("r1", 20.0, [[23.0, True]])])
+    # reads at scenario 22 (stale) and 24 (usable): epochs 1011 and 1012
+    user = _user("r1", 1010.0, [[1011.0, False, 1011.0], [1012.0, True, 1012.0]])
+    col, counts = collect(sc, trace, [user])
+    m = finalize([col.state])["metrics"]
+    assert (m["repayments"], m["reads"], m["stale_reads"]) == (1, 2, 1)
+    assert m["time_to_usable"]["max"] == pytest.approx(3.0)
+    assert counts["acked"] == 1
+
+
+def test_join_counts_an_acked_id_missing_from_the_ledger_as_lost():
+    """An id the user was acked for but the ledger lacks is a lost repayment, in or out of the window."""
+    sc = load_scenario_data(SMALL)
+    users = [_user("gone", 1010.0, []), _user("early", 1001.0, [])]  # scenario 20 (window) and 2 (warmup)
+    col, counts = collect(sc, _trace([]), users)
+    m = finalize([col.state])["metrics"]
+    assert m["lost_repayments"] == 2
+    assert counts["lost"] == 2
+
+
+def test_join_reports_duplicates_and_unacked_users():
+    """Duplicate ledger rows come from the ledger; users who gave up are counted, not dropped."""
+    sc = load_scenario_data(SMALL)
+    users = [{"key": "x", "attempts": 8, "gave_up": True, "reads": []}]
+    col, counts = collect(sc, _trace([], duplicates=0), users, ledger_ids=set(), duplicates=3)
+    m = finalize([col.state])["metrics"]
+    assert m["duplicate_repayments"] == 3
+    assert m["unacked_repayments"] == 1 and counts["unacked"] == 1
+
+
+def test_join_attributes_by_the_service_touches():
+    """A stale read after a maintenance touch is attributed to maintenance."""
+    sc = load_scenario_data(SMALL)
+    trace = _trace([_rep("r1", 20.0, [[40.0, True]], touches=[["maintenance", 20.5, 19.5]])])
+    col, _ = collect(sc, trace, [_user("r1", 1010.0, [[1011.0, False, 1011.0]])])
+    m = finalize([col.state])["metrics"]
+    assert m["stale_reads_by_cause"]["maintenance"] == 1

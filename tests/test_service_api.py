@@ -1,0 +1,162 @@
+"""SPEC §7 against a running reference service: status codes, idempotency, auth, faults."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from chaos_scenarios import load_scenario_data
+from loadtests.testing import ServiceProcess
+
+pytestmark = pytest.mark.live
+
+SCENARIO = {
+    "version": 1, "name": "api-contract", "duration": "1h",
+    "workload": {"arrivals": {"rate": 1}},
+    "pipeline": {"channel": {"latency": 0}, "sync": {"workers": 4, "service": "10ms"}, "credit": {"service": 0},
+                 "reconcile": "off"},
+}
+
+
+@pytest.fixture(scope="module")
+def svc(tmp_path_factory):
+    with ServiceProcess(load_scenario_data(SCENARIO), tmp_path_factory.mktemp("api") / "svc.db") as service:
+        yield service
+
+
+def post(svc, key, body=None, **kw):
+    headers = {} if key is None else {"Idempotency-Key": key}
+    return requests.post(svc.url + "/repayments", json=body or {"account": "a-1", "amount": "120.50"},
+                         headers=headers, timeout=10, **kw)
+
+
+def fault(svc, data, token=True):
+    return requests.post(svc.url + "/chaos/faults", json=data, headers=svc.auth() if token else {}, timeout=10)
+
+
+def test_repayment_commit_answers_201_with_id_account_and_ack_time(svc):
+    """A new repayment is acknowledged with 201 and {id, account, acked_at}."""
+    before = time.time()
+    resp = post(svc, "k-201", {"account": "a-201", "amount": "10.00"})
+    assert resp.status_code == 201
+    body = resp.json()
+    assert set(body) == {"id", "account", "acked_at"}
+    assert body["account"] == "a-201"
+    assert before - 1 <= body["acked_at"] <= time.time() + 1
+
+
+def test_replay_with_same_key_returns_same_body_with_200(svc):
+    """Replaying the same Idempotency-Key returns the first body with 200."""
+    first = post(svc, "k-replay", {"account": "a-replay", "amount": "5"})
+    again = post(svc, "k-replay", {"account": "a-replay", "amount": "5"})
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+
+
+def test_concurrent_retries_of_one_key_create_one_ledger_row(svc):
+    """Twenty concurrent POSTs with one key give one id, one 201 and one ledger row."""
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda _: post(svc, "k-race", {"account": "a-race", "amount": "1"}), range(20)))
+    assert sorted(a.status_code for a in answers) == [200] * 19 + [201]
+    assert len({a.json()["id"] for a in answers}) == 1
+    trace = requests.get(svc.url + "/chaos/trace", headers=svc.auth(), timeout=10).json()
+    assert [r["key"] for r in trace["repayments"]].count("k-race") == 1
+    assert trace["duplicates"] == 0
+
+
+def test_same_key_with_a_different_body_is_refused(svc):
+    """Reusing a key for another account is a client bug: 422, nothing added."""
+    post(svc, "k-other", {"account": "a-x", "amount": "1"})
+    assert post(svc, "k-other", {"account": "a-y", "amount": "1"}).status_code == 422
+
+
+def test_missing_idempotency_key_is_422(svc):
+    """The Idempotency-Key header is required."""
+    assert post(svc, None).status_code == 422
+
+
+@pytest.mark.parametrize("body", [{"account": "a-1"}, {"amount": "1"}, {"account": "a-1", "amount": "-3"},
+                                  {"account": "a-1", "amount": "abc"}, {"account": "", "amount": "1"},
+                                  {"account": "a-1", "amount": "1.001"}, ["a-1", "1"]])
+def test_bad_body_is_422(svc, body):
+    """A body without a valid account and positive 2-decimal amount is refused with 422."""
+    assert post(svc, f"k-bad-{body!r}", body).status_code == 422
+
+
+def test_get_repayment_returns_the_ledger_row_or_404(svc):
+    """GET /repayments/{id} answers the committed row, and 404 for an unknown id."""
+    body = post(svc, "k-get", {"account": "a-get", "amount": "7.25"}).json()
+    row = requests.get(f"{svc.url}/repayments/{body['id']}", timeout=10)
+    assert row.status_code == 200 and row.json()["amount"] == "7.25" and row.json()["account"] == "a-get"
+    assert requests.get(f"{svc.url}/repayments/r-nope", timeout=10).status_code == 404
+
+
+def test_unknown_account_reads_unusable(svc):
+    """An account with no repayment shows unusable, with as_of."""
+    body = requests.get(f"{svc.url}/accounts/a-never/status", timeout=10).json()
+    assert body["account"] == "a-never" and body["status"] == "unusable" and isinstance(body["as_of"], float)
+
+
+def test_status_becomes_usable_after_the_pipeline(svc):
+    """After the ack the view turns usable once sync (10 ms) and credit have run."""
+    post(svc, "k-usable", {"account": "a-usable", "amount": "1"})
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        if requests.get(f"{svc.url}/accounts/a-usable/status", timeout=10).json()["status"] == "usable":
+            return
+        time.sleep(0.02)
+    pytest.fail("account never became usable")
+
+
+def test_healthz_and_metrics(svc):
+    """/healthz says ok and /metrics exposes the backlog, in-flight, stale and fault gauges."""
+    assert requests.get(svc.url + "/healthz", timeout=10).json()["ok"] is True
+    text = requests.get(svc.url + "/metrics", timeout=10).text
+    for name in ("repaychaos_requests_total", "repaychaos_outbox_backlog", "repaychaos_sync_in_flight",
+                 "repaychaos_stale_accounts", "repaychaos_faults_active"):
+        assert name in text
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "test-token"}])
+def test_chaos_endpoints_need_the_bearer_token(svc, headers):
+    """/chaos/* answers 401 without the right Bearer token."""
+    assert requests.get(svc.url + "/chaos/faults", headers=headers, timeout=10).status_code == 401
+    assert requests.post(svc.url + "/chaos/faults", json={}, headers=headers, timeout=10).status_code == 401
+    assert requests.delete(svc.url + "/chaos/faults/f1", headers=headers, timeout=10).status_code == 401
+
+
+def test_invalid_live_fault_is_422(svc):
+    """A fault that a scenario file would refuse is refused live too."""
+    assert fault(svc, {"type": "maintenance", "component": "database"}).status_code == 422
+    assert fault(svc, {"type": "interface_bug", "link": "sync->credit", "drop_ratio": 0.8,
+                       "corrupt_ratio": 0.5}).status_code == 422
+
+
+def test_ledger_reject_window_answers_503_then_accepts_the_same_key(svc):
+    """In a ledger reject window POST gets 503 with Retry-After; once ended the same key commits."""
+    created = fault(svc, {"type": "maintenance", "component": "ledger", "mode": "reject", "for": "1h"})
+    assert created.status_code == 201
+    fid = created.json()["id"]
+    listed = requests.get(svc.url + "/chaos/faults", headers=svc.auth(), timeout=10).json()["faults"]
+    assert any(f["id"] == fid and f["active"] for f in listed)
+    resp = post(svc, "k-reject", {"account": "a-reject", "amount": "1"})
+    assert resp.status_code == 503 and int(resp.headers["Retry-After"]) >= 1
+    assert requests.delete(f"{svc.url}/chaos/faults/{fid}", headers=svc.auth(), timeout=10).status_code == 200
+    assert post(svc, "k-reject", {"account": "a-reject", "amount": "1"}).status_code == 201
+
+
+def test_ledger_pause_window_delays_the_ack_to_its_end(svc):
+    """In a ledger pause window the commit (and the ack) waits until the window ends."""
+    health = requests.get(svc.url + "/healthz", timeout=10).json()
+    created = fault(svc, {"type": "maintenance", "component": "ledger", "mode": "pause", "for": "1s"}).json()
+    end = created["windows"][0][1]
+    body = post(svc, "k-pause", {"account": "a-pause", "amount": "1"}).json()
+    assert (body["acked_at"] - health["t0"]) * health["time_scale"] >= end
+
+
+def test_delete_unknown_fault_is_404(svc):
+    """Ending a fault that does not exist is 404."""
+    assert requests.delete(svc.url + "/chaos/faults/f999", headers=svc.auth(), timeout=10).status_code == 404

@@ -1,0 +1,121 @@
+"""Faults against closed forms: interface drops with reconcile, risk holds, cutover
+losses and mis-mappings, corrupt writes — each stale read attributed to its cause.
+
+Tolerances are four standard errors of a binomial or Poisson count of the stated size.
+Service times are tiny (1 ms, unlimited workers) so ordinary queueing never makes a read
+stale and every stale read comes from the fault under test.
+"""
+
+from __future__ import annotations
+
+import math
+
+from chaos_scenarios import load_scenario_data
+from sim.runner import run_model
+
+
+def _scenario(**over):
+    """A fault-free scenario with 1 ms sync, no channel/credit delay, reconcile off, plus ``over``."""
+    data = {
+        "version": 1, "name": "theory", "duration": "1000s", "warmup": "0s", "seed": 23, "replications": 1,
+        "workload": {"arrivals": {"rate": 10}, "check": {"first_after": "5s", "every": "30s", "max_checks": 3}},
+        "pipeline": {"channel": {"latency": 0}, "sync": {"workers": "unlimited", "service": "1ms"},
+                     "credit": {"service": 0, "risk_hold_ratio": 0}, "view": {"cache_ttl": 0},
+                     "reconcile": {"every": "off"}},
+    }
+    for key, value in over.items():
+        node = data
+        *path, last = key.split(".")
+        for part in path:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return load_scenario_data(data)
+
+
+def _metrics(sc):
+    return run_model(sc, processes=1, progress=False)["metrics"]
+
+
+def test_interface_drop_stale_ratio_is_drop_times_unrepaired_share():
+    """Drop ratio d, reconcile every P, one check c after the ack: stale ratio = d (1 - c/P)."""
+    d, period, check = 0.1, 600.0, 120.0
+    m = _metrics(_scenario(**{
+        "duration": "6000s", "workload.arrivals.rate": 50,
+        "workload.check": {"first_after": f"{check}s", "every": "30s", "max_checks": 1},
+        "pipeline.reconcile": {"every": f"{period}s"},
+        "faults": [{"type": "interface_bug", "link": "sync->credit", "drop_ratio": d}],
+    }))
+    n = m["reads"]
+    expected = d * (1 - check / period)
+    assert n == m["repayments"] > 290_000
+    assert abs(m["stale_read_ratio"]["value"] - expected) <= 4 * math.sqrt(expected * (1 - expected) / n)
+    assert m["stale_reads_by_cause"]["interface_bug"] == m["stale_reads"]
+
+
+def test_risk_holds_are_never_stale_and_never_usable():
+    """Held repayments never count as stale; never_usable equals the holds, a binomial share."""
+    h = 0.05
+    m = _metrics(_scenario(**{
+        "duration": "2000s", "workload.arrivals.rate": 50,
+        "pipeline.credit.risk_hold_ratio": h, "pipeline.reconcile": {"every": "60s"},
+    }))
+    n = m["repayments"]
+    assert m["stale_reads"] == 0
+    assert m["wrong_usable_reads"] == 0
+    assert m["never_usable"] == m["risk_holds"]
+    assert abs(m["risk_holds"] - h * n) <= 4 * math.sqrt(n * h * (1 - h))
+
+
+def test_cutover_loses_queued_messages_and_blames_reads_after_the_switch():
+    """Messages queued at the switch are lost; their reads after it are blamed on the cutover."""
+    rate = 10.0
+    m = _metrics(_scenario(**{
+        "duration": "3000s", "workload.arrivals.rate": rate,
+        "pipeline.sync.workers": 4, "pipeline.reconcile": {"every": "3600s"},
+        "faults": [
+            {"type": "maintenance", "component": "sync", "at": "1000s", "for": "600s"},
+            {"type": "cutover", "at": "1500s", "for": "600s", "inflight_loss_ratio": 1.0},
+        ],
+    }))
+    # Acked at u in [1000, 1500): lost, usable only at the 3600 s sweep; read k at
+    # u + 5 + 30k is after the switch when u >= 1495 - 30k: 5 + 35 + 65 = 105 s of
+    # arrivals contributing 1, 2 or 3 cutover reads, a compound Poisson count with
+    # variance rate * (5*3^2 + 30*2^2 + 30*1^2).
+    expected = rate * 105
+    sd = math.sqrt(rate * (5 * 9 + 30 * 4 + 30 * 1))
+    by_cause = m["stale_reads_by_cause"]
+    assert abs(by_cause["cutover"] - expected) <= 4 * sd
+    # every other stale read waited out the pause; an acked repayment is never lost from the ledger
+    assert by_cause["maintenance"] + by_cause["cutover"] == m["stale_reads"]
+    assert by_cause["maintenance"] > 10 * by_cause["cutover"]
+    assert m["lost_repayments"] == 0
+
+
+def _flip(fault: dict) -> dict:
+    """Half the accounts held; reads every 30 s, 3 checks; the one sweep after the run."""
+    return _metrics(_scenario(**{
+        "duration": "1800s", "workload.arrivals.rate": 20,
+        "pipeline.credit.risk_hold_ratio": 0.5, "pipeline.reconcile": {"every": "3600s"},
+        "faults": [fault],
+    }))
+
+
+def test_cutover_mismapping_shows_held_accounts_usable_and_repaid_ones_stale():
+    """Mis-mapped writes in the window: held accounts read usable (wrong), repaid ones stale (cutover)."""
+    m = _flip({"type": "cutover", "at": "600s", "for": "600s", "unmapped_ratio": 0.2})
+    # held and mis-mapped: one wrong read each (then the user stops); about
+    # 20/s * 600 s * 0.5 * 0.2 = 1200, a Poisson count (sd ~35)
+    assert abs(m["wrong_usable_reads"] - 1200) <= 4 * math.sqrt(1200)
+    assert m["stale_reads_by_cause"]["cutover"] == m["stale_reads"]
+    # a repaid, mis-mapped account stays unusable past all 3 checks: its user calls support
+    assert m["stale_reads"] == 3 * m["support_contacts"]
+    assert abs(m["support_contacts"] - 1200) <= 4 * math.sqrt(1200)
+
+
+def test_corrupt_writes_are_blamed_on_the_interface_bug():
+    """Corrupt credit->view writes: wrong usable reads for held accounts, stale for repaid ones."""
+    m = _flip({"type": "interface_bug", "link": "credit->view", "at": "600s", "for": "600s",
+               "corrupt_ratio": 0.2})
+    assert abs(m["wrong_usable_reads"] - 1200) <= 4 * math.sqrt(1200)
+    assert m["stale_reads_by_cause"]["interface_bug"] == m["stale_reads"] == 3 * m["support_contacts"]
+    assert abs(m["support_contacts"] - 1200) <= 4 * math.sqrt(1200)
