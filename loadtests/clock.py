@@ -9,17 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["ScenarioClock"]
 
 
-@dataclass(frozen=True)
+#: Most the clock wakes early to make up for the event loop's typical lateness (wall seconds).
+MAX_BIAS = 0.005
+_GAIN = 0.05
+
+
+@dataclass
 class ScenarioClock:
-    """Maps wall-clock epoch seconds to scenario seconds and back."""
+    """Maps wall-clock epoch seconds to scenario seconds and back.
+
+    The event loop wakes a sleeper late by a fraction of a millisecond or more, and K
+    multiplies that into scenario time. The clock learns the typical lateness (an
+    exponentially weighted mean, capped at :data:`MAX_BIAS`) and wakes that much earlier,
+    so work lands on its intended instant on average instead of always after it.
+    """
 
     t0: float
     time_scale: float = 1.0
+    bias: float = field(default=0.0, compare=False)
 
     def now(self) -> float:
         """Scenario seconds since t0 (negative before the run starts)."""
@@ -33,6 +45,9 @@ class ScenarioClock:
 
     async def sleep_until(self, t: float) -> None:
         """Wait until scenario instant ``t`` (returns at once if it has passed)."""
-        delay = (t - self.now()) / self.time_scale
+        target = self.t0 + t / self.time_scale
+        delay = target - time.time() - self.bias
         if delay > 0:
             await asyncio.sleep(delay)
+            late = time.time() - target
+            self.bias = min(MAX_BIAS, max(0.0, self.bias + _GAIN * late))

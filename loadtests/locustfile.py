@@ -20,6 +20,7 @@ Settings (environment variables; all optional):
 ``REPAYCHAOS_SHARDS``       arrival users in total, e.g. one per Locust worker (default 1)
 ``REPAYCHAOS_QUIT_WHEN_DONE``  ``1``: stop Locust once every user is done (local runner)
 ``REPAYCHAOS_DEADLINE``     epoch second after which no user retries any more
+``REPAYCHAOS_PARENT_PID``   stop when this process (the load runner) is gone
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import time
 import uuid
 from typing import Any
@@ -48,6 +50,7 @@ except RepaychaosError as exc:  # a bad scenario is the user's input: say what, 
     raise SystemExit(f"REPAYCHAOS_SCENARIO: {exc}") from None
 SHARDS = max(1, int(os.environ.get("REPAYCHAOS_SHARDS", "1")))
 RECORD_DIR = os.environ.get("REPAYCHAOS_RECORD") or None
+READ_BIAS_MAX = 0.010  # wall seconds a read may be sent ahead of its instant
 MAX_FAILURES = 8  # non-503 failures (timeouts, 5xx) before a user gives up; it is then counted
 
 _open_records: dict[str, dict[str, Any]] = {}
@@ -64,6 +67,21 @@ def _record(line: dict[str, Any]) -> None:
     _record_file.write(json.dumps(line, separators=(",", ":")) + "\n")
 
 
+@events.init.add_listener
+def _exit_with_parent(**_kwargs: Any) -> None:
+    """Under the load runner: stop when the runner is gone (it may have been killed hard)."""
+    parent = os.environ.get("REPAYCHAOS_PARENT_PID")
+    if not parent:
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(parent):
+            gevent.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    gevent.spawn(watch)
+
+
 @events.test_stop.add_listener
 def _flush_unfinished(**_kwargs: Any) -> None:
     """Users still reading when the test stops are recorded as they are, marked incomplete."""
@@ -73,6 +91,13 @@ def _flush_unfinished(**_kwargs: Any) -> None:
     _open_records.clear()
     if _record_file is not None:
         _record_file.flush()
+
+
+def _quantiles(values: list[float]) -> dict[str, float | None]:
+    values = sorted(values)
+    if not values:
+        return {"p50": None, "p99": None}
+    return {"p50": values[len(values) // 2], "p99": values[int(0.99 * (len(values) - 1))]}
 
 
 class Repayer(FastHttpUser):
@@ -111,6 +136,8 @@ class Repayer(FastHttpUser):
         self.run_id = os.environ.get("REPAYCHAOS_RUN_ID") or uuid.uuid4().hex[:8]
         self.shard = uuid.uuid4().hex[:4] if SHARDS > 1 else "0"
         self.finished = False
+        self.read_bias = 0.0
+        self.read_late: list[float] = []
 
     def wall(self, t: float) -> float:
         return self.t0 + t / self.k
@@ -160,7 +187,8 @@ class Repayer(FastHttpUser):
             _record_file.flush()
         if RECORD_DIR is not None:
             done = {"done": True, "shard": self.shard, "arrivals": seq, "lagged": sum(1 for x in lags if x > 0.05),
-                    "lag_max": lags[-1] if lags else 0.0, "lag_p99": lags[int(0.99 * (len(lags) - 1))] if lags else 0.0}
+                    "lag_max": lags[-1] if lags else 0.0, "lag_p99": lags[int(0.99 * (len(lags) - 1))] if lags else 0.0,
+                    "read_late": _quantiles(self.read_late)}
             path = os.path.join(RECORD_DIR, f"done-{os.getpid()}-{self.shard}.json")
             with open(path + ".tmp", "w", encoding="utf-8") as fh:
                 json.dump(done, fh)
@@ -218,7 +246,9 @@ class Repayer(FastHttpUser):
         path = f"/accounts/{account}/status"
         at = first
         for _ in range(check.max_checks):
-            delay = self.wall(at) - time.time()
+            # Aim the *server's* read instant at the policy's: send early by the typical
+            # send-to-read lag (learnt, capped), since K multiplies every wall millisecond.
+            delay = self.wall(at) - time.time() - self.read_bias
             if delay > 0:
                 gevent.sleep(delay)
             with self.client.get(path, name="/accounts/[account]/status", catch_response=True) as resp:
@@ -230,7 +260,12 @@ class Repayer(FastHttpUser):
                 data = resp.json()
                 resp.success()
             usable = data["status"] == "usable"
-            rec["reads"].append([data.get("read_at", time.time()), usable, data.get("as_of")])
+            read_at = data.get("read_at", time.time())
+            if delay > 0:
+                late = read_at - self.wall(at)
+                self.read_bias = min(READ_BIAS_MAX, max(0.0, self.read_bias + 0.05 * late))
+                self.read_late.append(late)
+            rec["reads"].append([read_at, usable, data.get("as_of")])
             if usable:
                 return
             at += check.every

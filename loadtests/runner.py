@@ -202,7 +202,7 @@ def run_load(scenario: Any, *, time_scale: float | None = None, allow_remote: bo
             logs.append(open(work / "service.log", "w"))
             service = subprocess.Popen(
                 [sys.executable, "-m", "loadtests.service", "--scenario", str(scenario_path), "--port", str(port),
-                 "--db", str(db), "--time-scale", repr(k), "--t0", repr(t0)],
+                 "--db", str(db), "--time-scale", repr(k), "--t0", repr(t0), "--parent-pid", str(os.getpid())],
                 stdout=logs[-1], stderr=subprocess.STDOUT, env=env, start_new_session=True)
             _wait_healthy(base_url, service, work / "service.log")
         else:
@@ -229,7 +229,7 @@ def run_load(scenario: Any, *, time_scale: float | None = None, allow_remote: bo
                     REPAYCHAOS_T0=repr(t0), REPAYCHAOS_RECORD=str(records), REPAYCHAOS_SHARDS=str(shards),
                     REPAYCHAOS_QUIT_WHEN_DONE="1" if locust_workers == 0 else "0",
                     REPAYCHAOS_DEADLINE=repr(t0 + scenario.duration / k + 0.5 * (deadline - t0 - scenario.duration / k)),
-                    REPAYCHAOS_RUN_ID=uuid.uuid4().hex[:8])
+                    REPAYCHAOS_RUN_ID=uuid.uuid4().hex[:8], REPAYCHAOS_PARENT_PID=str(os.getpid()))
         run_time = max(5, math.ceil(deadline - time.time()))
         cmd = [sys.executable, "-m", "locust", "-f", str(_LOCUSTFILE), "--headless", "-u", str(shards), "-r",
                str(shards), "--host", base_url, "--run-time", f"{run_time}s", "--only-summary", "--stop-timeout", "5",
@@ -312,6 +312,8 @@ def run_load(scenario: Any, *, time_scale: float | None = None, allow_remote: bo
             # how late view writes happened vs their intended instant, in scenario seconds
             # (event-loop lateness times K): the load test's own time resolution
             "write_lateness_s": trace.get("write_lateness"),
+            # how far the server's read instants fell from the check policy's (scenario seconds)
+            "read_lateness_s": _scaled(recs.done, "read_late", k),
             "republished_after_restart": trace.get("recovered", 0),
             **counts,
         }
@@ -352,6 +354,18 @@ def _cpu_seconds(proc: subprocess.Popen) -> float | None:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return None
+
+
+def _scaled(done: list[dict[str, Any]], key: str, k: float) -> dict[str, float | None] | None:
+    """The worst shard's quantiles of a wall-second statistic, in scenario seconds."""
+    rows = [d[key] for d in done if d.get(key)]
+    if not rows:
+        return None
+    out: dict[str, float | None] = {}
+    for q in ("p50", "p99"):
+        values = [r[q] for r in rows if r.get(q) is not None]
+        out[q] = max(values) * k if values else None
+    return out
 
 
 def _done_count(records: Path) -> int:

@@ -12,6 +12,8 @@ import argparse
 import os
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +50,11 @@ def build_service(scenario: Any = None, *, db: str | os.PathLike[str] | None = N
 
 def serve(scenario: Any = None, *, host: str = "127.0.0.1", port: int = 8000, db: str | os.PathLike[str] | None = None,
           time_scale: float = 1.0, token: str | None = None, t0: float | None = None,
-          synchronous: str = "FULL", quiet: bool = False) -> None:
+          synchronous: str = "FULL", quiet: bool = False, parent_pid: int | None = None) -> None:
     """Serve SPEC §7 until interrupted (blocks). ``scenario``: a Scenario, a name or path, or None
     (the default pipeline without faults). ``t0``: epoch second of scenario time 0 (default: now,
-    or the one stored in ``db`` when restarting on the same file)."""
+    or the one stored in ``db`` when restarting on the same file). ``parent_pid``: stop
+    gracefully when that process is gone (a load runner killed hard leaves no server behind)."""
     import uvicorn
 
     from loadtests.app import create_app
@@ -71,12 +74,22 @@ def serve(scenario: Any = None, *, host: str = "127.0.0.1", port: int = 8000, db
                             loop=_pick("uvloop", "auto"), http=_pick("httptools", "auto"), lifespan="on",
                             timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
+    if parent_pid:
+        threading.Thread(target=_watch_parent, args=(server, parent_pid), daemon=True).start()
     try:
         server.run()
     except OSError as exc:
         raise InvalidInput(f"cannot listen on {_hostport(host, port)}: {exc.strerror or exc}") from None
     if server.started is False and not server.should_exit:
         raise InvalidInput(f"cannot listen on {_hostport(host, port)}")
+
+
+def _watch_parent(server: Any, parent_pid: int) -> None:
+    while not server.should_exit:
+        if os.getppid() != parent_pid:
+            server.should_exit = True  # uvicorn checks this flag on its next tick
+            return
+        time.sleep(0.5)
 
 
 def _hostport(host: str, port: int) -> str:
@@ -100,13 +113,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default=None)
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--t0", type=float, default=None, help="epoch second of scenario time 0")
+    parser.add_argument("--parent-pid", type=int, default=None, help="stop when this process is gone")
     parser.add_argument("--synchronous", choices=["FULL", "NORMAL"],
                         default=os.environ.get("REPAYCHAOS_SQLITE_SYNC", "FULL").upper(),
                         help="SQLite synchronous mode; NORMAL in WAL mode still survives kill -9 (not power loss)")
     args = parser.parse_args(argv)
     try:
         serve(args.scenario, host=args.host, port=args.port, db=args.db, time_scale=args.time_scale, t0=args.t0,
-              synchronous=args.synchronous)
+              synchronous=args.synchronous, parent_pid=args.parent_pid)
     except RepaychaosError as exc:
         print(f"repaychaos: {exc}", file=sys.stderr)
         return exc.exit_code

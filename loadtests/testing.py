@@ -47,7 +47,7 @@ class ServiceProcess:
         path = Path(self.db).with_suffix(".scenario.json")
         path.write_text(json.dumps(self.scenario.normalised()), encoding="utf-8")
         cmd = [sys.executable, "-m", "loadtests.service", "--scenario", str(path), "--port", str(self.port),
-               "--db", str(self.db), "--time-scale", repr(self.time_scale)]
+               "--db", str(self.db), "--time-scale", repr(self.time_scale), "--parent-pid", str(os.getpid())]
         if self.t0 is not None:
             cmd += ["--t0", repr(self.t0)]
         self._log = open(Path(self.db).with_suffix(".log"), "a")

@@ -26,7 +26,7 @@ from sim.message import U_CUT_LOSS, U_LINK, U_UNMAPPED, Msg
 if TYPE_CHECKING:  # pragma: no cover
     from sim.pipeline import Model
 
-__all__ = ["REJECT_RETRY", "Injector", "INJECTORS", "register", "build_injectors", "POINTS",
+__all__ = ["REJECT_RETRY", "retry_time", "Injector", "INJECTORS", "register", "build_injectors", "POINTS",
            "Maintenance", "SyncDelay", "InterfaceBug", "Cutover"]
 
 #: Scenario seconds between retries of a rejected request or message (SEMANTICS 1, 3).
@@ -50,6 +50,7 @@ class Injector:
         self.label = label
         self.model = model
         self.windows = fault.windows(model.horizon)
+        self._starts = [s for s, _ in self.windows]
 
     def hooks(self) -> list[tuple[str, float, float]]:
         """``(point, start, end)`` for every window in which this injector acts."""
@@ -63,8 +64,8 @@ class Injector:
         """Schedule any SimPy events this fault needs (called once before the run)."""
 
     def window_at(self, t: float) -> tuple[float, float]:
-        i = bisect_right([s for s, _ in self.windows], t) - 1
-        return self.windows[i]
+        """The window holding ``t`` (the schedule only calls an injector inside one)."""
+        return self.windows[bisect_right(self._starts, t) - 1]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.label})"
@@ -90,7 +91,7 @@ def build_injectors(scenario: Any, model: "Model") -> list[Injector]:
     return out
 
 
-def _retry_time(t: float, end: float) -> float:
+def retry_time(t: float, end: float) -> float:
     """First retry (every REJECT_RETRY from ``t``) at or after ``end``."""
     if end == _INF:
         return _INF
@@ -109,7 +110,7 @@ class Maintenance(Injector):
 
     def apply(self, point: str, msg: Msg, t: float) -> float | None:
         start, end = self.window_at(t)
-        through = end if self.fault.mode == "pause" else _retry_time(t, end)
+        through = end if self.fault.mode == "pause" else retry_time(t, end)
         if point == "sync":
             since = max(msg.enq, start)
             msg.touch("maintenance", since, through - since)
@@ -140,6 +141,8 @@ class Maintenance(Injector):
 
     def _touch_queue(self, window: tuple[float, float]) -> None:
         start, end = window
+        if self.model.queue:
+            self.model.degraded = "maintenance"  # the backlog it left drains next
         for msg in self.model.queue:
             since = max(msg.enq, start)
             msg.touch("maintenance", since, end - since)

@@ -100,6 +100,9 @@ class Model:
         self.busy = 0          # workers holding a message (in service or paused)
         self.deferred = 0      # rejected messages waiting for their retry
         self.parked: list[Msg] = []  # held by a worker in a window that never ends
+        #: the sync fault whose backlog queued messages are waiting behind (SEMANTICS 3a);
+        #: set by a slowed message starting or a pause ending, cleared when the queue empties
+        self.degraded: str | None = None
         #: called as ``hook(msg, t)`` when a message leaves the queue without being served
         self.on_leave_queue: list[Callable[[Msg, float], None]] = []
 
@@ -196,10 +199,14 @@ class Model:
     def _start(self, msg: Msg) -> None:
         now = self.env.now
         t = now
+        if self.degraded is not None and now > msg.enq:
+            msg.touch(self.degraded, msg.enq, now - msg.enq)
         if self._h_sync is not None:
             t = self._through(self._h_sync, "sync", msg, t)
             if t is None:
                 return  # deferred by a rejecting window; the worker stays free
+        if msg.extra:
+            self.degraded = "sync_delay"
         done = t + msg.svc + msg.extra
         self.busy += 1
         if done == _INF:
@@ -214,6 +221,8 @@ class Model:
         queue = self.queue
         while queue and self.busy < self.workers:
             self._start(queue.popleft())
+        if not queue:
+            self.degraded = None
         self._downstream(msg, self.env.now)
 
     def defer(self, msg: Msg, retry_at: float) -> None:

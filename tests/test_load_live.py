@@ -33,7 +33,7 @@ def test_stale_read_ratio_matches_exponential_survival():
                                                          "service": {"dist": "exponential", "mean": f"{mean}s"}},
                      "credit": {"service": 0}, "reconcile": "off"},
     })
-    result = run_load(scenario, time_scale=2.0, progress=False)
+    result = run_load(scenario, time_scale=4.0, progress=False)
     m = result["metrics"]
     assert m["lost_repayments"] == 0 and m["duplicate_repayments"] == 0
     assert m["reads"] == m["repayments"] > 700  # one read each; ~1000 arrivals expected
@@ -51,7 +51,7 @@ def test_stale_reads_in_a_sync_pause_are_attributed_to_maintenance():
                      "credit": {"service": 0}, "reconcile": "off"},
         "faults": [{"type": "maintenance", "component": "sync", "at": "8s", "for": "6s", "mode": "pause"}],
     })
-    result = run_load(scenario, time_scale=2.0, progress=False)
+    result = run_load(scenario, time_scale=4.0, progress=False)
     m = result["metrics"]
     by_cause = m["stale_reads_by_cause"]
     assert by_cause["maintenance"] == m["stale_reads"] > 0
@@ -91,7 +91,7 @@ def test_dropped_messages_are_repaired_by_the_next_sweep():
                      "credit": {"service": 0}, "reconcile": {"every": f"{every}s"}},
         "faults": [{"type": "interface_bug", "link": "sync->credit", "drop_ratio": 1.0}],
     })
-    result = run_load(scenario, time_scale=2.0, progress=False)
+    result = run_load(scenario, time_scale=4.0, progress=False)
     m = result["metrics"]
     n = m["repayments"]
     assert n > 120 and m["never_usable"] == 0
@@ -103,14 +103,14 @@ def test_dropped_messages_are_repaired_by_the_next_sweep():
 
 
 def test_cached_status_is_served_until_the_ttl_and_blamed_on_the_cache():
-    """With cache_ttl 3 s filled at the ack, reads at +1 s and +2 s are cached stale, the one at +3 s is fresh."""
+    """With cache_ttl 2.5 s filled at the ack, reads at +1 s and +2 s are cached stale, the one at +3 s is fresh."""
     scenario = load_scenario_data({
         "version": 1, "name": "cache-ttl", "duration": "16s", "seed": 9,
         "workload": {"arrivals": {"rate": "10/s"}, "check": {"first_after": "1s", "every": "1s", "max_checks": 5}},
         "pipeline": {"channel": {"latency": 0}, "sync": {"workers": "unlimited", "service": "100ms"},
-                     "credit": {"service": 0}, "view": {"cache_ttl": "3s"}, "reconcile": "off"},
+                     "credit": {"service": 0}, "view": {"cache_ttl": "2500ms"}, "reconcile": "off"},
     })
-    result = run_load(scenario, time_scale=2.0, progress=False)
+    result = run_load(scenario, time_scale=4.0, progress=False)
     m = result["metrics"]
     n = m["repayments"]
     assert n > 80

@@ -7,7 +7,7 @@ import random
 
 from chaos_scenarios.model import FAULT_TYPES
 from repaychaos.metrics import Read
-from sim.faults import INJECTORS, REJECT_RETRY, _retry_time
+from sim.faults import INJECTORS, REJECT_RETRY, retry_time
 from sim.pipeline import arrival_times
 from sim.schedule import Schedule
 from sim.streams import stream
@@ -58,9 +58,9 @@ def test_schedule_reports_active_injectors_gates_first():
 
 def test_reject_retry_is_the_first_retry_at_or_after_the_window_end():
     """Rejected work retries every REJECT_RETRY and goes through at the first retry >= end."""
-    assert _retry_time(100.0, 112.0) == 100.0 + 3 * REJECT_RETRY
-    assert _retry_time(100.0, 110.0) == 110.0
-    assert _retry_time(100.0, math.inf) == math.inf
+    assert retry_time(100.0, 112.0) == 100.0 + 3 * REJECT_RETRY
+    assert retry_time(100.0, 110.0) == 110.0
+    assert retry_time(100.0, math.inf) == math.inf
 
 
 def test_view_history_of_a_plain_write_is_the_earlier_of_write_and_sweep():

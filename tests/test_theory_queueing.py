@@ -119,7 +119,11 @@ def test_sync_pause_backlog_and_drain_time_follow_littles_law():
 
 
 def test_sync_pause_stale_reads_match_fluid_prediction_and_causes():
-    """Stale reads of the paused (maintenance) and draining (queueing) repayments match the fluid model."""
+    """Stale reads of the paused and of the draining repayments match the fluid model; both are maintenance's.
+
+    Repayments acked after the window still wait behind the backlog it left: SEMANTICS 3a
+    attributes that wait to the pause, so ordinary queueing is left with (almost) nothing.
+    """
     m = run_model(_paused(), processes=1, progress=False)["metrics"]
     first, every = 5.0, 30.0
     step = 0.01
@@ -140,8 +144,10 @@ def test_sync_pause_stale_reads_match_fluid_prediction_and_causes():
     # over four standard errors. The drain part scales with the square of the backlog,
     # whose noise (window plus drain arrivals) is sqrt(24,000)/12,000 = 1.3 %: 2.6 % per
     # standard error, so 10 % is four.
-    assert abs(by_cause["maintenance"] - in_window) <= 0.05 * in_window
-    assert abs(by_cause["queueing"] - after) <= 0.10 * after
+    assert abs(by_cause["maintenance"] - (in_window + after)) <= 0.05 * in_window + 0.10 * after
+    # Without the pause no check (first at 5 s) would be stale: service is constant and the
+    # pool far from saturated, so at most a handful of reads are ordinary queueing.
+    assert by_cause["queueing"] <= 0.001 * m["stale_reads"]
     assert m["stale_reads"] == by_cause["maintenance"] + by_cause["queueing"]
     assert abs(m["affected_ratio"]["value"] * m["repayments"] - affected) <= 0.05 * affected
 
