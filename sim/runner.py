@@ -102,7 +102,11 @@ def run_model(scenario: Any, *, seed: int | None = None, replications: int | Non
     except (KeyboardInterrupt, RepaychaosError):
         raise
     except Exception as exc:  # a crashed replication is a failed run, not a traceback
-        raise RunFailed(f"model run of {scenario.name} failed: {type(exc).__name__}: {exc}") from exc
+        hint = ""
+        if type(exc).__name__ == "BrokenProcessPool":
+            hint = (" (a worker process died; from a script, put the call under"
+                    " `if __name__ == \"__main__\":` or pass processes=1)")
+        raise RunFailed(f"model run of {scenario.name} failed: {type(exc).__name__}: {exc}{hint}") from exc
     finally:
         if bar is not None:
             bar.close()
@@ -133,22 +137,27 @@ def _run_serial(scenario: Any, seed: int, replications: int, bar: Any) -> list[t
 
 def _run_pool(scenario: Any, seed: int, replications: int, processes: int,
               bar: Any) -> list[tuple[CollectorState, int]]:
+    # concurrent.futures rather than multiprocessing.Pool: a worker that cannot start
+    # (e.g. a script without an ``if __name__ == "__main__"`` guard under spawn) breaks
+    # the pool with an error instead of being restarted forever.
+    from concurrent.futures import ProcessPoolExecutor
+
     ctx = mp.get_context("spawn")
     manager = ctx.Manager() if bar is not None else None
     q = manager.Queue() if manager is not None else None
     try:
-        with ctx.Pool(processes) as pool:
-            pending = pool.map_async(_worker, [(scenario, seed, i, q) for i in range(replications)], chunksize=1)
+        with ProcessPoolExecutor(processes, mp_context=ctx) as pool:
+            futures = [pool.submit(_worker, (scenario, seed, i, q)) for i in range(replications)]
             if bar is not None:
                 done_at = [0.0] * replications
-                while not pending.ready():
+                while not all(f.done() for f in futures):
                     try:
                         index, t = q.get(timeout=0.25)
                     except queue_mod.Empty:
                         continue
                     done_at[index] = max(done_at[index], t)
                     bar.update(round(sum(done_at)) - bar.n)
-            return pending.get()  # in replication order
+            return [f.result() for f in futures]  # in replication order
     finally:
         if manager is not None:
             manager.shutdown()
