@@ -28,7 +28,7 @@ def scenario(rate: float, seconds: float) -> object:
         "workload": {"arrivals": {"rate": rate},
                      # about two reads per repayment: one at 0.1 s (stale), one at 0.5 s
                      "check": {"first_after": "100ms", "every": "400ms", "max_checks": 3}},
-        "pipeline": {"channel": {"latency": 0}, "sync": {"workers": 32, "service": {"dist": "exponential", "mean": "100ms"}},
+        "pipeline": {"channel": {"latency": 0}, "sync": {"workers": 128, "service": {"dist": "exponential", "mean": "100ms"}},
                      "credit": {"service": "20ms"}, "reconcile": "off"},
     })
 

@@ -128,6 +128,8 @@ class Pipeline:
         self._started = False
         self.errors = 0
         self.writes = 0
+        #: the fault whose backlog the sync queue is draining (SEMANTICS 3a), or None
+        self.degraded: str | None = None
         self.lateness: list[float] = []
         board.on_add.append(self._fault_added)
 
@@ -217,6 +219,8 @@ class Pipeline:
                 if end is not None:
                     free_at = end
                     self._spawn(self._after_sync(msg, end))
+                if self.queue.empty():
+                    self.degraded = None  # SEMANTICS 3a: the backlog a fault left has drained
             except asyncio.CancelledError:
                 raise
             except Exception:  # pragma: no cover - a bug must not kill the worker pool
@@ -251,6 +255,9 @@ class Pipeline:
             self._leave_sync(msg)
             self._finish(msg, wrote=False)
             return None
+        if self.degraded is not None and start > msg.enqueued:
+            # SEMANTICS 3a: it waited for a worker in the backlog a fault left behind
+            msg.trace.touch(self.degraded, msg.enqueued, start - msg.enqueued)
         window = self.board.maintenance("sync", start)
         if window is not None and window[2] == "reject":
             # rejected: the message comes back at its retry and the worker is free meanwhile
@@ -269,6 +276,8 @@ class Pipeline:
             extra = active.fault.extra.sampler(self.rng)()
             service += extra
             msg.trace.touch("sync_delay", start, extra)
+            if extra > 0 and self.workers is not None:
+                self.degraded = "sync_delay"
         end = start + service
         self.sync_busy += 1
         try:
@@ -445,9 +454,21 @@ class Pipeline:
     # ------------------------------------------------------------------ faults with a moment of their own
 
     def _fault_added(self, active: ActiveFault) -> None:
-        if active.type == "cutover" and self._started:
+        if not self._started:
+            return
+        if active.type == "cutover":
             for start, _end in active.windows:
                 self._spawn(self._cutover_switch(active, start))
+        elif active.type == "maintenance" and active.fault.component == "sync" and self.workers is not None:
+            for _start, end in active.windows:
+                if end != math.inf:
+                    self._spawn(self._sync_window_end(active, end))
+
+    async def _sync_window_end(self, active: ActiveFault, end: float) -> None:
+        """SEMANTICS 3a: a sync window that ends with messages queued leaves a backlog to blame on it."""
+        await self.clock.sleep_until(end)
+        if any(e == end for _, e in active.windows) and not self.queue.empty():
+            self.degraded = "maintenance"
 
     async def _cutover_switch(self, active: ActiveFault, start: float) -> None:
         """At the switch, messages in flight (acked before it, not yet written) may be lost."""
