@@ -233,21 +233,29 @@ def report(results: Sequence[str], out: str | None) -> None:
               help="A scenario key path and its values; several --vary form a grid.")
 @click.option("--search", default=None, metavar="KEY=LOW..HIGH",
               help="Bisect one numeric key for the frontier instead of a fixed grid.")
+@click.option("--frontier-key", default=None, metavar="KEY", help="Grid mode: the key whose best value per setting is the frontier.")
+@click.option("--seed", type=int, default=None, help="Override the scenario's seed (the same for every point).")
+@click.option("--replications", type=click.IntRange(1), default=None, help="Replications per point.")
 @click.option("--processes", type=click.IntRange(1), default=None, help="Worker processes (default: one per core).")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="Run points on an existing Dask cluster (extra 'dask').")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Output folder (default reports/out/<scenario>-sweep).")
+@_inconclusive
 @_progress
 @_guarded
-def sweep(scenario: str, vary: Sequence[str], search: str | None, processes: int | None, scheduler: str | None,
-          out: str | None, progress: bool | None) -> None:
+def sweep(scenario: str, vary: Sequence[str], search: str | None, frontier_key: str | None, seed: int | None,
+          replications: int | None, processes: int | None, scheduler: str | None, out: str | None,
+          inconclusive: str, progress: bool | None) -> None:
     """A grid of model runs for capacity planning (sweep.json, sweep.csv, plots)."""
     sc = _scenario(scenario)
-    from sim.sweep import run_sweep
-
     if not vary and not search:
         raise InvalidInput("sweep needs at least one --vary KEY=V1,V2,... or --search KEY=LOW..HIGH")
+    from sim.sweep import run_sweep, summarize_sweep
+
     outcome = run_sweep(sc, list(vary), out_dir=_out_dir(out, sc.name, "sweep"), processes=processes,
-                        search=search, scheduler=scheduler, progress=progress)
+                        search=search, scheduler=scheduler, progress=progress, seed=seed,
+                        replications=replications, fail_on_inconclusive=inconclusive == "fail",
+                        frontier_key=frontier_key)
+    click.echo(summarize_sweep(outcome["record"]))
     for kind, path in (outcome.get("paths") or {}).items():
         click.echo(f"wrote {kind}: {path}")
 
