@@ -53,7 +53,7 @@ def test_validate_invalid_file_exit_2_without_traceback(write_scenario):
     path = write_scenario(TINY.replace("{rule}", "< 1%").replace("workers: 4", "workers: four"))
     proc = repaychaos("validate", str(path))
     assert proc.returncode == 2
-    assert f"{path}:13: pipeline.sync.workers: expected" in proc.stderr
+    assert f"{path}:12: pipeline.sync.workers: expected a valid integer" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
