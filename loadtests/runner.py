@@ -9,9 +9,16 @@ whatever is left. The metrics come from :mod:`loadtests.measure` through the sha
 collectors, in scenario seconds.
 
 Default time scale: K = duration / 60 s (a run of about a minute of arrivals), but never
-so fast that the arrivals exceed :data:`MAX_WALL_RATE` repayments per wall second (what
-the service sustains with ack p99 < 100 ms on a 2-core machine, see
-bench/bench_service.py), so long busy scenarios take longer than a minute.
+so fast that the arrivals exceed :data:`MAX_WALL_RATE` repayments per wall second (half
+of what bench/bench_service.py sustained with ack p99 < 100 ms on a 2-core machine, as a
+margin for other work on it), so long busy scenarios take longer than a minute.
+
+Time resolution: the event loops wake sleepers a fraction of a millisecond late, and K
+multiplies that into scenario time. The service schedules each stage from the previous
+stage's *intended* end (no accumulation), both sides learn their typical lateness and
+wake that much earlier, and the run record reports what remained
+(``run.write_lateness_s``, ``run.read_lateness_s``, scenario seconds). Delays in the
+scenario much shorter than those numbers are not resolved: lower K for them.
 """
 
 from __future__ import annotations
@@ -29,14 +36,14 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from repaychaos.errors import InvalidInput, RunFailed, UnsafeTarget
 
 __all__ = ["run_load", "default_time_scale", "check_target", "MAX_WALL_RATE", "TARGET_WALL_SECONDS"]
 
-#: Repayments per wall second the default time scale never exceeds.
+#: Repayments per wall second the default time scale never exceeds (bench: 500/s sustained).
 MAX_WALL_RATE = 250.0
 #: Wall seconds of arrivals the default time scale aims at.
 TARGET_WALL_SECONDS = 60.0

@@ -99,7 +99,7 @@ def test_dropped_messages_are_repaired_by_the_next_sweep():
     # time to usable = next sweep - ack ~ Uniform(0, 4): mean 2, sd 4/sqrt(12) = 1.15; the mean of
     # n >= 120 has sd <= 0.105, so +-0.45 is > 4 sd (plus a few ms of sweep lateness).
     assert abs(m["time_to_usable"]["mean"] - every / 2) < 0.45
-    assert m["time_to_usable"]["max"] < every + 0.25
+    assert m["time_to_usable"]["max"] < every + 1.0  # a sweep's own lateness on a busy machine: << 1 s
 
 
 def test_cached_status_is_served_until_the_ttl_and_blamed_on_the_cache():
@@ -110,9 +110,29 @@ def test_cached_status_is_served_until_the_ttl_and_blamed_on_the_cache():
         "pipeline": {"channel": {"latency": 0}, "sync": {"workers": "unlimited", "service": "100ms"},
                      "credit": {"service": 0}, "view": {"cache_ttl": "2500ms"}, "reconcile": "off"},
     })
-    result = run_load(scenario, time_scale=4.0, progress=False)
+    result = run_load(scenario, time_scale=2.0, progress=False)  # 0.5 s boundaries = 250 ms wall
     m = result["metrics"]
     n = m["repayments"]
     assert n > 80
     assert (m["reads"], m["stale_reads"]) == (3 * n, 2 * n)
     assert m["stale_reads_by_cause"]["cache"] == 2 * n
+
+
+def test_backlog_drain_after_a_pause_is_blamed_on_the_pause():
+    """With 2 workers, the queue a 4 s sync pause leaves behind drains after it; those stale reads are
+    maintenance (SEMANTICS 3a), not queueing."""
+    scenario = load_scenario_data({
+        "version": 1, "name": "pause-backlog", "duration": "20s", "seed": 8,
+        "workload": {"arrivals": {"rate": "10/s"}, "check": {"first_after": "1s", "every": "1s", "max_checks": 1}},
+        "pipeline": {"channel": {"latency": 0}, "sync": {"workers": 2, "service": "100ms"},
+                     "credit": {"service": 0}, "reconcile": "off"},
+        "faults": [{"type": "maintenance", "component": "sync", "at": "6s", "for": "4s"}],
+    })
+    result = run_load(scenario, time_scale=4.0, progress=False)
+    m = result["metrics"]
+    # ~40 messages queue in the pause and drain at 20/s against 10/s arrivals: ~4 s of drain in
+    # which reads 1 s after the ack are stale too. Outside it the pool runs at 50 % load with a
+    # 100 ms service, so a 0.9 s queue wait (9+ messages ahead) is vanishingly rare: allow one.
+    assert m["stale_reads_by_cause"]["maintenance"] > 30
+    assert m["stale_reads_by_cause"]["queueing"] <= 1
+    assert result["phases"]["after"]["stale_reads"] > 0  # the drain outlives the window
