@@ -42,6 +42,7 @@ from locust.runners import LocalRunner
 
 from chaos_scenarios import resolve_scenario
 from loadtests.faults import REJECT_RETRY
+from loadtests.target import check_target
 from repaychaos.errors import RepaychaosError
 
 try:
@@ -65,6 +66,23 @@ def _record(line: dict[str, Any]) -> None:
         name = f"records-{os.getpid()}-{uuid.uuid4().hex[:6]}.jsonl"
         _record_file = open(os.path.join(RECORD_DIR, name), "a", buffering=1, encoding="utf-8")
     _record_file.write(json.dumps(line, separators=(",", ":")) + "\n")
+
+
+@events.init_command_line_parser.add_listener
+def _web_ui_on_loopback(parser: Any, **_kwargs: Any) -> None:
+    """Locust's web UI listens on every interface by default; ours on loopback unless --web-host says so."""
+    parser.set_defaults(web_host="127.0.0.1")
+
+
+@events.init.add_listener
+def _loopback_only(environment: Any, **_kwargs: Any) -> None:
+    """Load goes to loopback only, unless REPAYCHAOS_ALLOW_REMOTE=1 says otherwise (as --allow-remote does)."""
+    if not environment.host:
+        return
+    try:
+        check_target(environment.host, os.environ.get("REPAYCHAOS_ALLOW_REMOTE") == "1")
+    except RepaychaosError as exc:
+        raise SystemExit(f"repaychaos: {exc} (set REPAYCHAOS_ALLOW_REMOTE=1 to allow it)") from None
 
 
 @events.init.add_listener

@@ -23,7 +23,6 @@ scenario much shorter than those numbers are not resolved: lower K for them.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
 import os
@@ -37,9 +36,9 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from repaychaos.errors import InvalidInput, RunFailed, UnsafeTarget
+from loadtests.target import check_target
+from repaychaos.errors import InvalidInput, RunFailed
 
 __all__ = ["run_load", "default_time_scale", "check_target", "MAX_WALL_RATE", "TARGET_WALL_SECONDS"]
 
@@ -62,23 +61,6 @@ def default_time_scale(scenario: Any) -> float:
     if peak > 0:
         k = min(k, MAX_WALL_RATE / peak)
     return k
-
-
-def check_target(host: str, allow_remote: bool) -> str:
-    """The base URL for ``host``; non-loopback targets need ``allow_remote`` (else UnsafeTarget)."""
-    url = host if "://" in host else f"http://{host}"
-    parts = urlsplit(url)
-    name = parts.hostname
-    if parts.scheme not in ("http", "https") or not name:
-        raise InvalidInput(f"--host: expected a URL such as http://127.0.0.1:8000, found '{host}'")
-    loopback = name == "localhost"
-    try:
-        loopback = loopback or ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        pass
-    if not loopback and not allow_remote:
-        raise UnsafeTarget(f"--host {host} is not a loopback address; load goes there only with --allow-remote")
-    return url.rstrip("/")
 
 
 def _tail_quantile(dist: Any, p: float = 1e-4) -> float:
@@ -236,7 +218,8 @@ def run_load(scenario: Any, *, time_scale: float | None = None, allow_remote: bo
                     REPAYCHAOS_T0=repr(t0), REPAYCHAOS_RECORD=str(records), REPAYCHAOS_SHARDS=str(shards),
                     REPAYCHAOS_QUIT_WHEN_DONE="1" if locust_workers == 0 else "0",
                     REPAYCHAOS_DEADLINE=repr(t0 + scenario.duration / k + 0.5 * (deadline - t0 - scenario.duration / k)),
-                    REPAYCHAOS_RUN_ID=uuid.uuid4().hex[:8], REPAYCHAOS_PARENT_PID=str(os.getpid()))
+                    REPAYCHAOS_RUN_ID=uuid.uuid4().hex[:8], REPAYCHAOS_PARENT_PID=str(os.getpid()),
+                    REPAYCHAOS_ALLOW_REMOTE="1" if allow_remote else "0")
         run_time = max(5, math.ceil(deadline - time.time()))
         cmd = [sys.executable, "-m", "locust", "-f", str(_LOCUSTFILE), "--headless", "-u", str(shards), "-r",
                str(shards), "--host", base_url, "--run-time", f"{run_time}s", "--only-summary", "--stop-timeout", "5",

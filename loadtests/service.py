@@ -9,8 +9,10 @@ SIGKILL loses nothing that was acknowledged.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import sys
+import shutil
 import tempfile
 import threading
 import time
@@ -43,7 +45,10 @@ def build_service(scenario: Any = None, *, db: str | os.PathLike[str] | None = N
         raise InvalidInput(f"time_scale must be > 0, found {time_scale}")
     scenario = _resolve(scenario)
     if db is None:
-        db = Path(tempfile.mkdtemp(prefix="repaychaos-")) / "service.db"
+        # A throwaway ledger for a throwaway service: removed when the process exits.
+        folder = tempfile.mkdtemp(prefix="repaychaos-")
+        atexit.register(shutil.rmtree, folder, True)
+        db = Path(folder) / "service.db"
     token = token or os.environ.get("REPAYCHAOS_TOKEN") or None
     return Service(scenario, db=db, time_scale=time_scale, t0=t0, token=token, synchronous=synchronous)
 

@@ -159,17 +159,22 @@ def sim(scenario: str, seed: int | None, replications: int | None, processes: in
 @click.option("--allow-remote", is_flag=True, help="Allow --host to be a non-loopback address.")
 @click.option("--locust-workers", type=click.IntRange(0), default=0, show_default=True,
               help="Local Locust workers (master/worker mode).")
+@click.option("--max-wall", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
+              help="Hard wall-clock bound of the whole run (default: the scenario's compressed length plus a margin).")
+@click.option("--keep-dir", type=click.Path(file_okay=False), default=None,
+              help="Keep the service database, Locust records and logs in this folder.")
 @_inconclusive
 @_progress
 @_guarded
 def load(scenario: str, time_scale: float | None, out: str | None, host: str | None, allow_remote: bool,
-         locust_workers: int, inconclusive: str, progress: bool | None) -> None:
+         locust_workers: int, max_wall: float | None, keep_dir: str | None, inconclusive: str,
+         progress: bool | None) -> None:
     """Start the reference service, drive it with Locust, and measure SCENARIO."""
     sc = _scenario(scenario)
     from loadtests.runner import run_load
 
     result = run_load(sc, time_scale=time_scale, allow_remote=allow_remote, host=host,
-                      locust_workers=locust_workers, progress=progress,
+                      locust_workers=locust_workers, progress=progress, max_wall=max_wall, keep_dir=keep_dir,
                       fail_on_inconclusive=inconclusive == "fail")
     sys.exit(_finish(result, _out_dir(out, sc.name, "load")))
 
@@ -183,8 +188,6 @@ def load(scenario: str, time_scale: float | None, out: str | None, host: str | N
 @_guarded
 def run(scenario: str, time_scale: float | None, out: str | None, inconclusive: str, progress: bool | None) -> None:
     """Model and measurement of SCENARIO, then a comparison and a report."""
-    import json
-
     sc = _scenario(scenario)
     from loadtests.runner import run_load
     from reports.compare import compare_results
@@ -202,9 +205,10 @@ def run(scenario: str, time_scale: float | None, out: str | None, inconclusive: 
     write_result(load_result, out_dir / "load")
     click.echo(format_summary(load_result))
     comparison = compare_results(sim_result, load_result)
-    (out_dir / "comparison.json").write_text(json.dumps(comparison, indent=2) + "\n", encoding="utf-8")
     paths = write_report([sim_result, load_result], out_dir, comparison=comparison)
-    click.echo(f"  wrote {out_dir / 'comparison.json'} and {paths.get('html', out_dir / 'report.html')}")
+    for kind in ("comparison", "html", "markdown", "junit"):
+        if kind in paths:
+            click.echo(f"  wrote {kind}: {paths[kind]}")
     if not comparison.get("agree", False):
         click.echo("repaychaos: model and measurement DISAGREE (see comparison.json)", err=True)
     ok = sim_result["passed"] and load_result["passed"] and comparison.get("agree", False)

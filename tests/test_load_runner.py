@@ -102,3 +102,20 @@ def test_join_attributes_by_the_service_touches():
     col, _ = collect(sc, trace, [_user("r1", 1010.0, [[1011.0, False, 1011.0]])])
     m = finalize([col.state])["metrics"]
     assert m["stale_reads_by_cause"]["maintenance"] == 1
+
+
+def test_standalone_locustfile_refuses_a_non_loopback_host():
+    """`locust -f loadtests/locustfile.py --host <remote>` stops before sending anything.
+
+    The host name is in the reserved .invalid domain, so even a broken guard could not
+    reach anything.
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    locustfile = Path(__file__).resolve().parent.parent / "loadtests" / "locustfile.py"
+    proc = subprocess.run([sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", "1", "-r", "1",
+                           "-t", "3s", "--host", "http://example.invalid:9"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "not a loopback address" in proc.stderr
