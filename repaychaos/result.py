@@ -28,6 +28,7 @@ __all__ = [
     "fault_windows",
     "write_result",
     "read_result",
+    "read_record",
     "default_out_dir",
 ]
 
@@ -161,16 +162,22 @@ def write_result(result: dict[str, Any], out_dir: str | os.PathLike[str]) -> Pat
     return path
 
 
-def read_result(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a result.json, refusing anything that is not a repaychaos result."""
+def read_record(path: str | os.PathLike[str], schema: str, what: str) -> dict[str, Any]:
+    """Read a JSON record of ``schema`` (a result, a sweep), refusing anything else clearly."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise InvalidResult(f"{path}: cannot read ({exc.strerror or exc})") from None
     except json.JSONDecodeError as exc:
         raise InvalidResult(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise InvalidResult(f"{path}: expected a repaychaos result with schema '{SCHEMA}'")
+    if not isinstance(data, dict) or data.get("schema") != schema:
+        raise InvalidResult(f"{path}: expected a repaychaos {what} with schema '{schema}'")
+    return data
+
+
+def read_result(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a result.json, refusing anything that is not a repaychaos result."""
+    data = read_record(path, SCHEMA, "result")
     for key in ("source", "scenario", "metrics", "slo", "passed"):
         if key not in data:
             raise InvalidResult(f"{path}: expected key '{key}' in a repaychaos result")

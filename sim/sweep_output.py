@@ -114,14 +114,6 @@ def write_sweep_csv(record: dict[str, Any], out_dir: str | os.PathLike[str]) -> 
 
 def read_sweep(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a sweep.json back (for plots and reports), refusing anything else."""
-    from repaychaos.errors import InvalidResult
+    from repaychaos.result import read_record
 
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InvalidResult(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidResult(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-    if not isinstance(data, dict) or data.get("schema") != SWEEP_SCHEMA:
-        raise InvalidResult(f"{path}: expected a repaychaos sweep with schema '{SWEEP_SCHEMA}'")
-    return data
+    return read_record(path, SWEEP_SCHEMA, "sweep")

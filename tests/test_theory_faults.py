@@ -12,27 +12,14 @@ import math
 
 import pytest
 
-from chaos_scenarios import load_scenario_data
+from theory_scenarios import theory_scenario
 from sim.faults import REJECT_RETRY
 from sim.runner import run_model
 
 
 def _scenario(**over):
-    """A fault-free scenario with 1 ms sync, no channel/credit delay, reconcile off, plus ``over``."""
-    data = {
-        "version": 1, "name": "theory", "duration": "1000s", "warmup": "0s", "seed": 23, "replications": 1,
-        "workload": {"arrivals": {"rate": 10}, "check": {"first_after": "5s", "every": "30s", "max_checks": 3}},
-        "pipeline": {"channel": {"latency": 0}, "sync": {"workers": "unlimited", "service": "1ms"},
-                     "credit": {"service": 0, "risk_hold_ratio": 0}, "view": {"cache_ttl": 0},
-                     "reconcile": {"every": "off"}},
-    }
-    for key, value in over.items():
-        node = data
-        *path, last = key.split(".")
-        for part in path:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return load_scenario_data(data)
+    """The theory scenario (tests/theory_scenarios.py) with seed 23 and 3 check(s)."""
+    return theory_scenario(23, 3, **over)
 
 
 def _metrics(sc):

@@ -12,26 +12,13 @@ import math
 
 import pytest
 
-from chaos_scenarios import load_scenario_data
+from theory_scenarios import theory_scenario
 from sim.runner import run_model, run_replication
 
 
 def _scenario(**over):
-    """A fault-free scenario with no channel/credit delay and reconcile off, plus ``over``."""
-    data = {
-        "version": 1, "name": "theory", "duration": "1000s", "warmup": "0s", "seed": 11, "replications": 1,
-        "workload": {"arrivals": {"rate": 10}, "check": {"first_after": "5s", "every": "30s", "max_checks": 1}},
-        "pipeline": {"channel": {"latency": 0}, "sync": {"workers": "unlimited", "service": "1ms"},
-                     "credit": {"service": 0, "risk_hold_ratio": 0}, "view": {"cache_ttl": 0},
-                     "reconcile": {"every": "off"}},
-    }
-    for key, value in over.items():
-        node = data
-        *path, last = key.split(".")
-        for part in path:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return load_scenario_data(data)
+    """The theory scenario (tests/theory_scenarios.py) with seed 11 and 1 check(s)."""
+    return theory_scenario(11, 1, **over)
 
 
 def erlang_c(c: int, a: float) -> float:
