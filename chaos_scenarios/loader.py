@@ -9,6 +9,7 @@ into :class:`~repaychaos.errors.ScenarioProblem` so nobody downstream sees pydan
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import os
 import re
@@ -18,9 +19,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from chaos_scenarios.model import FAULT_TYPES, Scenario, SloRule
+from chaos_scenarios.model import FAULT_TYPES, Fault, Scenario, SloRule
 from chaos_scenarios.distributions import DIST_NAMES
 from repaychaos.errors import InvalidInput, InvalidScenario, ScenarioProblem
 
@@ -28,6 +29,7 @@ __all__ = [
     "load_scenario",
     "load_scenario_data",
     "load_scenario_text",
+    "load_fault_data",
     "resolve_scenario",
     "with_overrides",
     "parse_key_path",
@@ -287,6 +289,24 @@ def load_scenario_text(text: str, file: str = "<string>") -> Scenario:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InvalidScenario([ScenarioProblem(file, line, "", "valid YAML", problem)]) from None
     return _validate(data, _Lines(root), file)
+
+
+_FAULT = TypeAdapter(Fault)
+
+
+def load_fault_data(data: Any, file: str = "fault") -> Any:
+    """One fault in scenario syntax (e.g. a chaos API body), validated with the same messages
+    as a fault inside a scenario file."""
+    try:
+        return _FAULT.validate_python(data)
+    except ValidationError as exc:
+        wrapped = {"faults": [data]}
+        problems = []
+        for err in exc.errors():
+            problem = _problem({**err, "loc": ("faults", 0, *err["loc"])}, wrapped, _Lines(None), file)
+            path = problem.path.removeprefix("faults[0]").lstrip(".")
+            problems.append(dataclasses.replace(problem, path=path))
+        raise InvalidScenario(problems) from None
 
 
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:

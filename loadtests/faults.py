@@ -16,29 +16,20 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from pydantic import TypeAdapter, ValidationError
-
-from chaos_scenarios.model import Fault
-from repaychaos.errors import InvalidInput
+from chaos_scenarios.loader import load_fault_data
+from repaychaos.errors import InvalidInput, InvalidScenario
 
 __all__ = ["ActiveFault", "FaultBoard", "REJECT_RETRY", "parse_fault", "release_time"]
 
 #: Seconds (scenario time) between retries of work rejected by a ``reject`` window.
 REJECT_RETRY = 5.0
 
-_FAULT = TypeAdapter(Fault)
-
-
 def parse_fault(data: Any) -> Any:
     """One fault in scenario syntax -> its validated model, or :class:`InvalidInput` naming the key."""
     try:
-        return _FAULT.validate_python(data)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"] if p not in ("sync_delay", "maintenance", "interface_bug", "cutover"))
-            problems.append(f"{loc or 'fault'}: {err['msg']}")
-        raise InvalidInput("; ".join(problems)) from None
+        return load_fault_data(data)
+    except InvalidScenario as exc:
+        raise InvalidInput("; ".join(str(p) for p in exc.problems)) from None
 
 
 @dataclass

@@ -254,3 +254,14 @@ def test_unreadable_file_is_invalid_input(tmp_path):
     """A missing file is a clear InvalidScenario, not an OSError."""
     with pytest.raises(InvalidScenario, match="readable UTF-8 scenario file"):
         load_scenario(tmp_path / "nope.yaml")
+
+
+def test_a_single_fault_gets_the_same_messages_as_in_a_file():
+    """The chaos API's fault bodies are checked by the loader: key path relative to the fault, did-you-mean."""
+    from chaos_scenarios.loader import load_fault_data
+
+    with pytest.raises(InvalidScenario) as info:
+        load_fault_data({"type": "interface_bug", "link": "sync->credit", "drop_ratoi": 0.1})
+    (p,) = info.value.problems
+    assert p.path == "drop_ratoi" and p.hint == "did you mean 'drop_ratio'?"
+    assert load_fault_data({"type": "sync_delay", "extra": "2s", "for": "1m"}).for_ == 60
