@@ -44,20 +44,27 @@ def test_single_exponential_delay_gives_exponential_staleness_curve():
     assert abs(m["time_to_usable"]["mean"] - mean) <= 4 * mean / math.sqrt(n)
 
 
-def test_mmc_mean_wait_matches_erlang_c():
-    """M/M/4 at rho = 0.8: mean time to usable = Erlang-C Wq + 1/mu (no other delays)."""
-    c, mu, lam = 4, 1.0, 3.2
+def _mmc_mean_time(c: int, lam: float, *, duration: str, warmup: str, seed: int, replications: int):
+    """Grand mean time to usable over independent replications of an M/M/c sync pool (mu = 1),
+    its standard error, and the Erlang-C answer Wq + 1/mu."""
+    mu = 1.0
     expected = erlang_c(c, lam / mu) / (c * mu - lam) + 1 / mu
-    sc = _scenario(**{"duration": "20000s", "warmup": "500s", "workload.arrivals.rate": lam,
+    sc = _scenario(**{"duration": duration, "warmup": warmup, "workload.arrivals.rate": lam,
                       "pipeline.sync.workers": c,
                       "pipeline.sync.service": {"dist": "exponential", "mean": f"{1 / mu}s"}})
     means = []
-    for index in range(8):
-        state = run_replication(sc, seed=5, index=index)
+    for index in range(replications):
+        state = run_replication(sc, seed=seed, index=index)
         means.append(state.ttu.total / state.ttu.n)
     grand = sum(means) / len(means)
     # waits are autocorrelated, so the standard error comes from independent replications
     se = math.sqrt(sum((x - grand) ** 2 for x in means) / (len(means) - 1) / len(means))
+    return grand, se, expected
+
+
+def test_mmc_mean_wait_matches_erlang_c():
+    """M/M/4 at rho = 0.8: mean time to usable = Erlang-C Wq + 1/mu (no other delays)."""
+    grand, se, expected = _mmc_mean_time(4, 3.2, duration="20000s", warmup="500s", seed=5, replications=8)
     assert se < 0.02 * expected, "too few customers for the test to have power"
     assert abs(grand - expected) <= 4 * se, (grand, expected, se)
 
@@ -142,16 +149,6 @@ def test_sync_pause_stale_reads_match_fluid_prediction_and_causes():
 @pytest.mark.soak
 def test_mmc_heavy_load_matches_erlang_c_closely():
     """M/M/10 at rho = 0.9 over 16 long replications: mean wait within 4 standard errors of Erlang C."""
-    c, mu, lam = 10, 1.0, 9.0
-    expected = erlang_c(c, lam / mu) / (c * mu - lam) + 1 / mu
-    sc = _scenario(**{"duration": "100000s", "warmup": "2000s", "workload.arrivals.rate": lam,
-                      "pipeline.sync.workers": c,
-                      "pipeline.sync.service": {"dist": "exponential", "mean": f"{1 / mu}s"}})
-    means = []
-    for index in range(16):
-        state = run_replication(sc, seed=9, index=index)
-        means.append(state.ttu.total / state.ttu.n)
-    grand = sum(means) / len(means)
-    se = math.sqrt(sum((x - grand) ** 2 for x in means) / (len(means) - 1) / len(means))
+    grand, se, expected = _mmc_mean_time(10, 9.0, duration="100000s", warmup="2000s", seed=9, replications=16)
     assert se < 0.01 * expected
     assert abs(grand - expected) <= 4 * se, (grand, expected, se)
