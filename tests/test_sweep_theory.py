@@ -15,6 +15,7 @@ import pytest
 
 from chaos_scenarios.loader import load_scenario_text
 from sim.sweep import run_sweep
+from theory_scenarios import erlang_c_wait
 
 MU = 10.0
 THRESHOLD = 0.107
@@ -37,16 +38,6 @@ pipeline:
 slo:
   time_to_usable.mean: "< 107ms"
 """
-
-
-def erlang_c_wait(lam: float, mu: float, c: int) -> float:
-    """Mean queueing delay Wq of M/M/c (inf when the queue is unstable)."""
-    a = lam / mu
-    if a >= c:
-        return math.inf
-    head = sum(a**k / math.factorial(k) for k in range(c))
-    tail = a**c / math.factorial(c) * c / (c - a)
-    return tail / (head + tail) / (c * mu - lam)
 
 
 def smallest_c(lam: float) -> int:

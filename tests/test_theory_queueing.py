@@ -12,19 +12,13 @@ import math
 
 import pytest
 
-from theory_scenarios import theory_scenario
+from theory_scenarios import erlang_c_wait, theory_scenario
 from sim.runner import run_model, run_replication
 
 
 def _scenario(**over):
     """The theory scenario (tests/theory_scenarios.py) with seed 11 and 1 check(s)."""
     return theory_scenario(11, 1, **over)
-
-
-def erlang_c(c: int, a: float) -> float:
-    """P(an arrival waits) in M/M/c with offered load a = lambda/mu < c."""
-    top = a**c / math.factorial(c) * c / (c - a)
-    return top / (sum(a**k / math.factorial(k) for k in range(c)) + top)
 
 
 def test_single_exponential_delay_gives_exponential_staleness_curve():
@@ -48,7 +42,7 @@ def _mmc_mean_time(c: int, lam: float, *, duration: str, warmup: str, seed: int,
     """Grand mean time to usable over independent replications of an M/M/c sync pool (mu = 1),
     its standard error, and the Erlang-C answer Wq + 1/mu."""
     mu = 1.0
-    expected = erlang_c(c, lam / mu) / (c * mu - lam) + 1 / mu
+    expected = erlang_c_wait(lam, mu, c) + 1 / mu
     sc = _scenario(**{"duration": duration, "warmup": warmup, "workload.arrivals.rate": lam,
                       "pipeline.sync.workers": c,
                       "pipeline.sync.service": {"dist": "exponential", "mean": f"{1 / mu}s"}})

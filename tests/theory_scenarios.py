@@ -1,7 +1,8 @@
-"""The scenario the theory tests start from: no delays but the one under test."""
+"""What the theory tests share: the scenario they start from and the closed forms they check."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from chaos_scenarios import load_scenario_data
@@ -24,3 +25,13 @@ def theory_scenario(seed: int, max_checks: int, **over: Any):
             node = node.setdefault(part, {})
         node[last] = value
     return load_scenario_data(data)
+
+
+def erlang_c_wait(lam: float, mu: float, c: int) -> float:
+    """Mean queueing delay Wq of M/M/c by the Erlang-C formula (inf when the queue is unstable)."""
+    a = lam / mu
+    if a >= c:
+        return math.inf
+    head = sum(a**k / math.factorial(k) for k in range(c))
+    tail = a**c / math.factorial(c) * c / (c - a)
+    return tail / (head + tail) / (c * mu - lam)
