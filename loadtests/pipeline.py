@@ -266,7 +266,11 @@ class Pipeline:
             msg.trace.touch("maintenance", since, retry - since)
             self._spawn(self._requeue(msg, start))
             return None
+        waited_from = start
         start = await self._wait_out("sync", msg, msg.enqueued, start)
+        if start > waited_from and self.workers is not None and not self.queue.empty():
+            # SEMANTICS 3a also for a window ended early through DELETE /chaos/faults/{id}
+            self.degraded = "maintenance"
         if msg.lost:
             self._leave_sync(msg)
             self._finish(msg, wrote=False)
