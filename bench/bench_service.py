@@ -17,9 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from chaos_scenarios import load_scenario_data
-from loadtests.measure import read_records
-from loadtests.runner import run_load
+from repaychaos.scenarios import load_scenario_data
+from repaychaos.loadtests.measure import read_records
+from repaychaos.loadtests.runner import run_load
 
 
 def scenario(rate: float, seconds: float) -> object:

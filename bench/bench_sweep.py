@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chaos_scenarios import resolve_scenario, with_overrides  # noqa: E402
-from sim.sweep import run_sweep  # noqa: E402
+from repaychaos.scenarios import resolve_scenario, with_overrides  # noqa: E402
+from repaychaos.sim.sweep import run_sweep  # noqa: E402
 
 DEFAULT_VARY = ["pipeline.sync.workers=4,8,16", "workload.arrivals.rate=10/s,20/s"]
 
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             for n in args.processes:
                 loads.append(os.getloadavg()[0])
                 started = time.perf_counter()
-                out = run_sweep(base, vary, out_dir=Path(tmp) / f"p{n}", processes=n, progress=False, plots=False)
+                out = run_sweep(base, vary, out_dir=Path(tmp) / f"p{n}", processes=n, progress=False)
                 wall = time.perf_counter() - started
                 rows = json.dumps(out["rows"])
                 identical = reference is None or rows == reference

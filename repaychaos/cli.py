@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 import click
 
-from repaychaos.errors import InvalidInput, RepaychaosError
+from repaychaos.core.errors import InvalidInput, RepaychaosError
 
 __all__ = ["main", "cli"]
 
@@ -54,20 +54,20 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _scenario(name_or_path: str) -> Any:
-    from chaos_scenarios import resolve_scenario
+    from repaychaos.scenarios import resolve_scenario
 
     return resolve_scenario(name_or_path)
 
 
 def _out_dir(out: str | None, scenario_name: str, source: str) -> Path:
-    from repaychaos.result import default_out_dir
+    from repaychaos.core.result import default_out_dir
 
     return Path(out) if out else default_out_dir(scenario_name, source)
 
 
 def _finish(result: dict[str, Any], out_dir: Path) -> int:
-    from repaychaos.result import write_result
-    from repaychaos.summary import format_summary
+    from repaychaos.core.result import write_result
+    from repaychaos.reports.summary import format_summary
 
     path = write_result(result, out_dir)
     click.echo(format_summary(result))
@@ -98,7 +98,7 @@ def cli(debug: bool) -> None:
 @click.argument("files", nargs=-1, required=True)
 def validate(files: Sequence[str]) -> None:
     """Check scenario files (exit 0 valid, 2 invalid)."""
-    from chaos_scenarios import resolve_scenario
+    from repaychaos.scenarios import resolve_scenario
 
     bad = 0
     for file in files:
@@ -118,8 +118,8 @@ def validate(files: Sequence[str]) -> None:
 @cli.command("list")
 def list_() -> None:
     """The bundled scenarios, one line each."""
-    from chaos_scenarios import bundled_scenarios, load_scenario
-    from chaos_scenarios.units import format_duration
+    from repaychaos.scenarios import bundled_scenarios, load_scenario
+    from repaychaos.scenarios.units import format_duration
 
     for name, path in bundled_scenarios().items():
         scenario = load_scenario(path)
@@ -143,7 +143,7 @@ def sim(scenario: str, seed: int | None, replications: int | None, processes: in
         inconclusive: str, progress: bool | None) -> None:
     """Run the SimPy model of SCENARIO (a path or a bundled name)."""
     sc = _scenario(scenario)
-    from sim.runner import run_model
+    from repaychaos.sim.runner import run_model
 
     result = run_model(sc, seed=seed, replications=replications, processes=processes, progress=progress,
                        fail_on_inconclusive=inconclusive == "fail")
@@ -171,7 +171,7 @@ def load(scenario: str, time_scale: float | None, out: str | None, host: str | N
          progress: bool | None) -> None:
     """Start the reference service, drive it with Locust, and measure SCENARIO."""
     sc = _scenario(scenario)
-    from loadtests.runner import run_load
+    from repaychaos.loadtests.runner import run_load
 
     result = run_load(sc, time_scale=time_scale, allow_remote=allow_remote, host=host,
                       locust_workers=locust_workers, progress=progress, max_wall=max_wall, keep_dir=keep_dir,
@@ -189,12 +189,12 @@ def load(scenario: str, time_scale: float | None, out: str | None, host: str | N
 def run(scenario: str, time_scale: float | None, out: str | None, inconclusive: str, progress: bool | None) -> None:
     """Model and measurement of SCENARIO, then a comparison and a report."""
     sc = _scenario(scenario)
-    from loadtests.runner import run_load
-    from reports.compare import compare_results
-    from reports.render import write_report
-    from repaychaos.result import write_result
-    from repaychaos.summary import format_summary
-    from sim.runner import run_model
+    from repaychaos.loadtests.runner import run_load
+    from repaychaos.reports.compare import compare_results
+    from repaychaos.reports.render import write_report
+    from repaychaos.core.result import write_result
+    from repaychaos.reports.summary import format_summary
+    from repaychaos.sim.runner import run_model
 
     out_dir = _out_dir(out, sc.name, "run")
     strict = inconclusive == "fail"
@@ -221,8 +221,8 @@ def run(scenario: str, time_scale: float | None, out: str | None, inconclusive: 
 @_guarded
 def report(results: Sequence[str], out: str | None) -> None:
     """HTML + Markdown report with plots, and JUnit XML, from result.json files."""
-    from reports.render import write_report
-    from repaychaos.result import read_result
+    from repaychaos.reports.render import write_report
+    from repaychaos.core.result import read_result
 
     records = [read_result(path) for path in results]
     out_dir = Path(out) if out else Path(results[0]).parent
@@ -253,12 +253,16 @@ def sweep(scenario: str, vary: Sequence[str], search: str | None, frontier_key: 
     sc = _scenario(scenario)
     if not vary and not search:
         raise InvalidInput("sweep needs at least one --vary KEY=V1,V2,... or --search KEY=LOW..HIGH")
-    from sim.sweep import run_sweep, summarize_sweep
+    from repaychaos.reports.summary import summarize_sweep
+    from repaychaos.reports.sweep_plots import write_sweep_plots
+    from repaychaos.sim.sweep import run_sweep
 
-    outcome = run_sweep(sc, list(vary), out_dir=_out_dir(out, sc.name, "sweep"), processes=processes,
+    out_dir = _out_dir(out, sc.name, "sweep")
+    outcome = run_sweep(sc, list(vary), out_dir=out_dir, processes=processes,
                         search=search, scheduler=scheduler, progress=progress, seed=seed,
                         replications=replications, fail_on_inconclusive=inconclusive == "fail",
                         frontier_key=frontier_key)
+    outcome["paths"].update(write_sweep_plots(outcome["record"], Path(out_dir)))
     click.echo(summarize_sweep(outcome["record"]))
     for kind, path in (outcome.get("paths") or {}).items():
         click.echo(f"wrote {kind}: {path}")
@@ -274,7 +278,7 @@ def sweep(scenario: str, vary: Sequence[str], search: str | None, frontier_key: 
 def serve(scenario: str | None, host: str, port: int, db: str | None, time_scale: float) -> None:
     """The reference service alone (SPEC §7)."""
     sc = _scenario(scenario) if scenario else None
-    from loadtests.service import serve as serve_service
+    from repaychaos.loadtests.service import serve as serve_service
 
     serve_service(sc, host=host, port=port, db=db, time_scale=time_scale)
 

@@ -6,7 +6,7 @@ Registered through the ``pytest11`` entry point, so installing repaychaos is eno
     pytest checks/nightly.yaml          # any scenario file named on the command line
     pytest --repaychaos-scenario bad-day -m repaychaos   # a bundled scenario, only the gates
 
-Each scenario is run once per session (through ``sim.runner.run_model`` unless
+Each scenario is run once per session (through ``repaychaos.sim.runner.run_model`` unless
 ``--repaychaos-runner module:function`` names another runner with the same shape) and
 each of its SLOs is one test item that fails with the observed value, its 95 % interval
 and the rule. An inconclusive SLO fails, or with ``--repaychaos-allow-inconclusive`` is
@@ -37,7 +37,7 @@ __all__ = [
     "pytest_collection_modifyitems",
 ]
 
-DEFAULT_RUNNER = "sim.runner:run_model"
+DEFAULT_RUNNER = "repaychaos.sim.runner:run_model"
 SUFFIXES = (".chaos.yaml", ".chaos.yml")
 
 _RUNS = pytest.StashKey[dict]()
@@ -89,7 +89,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     wanted = config.getoption("--repaychaos-scenario") or []
     if not wanted:
         return
-    from chaos_scenarios import bundled_path
+    from repaychaos.scenarios import bundled_path
 
     seen = {item.parent.path.resolve() for item in items if isinstance(item, SloItem)}
     for spec in wanted:
@@ -117,7 +117,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 def _load_runner(spec: str) -> Callable[..., dict[str, Any]]:
-    from repaychaos.errors import InvalidOption
+    from repaychaos.core.errors import InvalidOption
 
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
@@ -141,7 +141,7 @@ class ScenarioFile(pytest.File):
     """A scenario file; its items are its SLOs. The run happens once, on first use."""
 
     def collect(self) -> Iterator["SloItem"]:
-        from chaos_scenarios import load_scenario
+        from repaychaos.scenarios import load_scenario
 
         scenario = load_scenario(self.path)
         self.scenario = scenario
@@ -176,8 +176,8 @@ class ScenarioFile(pytest.File):
         result = _call_runner(runner, self.scenario, options)
         out = config.getoption("--repaychaos-out")
         if out:
-            from repaychaos.result import write_result
-            from reports.render import write_report
+            from repaychaos.core.result import write_result
+            from repaychaos.reports.render import write_report
 
             folder = Path(out) / f"{self.scenario.name}-{result.get('source', 'result')}"
             write_result(result, folder)
@@ -185,7 +185,7 @@ class ScenarioFile(pytest.File):
         return result
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        from repaychaos.errors import RepaychaosError
+        from repaychaos.core.errors import RepaychaosError
 
         if isinstance(excinfo.value, RepaychaosError):
             return str(excinfo.value)
@@ -212,7 +212,7 @@ class SloItem(pytest.Item):
         self.add_marker(pytest.mark.repaychaos)
 
     def runtest(self) -> None:
-        from reports.fmt import slo_sentence
+        from repaychaos.reports.fmt import slo_sentence
 
         result = self.parent.run()
         row = next((r for r in result.get("slo", []) if r.get("metric") == self.rule_key), None)
@@ -233,8 +233,8 @@ class SloItem(pytest.Item):
         raise SloNotMet(row)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        from repaychaos.errors import RepaychaosError
-        from reports.fmt import slo_sentence
+        from repaychaos.core.errors import RepaychaosError
+        from repaychaos.reports.fmt import slo_sentence
 
         if isinstance(excinfo.value, SloNotMet):
             scenario = getattr(self.parent, "scenario", None)

@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from chaos_scenarios.loader import load_scenario_text
-from reports.compare import (
+from repaychaos.scenarios.loader import load_scenario_text
+from repaychaos.reports.compare import (
     HEADLINE,
     comparison_html,
     comparison_markdown,
@@ -18,7 +18,7 @@ from reports.compare import (
     quantile_interval,
     write_comparison,
 )
-from reports.synthetic import synthetic_result
+from repaychaos.reports.synthetic import synthetic_result
 
 SCENARIO = """\
 version: 1

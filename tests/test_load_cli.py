@@ -9,8 +9,8 @@ import textwrap
 
 import pytest
 
-from chaos_scenarios import load_scenario_data
-from loadtests.runner import run_load
+from repaychaos.scenarios import load_scenario_data
+from repaychaos.loadtests.runner import run_load
 
 pytestmark = pytest.mark.live
 

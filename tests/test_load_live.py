@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from chaos_scenarios import load_scenario_data
-from loadtests.runner import run_load
-from loadtests.testing import ServiceProcess
-from repaychaos.metrics import wilson
+from repaychaos.scenarios import load_scenario_data
+from repaychaos.loadtests.runner import run_load
+from repaychaos.loadtests.testing import ServiceProcess
+from repaychaos.core.metrics import wilson
 
 pytestmark = pytest.mark.live
 

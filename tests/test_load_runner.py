@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from chaos_scenarios import load_scenario_data
-from loadtests.measure import collect
-from loadtests.runner import MAX_WALL_RATE, check_target, default_time_scale, run_load
-from repaychaos.errors import InvalidInput, UnsafeTarget
-from repaychaos.metrics import finalize
+from repaychaos.scenarios import load_scenario_data
+from repaychaos.loadtests.measure import collect
+from repaychaos.loadtests.runner import MAX_WALL_RATE, check_target, default_time_scale, run_load
+from repaychaos.core.errors import InvalidInput, UnsafeTarget
+from repaychaos.core.metrics import finalize
 
 SMALL = {
     "version": 1, "name": "join", "duration": "100s", "warmup": "10s",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chaos_scenarios import resolve_scenario
-from loadtests.runner import run_load
+from repaychaos.scenarios import resolve_scenario
+from repaychaos.loadtests.runner import run_load
 
 pytestmark = [pytest.mark.soak, pytest.mark.live]
 

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from repaychaos.metrics import (
+from repaychaos.core.metrics import (
     VISIBILITY_GRID,
     LogHistogram,
     MetricsCollector,

@@ -6,21 +6,21 @@ import pytest
 
 # In-process pytester runs drop modules first imported inside them; numpy cannot be
 # imported twice in one process, so everything the inner runs use is imported here.
-import chaos_scenarios.loader  # noqa: F401
-import reports.fmt  # noqa: F401
-import reports.render  # noqa: F401
-import reports.plots  # noqa: F401
-import reports.html  # noqa: F401
-import reports.junit  # noqa: F401
-import reports.markdown  # noqa: F401
-import reports.compare  # noqa: F401
-import reports.synthetic  # noqa: F401
+import repaychaos.scenarios.loader  # noqa: F401
+import repaychaos.reports.fmt  # noqa: F401
+import repaychaos.reports.render  # noqa: F401
+import repaychaos.reports.plots  # noqa: F401
+import repaychaos.reports.html  # noqa: F401
+import repaychaos.reports.junit  # noqa: F401
+import repaychaos.reports.markdown  # noqa: F401
+import repaychaos.reports.compare  # noqa: F401
+import repaychaos.reports.synthetic  # noqa: F401
 import scipy.stats  # noqa: F401
 
 pytest_plugins = ["pytester"]
 
 #: the synthetic runner keeps these tests fast and independent of the SimPy model
-FAST = "--repaychaos-runner=reports.synthetic:synthetic_result"
+FAST = "--repaychaos-runner=repaychaos.reports.synthetic:synthetic_result"
 
 TINY = """\
 version: 1
@@ -89,7 +89,7 @@ def test_scenario_runs_once_per_session(pytester: pytest.Pytester):
     """Three SLOs of one scenario share a single run of the runner."""
     pytester.makepyfile(counting_runner="""
         from pathlib import Path
-        from reports.synthetic import synthetic_result
+        from repaychaos.reports.synthetic import synthetic_result
 
         def run(scenario, fail_on_inconclusive=True, **ignored):
             log = Path("runs.log")
@@ -105,8 +105,8 @@ def test_scenario_runs_once_per_session(pytester: pytest.Pytester):
 
 def straddling() -> str:
     """SLOs where `affected_ratio@maintenance` has its threshold at the observed value: inconclusive."""
-    from chaos_scenarios.loader import load_scenario_text
-    from reports.synthetic import synthetic_result
+    from repaychaos.scenarios.loader import load_scenario_text
+    from repaychaos.reports.synthetic import synthetic_result
 
     probe = synthetic_result(load_scenario_text(tiny('lost_repayments: "== 0"')))
     value = probe["phases"]["maintenance"]["affected_ratio"]["value"]
@@ -155,8 +155,8 @@ def test_plain_test_runs_are_untouched(pytester: pytest.Pytester):
 
 
 def test_runs_the_simpy_model_by_default(pytester: pytest.Pytester):
-    """Without --repaychaos-runner the SimPy model (sim.runner.run_model) is used."""
-    pytest.importorskip("sim.runner")
+    """Without --repaychaos-runner the SimPy model (repaychaos.sim.runner.run_model) is used."""
+    pytest.importorskip("repaychaos.sim.runner")
     pytester.makefile(".chaos.yaml", gate=tiny(SLOS))
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=2, failed=1)

@@ -1,10 +1,10 @@
-"""The SLO gate (repaychaos.result.evaluate_slos): pass on evidence, inconclusive when the
+"""The SLO gate (repaychaos.core.result.evaluate_slos): pass on evidence, inconclusive when the
 interval straddles the threshold, and say so instead of flipping a coin between runs."""
 
 from __future__ import annotations
 
-from chaos_scenarios.model import SloRule
-from repaychaos.result import evaluate_slos
+from repaychaos.scenarios.model import SloRule
+from repaychaos.core.result import evaluate_slos
 
 
 def metrics(value: float, low: float, high: float, **extra) -> dict:

@@ -17,7 +17,7 @@ import math
 import numpy as np
 import pytest
 
-from chaos_scenarios.loader import load_scenario_text
+from repaychaos.scenarios.loader import load_scenario_text
 
 RATE, REPLICATIONS, START, END, DELAY = 2.0, 4, 600.0, 1200.0, 0.12
 
@@ -69,13 +69,13 @@ def _theory() -> dict[str, float]:
 
 
 def _synthetic(scenario):
-    from reports.synthetic import synthetic_result
+    from repaychaos.reports.synthetic import synthetic_result
 
     return synthetic_result(scenario)
 
 
 def _model(scenario):
-    runner = pytest.importorskip("sim.runner")
+    runner = pytest.importorskip("repaychaos.sim.runner")
     return runner.run_model(scenario, progress=False)
 
 
@@ -137,7 +137,7 @@ def test_phase_slo_verdicts_follow_the_theory(result):
 
 def test_unnamed_fault_label_phase_exists_when_an_slo_names_it():
     """`@maintenance#1` (a label the scenario accepts) gets its own phase; unnamed faults no SLO names do not."""
-    from reports.synthetic import synthetic_result
+    from repaychaos.reports.synthetic import synthetic_result
 
     text = SCENARIO.replace("faults:\n", "faults:\n  - {type: maintenance, component: credit, at: 30m, for: 1m}\n")
     text = text.replace('  stale_read_ratio@after: "== 0"\n', '  stale_read_ratio@maintenance#1: "< 50%"\n')

@@ -8,11 +8,11 @@ from html.parser import HTMLParser
 
 import pytest
 
-from chaos_scenarios.loader import load_scenario_text
-from repaychaos.errors import InvalidResult
-from reports.markdown import INCONCLUSIVE_RULE
-from reports.render import write_report
-from reports.synthetic import synthetic_result
+from repaychaos.scenarios.loader import load_scenario_text
+from repaychaos.core.errors import InvalidResult
+from repaychaos.reports.markdown import INCONCLUSIVE_RULE
+from repaychaos.reports.render import write_report
+from repaychaos.reports.synthetic import synthetic_result
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -202,7 +202,7 @@ def test_write_report_refuses_a_record_without_metrics(tmp_path):
 
 
 SPEC_EXAMPLE = {
-    "schema": "repaychaos.result/1",
+    "schema": "repaychaos.core.result/1",
     "source": "sim",
     "scenario": {"name": "nightly-maintenance"},
     "seed": 7,

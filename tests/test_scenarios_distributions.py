@@ -9,7 +9,7 @@ import statistics
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from chaos_scenarios.distributions import Distribution, Exponential, Lognormal
+from repaychaos.scenarios.distributions import Distribution, Exponential, Lognormal
 
 ADAPTER = TypeAdapter(Distribution)
 N = 40_000

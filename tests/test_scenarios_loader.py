@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from chaos_scenarios import bundled_scenarios, load_scenario, resolve_scenario, with_overrides
-from chaos_scenarios.loader import load_scenario_data, load_scenario_text, parse_key_path
-from chaos_scenarios.model import Cutover, InterfaceBug, Maintenance, SyncDelay
-from repaychaos.errors import InvalidInput, InvalidScenario
+from repaychaos.scenarios import bundled_scenarios, load_scenario, resolve_scenario, with_overrides
+from repaychaos.scenarios.loader import load_scenario_data, load_scenario_text, parse_key_path
+from repaychaos.scenarios.model import Cutover, InterfaceBug, Maintenance, SyncDelay
+from repaychaos.core.errors import InvalidInput, InvalidScenario
 
 from conftest import MINIMAL
 
@@ -258,7 +258,7 @@ def test_unreadable_file_is_invalid_input(tmp_path):
 
 def test_a_single_fault_gets_the_same_messages_as_in_a_file():
     """The chaos API's fault bodies are checked by the loader: key path relative to the fault, did-you-mean."""
-    from chaos_scenarios.loader import load_fault_data
+    from repaychaos.scenarios.loader import load_fault_data
 
     with pytest.raises(InvalidScenario) as info:
         load_fault_data({"type": "interface_bug", "link": "sync->credit", "drop_ratoi": 0.1})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chaos_scenarios.units import format_duration, parse_duration, parse_rate, parse_ratio
+from repaychaos.scenarios.units import format_duration, parse_duration, parse_rate, parse_ratio
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from loadtests.faults import REJECT_RETRY, FaultBoard, parse_fault, release_time
-from repaychaos.errors import InvalidInput
+from repaychaos.loadtests.faults import REJECT_RETRY, FaultBoard, parse_fault, release_time
+from repaychaos.core.errors import InvalidInput
 
 
 def test_pause_releases_at_the_window_end():

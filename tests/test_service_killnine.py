@@ -8,8 +8,8 @@ import time
 import pytest
 import requests
 
-from chaos_scenarios import load_scenario_data
-from loadtests.testing import ServiceProcess
+from repaychaos.scenarios import load_scenario_data
+from repaychaos.loadtests.testing import ServiceProcess
 
 pytestmark = pytest.mark.live
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from chaos_scenarios.loader import load_scenario_text
-from sim.runner import run_model
+from repaychaos.scenarios.loader import load_scenario_text
+from repaychaos.sim.runner import run_model
 
 SLOWED = """\
 version: 1

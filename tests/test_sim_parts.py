@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 import random
 
-from chaos_scenarios.model import FAULT_TYPES
-from repaychaos.metrics import Read
-from sim.faults import INJECTORS, REJECT_RETRY, retry_time
-from sim.pipeline import arrival_times
-from sim.schedule import Schedule
-from sim.streams import stream
-from sim.users import reads_general, reads_simple, view_history
+from repaychaos.scenarios.model import FAULT_TYPES
+from repaychaos.core.metrics import Read
+from repaychaos.sim.faults import INJECTORS, REJECT_RETRY, retry_time
+from repaychaos.sim.pipeline import arrival_times
+from repaychaos.sim.schedule import Schedule
+from repaychaos.sim.streams import stream
+from repaychaos.sim.users import reads_general, reads_simple, view_history
 
 
 def _sweeps(every: float):

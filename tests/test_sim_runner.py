@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from chaos_scenarios import load_scenario_data, with_overrides
-from repaychaos.errors import InvalidOption
-from sim.runner import run_model, run_replication
+from repaychaos.scenarios import load_scenario_data, with_overrides
+from repaychaos.core.errors import InvalidOption
+from repaychaos.sim.runner import run_model, run_replication
 
 
 def _scenario(**over):
@@ -115,7 +115,7 @@ def test_every_bundled_scenario_runs_through_the_model():
     nothing is lost, and the count of repayments is the Poisson expectation within 5 sd."""
     import math
 
-    from chaos_scenarios import bundled_scenarios, resolve_scenario
+    from repaychaos.scenarios import bundled_scenarios, resolve_scenario
 
     for name in bundled_scenarios():
         scenario = resolve_scenario(name)

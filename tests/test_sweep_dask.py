@@ -8,9 +8,9 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from chaos_scenarios.loader import load_scenario_text  # noqa: E402
-from repaychaos.errors import InvalidOption  # noqa: E402
-from sim.sweep import run_sweep  # noqa: E402
+from repaychaos.scenarios.loader import load_scenario_text  # noqa: E402
+from repaychaos.core.errors import InvalidOption  # noqa: E402
+from repaychaos.sim.sweep import run_sweep  # noqa: E402
 
 TINY = """\
 version: 1
@@ -41,16 +41,16 @@ def test_dask_cluster_gives_the_same_rows_as_a_local_run(cluster, tmp_path):
     scenario = load_scenario_text(TINY, "tiny.yaml")
     vary = ["pipeline.sync.workers=1,2"]
     remote = run_sweep(scenario, vary, out_dir=tmp_path / "dask", scheduler=cluster.scheduler_address,
-                       progress=False, plots=False)
-    local = run_sweep(scenario, vary, out_dir=tmp_path / "local", processes=1, progress=False, plots=False)
+                       progress=False)
+    local = run_sweep(scenario, vary, out_dir=tmp_path / "local", processes=1, progress=False)
     assert remote["record"]["run"]["backend"] == "dask"
     assert json.dumps(remote["rows"]) == json.dumps(local["rows"])
 
 
 def test_an_unreachable_scheduler_is_a_user_error(tmp_path, monkeypatch):
     """A wrong --scheduler address is refused with the address named, not a traceback."""
-    monkeypatch.setattr("sim.sweep_exec.CONNECT_TIMEOUT", "2s")
+    monkeypatch.setattr("repaychaos.sim.sweep_exec.CONNECT_TIMEOUT", "2s")
     scenario = load_scenario_text(TINY, "tiny.yaml")
     with pytest.raises(InvalidOption, match="127.0.0.1:1"):
         run_sweep(scenario, ["pipeline.sync.workers=1,2"], out_dir=tmp_path, scheduler="tcp://127.0.0.1:1",
-                  progress=False, plots=False)
+                  progress=False)

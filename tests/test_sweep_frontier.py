@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sim.sweep_frontier import Bisection, frontier_key, grid_frontier
+from repaychaos.sim.sweep_frontier import Bisection, frontier_key, grid_frontier
 
 
 def _bisect(bis: Bisection, passes) -> tuple[dict, list]:

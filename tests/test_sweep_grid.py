@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from chaos_scenarios.loader import load_scenario_text
-from repaychaos.errors import InvalidInput, InvalidOption
-from sim.sweep import plan_sweep
-from sim.sweep_grid import expand_grid, parse_search, parse_value, parse_vary, setting_at, split_values
+from repaychaos.scenarios.loader import load_scenario_text
+from repaychaos.core.errors import InvalidInput, InvalidOption
+from repaychaos.sim.sweep import plan_sweep
+from repaychaos.sim.sweep_grid import expand_grid, parse_search, parse_value, parse_vary, setting_at, split_values
 
 BASE = """\
 version: 1

@@ -7,9 +7,10 @@ import json
 
 import pytest
 
-from chaos_scenarios.loader import load_scenario_text
-from sim.sweep import run_sweep
-from sim.sweep_output import SWEEP_SCHEMA, read_sweep
+from repaychaos.scenarios.loader import load_scenario_text
+from repaychaos.reports.sweep_plots import write_sweep_plots
+from repaychaos.sim.sweep import run_sweep
+from repaychaos.sim.sweep_output import SWEEP_SCHEMA, read_sweep
 
 SMALL = """\
 version: 1
@@ -41,7 +42,9 @@ def small():
 @pytest.fixture(scope="module")
 def swept(small, tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("sweep")
-    return out_dir, run_sweep(small, VARY, out_dir=out_dir, processes=2, progress=False)
+    out = run_sweep(small, VARY, out_dir=out_dir, processes=2, progress=False)
+    out["paths"].update(write_sweep_plots(out["record"], out_dir))
+    return out_dir, out
 
 
 def test_sweep_json_has_one_row_per_grid_point_in_grid_order(swept):
@@ -84,20 +87,20 @@ def test_sweep_draws_the_frontier_and_the_heat_map(swept):
 def test_one_key_gets_the_headline_metric_along_it(small, tmp_path):
     """A one-key sweep plots the headline metric against that key."""
     out = run_sweep(small, ["pipeline.sync.workers=1,2"], out_dir=tmp_path, processes=1, progress=False)
-    assert "headline.png" in out["paths"]
+    assert "headline.png" in write_sweep_plots(out["record"], tmp_path)
 
 
 def test_the_result_does_not_depend_on_the_number_of_processes(small, swept, tmp_path):
     """One process and two give byte-identical rows: results are assembled in grid order."""
     _, out = swept
-    serial = run_sweep(small, VARY, out_dir=tmp_path, processes=1, progress=False, plots=False)
+    serial = run_sweep(small, VARY, out_dir=tmp_path, processes=1, progress=False)
     assert json.dumps(serial["rows"]) == json.dumps(out["rows"])
     assert json.dumps(serial["frontier"]) == json.dumps(out["frontier"])
 
 
 def test_terminal_summary_states_the_count_and_one_frontier_line_per_setting(swept):
     """The summary says how many points passed and gives the frontier for each worker count."""
-    from sim.sweep import summarize_sweep
+    from repaychaos.reports.summary import summarize_sweep
 
     _, out = swept
     lines = summarize_sweep(out["record"]).splitlines()

@@ -13,8 +13,8 @@ import math
 
 import pytest
 
-from chaos_scenarios.loader import load_scenario_text
-from sim.sweep import run_sweep
+from repaychaos.scenarios.loader import load_scenario_text
+from repaychaos.sim.sweep import run_sweep
 from theory_scenarios import erlang_c_wait
 
 MU = 10.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from chaos_scenarios import load_scenario_data
+from repaychaos.scenarios import load_scenario_data
 
 
 def theory_scenario(seed: int, max_checks: int, **over: Any):

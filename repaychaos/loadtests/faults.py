@@ -1,0 +1,133 @@
+"""Runtime fault injection: which faults are in force at a scenario instant.
+
+The scenario's faults are placed on the timeline at start; ``POST /chaos/faults`` adds
+one more (``at`` relative to now) and ``DELETE`` ends one now. Every fault is validated
+by the same pydantic models as a scenario file (:mod:`repaychaos.scenarios.model`), so a
+fault that would be refused in a file is refused here too.
+
+The stages ask this board questions in scenario time (``maintenance("sync", t)``,
+``bugs("sync->credit", t)``, ...); they never look at wall time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from repaychaos.scenarios.loader import load_fault_data
+from repaychaos.core.errors import InvalidInput, InvalidScenario
+
+__all__ = ["ActiveFault", "FaultBoard", "REJECT_RETRY", "parse_fault", "release_time"]
+
+#: Seconds (scenario time) between retries of work rejected by a ``reject`` window.
+REJECT_RETRY = 5.0
+
+def parse_fault(data: Any) -> Any:
+    """One fault in scenario syntax -> its validated model, or :class:`InvalidInput` naming the key."""
+    try:
+        return load_fault_data(data)
+    except InvalidScenario as exc:
+        raise InvalidInput("; ".join(str(p) for p in exc.problems)) from None
+
+
+@dataclass
+class ActiveFault:
+    """A fault placed on the service's timeline: absolute ``[start, end)`` windows in scenario seconds."""
+
+    id: str
+    fault: Any
+    label: str
+    source: str  # "scenario" or "live"
+    windows: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def type(self) -> str:
+        return self.fault.type
+
+    def window_at(self, t: float) -> tuple[float, float] | None:
+        for start, end in self.windows:
+            if start <= t < end:
+                return start, end
+        return None
+
+    def as_json(self, now: float) -> dict[str, Any]:
+        data = self.fault.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return {
+            "id": self.id,
+            "label": self.label,
+            "source": self.source,
+            "type": self.type,
+            "active": self.window_at(now) is not None,
+            "windows": [[s, None if e == math.inf else e] for s, e in self.windows],
+            "fault": data,
+        }
+
+
+def release_time(arrive: float, end: float, mode: str) -> float:
+    """When work that reached a component at ``arrive`` inside a window ending at ``end`` goes
+    through: at the end (pause) or at the first retry at or after it (reject)."""
+    if mode == "reject" and end != math.inf:
+        k = math.ceil((end - arrive) / REJECT_RETRY - 1e-12)
+        return arrive + max(k, 0) * REJECT_RETRY
+    return end
+
+
+class FaultBoard:
+    """Every fault on the service's timeline, queried by the stages in scenario time."""
+
+    def __init__(self, horizon: float):
+        self.horizon = horizon
+        self.faults: dict[str, ActiveFault] = {}
+        self._ids = itertools.count(1)
+        self.on_add: list[Callable[[ActiveFault], None]] = []
+
+    def add(self, fault: Any, *, offset: float = 0.0, source: str = "scenario", label: str | None = None) -> ActiveFault:
+        """Place ``fault`` with its windows shifted by ``offset`` scenario seconds."""
+        fid = f"f{next(self._ids)}"
+        horizon = self.horizon + offset
+        windows = [(s + offset, e + offset) for s, e in fault.windows(horizon - offset)]
+        active = ActiveFault(fid, fault, label or fault.name or f"{fault.type}#{fid}", source, windows)
+        self.faults[fid] = active
+        for callback in self.on_add:
+            callback(active)
+        return active
+
+    def end(self, fid: str, now: float) -> bool:
+        """End fault ``fid`` now: windows are cut at ``now``; later ones are dropped."""
+        active = self.faults.get(fid)
+        if active is None:
+            return False
+        active.windows = [(s, min(e, now)) for s, e in active.windows if s < now]
+        return True
+
+    # ------------------------------------------------------------------ questions the stages ask
+
+    def maintenance(self, component: str, t: float) -> tuple[float, float, str] | None:
+        """The maintenance window on ``component`` containing ``t`` (latest end wins), or None."""
+        best = None
+        for active in self.faults.values():
+            fault = active.fault
+            if fault.type == "maintenance" and fault.component == component:
+                window = active.window_at(t)
+                if window is not None and (best is None or window[1] > best[1]):
+                    best = (window[0], window[1], fault.mode)
+        return best
+
+    def in_force(self, fault_type: str, t: float) -> list[ActiveFault]:
+        return [a for a in self.faults.values() if a.fault.type == fault_type and a.window_at(t) is not None]
+
+    def bugs(self, link: str, t: float) -> list[ActiveFault]:
+        return [a for a in self.in_force("interface_bug", t) if a.fault.link == link]
+
+    def listing(self, now: float) -> list[dict[str, Any]]:
+        """Faults in force and scheduled (those with a window not yet over)."""
+        return [a.as_json(now) for a in self.faults.values() if any(e > now for _, e in a.windows)]
+
+    def active_counts(self, now: float) -> dict[str, int]:
+        counts = {"sync_delay": 0, "maintenance": 0, "interface_bug": 0, "cutover": 0}
+        for active in self.faults.values():
+            if active.window_at(now) is not None:
+                counts[active.type] += 1
+        return counts

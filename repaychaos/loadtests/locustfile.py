@@ -1,0 +1,289 @@
+"""Drive the reference service with one scenario's users (an ordinary locustfile).
+
+    locust -f loadtests/locustfile.py --host http://127.0.0.1:8000
+
+Repayments arrive OPEN-LOOP: one arrival user per shard draws Poisson arrivals at the
+scenario's rate or profile (divided by the number of shards) on the scenario clock and
+spawns one greenlet per repayment, so a slow service never slows the arrivals down.
+Each greenlet POSTs its repayment (retrying 503 every ``REJECT_RETRY`` scenario seconds
+and timeouts with backoff, always with the same Idempotency-Key), then follows the
+scenario's check policy (``first_after``, ``every``, ``max_checks``, stop at the first
+``usable``) and records every read.
+
+Settings (environment variables; all optional):
+
+``REPAYCHAOS_SCENARIO``     bundled name or path (default ``nightly-maintenance``)
+``REPAYCHAOS_TIME_SCALE``   K: scenario seconds per wall second (default: the service's)
+``REPAYCHAOS_T0``           epoch second of scenario time 0 (default: the service's, or now
+                            when the service's clock is already past the scenario)
+``REPAYCHAOS_RECORD``       folder for JSON-lines records of every user (default: none)
+``REPAYCHAOS_SHARDS``       arrival users in total, e.g. one per Locust worker (default 1)
+``REPAYCHAOS_QUIT_WHEN_DONE``  ``1``: stop Locust once every user is done (local runner)
+``REPAYCHAOS_DEADLINE``     epoch second after which no user retries any more
+``REPAYCHAOS_PARENT_PID``   stop when this process (the load runner) is gone
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+import uuid
+from typing import Any
+
+import gevent
+from gevent.pool import Group
+from locust import constant, events, task
+from locust.contrib.fasthttp import FastHttpUser
+from locust.exception import StopUser
+from locust.runners import LocalRunner
+
+from repaychaos.scenarios import resolve_scenario
+from repaychaos.loadtests.faults import REJECT_RETRY
+from repaychaos.loadtests.safety import check_target
+from repaychaos.core.errors import RepaychaosError
+
+try:
+    SCENARIO = resolve_scenario(os.environ.get("REPAYCHAOS_SCENARIO", "nightly-maintenance"))
+except RepaychaosError as exc:  # a bad scenario is the user's input: say what, not a traceback
+    raise SystemExit(f"REPAYCHAOS_SCENARIO: {exc}") from None
+SHARDS = max(1, int(os.environ.get("REPAYCHAOS_SHARDS", "1")))
+RECORD_DIR = os.environ.get("REPAYCHAOS_RECORD") or None
+READ_BIAS_MAX = 0.010  # wall seconds a read may be sent ahead of its instant
+MAX_FAILURES = 8  # non-503 failures (timeouts, 5xx) before a user gives up; it is then counted
+
+_open_records: dict[str, dict[str, Any]] = {}
+_record_file: Any = None
+
+
+def _record(line: dict[str, Any]) -> None:
+    global _record_file
+    if RECORD_DIR is None:
+        return
+    if _record_file is None:
+        name = f"records-{os.getpid()}-{uuid.uuid4().hex[:6]}.jsonl"
+        _record_file = open(os.path.join(RECORD_DIR, name), "a", buffering=1, encoding="utf-8")
+    _record_file.write(json.dumps(line, separators=(",", ":")) + "\n")
+
+
+@events.init_command_line_parser.add_listener
+def _web_ui_on_loopback(parser: Any, **_kwargs: Any) -> None:
+    """Locust's web UI listens on every interface by default; ours on loopback unless --web-host says so."""
+    parser.set_defaults(web_host="127.0.0.1")
+
+
+@events.init.add_listener
+def _loopback_only(environment: Any, **_kwargs: Any) -> None:
+    """Load goes to loopback only, unless REPAYCHAOS_ALLOW_REMOTE=1 says otherwise (as --allow-remote does)."""
+    if not environment.host:
+        return
+    try:
+        check_target(environment.host, os.environ.get("REPAYCHAOS_ALLOW_REMOTE") == "1")
+    except RepaychaosError as exc:
+        raise SystemExit(f"repaychaos: {exc} (set REPAYCHAOS_ALLOW_REMOTE=1 to allow it)") from None
+
+
+@events.init.add_listener
+def _exit_with_parent(**_kwargs: Any) -> None:
+    """Under the load runner: stop when the runner is gone (it may have been killed hard)."""
+    parent = os.environ.get("REPAYCHAOS_PARENT_PID")
+    if not parent:
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(parent):
+            gevent.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    gevent.spawn(watch)
+
+
+@events.test_stop.add_listener
+def _flush_unfinished(**_kwargs: Any) -> None:
+    """Users still reading when the test stops are recorded as they are, marked incomplete."""
+    for rec in list(_open_records.values()):
+        rec["incomplete"] = True
+        _record(rec)
+    _open_records.clear()
+    if _record_file is not None:
+        _record_file.flush()
+
+
+def _quantiles(values: list[float]) -> dict[str, float | None]:
+    values = sorted(values)
+    if not values:
+        return {"p50": None, "p99": None}
+    return {"p50": values[len(values) // 2], "p99": values[int(0.99 * (len(values) - 1))]}
+
+
+class Repayer(FastHttpUser):
+    """One open-loop arrival process (a shard of the scenario's arrivals) and its users.
+
+    Example::
+
+        REPAYCHAOS_SCENARIO=nightly-maintenance locust -f loadtests/locustfile.py \\
+            --headless -u 1 -r 1 -t 60s --host http://127.0.0.1:8000
+    """
+
+    fixed_count = SHARDS
+    wait_time = constant(0)
+    concurrency = 256  # the HTTP pool shared by this user's repayment greenlets
+    network_timeout = 30.0
+    connection_timeout = 10.0
+
+    def on_start(self) -> None:
+        health: dict[str, Any] = {}
+        with self.client.get("/healthz", name="/healthz", catch_response=True) as resp:
+            if resp.status_code == 200:
+                health = resp.json()
+                resp.success()
+            else:
+                resp.failure(f"healthz answered {resp.status_code}")
+        self.k = float(os.environ.get("REPAYCHAOS_TIME_SCALE") or health.get("time_scale") or 1.0)
+        t0 = os.environ.get("REPAYCHAOS_T0")
+        if t0 is not None:
+            self.t0 = float(t0)
+        else:
+            self.t0 = float(health.get("t0") or time.time())
+            if (time.time() - self.t0) * self.k >= SCENARIO.duration:
+                self.t0 = time.time()  # the service's timeline is past the scenario: start our own
+        deadline = os.environ.get("REPAYCHAOS_DEADLINE")
+        self.deadline = float(deadline) if deadline else float("inf")
+        self.run_id = os.environ.get("REPAYCHAOS_RUN_ID") or uuid.uuid4().hex[:8]
+        self.shard = uuid.uuid4().hex[:4] if SHARDS > 1 else "0"
+        self.finished = False
+        self.read_bias = 0.0
+        self.read_late: list[float] = []
+
+    def wall(self, t: float) -> float:
+        return self.t0 + t / self.k
+
+    def scenario_now(self) -> float:
+        return (time.time() - self.t0) * self.k
+
+    @task
+    def arrivals(self) -> None:
+        if self.finished:
+            raise StopUser()
+        arrivals = SCENARIO.workload.arrivals
+        steps = arrivals.steps
+        rng = random.Random(SCENARIO.seed if SHARDS == 1 else f"{SCENARIO.seed}:{self.shard}")
+        first_after = SCENARIO.workload.check.first_after.sampler(rng)
+        end = SCENARIO.duration
+        t = max(0.0, self.scenario_now())
+        group = Group()
+        lags: list[float] = []
+        seq = 0
+        while True:
+            rate = arrivals.rate_at(t) / SHARDS
+            later = [at for at, _ in steps if at > t]
+            boundary = min(later) if later else float("inf")
+            if rate <= 0:
+                if boundary >= end:
+                    break
+                t = boundary
+                continue
+            gap = rng.expovariate(rate)
+            if t + gap >= boundary:  # memoryless: restart the draw at the rate change
+                t = boundary
+                continue
+            t += gap
+            if t >= end:
+                break
+            first = first_after()
+            delay = self.wall(t) - time.time()
+            if delay > 0:
+                gevent.sleep(delay)
+            lags.append(max(0.0, time.time() - self.wall(t)))
+            group.spawn(self.repay, seq, t, first)
+            seq += 1
+        group.join()
+        lags.sort()
+        if _record_file is not None:
+            _record_file.flush()
+        if RECORD_DIR is not None:
+            done = {"done": True, "shard": self.shard, "arrivals": seq, "lagged": sum(1 for x in lags if x > 0.05),
+                    "lag_max": lags[-1] if lags else 0.0, "lag_p99": lags[int(0.99 * (len(lags) - 1))] if lags else 0.0,
+                    "read_late": _quantiles(self.read_late)}
+            path = os.path.join(RECORD_DIR, f"done-{os.getpid()}-{self.shard}.json")
+            with open(path + ".tmp", "w", encoding="utf-8") as fh:
+                json.dump(done, fh)
+            os.replace(path + ".tmp", path)
+        self.finished = True
+        if os.environ.get("REPAYCHAOS_QUIT_WHEN_DONE") == "1" and isinstance(self.environment.runner, LocalRunner):
+            gevent.spawn_later(0.1, self.environment.runner.quit)
+        raise StopUser()
+
+    def repay(self, seq: int, t_arrival: float, first_after: float) -> None:
+        """One user: repay (with retries on the same key), then check the status per the policy."""
+        key = f"{self.run_id}-{self.shard}-{seq}"
+        account = f"a-{self.run_id}-{self.shard}-{seq}"
+        body = json.dumps({"account": account, "amount": "100.00"})
+        rec: dict[str, Any] = {"key": key, "account": account, "arrived": self.wall(t_arrival), "attempts": 0,
+                               "rejected": 0, "failures": 0, "reads": []}
+        _open_records[key] = rec
+        try:
+            ack = self._post(body, key, rec)
+            if ack is None:
+                rec["gave_up"] = True
+                return
+            rec["id"], rec["acked_at"] = ack["id"], ack["acked_at"]
+            self._check(account, (ack["acked_at"] - self.t0) * self.k + first_after, rec)
+        finally:
+            if _open_records.pop(key, None) is not None:
+                _record(rec)
+
+    def _post(self, body: str, key: str, rec: dict[str, Any]) -> dict[str, Any] | None:
+        headers = {"Idempotency-Key": key, "Content-Type": "application/json"}
+        began = time.time()
+        while time.time() < self.deadline:
+            rec["attempts"] += 1
+            with self.client.post("/repayments", data=body, headers=headers, name="/repayments",
+                                  catch_response=True) as resp:
+                code = resp.status_code
+                if code in (200, 201):
+                    resp.success()
+                    rec["ack_latency"] = time.time() - began
+                    return resp.json()
+                if code == 503:
+                    resp.success()  # a reject window: expected; retried with the same key
+                    rec["rejected"] += 1
+                    gevent.sleep(REJECT_RETRY / self.k)
+                    continue
+                resp.failure(f"repayment answered {code}")
+            rec["failures"] += 1
+            if rec["failures"] >= MAX_FAILURES:
+                return None
+            gevent.sleep(min(2.0, 0.05 * 2 ** rec["failures"]))
+        return None
+
+    def _check(self, account: str, first: float, rec: dict[str, Any]) -> None:
+        check = SCENARIO.workload.check
+        path = f"/accounts/{account}/status"
+        at = first
+        for _ in range(check.max_checks):
+            # Aim the *server's* read instant at the policy's: send early by the typical
+            # send-to-read lag (learnt, capped), since K multiplies every wall millisecond.
+            delay = self.wall(at) - time.time() - self.read_bias
+            if delay > 0:
+                gevent.sleep(delay)
+            with self.client.get(path, name="/accounts/[account]/status", catch_response=True) as resp:
+                if resp.status_code != 200:
+                    resp.failure(f"status answered {resp.status_code}")
+                    rec["read_errors"] = rec.get("read_errors", 0) + 1
+                    at += check.every
+                    continue
+                data = resp.json()
+                resp.success()
+            usable = data["status"] == "usable"
+            read_at = data.get("read_at", time.time())
+            if delay > 0:
+                late = read_at - self.wall(at)
+                self.read_bias = min(READ_BIAS_MAX, max(0.0, self.read_bias + 0.05 * late))
+                self.read_late.append(late)
+            rec["reads"].append([read_at, usable, data.get("as_of")])
+            if usable:
+                return
+            at += check.every

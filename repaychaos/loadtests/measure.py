@@ -1,0 +1,105 @@
+"""Join what the users saw (Locust records) with what the service knows (its trace).
+
+The metrics themselves are not computed here: every repayment becomes a
+:class:`repaychaos.core.metrics.Repayment` with its :class:`~repaychaos.core.metrics.Read` s and is
+fed to the same :class:`~repaychaos.core.metrics.MetricsCollector` the model uses. This
+module only converts times (epoch -> scenario seconds on the service's clock) and
+decides what the ledger holds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from repaychaos.core.metrics import MetricsCollector, Read, Repayment, Touch
+
+__all__ = ["UserRecords", "read_records", "collect"]
+
+
+@dataclass
+class UserRecords:
+    """Every user record the Locust shards wrote, plus their end-of-run markers."""
+
+    users: list[dict[str, Any]] = field(default_factory=list)
+    done: list[dict[str, Any]] = field(default_factory=list)
+
+
+def read_records(folder: str | Path) -> UserRecords:
+    """Read every ``records-*.jsonl`` and ``done-*.json`` in ``folder`` (a truncated line is skipped)."""
+    out = UserRecords()
+    for path in sorted(Path(folder).glob("done-*.json")):
+        try:
+            out.done.append(json.loads(path.read_text(encoding="utf-8")))
+        except ValueError:
+            continue
+    for path in sorted(Path(folder).glob("records-*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue
+            out.users.append(item)
+    return out
+
+
+def _touches(raw: Iterable[list[Any]]) -> list[Touch]:
+    return [Touch(c, a, math.inf if d is None else d) for c, a, d in raw]
+
+
+def collect(scenario: Any, trace: dict[str, Any], users: list[dict[str, Any]],
+            ledger_ids: set[str] | None = None, duplicates: int | None = None) -> tuple[MetricsCollector, dict[str, int]]:
+    """A collector fed with every acked repayment (joined with the trace) and the backlog samples.
+
+    ``ledger_ids``/``duplicates`` (read from the database file after the run) override what
+    the trace says when given. Returns the collector and a few counts for the run record.
+    """
+    t0, k = trace["t0"], trace["time_scale"]
+
+    def to_s(epoch: float) -> float:
+        return (epoch - t0) * k
+
+    col = MetricsCollector.for_scenario(scenario)
+    by_id = {r["id"]: r for r in trace["repayments"]}
+    if ledger_ids is None:
+        ledger_ids = set(by_id)
+    counts = {"users": len(users), "acked": 0, "unacked": 0, "incomplete": 0, "lost": 0, "retried": 0}
+    lost_outside = 0
+    seen: set[str] = set()
+    for user in users:
+        if user.get("incomplete"):
+            counts["incomplete"] += 1
+        if user.get("attempts", 1) > 1:
+            counts["retried"] += 1
+        rep_id = user.get("id")
+        if rep_id is None:
+            counts["unacked"] += 1
+            continue
+        if rep_id in seen:  # the same id acked to two users would be a bug worth seeing, not hiding
+            continue
+        seen.add(rep_id)
+        counts["acked"] += 1
+        reads = [Read(to_s(t), bool(u), to_s(a) if a is not None else to_s(t)) for t, u, a in user.get("reads", ())]
+        tr = by_id.get(rep_id)
+        if tr is None or rep_id not in ledger_ids:
+            counts["lost"] += 1
+            rep = Repayment(acked_at=to_s(user["acked_at"]), in_ledger=False)
+            if not (scenario.warmup <= rep.acked_at < scenario.duration):
+                lost_outside += 1
+        else:
+            changes = [(t, bool(u)) for t, u in tr["changes"]]
+            usable_at = next((t for t, u in changes if u), math.inf)
+            rep = Repayment(acked_at=tr["acked_at"], held=bool(tr["held"]), view_usable_at=usable_at,
+                            touches=_touches(tr["touches"]), view_changes=changes)
+        col.observe(rep, reads)
+    if lost_outside:
+        col.count("lost_repayments", lost_outside)  # SPEC: lost at all, not only inside the window
+    col.count("duplicate_repayments", trace.get("duplicates", 0) if duplicates is None else duplicates)
+    if counts["unacked"]:
+        col.count("unacked_repayments", counts["unacked"])
+    for t, n in trace.get("backlog", ()):
+        col.observe_backlog(t, n)
+    return col, counts

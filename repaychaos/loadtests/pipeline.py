@@ -1,0 +1,504 @@
+"""The stages after the ledger, live: outbox -> sync pool -> credit -> view, plus reconcile.
+
+This follows docs/SEMANTICS.md step by step (the model follows it too), but with real
+asyncio tasks on the compressed clock instead of simulated time. Every repayment keeps a
+:class:`Trace` — ack time, risk hold, every view change, every fault that touched its
+message and how much delay that fault added — in scenario seconds. That is the truth the
+load test's metrics need; it is exported by ``GET /chaos/trace``.
+
+Work that a fault loses (interface-bug drops, cutover in-flight loss) still completes its
+outbox event: the message was consumed and lost downstream, and only a reconcile sweep
+repairs the view — exactly the failure the scenario describes. Work in flight when the
+process dies is *not* completed, so a restart republishes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from typing import Any
+
+from repaychaos.loadtests.clock import ScenarioClock
+from repaychaos.loadtests.faults import REJECT_RETRY, ActiveFault, FaultBoard, release_time
+from repaychaos.loadtests.store import LedgerRow, Store
+
+__all__ = ["Pipeline", "Message", "Trace"]
+
+#: Wall seconds between re-checks while work waits out a window (a window can be ended live).
+_POLL_WALL = 0.2
+
+#: The ``added`` of a touch whose delay is "until the view is repaired": resolved from the
+#: view history when the trace is read (:meth:`Trace.resolved_touches`), as the model does.
+UNTIL_REPAIR = math.nan
+
+
+class Trace:
+    """What happened to one repayment, in scenario seconds (see module docstring)."""
+
+    __slots__ = ("id", "account", "acked_at", "held", "changes", "touches")
+
+    def __init__(self, rep_id: str, account: str, acked_at: float, held: bool):
+        self.id = rep_id
+        self.account = account
+        self.acked_at = acked_at
+        self.held = held
+        self.changes: list[tuple[float, bool]] = []
+        self.touches: list[tuple[str, float, float]] = []
+
+    def touch(self, cause: str, at: float, added: float) -> None:
+        self.touches.append((cause, at, added))
+
+    def resolved_touches(self) -> list[tuple[str, float, float]]:
+        """Touches with every UNTIL_REPAIR replaced by the time from the fault until the view was
+        right again (inf if never); a fault after which the view was never wrong added nothing."""
+        out = []
+        truth = not self.held
+        for cause, at, added in self.touches:
+            if added != added:  # NaN: until repair
+                wrong = self.view_at(at) != truth
+                repaired = math.inf
+                for t, state in self.changes:
+                    if t <= at:
+                        continue
+                    if state != truth:
+                        wrong = True
+                    elif wrong:
+                        repaired = t
+                        break
+                if not wrong:
+                    continue
+                added = repaired - at
+            out.append((cause, at, added))
+        return out
+
+    def view_at(self, t: float) -> bool:
+        state = False
+        for at, usable in self.changes:
+            if at > t:
+                break
+            state = usable
+        return state
+
+
+class Message:
+    """One outbox event travelling through the stages."""
+
+    __slots__ = ("id", "account", "held", "corrupt", "lost", "enqueued", "trace", "in_sync")
+
+    def __init__(self, trace: Trace, enqueued: float):
+        self.id = trace.id
+        self.account = trace.account
+        self.held = trace.held
+        self.corrupt = False
+        self.lost = False
+        self.enqueued = enqueued
+        self.trace = trace
+        self.in_sync = False
+
+
+class Pipeline:
+    """The sync workers, credit, view (with its cache) and the reconcile sweep of one service."""
+
+    def __init__(self, scenario: Any, clock: ScenarioClock, board: FaultBoard, store: Store, seed: int):
+        pipe = scenario.pipeline
+        self.scenario = scenario
+        self.clock = clock
+        self.board = board
+        self.store = store
+        self.rng = random.Random(seed)
+        self.sync_service = pipe.sync.service.sampler(self.rng)
+        self.credit_service = pipe.credit.service.sampler(self.rng)
+        self.channel_latency = pipe.channel.latency.sampler(self.rng)
+        self.workers = pipe.sync.workers
+        self.risk_hold_ratio = pipe.credit.risk_hold_ratio
+        self.cache_ttl = pipe.view.cache_ttl
+        self.reconcile = pipe.reconcile
+        self.queue: asyncio.Queue[Message] = asyncio.Queue()
+        self.view: dict[str, tuple[bool, float]] = {}
+        self.cache: dict[str, tuple[float, bool]] = {}
+        self.latest: dict[str, Trace] = {}
+        self.traces: dict[str, Trace] = {}
+        self.unsettled: dict[str, None] = {}
+        self.inflight: dict[str, Message] = {}
+        self.in_sync = 0
+        self.sync_busy = 0
+        self.backlog: list[tuple[float, int]] = []
+        self._tasks: set[asyncio.Task] = set()
+        self._started = False
+        self.errors = 0
+        self.writes = 0
+        #: the fault whose backlog the sync queue is draining (SEMANTICS 3a), or None
+        self.degraded: str | None = None
+        self.lateness: list[float] = []
+        board.on_add.append(self._fault_added)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self._started = True
+        if self.workers is not None:
+            for _ in range(self.workers):
+                self._spawn(self._worker())
+        self._spawn(self._reconcile_loop())
+        self._spawn(self._sample_backlog())
+        for active in list(self.board.faults.values()):
+            self._fault_added(active)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    def recover(self, ledger: list[LedgerRow], views: dict[str, tuple[bool, float]],
+                pending: list[tuple[str, str, float, bool]]) -> int:
+        """Rebuild state from the database after a restart; returns how many events are republished."""
+        to_s = self.clock.to_scenario
+        for row in sorted(ledger, key=lambda r: r.acked_at):
+            trace = Trace(row.id, row.account, to_s(row.acked_at), row.held)
+            self.traces[row.id] = trace
+            self.latest[row.account] = trace
+        for account, (usable, as_of) in views.items():
+            self.view[account] = (usable, to_s(as_of))
+        for account, trace in self.latest.items():
+            if self.view.get(account, (False, 0.0))[0] != (not trace.held):
+                self.unsettled[account] = None
+        now = self.clock.now()
+        for rep_id, _account, _acked, _held in pending:
+            trace = self.traces.get(rep_id)
+            if trace is not None:
+                self._enqueue(Message(trace, now))
+        return len(pending)
+
+    # ------------------------------------------------------------------ ack -> outbox event
+
+    def truth(self, account: str) -> bool:
+        trace = self.latest.get(account)
+        return trace is not None and not trace.held
+
+    def publish(self, row: LedgerRow) -> Trace:
+        """The outbox event of a just-committed repayment (link ledger->sync judged now)."""
+        t = self.clock.to_scenario(row.acked_at)
+        trace = Trace(row.id, row.account, t, row.held)
+        self.traces[row.id] = trace
+        self.latest[row.account] = trace
+        self._settle(row.account)
+        if self.cache_ttl > 0:
+            self.cache[row.account] = (t, self.view.get(row.account, (False, t))[0])
+        msg = Message(trace, t)
+        if self._link(msg, "ledger->sync", t) == "drop":
+            self._finish(msg, wrote=False)
+        else:
+            self._enqueue(msg)
+        return trace
+
+    def _enqueue(self, msg: Message) -> None:
+        self.inflight[msg.id] = msg
+        msg.in_sync = True
+        self.in_sync += 1
+        if self.workers is None:
+            self._spawn(self._carry(msg))
+        else:
+            self.queue.put_nowait(msg)
+
+    # ------------------------------------------------------------------ stages
+
+    # Scheduling uses *intended* scenario instants: a stage starts when the previous one was
+    # due to end (or when its worker was due to be free), not when the event loop got round
+    # to it. So timer lateness (~0.2-2 ms wall, times K in scenario seconds) does not add
+    # up along a message's path; only the last sleep's lateness shows, and the view write
+    # is recorded at the real instant it happened (reads see exactly what the trace says).
+
+    async def _worker(self) -> None:
+        free_at = -math.inf
+        while True:
+            msg = await self.queue.get()
+            try:
+                end = await self._sync(msg, max(msg.enqueued, free_at))
+                if end is not None:
+                    free_at = end
+                    self._spawn(self._after_sync(msg, end))
+                if self.queue.empty():
+                    self.degraded = None  # SEMANTICS 3a: the backlog a fault left has drained
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # pragma: no cover - a bug must not kill the worker pool
+                import traceback
+
+                traceback.print_exc()
+                self.errors += 1
+
+    async def _carry(self, msg: Message) -> None:
+        end = await self._sync(msg, msg.enqueued)
+        if end is not None:
+            await self._after_sync(msg, end)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # a bug in a stage must be loud, not a message silently stuck in flight
+            import traceback
+
+            traceback.print_exception(task.exception())
+            self.errors += 1
+
+    async def _sync(self, msg: Message, start: float) -> float | None:
+        """Hold a worker for the service time (plus sync_delay extras) from the intended
+        ``start``; the intended end, or None if the message ended here."""
+        if msg.lost:
+            self._leave_sync(msg)
+            self._finish(msg, wrote=False)
+            return None
+        if self.degraded is not None and start > msg.enqueued:
+            # SEMANTICS 3a: it waited for a worker in the backlog a fault left behind
+            msg.trace.touch(self.degraded, msg.enqueued, start - msg.enqueued)
+        window = self.board.maintenance("sync", start)
+        if window is not None and window[2] == "reject":
+            # rejected: the message comes back at its retry and the worker is free meanwhile
+            retry = release_time(start, window[1], "reject")
+            since = max(msg.enqueued, window[0])
+            msg.trace.touch("maintenance", since, retry - since)
+            self._spawn(self._requeue(msg, start))
+            return None
+        waited_from = start
+        start = await self._wait_out("sync", msg, msg.enqueued, start)
+        if start > waited_from and self.workers is not None and not self.queue.empty():
+            # SEMANTICS 3a also for a window ended early through DELETE /chaos/faults/{id}
+            self.degraded = "maintenance"
+        if msg.lost:
+            self._leave_sync(msg)
+            self._finish(msg, wrote=False)
+            return None
+        service = self.sync_service()
+        for active in self.board.in_force("sync_delay", start):
+            extra = active.fault.extra.sampler(self.rng)()
+            service += extra
+            msg.trace.touch("sync_delay", start, extra)
+            if extra > 0 and self.workers is not None:
+                self.degraded = "sync_delay"
+        end = start + service
+        self.sync_busy += 1
+        try:
+            await self.clock.sleep_until(end)
+        finally:
+            self.sync_busy -= 1
+            self._leave_sync(msg)
+        return end
+
+    async def _requeue(self, msg: Message, first: float) -> None:
+        """Retry a rejected message every REJECT_RETRY from ``first`` until no reject window holds it."""
+        clock = self.clock
+        k = 1
+        while True:
+            retry = first + k * REJECT_RETRY
+            await clock.sleep_until(retry)
+            window = self.board.maintenance("sync", retry)
+            if window is None or window[2] != "reject":
+                break
+            k += 1
+        msg.enqueued = retry
+        if self.workers is None:
+            self._spawn(self._carry(msg))
+        else:
+            self.queue.put_nowait(msg)
+
+    def _leave_sync(self, msg: Message) -> None:
+        if msg.in_sync:
+            msg.in_sync = False
+            self.in_sync -= 1
+
+    async def _after_sync(self, msg: Message, t: float) -> None:
+        """Credit and the view write, from the intended sync end ``t``."""
+        clock = self.clock
+        if msg.lost or self._link(msg, "sync->credit", t) == "drop":
+            self._finish(msg, wrote=False)
+            return
+        t = await self._wait_out("credit", msg, t, t)
+        t += self.credit_service()
+        await clock.sleep_until(t)
+        if msg.lost or self._link(msg, "credit->view", t) == "drop":
+            self._finish(msg, wrote=False)
+            return
+        t = await self._wait_out("view", msg, t, t)
+        if msg.lost:
+            self._finish(msg, wrote=False)
+            return
+        truth = not msg.held
+        state = (not truth) if msg.corrupt else truth
+        for active in self.board.in_force("cutover", t):
+            if self.rng.random() < active.fault.unmapped_ratio:
+                state = not truth
+                msg.trace.touch("cutover", t, UNTIL_REPAIR)
+        now = clock.now()
+        self._note_lateness(now - t)
+        self._write(msg.trace, state, now, done_id=msg.id)
+        self.inflight.pop(msg.id, None)
+
+    def _note_lateness(self, late: float) -> None:
+        """Keep a bounded uniform sample of how late view writes were (scenario seconds)."""
+        self.writes += 1
+        sample = self.lateness
+        if len(sample) < 20_000:
+            sample.append(late)
+        else:
+            j = self.rng.randrange(self.writes)
+            if j < len(sample):
+                sample[j] = late
+
+    def lateness_summary(self) -> dict[str, float | None]:
+        values = sorted(self.lateness)
+        if not values:
+            return {"p50": None, "p99": None, "max": None}
+        return {"p50": values[len(values) // 2], "p99": values[int(0.99 * (len(values) - 1))], "max": values[-1]}
+
+    async def _wait_out(self, component: str, msg: Message, since: float, t: float) -> float:
+        """Pass ``component`` at intended instant ``t``: wait while it is in a maintenance window,
+        touching the message for every window it waited in (counted from ``since``, when it
+        reached the component). Returns the instant it went through."""
+        clock = self.clock
+        went = t
+        first = None
+        while True:
+            window = self.board.maintenance(component, went)
+            if window is None:
+                break
+            _start, end, mode = window
+            if first is None:
+                first = went
+            release = release_time(first if mode == "reject" else went, end, mode)
+            await clock.sleep_until(min(release, clock.now() + _POLL_WALL * clock.time_scale))
+            now = clock.now()
+            if now >= release:
+                went = release
+            elif self.board.maintenance(component, now) is None:
+                # the window was ended live: through now, or at the next retry when rejected
+                went = first + math.ceil((now - first) / REJECT_RETRY) * REJECT_RETRY if mode == "reject" else now
+                await clock.sleep_until(went)
+                break
+            else:
+                went = max(went, now)
+        self._touch_windows(component, msg, since, went)
+        return went
+
+    def _touch_windows(self, component: str, msg: Message, since: float, went: float) -> None:
+        for active in self.board.faults.values():
+            fault = active.fault
+            if fault.type != "maintenance" or fault.component != component:
+                continue
+            for start, end in active.windows:
+                if start < went and end > since:
+                    at = max(since, start)
+                    msg.trace.touch("maintenance", at, min(end, went) - at)
+
+    def _link(self, msg: Message, link: str, t: float) -> str | None:
+        """Judge an interface bug on ``link`` at ``t``: 'drop', or flip the message's state (corrupt)."""
+        for active in self.board.bugs(link, t):
+            fault = active.fault
+            u = self.rng.random()
+            if u < fault.drop_ratio:
+                msg.trace.touch("interface_bug", t, UNTIL_REPAIR)
+                return "drop"
+            if u < fault.drop_ratio + fault.corrupt_ratio:
+                msg.corrupt = not msg.corrupt
+                msg.trace.touch("interface_bug", t, UNTIL_REPAIR)
+        return None
+
+    def _finish(self, msg: Message, wrote: bool) -> None:
+        self.inflight.pop(msg.id, None)
+        if not wrote:
+            self.store.outbox_done(msg.id)
+
+    # ------------------------------------------------------------------ the view
+
+    def _write(self, trace: Trace, state: bool, t: float, done_id: str | None) -> None:
+        account = trace.account
+        before = self.view.get(account)
+        self.view[account] = (state, t)
+        self.store.write_view(account, state, self.clock.to_epoch(t), done_id)
+        if (before[0] if before else False) != state:
+            trace.changes.append((t, state))
+        self._settle(account)
+
+    def _settle(self, account: str) -> None:
+        if self.view.get(account, (False, 0.0))[0] == self.truth(account):
+            self.unsettled.pop(account, None)
+        else:
+            self.unsettled[account] = None
+
+    def read(self, account: str, t: float) -> tuple[bool, float]:
+        """What the app shows at ``t``: ``(usable, as_of)``, through the cache when cache_ttl > 0."""
+        usable = self.view.get(account, (False, t))[0]
+        if self.cache_ttl > 0:
+            cached = self.cache.get(account)
+            if cached is not None and t - cached[0] < self.cache_ttl:
+                return cached[1], cached[0]
+            self.cache[account] = (t, usable)
+        return usable, t
+
+    async def _reconcile_loop(self) -> None:
+        every = self.reconcile.every
+        if every is None:
+            return
+        z = max(every, self.reconcile.next_sweep(max(self.clock.now(), 0.0)))
+        while True:
+            await self.clock.sleep_until(z)
+            now = self.clock.now()
+            for account in list(self.unsettled):
+                trace = self.latest.get(account)
+                if trace is not None and trace.acked_at <= z:
+                    self._write(trace, not trace.held, now, done_id=None)
+            z += every
+
+    # ------------------------------------------------------------------ faults with a moment of their own
+
+    def _fault_added(self, active: ActiveFault) -> None:
+        if not self._started:
+            return
+        if active.type == "cutover":
+            for start, _end in active.windows:
+                self._spawn(self._cutover_switch(active, start))
+        elif active.type == "maintenance" and active.fault.component == "sync" and self.workers is not None:
+            for _start, end in active.windows:
+                if end != math.inf:
+                    self._spawn(self._sync_window_end(active, end))
+
+    async def _sync_window_end(self, active: ActiveFault, end: float) -> None:
+        """SEMANTICS 3a: a sync window that ends with messages queued leaves a backlog to blame on it."""
+        await self.clock.sleep_until(end)
+        if any(e == end for _, e in active.windows) and not self.queue.empty():
+            self.degraded = "maintenance"
+
+    async def _cutover_switch(self, active: ActiveFault, start: float) -> None:
+        """At the switch, messages in flight (acked before it, not yet written) may be lost."""
+        await self.clock.sleep_until(start)
+        if not any(s == start for s, _ in active.windows):
+            return  # ended before the switch
+        ratio = active.fault.inflight_loss_ratio
+        for msg in list(self.inflight.values()):
+            if not msg.lost and msg.trace.acked_at < start and self.rng.random() < ratio:
+                msg.lost = True
+                msg.trace.touch("cutover", start, UNTIL_REPAIR)
+
+    # ------------------------------------------------------------------ observation
+
+    async def _sample_backlog(self) -> None:
+        from repaychaos.core.metrics import SERIES_BINS
+
+        step = self.scenario.duration / SERIES_BINS / 2
+        t = max(0.0, self.clock.now())
+        while True:
+            await self.clock.sleep_until(t)
+            if len(self.backlog) < 200_000:
+                self.backlog.append((self.clock.now(), self.in_sync))
+            t += step
+
+    def stale_counts(self) -> tuple[int, int]:
+        """Accounts whose view shows unusable while truth is usable, and the reverse."""
+        stale = sum(1 for a in self.unsettled if self.truth(a))
+        return stale, len(self.unsettled) - stale

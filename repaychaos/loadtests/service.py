@@ -1,0 +1,136 @@
+"""Run the reference service: ``repaychaos serve`` and ``python -m repaychaos.loadtests.service``.
+
+uvicorn on one event loop (uvloop and httptools when installed), binding 127.0.0.1
+unless told otherwise. The chaos token comes from ``REPAYCHAOS_TOKEN`` or is generated
+and printed once. SIGTERM/SIGINT stop it gracefully (queued writes are committed);
+SIGKILL loses nothing that was acknowledged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import sys
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from repaychaos.core.errors import InvalidInput, RepaychaosError
+
+__all__ = ["serve", "build_service", "main"]
+
+
+def _resolve(scenario: Any) -> Any:
+    from repaychaos.loadtests.core import default_scenario
+
+    if scenario is None:
+        return default_scenario()
+    if isinstance(scenario, (str, os.PathLike)):
+        from repaychaos.scenarios import resolve_scenario
+
+        return resolve_scenario(str(scenario))
+    return scenario
+
+
+def build_service(scenario: Any = None, *, db: str | os.PathLike[str] | None = None, time_scale: float = 1.0,
+                  token: str | None = None, t0: float | None = None, synchronous: str = "FULL") -> Any:
+    """The :class:`~repaychaos.loadtests.core.Service` that :func:`serve` runs (also used by tests)."""
+    from repaychaos.loadtests.core import Service
+
+    if time_scale <= 0:
+        raise InvalidInput(f"time_scale must be > 0, found {time_scale}")
+    scenario = _resolve(scenario)
+    if db is None:
+        # A throwaway ledger for a throwaway service: removed when the process exits.
+        folder = tempfile.mkdtemp(prefix="repaychaos-")
+        atexit.register(shutil.rmtree, folder, True)
+        db = Path(folder) / "service.db"
+    token = token or os.environ.get("REPAYCHAOS_TOKEN") or None
+    return Service(scenario, db=db, time_scale=time_scale, t0=t0, token=token, synchronous=synchronous)
+
+
+def serve(scenario: Any = None, *, host: str = "127.0.0.1", port: int = 8000, db: str | os.PathLike[str] | None = None,
+          time_scale: float = 1.0, token: str | None = None, t0: float | None = None,
+          synchronous: str = "FULL", quiet: bool = False, parent_pid: int | None = None) -> None:
+    """Serve SPEC §7 until interrupted (blocks). ``scenario``: a Scenario, a name or path, or None
+    (the default pipeline without faults). ``t0``: epoch second of scenario time 0 (default: now,
+    or the one stored in ``db`` when restarting on the same file). ``parent_pid``: stop
+    gracefully when that process is gone (a load runner killed hard leaves no server behind)."""
+    import uvicorn
+
+    from repaychaos.loadtests.app import create_app
+    from repaychaos.loadtests.fastpath import FastPath
+
+    # The writer thread re-takes the GIL after every SQLite step; a short switch interval keeps
+    # it from waiting 5 ms each time behind the event loop (the classic convoy).
+    sys.setswitchinterval(0.0005)
+    generated = not (token or os.environ.get("REPAYCHAOS_TOKEN"))
+    service = build_service(scenario, db=db, time_scale=time_scale, token=token, t0=t0, synchronous=synchronous)
+    if generated:
+        print(f"repaychaos: chaos token (Authorization: Bearer ...): {service.token}", flush=True)
+    if not quiet:
+        print(f"repaychaos: serving scenario '{service.scenario.name}' on http://{_hostport(host, port)} "
+              f"(db {service.store.path}, time scale {time_scale:g})", flush=True)
+    config = uvicorn.Config(FastPath(create_app(service), service), host=host, port=port, log_level="warning", access_log=False,
+                            loop=_pick("uvloop", "auto"), http=_pick("httptools", "auto"), lifespan="on",
+                            timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    if parent_pid:
+        threading.Thread(target=_watch_parent, args=(server, parent_pid), daemon=True).start()
+    try:
+        server.run()
+    except OSError as exc:
+        raise InvalidInput(f"cannot listen on {_hostport(host, port)}: {exc.strerror or exc}") from None
+    if server.started is False and not server.should_exit:
+        raise InvalidInput(f"cannot listen on {_hostport(host, port)}")
+
+
+def _watch_parent(server: Any, parent_pid: int) -> None:
+    while not server.should_exit:
+        if os.getppid() != parent_pid:
+            server.should_exit = True  # uvicorn checks this flag on its next tick
+            return
+        time.sleep(0.5)
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _pick(module: str, fallback: str) -> str:
+    try:
+        __import__(module)
+    except ImportError:
+        return fallback
+    return module
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m repaychaos.loadtests.service``: what the load runner starts as a subprocess."""
+    parser = argparse.ArgumentParser(prog="python -m repaychaos.loadtests.service", description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", default=None, help="bundled name or path (JSON works: it is YAML)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--db", default=None)
+    parser.add_argument("--time-scale", type=float, default=1.0)
+    parser.add_argument("--t0", type=float, default=None, help="epoch second of scenario time 0")
+    parser.add_argument("--parent-pid", type=int, default=None, help="stop when this process is gone")
+    parser.add_argument("--synchronous", choices=["FULL", "NORMAL"],
+                        default=os.environ.get("REPAYCHAOS_SQLITE_SYNC", "FULL").upper(),
+                        help="SQLite synchronous mode; NORMAL in WAL mode still survives kill -9 (not power loss)")
+    args = parser.parse_args(argv)
+    try:
+        serve(args.scenario, host=args.host, port=args.port, db=args.db, time_scale=args.time_scale, t0=args.t0,
+              synchronous=args.synchronous, parent_pid=args.parent_pid)
+    except RepaychaosError as exc:
+        print(f"repaychaos: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""report.html: one self-contained page (inline CSS, PNGs as base64 data URIs, no network).
+
+Order is what a reader needs first: the verdict, the SLO table, the headline numbers,
+then the plots, recovery and phases, the model-vs-measurement comparison, and last the
+scenario that produced it all.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from typing import Any
+
+import yaml
+
+from repaychaos.core.catalog import CAUSES
+from repaychaos.reports.fmt import VERDICT_MARK, VERDICT_WORD, format_ci, format_value, overall_verdict, pct, per_10k, result_label, seconds, verdict_of
+from repaychaos.reports.markdown import INCONCLUSIVE_RULE
+
+__all__ = ["report_html", "data_uri"]
+
+esc = html.escape
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:1.2em;color:#222}
+h1{font-size:1.5em;margin:.2em 0} h2{margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em} h3{margin-bottom:.3em}
+.banner{padding:.8em 1.1em;border-radius:6px;color:#fff;font-size:1.15em}
+.banner.pass{background:#2e7d32}.banner.fail{background:#c62828}.banner.inconclusive{background:#ef6c00}
+table{border-collapse:collapse;margin:.5em 0 1em;font-size:13px} th,td{border:1px solid #ddd;padding:.3em .6em;text-align:left}
+th{background:#f4f4f4} tr.fail td{background:#fdecea} tr.inconclusive td{background:#fff4e5} tr.pass td{background:#f1f8f1}
+p.fail{color:#c62828} p.pass{color:#2e7d32} .note{color:#555;font-size:12px}
+figure{margin:1em 0} figure img{max-width:100%;border:1px solid #eee} figcaption{color:#555;font-size:12px}
+pre{background:#f7f7f7;padding:.8em;overflow:auto;font-size:12px} code{font-size:12px}
+"""
+
+
+def data_uri(png: bytes) -> str:
+    """A PNG as an inline ``data:`` URI."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _slo_table(results: list[dict[str, Any]]) -> str:
+    rows = []
+    for r in results:
+        for row in r.get("slo", []):
+            metric, verdict = row["metric"], verdict_of(row)
+            rows.append(
+                f'<tr class="{verdict}"><td>{esc(result_label(r))}</td><td><code>{esc(metric)}</code></td>'
+                f"<td><code>{esc(row['rule'])}</code></td><td>{esc(format_value(metric, row.get('observed')))}</td>"
+                f"<td>{esc(format_ci(metric, row.get('ci95')))}</td><td>{esc(VERDICT_MARK[verdict])}</td>"
+                f"<td>{'passes' if row.get('passed') else '<strong>fails</strong>'}</td></tr>")
+    if not rows:
+        return "<p>No SLOs in these scenarios.</p>"
+    return ("<table><thead><tr><th>result</th><th>SLO</th><th>rule</th><th>observed</th><th>95% CI</th>"
+            "<th>verdict</th><th>gate</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+
+
+def _headline(results: list[dict[str, Any]]) -> str:
+    rows = []
+    for r in results:
+        m = r["metrics"]
+        ttu = m.get("time_to_usable", {})
+        srr = m["stale_read_ratio"]
+        cells = [result_label(r), f"{m['repayments']:,}", f"{m['reads']:,}",
+                 f"{pct(srr['value'])} ({format_ci('stale_read_ratio', srr.get('ci95'))})",
+                 pct(m["affected_ratio"]["value"]),
+                 " / ".join(seconds(ttu.get(k)) for k in ("p50", "p95", "p99", "max")),
+                 f"{m.get('never_usable', 0):,}", per_10k(m.get('support_contacts_per_10k', 0)),
+                 str(m.get("lost_repayments", 0)), str(m.get("duplicate_repayments", 0)),
+                 str(m.get("wrong_usable_reads", 0))]
+        rows.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
+    head = ["result", "repayments", "reads", "stale read ratio (95% CI)", "affected", "time to usable p50 / p95 / p99 / max",
+            "never usable", "support /10k", "lost", "duplicates", "wrong usable reads"]
+    return ("<table><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>")
+
+
+def _figure(png: bytes, alt: str, caption: str) -> str:
+    return (f'<figure><img alt="{esc(alt)}" src="{data_uri(png)}">'
+            f"<figcaption>{esc(caption)}</figcaption></figure>")
+
+
+def _recovery(result: dict[str, Any]) -> str:
+    rec = result.get("recovery") or {}
+    windows = rec.get("windows") or []
+    if not windows:
+        return ""
+    rows = []
+    for w in windows:
+        end = "open" if w.get("end") is None else seconds(w["end"])
+        after = "not within the run" if w.get("recovered_after") is None else seconds(w["recovered_after"])
+        rows.append(f"<tr><td>{esc(w['fault'])}</td><td>{esc(seconds(w['start']))} – {esc(end)}</td><td>{esc(after)}</td></tr>")
+    baseline = rec.get("baseline_stale_share")
+    return (f"<h3>Recovery after each fault window</h3><p class=\"note\">Time from the window's end until the stale "
+            f"share of reads is back near the baseline outside fault windows ({esc(pct(baseline))}).</p>"
+            "<table><thead><tr><th>fault</th><th>window</th><th>back to baseline after</th></tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>")
+
+
+def _phases(result: dict[str, Any]) -> str:
+    phases = result.get("phases") or {}
+    if not phases:
+        return ""
+    rows = []
+    for name, m in phases.items():
+        ttu = m.get("time_to_usable") or {}
+        srr = m.get("stale_read_ratio") or {}
+        cells = [f"@{name}", f"{m.get('repayments', 0):,}", pct(srr.get("value")),
+                 format_ci("stale_read_ratio", srr.get("ci95")), pct((m.get("affected_ratio") or {}).get("value")),
+                 seconds(ttu.get("p99")), per_10k(m.get('support_contacts_per_10k', 0))]
+        rows.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
+    return ("<h3>By phase</h3><p class=\"note\">Repayments acked inside each fault's windows, and <code>@after</code> "
+            "every window has ended; usable in SLOs as <code>metric@phase</code>.</p><table><thead><tr><th>phase</th>"
+            "<th>repayments</th><th>stale read ratio</th><th>95% CI</th><th>affected</th><th>time to usable p99</th>"
+            "<th>support /10k</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+
+
+def _causes(result: dict[str, Any]) -> str:
+    by = result["metrics"].get("stale_reads_by_cause", {})
+    return ", ".join(f"{c} {by.get(c, 0):,}" for c in CAUSES if by.get(c))
+
+
+def report_html(results: list[dict[str, Any]], plots: list[list[tuple[str, bytes, str]]],
+                comparison: dict[str, Any] | None = None, comparison_png: bytes | None = None) -> str:
+    """The whole page. ``plots[i]`` are the ``(alt, png, caption)`` figures of ``results[i]``."""
+    verdict = overall_verdict(results)
+    gate = all(r.get("passed") for r in results)
+    title = "repaychaos report — " + ", ".join(result_label(r) for r in results)
+    parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(title)}</title>"
+             f"<style>{_CSS}</style></head><body>",
+             f"<h1>{esc(title)}</h1>",
+             f'<div class="banner {verdict}"><strong>{VERDICT_WORD[verdict]}</strong> — CI gate '
+             f"{'passed' if gate else 'failed'}</div>"]
+    if any(verdict_of(row) == "inconclusive" for r in results for row in r.get("slo", [])):
+        parts.append(f"<p>{INCONCLUSIVE_RULE.replace('**', '')}</p>")
+    parts += ["<h2>SLOs</h2>", _slo_table(results), "<h2>Headline numbers</h2>", _headline(results)]
+    if comparison:
+        from repaychaos.reports.compare import comparison_html
+
+        parts.append("<h2>Model vs measurement</h2>")
+        if comparison_png:
+            parts.append(_figure(comparison_png, "model vs measurement",
+                                 "Left: staleness curves of the model and the measurement, bands are 95% CIs. "
+                                 "Right: headline ratios and time-to-usable quantiles with 95% intervals."))
+        parts.append(comparison_html(comparison))
+    for r, figures in zip(results, plots):
+        label = result_label(r)
+        parts.append(f"<h2>{esc(label)}</h2>")
+        causes = _causes(r)
+        if causes:
+            parts.append(f"<p>Stale reads by cause: {esc(causes)}.</p>")
+        for alt, png, caption in figures:
+            parts.append(_figure(png, alt, caption))
+        parts.append(_recovery(r))
+        parts.append(_phases(r))
+    shown: list[dict[str, Any]] = []
+    for r in results:
+        if r["scenario"] in shown:  # sim and load of one scenario: print it once
+            continue
+        shown.append(r["scenario"])
+        runs = "; ".join(
+            f"{result_label(x)}: seed {x.get('seed')}, {x.get('replications', 1)} replication(s)"
+            + (", synthetic record" if (x.get("run") or {}).get("synthetic") else "")
+            for x in results if x["scenario"] == r["scenario"])
+        scenario_text = yaml.safe_dump(r["scenario"], sort_keys=False, allow_unicode=True)
+        parts.append(f"<h2>Scenario — {esc(str(r['scenario'].get('name', '?')))}</h2>"
+                     f'<p class="note">{esc(runs)}</p><pre>{esc(scenario_text)}</pre>')
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,101 @@
+"""A readable terminal summary of a result record (the CLI prints records, never raw state)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from repaychaos.core.catalog import CAUSES
+
+__all__ = ["format_summary", "format_pct", "summarize_sweep"]
+
+
+def format_pct(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    return f"{100 * value:.{digits}g}%"
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if value < 1:
+        return f"{value * 1000:.0f}ms"
+    if value < 120:
+        return f"{value:.2f}s"
+    return f"{value / 60:.1f}min"
+
+
+def _observed(row: dict[str, Any]) -> str:
+    value = row["observed"]
+    if value is None:
+        return "n/a"
+    if isinstance(value, float) and ("ratio" in row["metric"]):
+        text = format_pct(value)
+        if row.get("ci95"):
+            text += f" [{format_pct(row['ci95'][0])}, {format_pct(row['ci95'][1])}]"
+        return text
+    if "time_to_usable" in row["metric"]:
+        return _seconds(value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def format_summary(result: dict[str, Any]) -> str:
+    """Verdict, headline numbers, stale reads by cause and the SLO table, for a terminal."""
+    m = result["metrics"]
+    scenario = result["scenario"]
+    ttu = m["time_to_usable"]
+    verdict = result.get("verdict", "pass" if result["passed"] else "fail").upper()
+    lines = [
+        f"{scenario['name']} [{result['source']}] seed={result['seed']} "
+        f"replications={result.get('replications', 1)}: {verdict}",
+        f"  repayments {m['repayments']:,}  reads {m['reads']:,}  stale reads {m['stale_reads']:,}",
+        f"  stale_read_ratio {format_pct(m['stale_read_ratio']['value'])} "
+        f"(95% CI {format_pct(m['stale_read_ratio']['ci95'][0])}..{format_pct(m['stale_read_ratio']['ci95'][1])})"
+        f"   affected_ratio {format_pct(m['affected_ratio']['value'])}",
+        f"  time_to_usable p50 {_seconds(ttu['p50'])}  p95 {_seconds(ttu['p95'])}  p99 {_seconds(ttu['p99'])}"
+        f"  max {_seconds(ttu['max'])}   never_usable {m['never_usable']:,}",
+        f"  support_contacts_per_10k {m['support_contacts_per_10k']:g}   lost {m['lost_repayments']}"
+        f"   duplicates {m['duplicate_repayments']}   wrong_usable_reads {m['wrong_usable_reads']}",
+    ]
+    by_cause = m.get("stale_reads_by_cause", {})
+    if m["stale_reads"]:
+        parts = [f"{c} {by_cause.get(c, 0):,}" for c in CAUSES if by_cause.get(c)]
+        lines.append("  stale reads by cause: " + ", ".join(parts))
+    if result.get("slo"):
+        lines.append("  SLOs:")
+        width = max(len(r["metric"]) for r in result["slo"])
+        for row in result["slo"]:
+            mark = {"pass": "ok  ", "fail": "FAIL", "inconclusive": "??  "}[row.get("verdict", "pass" if row["passed"] else "fail")]
+            lines.append(f"    {mark} {row['metric']:<{width}} {row['rule']:<10} observed {_observed(row)}")
+    return "\n".join(lines)
+
+
+def summarize_sweep(record: dict[str, Any]) -> str:
+    """A few lines for the terminal: how many points met every SLO, and the frontier."""
+    rows = record["rows"]
+    passed = sum(1 for r in rows if r["passed"])
+    run = record.get("run", {})
+    where_run = {"processes": "local processes", "inline": "process", "dask": "Dask threads"}.get(run.get("backend"), "workers")
+    head = f"sweep {record['scenario'].get('name', '')}: {len(rows)} point(s), {passed} met every SLO"
+    if run.get("wall_seconds") is not None:
+        head += f" ({run['wall_seconds']:.1f}s on {run['workers']} {where_run})"
+    lines = [head]
+    frontier = record.get("frontier")
+    if frontier:
+        key = frontier["key"]
+        word = {"max": "highest", "min": "smallest"}.get(frontier.get("goal") or "", "best")
+        for point in frontier["points"]:
+            where = ", ".join(f"{k}={_text(v)}" for k, v in point["values"].items())
+            prefix = f"  {where}: " if where else "  "
+            if point["status"] == "none_pass":
+                lines.append(f"{prefix}no {key} tried meets every SLO")
+            elif point["status"] == "all_pass":
+                beyond = f" (frontier at or beyond {_text(point['value'])})" if point["value"] is not None else ""
+                lines.append(f"{prefix}every {key} tried meets every SLO{beyond}")
+            else:
+                lines.append(f"{prefix}{word} {key} meeting every SLO: {_text(point['value'])}")
+    return "\n".join(lines)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else str(value)

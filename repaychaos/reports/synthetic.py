@@ -1,0 +1,156 @@
+"""Synthetic result records, built through the real metric collectors.
+
+Why: reports, gates and the comparison need realistic ``result.json`` records to be
+developed and tested against, independent of the SimPy model and the live service. This
+is a deliberately small stand-in that follows docs/SEMANTICS.md closely enough to give
+every key its real shape and plausible values — it is *not* the model:
+
+- the sync pool has unlimited workers (no queueing for a worker);
+- ``reject`` maintenance behaves like ``pause``; the view cache is ignored;
+- a corrupt write is treated like a dropped one (both wait for the next sweep).
+
+Every record it makes says ``run.synthetic = true``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from bisect import bisect_right
+from typing import Any
+
+from repaychaos.core.metrics import MetricsCollector, Read, Repayment, Touch, finalize
+from repaychaos.core.result import build_result
+
+__all__ = ["synthetic_result", "synthetic_replication"]
+
+_BACKLOG_SAMPLES_PER_BIN = 4
+
+
+def _arrivals(scenario: Any, rng: random.Random) -> list[float]:
+    """Poisson arrival instants in ``[0, duration)`` from the piecewise-constant rate."""
+    steps = scenario.workload.arrivals.steps
+    out: list[float] = []
+    for i, (at, rate) in enumerate(steps):
+        end = steps[i + 1][0] if i + 1 < len(steps) else scenario.duration
+        end = min(end, scenario.duration)
+        if rate <= 0 or at >= end:
+            continue
+        t = at + rng.expovariate(rate)
+        while t < end:
+            out.append(t)
+            t += rng.expovariate(rate)
+    return out
+
+
+def _in(t: float, windows: list[tuple[float, float]]) -> tuple[float, float] | None:
+    for start, end in windows:
+        if start <= t < end:
+            return start, end
+    return None
+
+
+def synthetic_replication(scenario: Any, seed: int) -> Any:
+    """One replication's :class:`~repaychaos.core.metrics.CollectorState` (see the module caveats)."""
+    rng = random.Random(seed)
+    horizon = scenario.duration
+    pipe = scenario.pipeline
+    channel = pipe.channel.latency.sampler(rng)
+    sync_service = pipe.sync.service.sampler(rng)
+    credit_service = pipe.credit.service.sampler(rng)
+    first_after = scenario.workload.check.first_after.sampler(rng)
+    every = scenario.workload.check.every
+    max_checks = scenario.workload.check.max_checks
+    sweep = pipe.reconcile.next_sweep
+
+    pauses: dict[str, list[tuple[float, float]]] = {}
+    delays: list[tuple[list[tuple[float, float]], Any]] = []
+    bugs: list[tuple[str, list[tuple[float, float]], float]] = []
+    cutovers: list[tuple[float, float, float, float]] = []
+    for fault in scenario.faults:
+        ws = list(fault.windows(horizon))
+        if fault.type == "maintenance":
+            pauses.setdefault(fault.component, []).extend(ws)
+        elif fault.type == "sync_delay":
+            delays.append((ws, fault.extra.sampler(rng)))
+        elif fault.type == "interface_bug":
+            bugs.append((fault.link, ws, fault.drop_ratio + fault.corrupt_ratio))
+        elif fault.type == "cutover":
+            for start, end in ws:
+                cutovers.append((start, end, fault.inflight_loss_ratio, fault.unmapped_ratio))
+
+    def wait_out(component: str, t: float, touches: list[Touch]) -> float:
+        window = _in(t, pauses.get(component, []))
+        if window is None:
+            return t
+        touches.append(Touch("maintenance", t, window[1] - t))
+        return window[1]
+
+    collector = MetricsCollector.for_scenario(scenario)
+    acks: list[float] = []
+    syncs_done: list[float] = []
+    for arrival in _arrivals(scenario, rng):
+        touches: list[Touch] = []
+        ack = wait_out("ledger", arrival + channel(), touches)
+        held = rng.random() < pipe.credit.risk_hold_ratio
+        lost = False
+        if any(_in(ack, ws) and rng.random() < share for link, ws, share in bugs if link == "ledger->sync"):
+            lost = True
+            touches.append(Touch("interface_bug", ack, sweep(ack) - ack))
+        start = wait_out("sync", ack, touches)
+        service = sync_service()
+        for ws, extra in delays:
+            if _in(start, ws):
+                added = extra()
+                service += added
+                touches.append(Touch("sync_delay", start, added))
+        synced = start + service
+        acks.append(ack)
+        syncs_done.append(synced)
+        write = wait_out("credit", synced, touches) + credit_service()
+        write = wait_out("view", write, touches)
+        for link, ws, share in bugs:
+            judged = synced if link == "sync->credit" else write
+            if link != "ledger->sync" and not lost and _in(judged, ws) and rng.random() < share:
+                lost = True
+                touches.append(Touch("interface_bug", judged, sweep(judged) - judged))
+        for start_c, end_c, loss, unmapped in cutovers:
+            if not lost and ack < start_c <= write and rng.random() < loss:
+                lost = True
+                touches.append(Touch("cutover", start_c, sweep(start_c) - start_c))
+            elif not lost and start_c <= write < end_c and rng.random() < unmapped:
+                lost = True
+                touches.append(Touch("cutover", write, sweep(write) - write))
+        usable_at = math.inf if held else min(math.inf if lost else write, sweep(ack))
+        rep = Repayment(acked_at=ack, held=held, view_usable_at=usable_at, touches=tuple(touches))
+        reads = []
+        t = ack + first_after()
+        for _ in range(max_checks):
+            usable = rep.view_usable(t)
+            reads.append(Read(t, usable, t))
+            if usable:
+                break
+            t += every
+        collector.observe(rep, reads)
+
+    acks.sort()
+    syncs_done.sort()
+    width = collector.state.bin_width
+    for i in range(int(horizon / width) * _BACKLOG_SAMPLES_PER_BIN):
+        t = (i + 0.5) * width / _BACKLOG_SAMPLES_PER_BIN
+        collector.observe_backlog(t, bisect_right(acks, t) - bisect_right(syncs_done, t))
+    return collector.state
+
+
+def synthetic_result(scenario: Any, *, source: str = "sim", seed: int | None = None,
+                     replications: int | None = None, fail_on_inconclusive: bool = True) -> dict[str, Any]:
+    """A complete result record for ``scenario`` (``source`` "sim" or "load").
+
+    A "load" record uses one replication (Wilson intervals), like a real load test.
+    """
+    seed = scenario.seed if seed is None else seed
+    if replications is None:
+        replications = 1 if source == "load" else scenario.replications
+    states = [synthetic_replication(scenario, seed * 1_000_003 + i) for i in range(replications)]
+    return build_result(scenario, source, seed, finalize(states), replications=replications,
+                        run={"synthetic": True}, fail_on_inconclusive=fail_on_inconclusive)

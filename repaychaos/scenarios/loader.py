@@ -1,0 +1,371 @@
+"""Load a scenario file, or refuse it with every problem named: file, line, key path,
+what was expected and what was found.
+
+YAML is composed into nodes first so each key path knows its line; validation is done
+by the pydantic models in :mod:`repaychaos.scenarios.model`; their errors are translated here
+into :class:`~repaychaos.core.errors.ScenarioProblem` so nobody downstream sees pydantic.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import os
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from repaychaos.scenarios.model import FAULT_TYPES, Fault, Scenario, SloRule
+from repaychaos.scenarios.distributions import DIST_NAMES
+from repaychaos.core.errors import InvalidInput, InvalidScenario, ScenarioProblem
+
+__all__ = [
+    "load_scenario",
+    "load_scenario_data",
+    "load_scenario_text",
+    "load_fault_data",
+    "resolve_scenario",
+    "with_overrides",
+    "parse_key_path",
+    "format_key_path",
+]
+
+PathT = tuple[Any, ...]
+
+
+# --------------------------------------------------------------------------- key paths
+
+
+def format_key_path(path: Iterable[Any]) -> str:
+    """``('faults', 2, 'drop_ratio')`` -> ``faults[2].drop_ratio``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def parse_key_path(text: str) -> PathT:
+    """``faults[0].for`` -> ``('faults', 0, 'for')``; ``ValueError`` if it is not a key path."""
+    parts: list[Any] = []
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        if text[pos] == "." and parts:
+            pos += 1
+        match = _PATH_PART.match(text, pos)
+        if not match:
+            raise ValueError(f"a key path such as pipeline.sync.workers or faults[0].for, found '{text}'")
+        parts.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
+        pos = match.end()
+    if not parts:
+        raise ValueError("a key path such as pipeline.sync.workers")
+    return tuple(parts)
+
+
+# --------------------------------------------------------------------------- YAML with lines
+
+
+class _Lines:
+    """Line numbers (1-based) of every key path in a composed YAML document."""
+
+    def __init__(self, root: yaml.Node | None):
+        self.lines: dict[PathT, int] = {}
+        self.duplicates: list[tuple[PathT, int]] = []
+        if root is not None:
+            self._walk(root, ())
+
+    def _walk(self, node: yaml.Node, path: PathT) -> None:
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, value_node in node.value:
+                key = key_node.value
+                child = path + (key,)
+                if key in seen:
+                    self.duplicates.append((child, key_node.start_mark.line + 1))
+                seen.add(key)
+                self.lines[child] = key_node.start_mark.line + 1
+                self._walk(value_node, child)
+                self.lines[child] = key_node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self._walk(item, path + (index,))
+
+    def line(self, path: PathT) -> int | None:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get(())
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# --------------------------------------------------------------------------- pydantic -> problems
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The model classes (or other leaf types) an annotation may hold."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [leaf for arg in typing.get_args(annotation) for leaf in _unwrap(arg)]
+    if origin in (tuple, list):
+        return [leaf for arg in typing.get_args(annotation) if arg is not Ellipsis for leaf in _unwrap(arg)]
+    return [annotation]
+
+
+def _aliases(model: type[BaseModel]) -> dict[str, Any]:
+    return {(f.alias or name): f.annotation for name, f in model.model_fields.items()}
+
+
+def _models_at(loc: PathT) -> list[type[BaseModel]]:
+    """Which models could sit at this (pydantic) location; used for 'did you mean'."""
+    candidates: list[Any] = [Scenario]
+    for part in loc:
+        models = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if isinstance(part, int):
+            continue
+        following = [leaf for m in models for a, ann in _aliases(m).items() if a == part for leaf in _unwrap(ann)]
+        if following:
+            candidates = following
+            continue
+        tagged = [m for m in models if part in (_literal(m, "type"), _literal(m, "dist"))]
+        if tagged:
+            candidates = tagged
+    return [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+
+
+def _literal(model: type[BaseModel], field: str) -> Any:
+    info = model.model_fields.get(field)
+    if info is None:
+        return None
+    args = typing.get_args(info.annotation)
+    return args[0] if len(args) == 1 else None
+
+
+def _data_path(data: Any, loc: PathT) -> tuple[PathT, bool]:
+    """Map a pydantic loc onto the user's data: drop union tags and validator names.
+
+    Returns the path and whether its last element exists in the data.
+    """
+    path: list[Any] = []
+    node = data
+    exists = True
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            path.append(part)
+            node = node[part]
+        elif isinstance(part, str) and (part in FAULT_TYPES or part in DIST_NAMES or "[" in part or "-" in part):
+            continue  # a union tag or validator name pydantic put in the location
+        else:
+            path.append(part)
+            exists = False
+            node = None
+    return tuple(path), exists
+
+
+def _suggest(word: str, options: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def _problem(err: dict, data: Any, lines: _Lines, file: str) -> ScenarioProblem:
+    loc = tuple(err["loc"])
+    path, exists = _data_path(data, loc)
+    kind = err["type"]
+    found: str | None = _short(err.get("input"))
+    hint = None
+    msg = err["msg"]
+    if kind == "missing":
+        expected, found = f"required key '{path[-1]}'", None
+        line = lines.line(path[:-1])
+    elif kind == "extra_forbidden":
+        allowed = sorted({a for m in _models_at(loc[:-1]) for a in _aliases(m)})
+        expected = "one of the keys " + ", ".join(allowed) if allowed else "no such key"
+        found = f"unknown key '{path[-1]}'"
+        hint = _suggest(path[-1], allowed)
+        line = lines.line(path)
+    elif kind == "union_tag_invalid":
+        ctx = err.get("ctx", {})
+        tag = ctx.get("tag")
+        disc = str(ctx.get("discriminator", "")).strip("'")
+        options = FAULT_TYPES if disc == "type" else DIST_NAMES
+        expected = f"{disc} to be one of " + ", ".join(options)
+        found = repr(tag)
+        hint = _suggest(tag, options)
+        path = path + (disc,)
+        line = lines.line(path)
+    elif kind == "union_tag_not_found":
+        disc = str(err.get("ctx", {}).get("discriminator", "")).strip("'")
+        options = FAULT_TYPES if disc == "type" else DIST_NAMES
+        expected = f"key '{disc}' (one of " + ", ".join(options) + ")"
+        found = None
+        line = lines.line(path)
+    else:
+        text = msg
+        for prefix in ("Value error, ", "Assertion failed, "):
+            if text.startswith(prefix):
+                text = text[len(prefix):]
+        if text.startswith("Input should be "):
+            text = text[len("Input should be "):]
+        if kind == "string_pattern_mismatch":
+            text = "lowercase letters, digits and dashes ([a-z0-9-]+)"
+        if ", found " in text:
+            text, _, found = text.partition(", found ")
+        expected = text
+        line = lines.line(path)
+    return ScenarioProblem(file=file, line=line, path=format_key_path(path), expected=expected, found=found, hint=hint)
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def _validate(data: Any, lines: _Lines, file: str) -> Scenario:
+    problems: list[ScenarioProblem] = []
+    for dup_path, dup_line in lines.duplicates:
+        problems.append(
+            ScenarioProblem(file, dup_line, format_key_path(dup_path), "each key once", "a duplicate key")
+        )
+    if not isinstance(data, dict):
+        problems.append(ScenarioProblem(file, 1, "", "a mapping with keys version, name, duration, workload, ...", _short(data)))
+        raise InvalidScenario(problems)
+    slo = data.get("slo")
+    if isinstance(slo, dict):
+        for key, rule in slo.items():
+            try:
+                SloRule.parse(key, rule)
+            except ValueError as exc:
+                text, _, found = str(exc).partition(", found ")
+                metric = str(key).partition("@")[0]
+                from repaychaos.core.catalog import slo_metric_paths
+
+                hint = _suggest(metric, slo_metric_paths()) if "metric path" in text else None
+                if hint:
+                    text = "a known metric path such as stale_read_ratio or time_to_usable.p99"
+                problems.append(
+                    ScenarioProblem(file, lines.line(("slo", key)), format_key_path(("slo", key)), text,
+                                    found or _short(rule), hint)
+                )
+    checked = {k: v for k, v in data.items() if k != "slo"} if problems else data
+    try:
+        scenario = Scenario.model_validate(checked)
+    except ValidationError as exc:
+        problems.extend(_problem(e, data, lines, file) for e in exc.errors())
+    if problems:
+        problems.sort(key=lambda p: (p.line or 0))
+        raise InvalidScenario(problems)
+    scenario._source = file
+    return scenario
+
+
+def load_scenario_text(text: str, file: str = "<string>") -> Scenario:
+    """Validate scenario YAML given as text (``file`` names it in errors)."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InvalidScenario([ScenarioProblem(file, line, "", "valid YAML", problem)]) from None
+    return _validate(data, _Lines(root), file)
+
+
+_FAULT = TypeAdapter(Fault)
+
+
+def load_fault_data(data: Any, file: str = "fault") -> Any:
+    """One fault in scenario syntax (e.g. a chaos API body), validated with the same messages
+    as a fault inside a scenario file."""
+    try:
+        return _FAULT.validate_python(data)
+    except ValidationError as exc:
+        wrapped = {"faults": [data]}
+        problems = []
+        for err in exc.errors():
+            problem = _problem({**err, "loc": ("faults", 0, *err["loc"])}, wrapped, _Lines(None), file)
+            path = problem.path.removeprefix("faults[0]").lstrip(".")
+            problems.append(dataclasses.replace(problem, path=path))
+        raise InvalidScenario(problems) from None
+
+
+def load_scenario(path: str | os.PathLike[str]) -> Scenario:
+    """Load and validate one scenario file."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidScenario([ScenarioProblem(file, None, "", "a readable UTF-8 scenario file", type(exc).__name__ + ": " + str(exc.args[-1] if exc.args else exc))]) from None
+    return load_scenario_text(text, file)
+
+
+def load_scenario_data(data: Any, file: str = "<data>") -> Scenario:
+    """Validate a scenario given as plain data (no line numbers)."""
+    return _validate(data, _Lines(None), file)
+
+
+def resolve_scenario(name_or_path: str) -> Scenario:
+    """A path to a scenario file, or the name of a bundled scenario."""
+    from repaychaos.scenarios.library import bundled_path, bundled_scenarios
+
+    if os.path.exists(name_or_path):
+        return load_scenario(name_or_path)
+    path = bundled_path(name_or_path)
+    if path is not None:
+        return load_scenario(path)
+    names = list(bundled_scenarios())
+    hint = _suggest(name_or_path, names)
+    raise InvalidInput(
+        f"{name_or_path}: no such file and no bundled scenario of that name"
+        + (f" ({hint})" if hint else "")
+        + " — `repaychaos list` shows the bundled ones"
+    )
+
+
+def with_overrides(scenario: Scenario, overrides: dict[str, Any]) -> Scenario:
+    """A copy of ``scenario`` with key paths set (``pipeline.sync.workers`` -> 16), re-validated.
+
+    Unknown key paths are refused like any other bad scenario key.
+    """
+    data = copy.deepcopy(scenario.normalised())
+    for key, value in overrides.items():
+        path = parse_key_path(key)
+        node: Any = data
+        for i, part in enumerate(path[:-1]):
+            nxt = path[i + 1]
+            if isinstance(node, dict):
+                if part not in node or node[part] is None or not isinstance(node[part], (dict, list)):
+                    node[part] = [] if isinstance(nxt, int) else {}
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                node = node[part]
+            else:
+                raise InvalidScenario([ScenarioProblem(scenario.source, None, key, "a key path that exists in the scenario", format_key_path(path[: i + 1]) + " is not there")])
+        last = path[-1]
+        if isinstance(node, list):
+            if not isinstance(last, int) or last >= len(node):
+                raise InvalidScenario([ScenarioProblem(scenario.source, None, key, "an index inside the list", str(last))])
+            node[last] = value
+        else:
+            node[last] = value
+    return load_scenario_data(data, f"{scenario.source} with {', '.join(overrides)}")

@@ -1,0 +1,331 @@
+"""The pipeline of docs/SEMANTICS.md as a SimPy model: one replication.
+
+Where work contends (the sync worker pool) the model is event-driven: a finite FIFO
+pool of workers, each completion a SimPy timeout whose callback pulls the next message.
+Where nothing contends (channel, credit, view write, reconcile, user reads) it is
+arithmetic on the message's own times, so a repayment costs about two events: its ack
+and its sync completion. Faults reach the stages only through the injectors'
+:class:`~repaychaos.sim.schedule.Schedule` s, which are skipped entirely where no fault applies.
+
+Each repayment's reads are computed and handed to the collector as soon as its view
+history is known, so memory is bounded by the messages in flight, not the run length.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from heapq import heappop, heappush
+from typing import Any, Callable, Iterator
+
+import simpy
+from simpy.events import Timeout
+
+from repaychaos.core.metrics import MetricsCollector, Repayment, Touch
+from repaychaos.sim.faults import POINTS, REJECT_RETRY, build_injectors
+from repaychaos.sim.message import N_UNIFORMS, U_HOLD, Msg
+from repaychaos.sim.schedule import Schedule
+from repaychaos.sim.streams import streams
+from repaychaos.sim.users import reads_general, reads_simple, view_history
+
+__all__ = ["Model", "arrival_times", "BACKLOG_SAMPLES_PER_BIN"]
+
+#: Backlog samples per series bin of the collector.
+BACKLOG_SAMPLES_PER_BIN = 4
+
+_INF = math.inf
+
+
+def arrival_times(steps: tuple[tuple[float, float], ...], duration: float,
+                  exp1: Callable[[], float]) -> Iterator[float]:
+    """Poisson arrival instants in ``[0, duration)`` for a piecewise-constant rate.
+
+    One unit-exponential draw per arrival, mapped through the integrated rate, so a
+    change of rate moves arrivals without changing how many random numbers are used.
+    """
+    t = 0.0
+    i = 0
+    n = len(steps)
+    while True:
+        e = exp1()
+        while True:
+            rate = steps[i][1]
+            end = steps[i + 1][0] if i + 1 < n else duration
+            if end > duration:
+                end = duration
+            if rate > 0:
+                cand = t + e / rate
+                if cand < end:
+                    t = cand
+                    break
+                e -= (end - t) * rate
+            if end >= duration:
+                return
+            t = end
+            i += 1
+        yield t
+
+
+class Model:
+    """One replication of a scenario; :meth:`run` feeds ``collector``."""
+
+    def __init__(self, scenario: Any, seed: int, index: int, collector: MetricsCollector,
+                 progress: Callable[[float], None] | None = None):
+        self.scenario = scenario
+        self.env = simpy.Environment()
+        self.collector = collector
+        self.progress = progress
+        self.horizon = scenario.duration
+        self.duration = scenario.duration
+        self.warmup = scenario.warmup
+        rng = streams(seed, index)
+        self.faults_rng = rng["faults"]
+        pipe = scenario.pipeline
+        self._lat = pipe.channel.latency.sampler(rng["service"])
+        self._svc = pipe.sync.service.sampler(rng["service"])
+        self._csvc = pipe.credit.service.sampler(rng["service"])
+        self._first = scenario.workload.check.first_after.sampler(rng["users"])
+        self._u = rng["decisions"].random
+        self._exp1 = rng["arrivals"].expovariate
+        self._hold = pipe.credit.risk_hold_ratio
+        self.next_sweep = pipe.reconcile.next_sweep
+        check = scenario.workload.check
+        self._every = check.every
+        self._max_checks = check.max_checks
+        self._ttl = pipe.view.cache_ttl
+        self.workers = _INF if pipe.sync.workers is None else pipe.sync.workers
+
+        # sync pool state
+        self.queue: deque[Msg] = deque()
+        self.busy = 0          # workers holding a message (in service or paused)
+        self.deferred = 0      # rejected messages waiting for their retry
+        self.parked: list[Msg] = []  # held by a worker in a window that never ends
+        #: the sync fault whose backlog queued messages are waiting behind (SEMANTICS 3a);
+        #: set by a slowed message starting or a pause ending, cleared when the queue empties
+        self.degraded: str | None = None
+        #: called as ``hook(msg, t)`` when a message leaves the queue without being served
+        self.on_leave_queue: list[Callable[[Msg, float], None]] = []
+
+        # faults
+        self.injectors = build_injectors(scenario, self)
+        entries: dict[str, list[tuple[float, float, Any]]] = {p: [] for p in POINTS}
+        for inj in self.injectors:
+            for point, s, e in inj.hooks():
+                entries[point].append((s, e, inj))
+        scheds = {p: Schedule(entries[p]) for p in POINTS}
+        self._h = {p: (None if s.empty else s) for p, s in scheds.items()}
+        self._h_ledger = self._h["ledger"]
+        self._h_ls = self._h["ledger->sync"]
+        self._h_sync = self._h["sync"]
+
+        self.simulated = 0
+        self._heap: list[tuple[float, int, Msg]] = []
+        self._arrivals = arrival_times(scenario.workload.arrivals.steps, self.duration, lambda: self._exp1(1.0))
+        self._next_arr = next(self._arrivals, _INF)
+
+    # ------------------------------------------------------------------ helpers
+
+    def at(self, t: float, fn: Callable[[Any], None], arg: Any) -> None:
+        """Call ``fn(arg)`` at instant ``t`` (for injectors acting on stage state)."""
+        ev = Timeout(self.env, max(0.0, t - self.env.now), arg)
+        ev.callbacks.append(lambda e: fn(e.value))
+
+    def _through(self, sched: Schedule, point: str, msg: Msg, t: float) -> float | None:
+        """Pass every injector in force at ``point``; re-judge after each delay."""
+        while True:
+            for inj in sched.at(t):
+                t2 = inj.apply(point, msg, t)
+                if t2 is None:
+                    return None
+                if t2 != t:
+                    t = t2
+                    break
+            else:
+                return t
+            if t == _INF:
+                return t
+
+    # ------------------------------------------------------------------ arrivals and acks
+
+    def _new(self, arr: float) -> Msg | None:
+        """A repayment arriving at ``arr``: its draws, then channel and ledger -> ack time."""
+        t0 = arr + self._lat()
+        u = self._u
+        us = (u(), u(), u(), u(), u(), u())
+        msg = Msg(self.simulated, self._svc(), self._csvc(), self._first(), us, us[U_HOLD] < self._hold)
+        self.simulated += 1
+        if self._h_ledger is not None:
+            t0 = self._through(self._h_ledger, "ledger", msg, t0)
+            if t0 == _INF:
+                return None  # never committed, never acked: not a repayment the user was told of
+        msg.ack = t0
+        return msg
+
+    def _refill(self) -> None:
+        # Future arrivals ack no earlier than they arrive, so once the next arrival is
+        # later than the earliest pending ack, that ack is safe to process.
+        heap = self._heap
+        na = self._next_arr
+        while na != _INF and (not heap or na <= heap[0][0]):
+            msg = self._new(na)
+            if msg is not None:
+                heappush(heap, (msg.ack, msg.id, msg))
+            na = next(self._arrivals, _INF)
+        self._next_arr = na
+
+    def _tick(self, _ev: Any = None) -> None:
+        heap = self._heap
+        now = self.env.now
+        while heap and heap[0][0] <= now:
+            self._ack(heappop(heap)[2])
+            self._refill()
+        if heap:
+            Timeout(self.env, heap[0][0] - now).callbacks.append(self._tick)
+
+    def _ack(self, msg: Msg) -> None:
+        if self._h_ls is not None:
+            self._through(self._h_ls, "ledger->sync", msg, msg.ack)
+            if msg.dropped:
+                self.finish(msg, None)
+                return
+        msg.enq = self.env.now
+        if self.busy < self.workers:
+            self._start(msg)
+        else:
+            self.queue.append(msg)
+
+    # ------------------------------------------------------------------ sync pool
+
+    def _start(self, msg: Msg) -> None:
+        now = self.env.now
+        t = now
+        if self.degraded is not None and now > msg.enq:
+            msg.touch(self.degraded, msg.enq, now - msg.enq)
+        if self._h_sync is not None:
+            t = self._through(self._h_sync, "sync", msg, t)
+            if t is None:
+                return  # deferred by a rejecting window; the worker stays free
+        if msg.extra:
+            self.degraded = "sync_delay"
+        done = t + msg.svc + msg.extra
+        self.busy += 1
+        if done == _INF:
+            self.parked.append(msg)
+            return
+        ev = Timeout(self.env, done - now, msg)
+        ev.callbacks.append(self._done)
+
+    def _done(self, ev: Timeout) -> None:
+        msg = ev._value
+        self.busy -= 1
+        queue = self.queue
+        while queue and self.busy < self.workers:
+            self._start(queue.popleft())
+        if not queue:
+            self.degraded = None
+        self._downstream(msg, self.env.now)
+
+    def defer(self, msg: Msg, retry_at: float) -> None:
+        """A rejected message comes back to the queue at ``retry_at`` (SEMANTICS 3)."""
+        self.deferred += 1  # an endless window keeps it counted in the backlog for good
+        if retry_at == _INF:
+            self.parked.append(msg)
+            return
+        ev = Timeout(self.env, retry_at - self.env.now, msg)
+        ev.callbacks.append(self._retry)
+
+    def _retry(self, ev: Timeout) -> None:
+        self.deferred -= 1
+        msg = ev._value
+        msg.enq = self.env.now
+        if self.busy < self.workers and not self.queue:
+            self._start(msg)
+        else:
+            self.queue.append(msg)
+
+    # ------------------------------------------------------------------ credit, view
+
+    def _downstream(self, msg: Msg, t: float) -> None:
+        h = self._h
+        if h["sync->credit"] is not None:
+            self._through(h["sync->credit"], "sync->credit", msg, t)
+            if msg.dropped:
+                self.finish(msg, None)
+                return
+        if h["credit"] is not None:
+            t = self._through(h["credit"], "credit", msg, t)
+        t += msg.csvc
+        if h["credit->view"] is not None and t != _INF:
+            self._through(h["credit->view"], "credit->view", msg, t)
+            if msg.dropped:
+                self.finish(msg, None)
+                return
+        if h["view"] is not None and t != _INF:
+            t = self._through(h["view"], "view", msg, t)
+        if t == _INF:
+            self.finish(msg, None)
+            return
+        if h["write"] is not None:
+            self._through(h["write"], "write", msg, t)
+        if h["final"] is not None:
+            self._through(h["final"], "final", msg, t)
+        self.finish(msg, None if msg.lost else t)
+
+    # ------------------------------------------------------------------ the user
+
+    def finish(self, msg: Msg, write: float | None) -> None:
+        """The repayment's view history is known: compute its reads and observe it."""
+        ack = msg.ack
+        if not (self.warmup <= ack < self.duration):
+            return
+        held = msg.held
+        usable_at, changes, repaired = view_history(ack, held, write, msg.bad, self.next_sweep)
+        touches = msg.touches
+        if msg.pending is not None:
+            touches = list(touches or ())
+            for cause, at in msg.pending:
+                if repaired - at > 0:
+                    touches.append(Touch(cause, at, repaired - at))
+        rep = Repayment(ack, held, usable_at, touches or (), changes)
+        if changes is None and self._ttl <= 0:
+            reads = reads_simple(ack, usable_at, msg.first, self._every, self._max_checks)
+        else:
+            reads = reads_general(ack, rep.view_usable, msg.first, self._every, self._max_checks, self._ttl)
+        self.collector.observe(rep, reads)
+
+    # ------------------------------------------------------------------ run
+
+    def _sampler(self):
+        """Backlog samples (waiting or held by a worker) a few times per series bin."""
+        env = self.env
+        step = self.collector.state.bin_width / BACKLOG_SAMPLES_PER_BIN
+        observe = self.collector.observe_backlog
+        progress = self.progress
+        k = 0
+        while True:
+            t = k * step
+            if t >= self.duration:
+                break
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            observe(t, len(self.queue) + self.busy + self.deferred)
+            if progress is not None:
+                progress(t)
+            k += 1
+
+    def run(self) -> None:
+        """Simulate until every repayment has been written, lost or parked for good."""
+        for inj in self.injectors:
+            inj.start()
+        self.env.process(self._sampler())
+        self._refill()
+        if self._heap:
+            Timeout(self.env, self._heap[0][0]).callbacks.append(self._tick)
+        self.env.run()
+        # Never written: still queued behind workers parked in an endless window.
+        for msg in list(self.queue) + self.parked:
+            self.finish(msg, None)
+        self.queue.clear()
+        self.parked.clear()
+        if self.progress is not None:
+            self.progress(self.duration)
