@@ -27,7 +27,7 @@ import simpy  # noqa: E402
 
 from repaychaos.scenarios import load_scenario_data  # noqa: E402
 from repaychaos.sim.pipeline import arrival_times  # noqa: E402
-from repaychaos.sim.runner import _run_one  # noqa: E402
+from repaychaos.sim.executor import replicate  # noqa: E402
 from repaychaos.sim.streams import stream  # noqa: E402
 
 __all__ = ["main"]
@@ -76,7 +76,7 @@ def same_inputs(sc: Any) -> tuple[list[float], list[float]]:
 def run_ours(sc: Any) -> tuple[float, int, float]:
     gc.collect()
     t0 = time.perf_counter()
-    state, n = _run_one(sc, SEED, 0)
+    state, n = replicate(sc, SEED, 0)
     wall = time.perf_counter() - t0
     return wall, n, state.ttu.total / state.ttu.n
 
@@ -129,7 +129,7 @@ def run_ciw(times: list[float], services: list[float], c: int) -> tuple[float, i
 def peak_memory(sc: Any) -> tuple[int, float]:
     gc.collect()
     tracemalloc.start()
-    _, n = _run_one(sc, SEED, 0)
+    _, n = replicate(sc, SEED, 0)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return n, peak / 2**20
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         day = day_scenario()
         gc.collect()
         t0 = time.perf_counter()
-        state, n = _run_one(day, SEED, 0)
+        state, n = replicate(day, SEED, 0)
         wall = time.perf_counter() - t0
         print(f"\none day, one replication: {n:,} repayments in {wall:.1f} s ({n / wall:,.0f}/s); "
               f"{state.all.reads:,} reads, {state.all.stale_reads:,} stale")

@@ -135,18 +135,20 @@ def list_() -> None:
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
 @click.option("--replications", type=click.IntRange(1), default=None, help="Override the number of replications.")
 @click.option("--processes", type=click.IntRange(1), default=None, help="Worker processes (default: one per core).")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run the replications on an existing Dask cluster (extra 'dask') instead of local processes.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Output folder (default reports/out/<scenario>-sim).")
 @_inconclusive
 @_progress
 @_guarded
-def sim(scenario: str, seed: int | None, replications: int | None, processes: int | None, out: str | None,
-        inconclusive: str, progress: bool | None) -> None:
+def sim(scenario: str, seed: int | None, replications: int | None, processes: int | None, scheduler: str | None,
+        out: str | None, inconclusive: str, progress: bool | None) -> None:
     """Run the SimPy model of SCENARIO (a path or a bundled name)."""
     sc = _scenario(scenario)
     from repaychaos.sim.runner import run_model
 
-    result = run_model(sc, seed=seed, replications=replications, processes=processes, progress=progress,
-                       fail_on_inconclusive=inconclusive == "fail")
+    result = run_model(sc, seed=seed, replications=replications, processes=processes, scheduler=scheduler,
+                       progress=progress, fail_on_inconclusive=inconclusive == "fail")
     sys.exit(_finish(result, _out_dir(out, sc.name, "sim")))
 
 

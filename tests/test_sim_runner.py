@@ -106,7 +106,8 @@ def test_progress_bar_writes_to_stderr_when_asked(capsys):
     sc = _scenario(replications=1)
     quiet = run_model(sc, processes=1, progress=False)
     shown = run_model(sc, processes=1, progress=True)
-    assert "sim-s" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "sim " + sc.name in err and "1.0/1 runs" in err
     assert _metrics_bytes(quiet) == _metrics_bytes(shown)
 
 

@@ -49,8 +49,19 @@ def test_dask_cluster_gives_the_same_rows_as_a_local_run(cluster, tmp_path):
 
 def test_an_unreachable_scheduler_is_a_user_error(tmp_path, monkeypatch):
     """A wrong --scheduler address is refused with the address named, not a traceback."""
-    monkeypatch.setattr("repaychaos.sim.sweep_exec.CONNECT_TIMEOUT", "2s")
+    monkeypatch.setattr("repaychaos.sim.executor.CONNECT_TIMEOUT", "2s")
     scenario = load_scenario_text(TINY, "tiny.yaml")
     with pytest.raises(InvalidOption, match="127.0.0.1:1"):
         run_sweep(scenario, ["pipeline.sync.workers=1,2"], out_dir=tmp_path, scheduler="tcp://127.0.0.1:1",
                   progress=False)
+
+
+def test_sim_replications_run_on_the_same_cluster_with_identical_metrics(cluster):
+    """`repaychaos sim --scheduler` uses the one executor: the Dask run equals the local one byte for byte."""
+    from repaychaos.sim.runner import run_model
+
+    scenario = load_scenario_text(TINY, "tiny.yaml")
+    remote = run_model(scenario, scheduler=cluster.scheduler_address, progress=False)
+    local = run_model(scenario, processes=1, progress=False)
+    assert remote["run"]["backend"] == "dask" and local["run"]["backend"] == "inline"
+    assert json.dumps(remote["metrics"], sort_keys=True) == json.dumps(local["metrics"], sort_keys=True)

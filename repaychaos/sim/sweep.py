@@ -26,7 +26,7 @@ from repaychaos.scenarios import Scenario
 from repaychaos.core.errors import InvalidOption
 from repaychaos.core.metrics import finalize
 from repaychaos.core.result import evaluate_slos
-from repaychaos.sim.sweep_exec import Backend, Task, open_backend
+from repaychaos.sim.executor import Backend, Task, open_backend
 from repaychaos.sim.sweep_frontier import Bisection, frontier_key as default_frontier_key, grid_frontier
 from repaychaos.sim.sweep_grid import Point, Search, Vary, build_point, expand_grid, parse_search, parse_vary, setting_at
 from repaychaos.sim.sweep_output import SWEEP_SCHEMA, write_sweep_csv, write_sweep_json
@@ -93,9 +93,9 @@ def evaluate_points(backend: Backend, points: Sequence[tuple[str, Scenario]],
     spans = []
     for label, scenario in points:
         start = len(tasks)
-        tasks.extend(Task(scenario, scenario.seed, i, label) for i in range(scenario.replications))
+        tasks.extend(Task(scenario, scenario.seed, i, f"sweep point {label}") for i in range(scenario.replications))
         spans.append((start, len(tasks)))
-    states = backend.run(tasks)
+    states = [r.state for r in backend.run(tasks)]
     out = []
     for (label, scenario), (start, end) in zip(points, spans):
         final = finalize(states[start:end])
@@ -177,7 +177,7 @@ def run_sweep(scenario: Scenario, vary: list[str], *, out_dir: str | os.PathLike
     if frontier_key is not None and frontier_key not in keys:
         raise InvalidOption(f"frontier key {frontier_key!r}: expected one of the varied keys {', '.join(keys)}")
     started = time.perf_counter()
-    with open_backend(processes, scheduler, progress) as backend:
+    with open_backend(processes, scheduler, progress, desc="sweep") as backend:
         if found is not None:
             rows, frontier = _run_search(backend, points, found, fail_on_inconclusive)
         else:

@@ -1,9 +1,11 @@
-"""Where a sweep's replications run: in this process, a local process pool, or a Dask cluster.
+"""Where model replications run: in this process, a local process pool, or a Dask cluster.
 
-A task is one replication of one point, ``(scenario, seed, index)``; a backend runs a batch
-of tasks and returns their collector states *in task order*, whatever order they finish
-in, so a sweep's output does not depend on scheduling. Past one machine we use an existing
-engine (Dask's ``distributed.Client``), never cluster code of our own.
+The one executor of the model: ``repaychaos sim`` (the replications of one scenario) and
+``repaychaos sweep`` (the replications of every grid point) both hand it tasks. A task is
+one replication, ``(scenario, seed, index)``; a backend runs a batch of tasks and returns
+their :class:`Replication` outputs *in task order*, whatever order they finish in, so a
+result does not depend on scheduling. Past one machine we use an existing engine (Dask's
+``distributed.Client``), never cluster code of our own.
 """
 
 from __future__ import annotations
@@ -13,30 +15,66 @@ import multiprocessing.context
 import os
 import sys
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from typing import Any, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
 
 from repaychaos.core.errors import InvalidOption, RepaychaosError, RunFailed
 
-__all__ = ["Task", "Backend", "open_backend", "replicate", "show_progress", "CONNECT_TIMEOUT"]
+if TYPE_CHECKING:
+    from repaychaos.core.metrics import CollectorState
+    from repaychaos.scenarios import Scenario
+
+__all__ = ["Task", "Replication", "Backend", "open_backend", "replicate", "show_progress", "CONNECT_TIMEOUT"]
+
+#: The bar counts runs, fractions included; this shows them with one decimal.
+_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total_fmt} runs [{elapsed}<{remaining}]"
 
 #: How long to wait for a Dask scheduler before calling the address wrong.
 CONNECT_TIMEOUT = "15s"
 
 
-class Task(NamedTuple):
-    """One replication of one point (``label`` only names it in errors)."""
+#: Progress updates per replication run in this process (keeps the bar cheap).
+_PROGRESS_STEPS = 200
 
-    scenario: Any
+
+class Task(NamedTuple):
+    """One replication of one scenario or sweep point (``label`` only names it in errors)."""
+
+    scenario: Scenario
     seed: int
     index: int
     label: str
 
 
-def replicate(scenario: Any, seed: int, index: int) -> Any:
-    """Run one replication; module-level so process pools and Dask can pickle it."""
-    from repaychaos.sim.runner import run_replication
+class Replication(NamedTuple):
+    """What one replication hands back: its bounded collector state and how many repayments it simulated."""
 
-    return run_replication(scenario, seed, index)
+    state: CollectorState
+    simulated: int
+
+
+def replicate(scenario: Scenario, seed: int, index: int,
+              report: Callable[[float], None] | None = None) -> Replication:
+    """Run one replication; module-level so process pools and Dask can pickle it.
+
+    ``report(fraction)`` (in this process only) hears how far the replication has got.
+    """
+    from repaychaos.core.metrics import MetricsCollector
+    from repaychaos.sim.pipeline import Model
+
+    collector = MetricsCollector.for_scenario(scenario)
+    progress = None
+    if report is not None:
+        step = scenario.duration / _PROGRESS_STEPS
+        last = [-step]
+
+        def progress(t: float) -> None:
+            if t - last[0] >= step or t >= scenario.duration:
+                last[0] = t
+                report(min(1.0, t / scenario.duration) if scenario.duration > 0 else 1.0)
+
+    model = Model(scenario, seed, index, collector, progress)
+    model.run()
+    return Replication(collector.state, model.simulated)
 
 
 def show_progress(progress: bool | None) -> bool:
@@ -65,7 +103,11 @@ def _submission_order(tasks: Sequence[Task]) -> list[int]:
 def _failed(task: Task, exc: BaseException) -> RepaychaosError:
     if isinstance(exc, RepaychaosError):
         return exc
-    return RunFailed(f"sweep point {task.label}, replication {task.index}: {type(exc).__name__}: {exc}")
+    hint = ""
+    if type(exc).__name__ == "BrokenProcessPool":
+        hint = (" (a worker process died; from a script, put the call under"
+                " `if __name__ == \"__main__\":` or use one process)")
+    return RunFailed(f"{task.label}, replication {task.index}: {type(exc).__name__}: {exc}{hint}")
 
 
 class Backend:
@@ -74,10 +116,10 @@ class Backend:
     name = "inline"
     workers = 1
 
-    def __init__(self, progress: bool | None = None):
+    def __init__(self, progress: bool | None = None, desc: str = "model"):
         from tqdm import tqdm
 
-        self._bar = tqdm(total=0, desc="sweep", unit="run", file=sys.stderr,
+        self._bar = tqdm(total=0, desc=desc, unit="run", file=sys.stderr, bar_format=_BAR,
                          disable=not show_progress(progress), dynamic_ncols=True)
 
     def __enter__(self) -> "Backend":
@@ -93,17 +135,24 @@ class Backend:
         self._bar.total = (self._bar.total or 0) + n
         self._bar.refresh()
 
-    def run(self, tasks: Sequence[Task]) -> list[Any]:
-        """Collector states of ``tasks``, in the same order."""
+    def run(self, tasks: Sequence[Task]) -> list[Replication]:
+        """The replications of ``tasks``, in the same order."""
         self._grow(len(tasks))
         out = []
         for task in tasks:
+            base = self._bar.n
+            report = None if self._bar.disable else (lambda f, base=base: self._advance(base + f))
             try:
-                out.append(replicate(task.scenario, task.seed, task.index))
+                out.append(replicate(task.scenario, task.seed, task.index, report))
             except Exception as exc:  # noqa: BLE001 - translated at the boundary
                 raise _failed(task, exc) from exc
-            self._bar.update(1)
+            self._advance(base + 1)
         return out
+
+    def _advance(self, n: float) -> None:
+        """Move the bar to ``n`` runs done (fractions too: one long replication still shows progress)."""
+        self._bar.n = n
+        self._bar.refresh()
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
@@ -115,7 +164,7 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["repaychaos.sim.sweep_exec", "repaychaos.sim.runner"])
+    ctx.set_forkserver_preload(["repaychaos.sim.executor", "repaychaos.sim.pipeline"])
     return ctx
 
 
@@ -124,8 +173,8 @@ class _PoolBackend(Backend):
 
     name = "processes"
 
-    def __init__(self, processes: int, progress: bool | None = None):
-        super().__init__(progress)
+    def __init__(self, processes: int, progress: bool | None = None, desc: str = "model"):
+        super().__init__(progress, desc)
         self.workers = processes
         self._pool = ProcessPoolExecutor(max_workers=processes, mp_context=_pool_context())
 
@@ -133,9 +182,9 @@ class _PoolBackend(Backend):
         self._pool.shutdown(wait=True, cancel_futures=True)
         super().close()
 
-    def run(self, tasks: Sequence[Task]) -> list[Any]:
+    def run(self, tasks: Sequence[Task]) -> list[Replication]:
         self._grow(len(tasks))
-        futures: dict[Future, int] = {}
+        futures: dict[Future[Replication], int] = {}
         for i in _submission_order(tasks):
             t = tasks[i]
             futures[self._pool.submit(replicate, t.scenario, t.seed, t.index)] = i
@@ -160,14 +209,14 @@ class _DaskBackend(Backend):
 
     name = "dask"
 
-    def __init__(self, address: str, progress: bool | None = None):
+    def __init__(self, address: str, progress: bool | None = None, desc: str = "model"):
         try:
             from distributed import Client
         except ImportError:
             raise InvalidOption(
                 "--scheduler needs the optional Dask extra: pip install 'repaychaos[dask]'"
             ) from None
-        super().__init__(progress)
+        super().__init__(progress, desc)
         try:
             self._client = Client(address, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError, ValueError) as exc:
@@ -182,7 +231,7 @@ class _DaskBackend(Backend):
         self._client.close()
         super().close()
 
-    def run(self, tasks: Sequence[Task]) -> list[Any]:
+    def run(self, tasks: Sequence[Task]) -> list[Replication]:
         from distributed import as_completed as dask_completed
 
         self._grow(len(tasks))
@@ -205,13 +254,13 @@ class _DaskBackend(Backend):
 
 
 def open_backend(processes: int | None = None, scheduler: str | None = None,
-                 progress: bool | None = None) -> Backend:
+                 progress: bool | None = None, desc: str = "model") -> Backend:
     """The backend for these options: Dask if ``scheduler``, else a pool of ``processes``
     (default one per core), or inline for a single process (no pickling, easy to debug)."""
     if scheduler:
-        return _DaskBackend(scheduler, progress)
+        return _DaskBackend(scheduler, progress, desc)
     n = processes if processes is not None else (os.cpu_count() or 1)
     if n < 1:
         raise InvalidOption(f"--processes: expected at least 1, found {n}")
-    return Backend(progress) if n == 1 else _PoolBackend(n, progress)
+    return Backend(progress, desc) if n == 1 else _PoolBackend(n, progress, desc)
 
