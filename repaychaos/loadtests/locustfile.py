@@ -10,17 +10,10 @@ and timeouts with backoff, always with the same Idempotency-Key), then follows t
 scenario's check policy (``first_after``, ``every``, ``max_checks``, stop at the first
 ``usable``) and records every read.
 
-Settings (environment variables; all optional):
-
-``REPAYCHAOS_SCENARIO``     bundled name or path (default ``nightly-maintenance``)
-``REPAYCHAOS_TIME_SCALE``   K: scenario seconds per wall second (default: the service's)
-``REPAYCHAOS_T0``           epoch second of scenario time 0 (default: the service's, or now
-                            when the service's clock is already past the scenario)
-``REPAYCHAOS_RECORD``       folder for JSON-lines records of every user (default: none)
-``REPAYCHAOS_SHARDS``       arrival users in total, e.g. one per Locust worker (default 1)
-``REPAYCHAOS_QUIT_WHEN_DONE``  ``1``: stop Locust once every user is done (local runner)
-``REPAYCHAOS_DEADLINE``     epoch second after which no user retries any more
-``REPAYCHAOS_PARENT_PID``   stop when this process (the load runner) is gone
+Settings: the ``REPAYCHAOS_*`` environment variables of
+:class:`repaychaos.loadtests.settings.LocustSettings` (all optional): ``SCENARIO`` (bundled
+name or path, default ``nightly-maintenance``), ``TIME_SCALE``, ``T0``, ``RECORD``,
+``SHARDS``, ``QUIT_WHEN_DONE``, ``DEADLINE``, ``RUN_ID``, ``PARENT_PID``, ``ALLOW_REMOTE``.
 """
 
 from __future__ import annotations
@@ -44,13 +37,15 @@ from repaychaos.scenarios import resolve_scenario
 from repaychaos.loadtests.faults import REJECT_RETRY
 from repaychaos.loadtests.safety import check_target
 from repaychaos.core.errors import RepaychaosError
+from repaychaos.loadtests.settings import LocustSettings
 
 try:
-    SCENARIO = resolve_scenario(os.environ.get("REPAYCHAOS_SCENARIO", "nightly-maintenance"))
-except RepaychaosError as exc:  # a bad scenario is the user's input: say what, not a traceback
-    raise SystemExit(f"REPAYCHAOS_SCENARIO: {exc}") from None
-SHARDS = max(1, int(os.environ.get("REPAYCHAOS_SHARDS", "1")))
-RECORD_DIR = os.environ.get("REPAYCHAOS_RECORD") or None
+    SETTINGS = LocustSettings.from_env()
+    SCENARIO = resolve_scenario(SETTINGS.scenario)
+except RepaychaosError as exc:  # a bad setting or scenario is the user's input: say what, not a traceback
+    raise SystemExit(f"repaychaos: {exc}") from None
+SHARDS = SETTINGS.shards
+RECORD_DIR = SETTINGS.record
 READ_BIAS_MAX = 0.010  # wall seconds a read may be sent ahead of its instant
 MAX_FAILURES = 8  # non-503 failures (timeouts, 5xx) before a user gives up; it is then counted
 
@@ -80,7 +75,7 @@ def _loopback_only(environment: Any, **_kwargs: Any) -> None:
     if not environment.host:
         return
     try:
-        check_target(environment.host, os.environ.get("REPAYCHAOS_ALLOW_REMOTE") == "1")
+        check_target(environment.host, SETTINGS.allow_remote)
     except RepaychaosError as exc:
         raise SystemExit(f"repaychaos: {exc} (set REPAYCHAOS_ALLOW_REMOTE=1 to allow it)") from None
 
@@ -88,12 +83,12 @@ def _loopback_only(environment: Any, **_kwargs: Any) -> None:
 @events.init.add_listener
 def _exit_with_parent(**_kwargs: Any) -> None:
     """Under the load runner: stop when the runner is gone (it may have been killed hard)."""
-    parent = os.environ.get("REPAYCHAOS_PARENT_PID")
-    if not parent:
+    parent = SETTINGS.parent_pid
+    if parent is None:
         return
 
     def watch() -> None:
-        while os.getppid() == int(parent):
+        while os.getppid() == parent:
             gevent.sleep(0.5)
         os.kill(os.getpid(), signal.SIGTERM)
 
@@ -141,17 +136,15 @@ class Repayer(FastHttpUser):
                 resp.success()
             else:
                 resp.failure(f"healthz answered {resp.status_code}")
-        self.k = float(os.environ.get("REPAYCHAOS_TIME_SCALE") or health.get("time_scale") or 1.0)
-        t0 = os.environ.get("REPAYCHAOS_T0")
-        if t0 is not None:
-            self.t0 = float(t0)
+        self.k = float(SETTINGS.time_scale or health.get("time_scale") or 1.0)
+        if SETTINGS.t0 is not None:
+            self.t0 = SETTINGS.t0
         else:
             self.t0 = float(health.get("t0") or time.time())
             if (time.time() - self.t0) * self.k >= SCENARIO.duration:
                 self.t0 = time.time()  # the service's timeline is past the scenario: start our own
-        deadline = os.environ.get("REPAYCHAOS_DEADLINE")
-        self.deadline = float(deadline) if deadline else float("inf")
-        self.run_id = os.environ.get("REPAYCHAOS_RUN_ID") or uuid.uuid4().hex[:8]
+        self.deadline = SETTINGS.deadline if SETTINGS.deadline is not None else float("inf")
+        self.run_id = SETTINGS.run_id or uuid.uuid4().hex[:8]
         self.shard = uuid.uuid4().hex[:4] if SHARDS > 1 else "0"
         self.finished = False
         self.read_bias = 0.0
@@ -212,7 +205,7 @@ class Repayer(FastHttpUser):
                 json.dump(done, fh)
             os.replace(path + ".tmp", path)
         self.finished = True
-        if os.environ.get("REPAYCHAOS_QUIT_WHEN_DONE") == "1" and isinstance(self.environment.runner, LocalRunner):
+        if SETTINGS.quit_when_done and isinstance(self.environment.runner, LocalRunner):
             gevent.spawn_later(0.1, self.environment.runner.quit)
         raise StopUser()
 

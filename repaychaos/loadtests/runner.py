@@ -23,24 +23,30 @@ scenario much shorter than those numbers are not resolved: lower K for them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from repaychaos.loadtests.safety import check_target
 from repaychaos.core.errors import InvalidInput, RunFailed
+from repaychaos.loadtests.launcher import ServiceProcess, cpu_seconds, free_port, stop_process
+from repaychaos.loadtests.safety import check_target
+from repaychaos.loadtests.settings import LocustSettings
+from repaychaos.scenarios import Scenario
+from repaychaos.scenarios.distributions import Distribution
 
-__all__ = ["run_load", "default_time_scale", "check_target", "MAX_WALL_RATE", "TARGET_WALL_SECONDS"]
+__all__ = ["run_load", "plan_load", "LoadPlan", "default_time_scale", "check_target", "MAX_WALL_RATE",
+           "TARGET_WALL_SECONDS"]
 
 #: Repayments per wall second the default time scale never exceeds (bench: 500/s sustained).
 MAX_WALL_RATE = 250.0
@@ -54,7 +60,7 @@ DRAIN_WALL_SECONDS = 30.0
 _LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
 
-def default_time_scale(scenario: Any) -> float:
+def default_time_scale(scenario: Scenario) -> float:
     """K so the arrivals last about a minute, capped so the wall rate stays under MAX_WALL_RATE."""
     peak = max(rate for _, rate in scenario.workload.arrivals.steps)
     k = max(1.0, scenario.duration / TARGET_WALL_SECONDS)
@@ -63,7 +69,7 @@ def default_time_scale(scenario: Any) -> float:
     return k
 
 
-def _tail_quantile(dist: Any, p: float = 1e-4) -> float:
+def _tail_quantile(dist: Distribution, p: float = 1e-4) -> float:
     """The smallest t with P(X > t) <= p (bisection on the survival function)."""
     lo, hi = 0.0, 1.0
     while dist.survival(hi) > p and hi < 1e9:
@@ -77,38 +83,11 @@ def _tail_quantile(dist: Any, p: float = 1e-4) -> float:
     return hi
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _http(method: str, url: str, token: str | None = None, timeout: float = 10.0) -> Any:
     import requests
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return requests.request(method, url, headers=headers, timeout=timeout)
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def _stop(proc: subprocess.Popen | None, timeout: float = 15.0) -> int | None:
-    """SIGTERM, then SIGKILL after ``timeout``; returns the exit code."""
-    if proc is None:
-        return None
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    return proc.returncode
 
 
 class _Progress:
@@ -131,21 +110,32 @@ class _Progress:
             self.bar.close()
 
 
-def run_load(scenario: Any, *, time_scale: float | None = None, allow_remote: bool = False, host: str | None = None,
-             locust_workers: int = 0, progress: bool | None = None, fail_on_inconclusive: bool = True,
-             max_wall: float | None = None, keep_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """Run ``scenario`` against the reference service with Locust; the result record (source ``load``).
+@dataclass(frozen=True)
+class LoadPlan:
+    """What a load run will do, decided (and checked) before anything starts."""
 
-    ``host``: drive an already running service instead of starting one (loopback always;
-    anything else only with ``allow_remote``); its chaos token must be in REPAYCHAOS_TOKEN.
-    ``locust_workers``: N > 0 runs Locust as a master with N local workers.
-    ``max_wall``: wall-clock bound of the whole run (default: the scenario's own length plus
-    slack). ``keep_dir``: keep the database, records and logs there instead of a temp folder.
-    """
-    from repaychaos.core.metrics import finalize
-    from repaychaos.core.result import build_result
+    scenario: Scenario
+    #: K, or None to take the running service's (``--host``)
+    time_scale: float | None
+    #: scenario seconds after ``duration`` that the latest users may still be checking
+    tail: float
+    locust_workers: int
+    allow_remote: bool
 
-    base_url = check_target(host, allow_remote) if host is not None else None
+    @property
+    def shards(self) -> int:
+        return max(1, self.locust_workers)
+
+    def deadline(self, t0: float, k: float, started: float, max_wall: float | None) -> float:
+        """The wall-clock instant the run ends at the latest: its own length plus slack, or ``max_wall``."""
+        span = (self.scenario.duration + self.tail) / k
+        deadline = t0 + span + 30.0 + 0.2 * span
+        return deadline if max_wall is None else min(deadline, started + max_wall)
+
+
+def plan_load(scenario: Scenario, *, time_scale: float | None = None, host: str | None = None,
+              locust_workers: int = 0, allow_remote: bool = False) -> LoadPlan:
+    """Check the options against the scenario (InvalidInput if they cannot run) and fix the plan."""
     if time_scale is not None and time_scale <= 0:
         raise InvalidInput(f"--time-scale must be > 0, found {time_scale}")
     if locust_workers < 0:
@@ -156,169 +146,220 @@ def run_load(scenario: Any, *, time_scale: float | None = None, allow_remote: bo
                            f"{MAX_REPAYMENTS:,}); shorten 'duration' or lower the rate for the load test")
     check = scenario.workload.check
     tail = _tail_quantile(check.first_after) + check.every * (check.max_checks - 1)
+    k = time_scale if host is not None else (time_scale or default_time_scale(scenario))
+    return LoadPlan(scenario, k, tail, locust_workers, allow_remote)
 
-    if keep_dir is not None:
-        work = Path(keep_dir)
-        work.mkdir(parents=True, exist_ok=True)
-        cleanup = None
-    else:
-        cleanup = tempfile.TemporaryDirectory(prefix="repaychaos-load-")
-        work = Path(cleanup.name)
-    service = None
-    locusts: list[subprocess.Popen] = []
-    logs: list[Any] = []
-    bar = None
-    started = time.time()
+
+@dataclass
+class _Target:
+    """The service under load: one we started, or one already running (``--host``)."""
+
+    base_url: str
+    token: str
+    k: float
+    t0: float
+    service: ServiceProcess | None = None
+
+
+def _start_service(plan: LoadPlan, work: Path) -> _Target:
+    """The reference service on a free loopback port, its scenario time 0 a few seconds ahead."""
+    assert plan.time_scale is not None
+    lead = 4.0 + 1.5 * plan.locust_workers  # so Locust is up before scenario time 0
+    t0 = time.time() + lead
+    service = ServiceProcess(plan.scenario, work / "service.db", time_scale=plan.time_scale,
+                             token=secrets.token_urlsafe(24), t0=t0, log=work / "service.log")
+    service.start()
+    return _Target(service.url, service.token, plan.time_scale, t0, service)
+
+
+def _attach(plan: LoadPlan, host: str) -> _Target:
+    """An already running service: its clock and time scale are the run's (one timeline)."""
+    base_url = check_target(host, plan.allow_remote)
+    token = os.environ.get("REPAYCHAOS_TOKEN")
+    if not token:
+        raise InvalidInput("--host: the service's chaos token is needed in REPAYCHAOS_TOKEN to read its trace")
     try:
-        scenario_path = work / "scenario.json"
-        scenario_path.write_text(json.dumps(scenario.normalised()), encoding="utf-8")
-        records = work / "records"
-        records.mkdir(exist_ok=True)
+        health = _http("GET", base_url + "/healthz").json()
+    except Exception as exc:  # noqa: BLE001 - any failure here means: not a usable target
+        raise RunFailed(f"--host {host}: GET /healthz failed ({exc})") from None
+    k = float(health["time_scale"])
+    if plan.time_scale is not None and abs(plan.time_scale - k) > 1e-9 * k:
+        raise InvalidInput(f"--time-scale {plan.time_scale:g}: the service at {host} runs at {k:g}; "
+                           "the time scale of a running service is set when it starts")
+    t0 = float(health["t0"])
+    if (time.time() - t0) * k >= plan.scenario.duration:
+        raise InvalidInput(f"--host {host}: the service's clock is past the scenario's duration; restart it")
+    return _Target(base_url, token, k, t0)
+
+
+def _start_locust(plan: LoadPlan, target: _Target, work: Path, records: Path, deadline: float,
+                  log: Any) -> list[subprocess.Popen[Any]]:
+    """Locust headless (one local runner, or a master with ``locust_workers`` local workers)."""
+    scenario_path = work / "scenario.json"
+    scenario_path.write_text(json.dumps(plan.scenario.normalised()), encoding="utf-8")
+    arrivals_end = target.t0 + plan.scenario.duration / target.k
+    settings = LocustSettings(
+        scenario=str(scenario_path), time_scale=target.k, t0=target.t0, record=str(records), shards=plan.shards,
+        quit_when_done=plan.locust_workers == 0, deadline=arrivals_end + 0.5 * (deadline - arrivals_end),
+        run_id=uuid.uuid4().hex[:8], parent_pid=os.getpid(), allow_remote=plan.allow_remote)
+    env = dict(os.environ, **settings.to_env())
+    run_time = max(5, math.ceil(deadline - time.time()))
+    cmd = [sys.executable, "-m", "locust", "-f", str(_LOCUSTFILE), "--headless", "-u", str(plan.shards), "-r",
+           str(plan.shards), "--host", target.base_url, "--run-time", f"{run_time}s", "--only-summary",
+           "--stop-timeout", "5", "--exit-code-on-error", "0", "--loglevel", "WARNING"]
+    popen = dict(stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    if not plan.locust_workers:
+        return [subprocess.Popen(cmd, **popen)]  # type: ignore[call-overload]
+    mport = free_port()
+    procs = [subprocess.Popen(cmd + ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(mport),
+                                     "--expect-workers", str(plan.locust_workers)], **popen)]  # type: ignore[call-overload]
+    for _ in range(plan.locust_workers):
+        procs.append(subprocess.Popen(  # type: ignore[call-overload]
+            [sys.executable, "-m", "locust", "-f", str(_LOCUSTFILE), "--worker", "--master-host", "127.0.0.1",
+             "--master-port", str(mport), "--loglevel", "WARNING"], **popen))
+    return procs
+
+
+def _wait_for_users(plan: LoadPlan, target: _Target, locusts: list[subprocess.Popen[Any]], records: Path,
+                    deadline: float, bar: _Progress) -> bool:
+    """Until every shard's users are done (True), Locust stops, or the deadline passes."""
+    while time.time() < deadline:
+        time.sleep(0.5)
+        bar.update((time.time() - target.t0) * target.k)
+        if target.service is not None and not target.service.running():
+            code = target.service.proc.returncode if target.service.proc else None
+            raise RunFailed(f"the reference service exited with code {code} during the run:\n"
+                            + target.service.log_tail())
+        if _done_count(records) >= plan.shards:
+            return True
+        if locusts[0].poll() is not None:
+            break
+    return False
+
+
+def _fetch_trace(target: _Target) -> dict[str, Any]:
+    """The service's per-repayment trace (the truth the load test judges reads against)."""
+    try:
+        resp = _http("GET", target.base_url + "/chaos/trace", target.token, timeout=300.0)
+    except Exception as exc:  # noqa: BLE001
+        raise RunFailed(f"GET /chaos/trace failed ({exc})") from None
+    if resp.status_code != 200:
+        raise RunFailed(f"GET /chaos/trace answered {resp.status_code}: {resp.text[:200]}")
+    trace: dict[str, Any] = resp.json()
+    return trace
+
+
+@contextlib.contextmanager
+def _workdir(keep_dir: str | os.PathLike[str] | None) -> Iterator[Path]:
+    """The run's folder: ``keep_dir`` (emptied of an earlier run's ledger and records), or a temporary one."""
+    if keep_dir is None:
+        with tempfile.TemporaryDirectory(prefix="repaychaos-load-") as name:
+            yield Path(name)
+        return
+    work = Path(keep_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    for old in ("service.db", "service.db-wal", "service.db-shm"):
+        (work / old).unlink(missing_ok=True)  # a kept folder must not restart on an earlier run's ledger
+    records = work / "records"
+    if records.is_dir():
         for old in [*records.glob("records-*.jsonl"), *records.glob("done-*.json")]:
             old.unlink()
-        db = work / "service.db"
-        for old in (db, db.with_name("service.db-wal"), db.with_name("service.db-shm")):
-            old.unlink(missing_ok=True)  # a kept folder must not restart on an earlier run's ledger
+    yield work
 
-        if base_url is None:
-            k = time_scale or default_time_scale(scenario)
-            token = secrets.token_urlsafe(24)
-            port = _free_port()
-            base_url = f"http://127.0.0.1:{port}"
-            lead = 4.0 + 1.5 * locust_workers
-            t0 = time.time() + lead
-            env = dict(os.environ, REPAYCHAOS_TOKEN=token)
-            logs.append(open(work / "service.log", "w"))
-            service = subprocess.Popen(
-                [sys.executable, "-m", "repaychaos.loadtests.service", "--scenario", str(scenario_path), "--port", str(port),
-                 "--db", str(db), "--time-scale", repr(k), "--t0", repr(t0), "--parent-pid", str(os.getpid())],
-                stdout=logs[-1], stderr=subprocess.STDOUT, env=env, start_new_session=True)
-            _wait_healthy(base_url, service, work / "service.log")
-        else:
-            token = os.environ.get("REPAYCHAOS_TOKEN")
-            if not token:
-                raise InvalidInput("--host: the service's chaos token is needed in REPAYCHAOS_TOKEN to read its trace")
-            try:
-                health = _http("GET", base_url + "/healthz").json()
-            except Exception as exc:  # noqa: BLE001 - any failure here means: not a usable target
-                raise RunFailed(f"--host {host}: GET /healthz failed ({exc})") from None
-            k = float(health["time_scale"])
-            if time_scale is not None and abs(time_scale - k) > 1e-9 * k:
-                raise InvalidInput(f"--time-scale {time_scale:g}: the service at {host} runs at {k:g}; "
-                                   "the time scale of a running service is set when it starts")
-            t0 = float(health["t0"])  # one timeline: scenario time 0 is the service's
-            if (time.time() - t0) * k >= scenario.duration:
-                raise InvalidInput(f"--host {host}: the service's clock is past the scenario's duration; restart it")
-        span = (scenario.duration + tail) / k
-        deadline = t0 + span + 30.0 + 0.2 * span
-        if max_wall is not None:
-            deadline = min(deadline, started + max_wall)
-        shards = max(1, locust_workers)
-        lenv = dict(os.environ, REPAYCHAOS_SCENARIO=str(scenario_path), REPAYCHAOS_TIME_SCALE=repr(k),
-                    REPAYCHAOS_T0=repr(t0), REPAYCHAOS_RECORD=str(records), REPAYCHAOS_SHARDS=str(shards),
-                    REPAYCHAOS_QUIT_WHEN_DONE="1" if locust_workers == 0 else "0",
-                    REPAYCHAOS_DEADLINE=repr(t0 + scenario.duration / k + 0.5 * (deadline - t0 - scenario.duration / k)),
-                    REPAYCHAOS_RUN_ID=uuid.uuid4().hex[:8], REPAYCHAOS_PARENT_PID=str(os.getpid()),
-                    REPAYCHAOS_ALLOW_REMOTE="1" if allow_remote else "0")
-        run_time = max(5, math.ceil(deadline - time.time()))
-        cmd = [sys.executable, "-m", "locust", "-f", str(_LOCUSTFILE), "--headless", "-u", str(shards), "-r",
-               str(shards), "--host", base_url, "--run-time", f"{run_time}s", "--only-summary", "--stop-timeout", "5",
-               "--exit-code-on-error", "0", "--loglevel", "WARNING"]
-        logs.append(open(work / "locust.log", "w"))
-        llog = logs[-1]
-        if locust_workers:
-            mport = _free_port()
-            locusts.append(subprocess.Popen(cmd + ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port",
-                                                   str(mport), "--expect-workers", str(locust_workers)],
-                                            stdout=llog, stderr=subprocess.STDOUT, env=lenv, start_new_session=True))
-            for _ in range(locust_workers):
-                locusts.append(subprocess.Popen(
-                    [sys.executable, "-m", "locust", "-f", str(_LOCUSTFILE), "--worker", "--master-host", "127.0.0.1",
-                     "--master-port", str(mport), "--loglevel", "WARNING"],
-                    stdout=llog, stderr=subprocess.STDOUT, env=lenv, start_new_session=True))
-        else:
-            locusts.append(subprocess.Popen(cmd, stdout=llog, stderr=subprocess.STDOUT, env=lenv, start_new_session=True))
 
-        bar = _Progress(progress, scenario.duration + tail)
-        from repaychaos.loadtests.measure import read_records
+def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remote: bool = False,
+             host: str | None = None, locust_workers: int = 0, progress: bool | None = None,
+             fail_on_inconclusive: bool = True, max_wall: float | None = None,
+             keep_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Run ``scenario`` against the reference service with Locust; the result record (source ``load``).
 
-        complete = False
-        while time.time() < deadline:
-            time.sleep(0.5)
-            bar.update((time.time() - t0) * k)
-            if service is not None and service.poll() is not None:
-                raise RunFailed(f"the reference service exited with code {service.returncode} during the run:\n"
-                                + _tail(work / "service.log"))
-            if _done_count(records) >= shards:
-                complete = True
-                break
-            if locusts[0].poll() is not None:
-                break
-        cpu = {"locust": sum(_cpu_seconds(p) or 0.0 for p in locusts)}
-        locust_codes = [_stop(p, 20.0) for p in locusts]
-        locusts = []
-        drained = _drain(base_url, min(DRAIN_WALL_SECONDS, max(1.0, deadline + DRAIN_WALL_SECONDS - time.time())),
+    plan -> service -> load -> drain -> collect. ``host``: drive an already running service
+    instead of starting one (loopback always; anything else only with ``allow_remote``);
+    its chaos token must be in REPAYCHAOS_TOKEN. ``locust_workers``: N > 0 runs Locust as a
+    master with N local workers. ``max_wall``: wall-clock bound of the whole run (default:
+    the scenario's own length plus slack). ``keep_dir``: keep the database, records and logs
+    there instead of a temporary folder.
+    """
+    plan = plan_load(scenario, time_scale=time_scale, host=host, locust_workers=locust_workers,
+                     allow_remote=allow_remote)
+    started = time.time()
+    with _workdir(keep_dir) as work, contextlib.ExitStack() as cleanup:
+        records = work / "records"
+        records.mkdir(exist_ok=True)
+        target = _attach(plan, host) if host is not None else _start_service(plan, work)
+        if target.service is not None:
+            cleanup.callback(target.service.stop)
+        deadline = plan.deadline(target.t0, target.k, started, max_wall)
+        log = cleanup.enter_context(open(work / "locust.log", "w"))
+        locusts = _start_locust(plan, target, work, records, deadline, log)
+        for proc in locusts:
+            cleanup.callback(stop_process, proc, 5.0)
+        bar = _Progress(progress, scenario.duration + plan.tail)
+        cleanup.callback(bar.close)
+
+        complete = _wait_for_users(plan, target, locusts, records, deadline, bar)
+        cpu = {"locust": sum(cpu_seconds(p) or 0.0 for p in locusts)}
+        locust_codes = [stop_process(p, 20.0) for p in locusts]
+        drained = _drain(target.base_url, min(DRAIN_WALL_SECONDS, max(1.0, deadline + DRAIN_WALL_SECONDS - time.time())),
                          scenario.pipeline.reconcile.every is not None)
-        if not complete:
-            complete = _done_count(records) >= shards
-        try:
-            resp = _http("GET", base_url + "/chaos/trace", token, timeout=300.0)
-        except Exception as exc:  # noqa: BLE001
-            raise RunFailed(f"GET /chaos/trace failed ({exc})") from None
-        if resp.status_code != 200:
-            raise RunFailed(f"GET /chaos/trace answered {resp.status_code}: {resp.text[:200]}")
-        trace = resp.json()
+        complete = complete or _done_count(records) >= plan.shards
+        trace = _fetch_trace(target)
         ledger_ids = duplicates = None
-        if service is not None:
-            cpu["service"] = _cpu_seconds(service)
-            code = _stop(service)
-            service = None
+        if target.service is not None:
+            cpu["service"] = target.service.cpu_seconds()
+            code = target.service.stop()
             if code not in (0, -signal.SIGTERM):
-                raise RunFailed(f"the reference service exited with code {code}:\n" + _tail(work / "service.log"))
-            ledger_ids, duplicates = _ledger_facts(db)
-        recs = read_records(records)
-        if not recs.users and not recs.done:
-            raise RunFailed("Locust recorded no users:\n" + _tail(work / "locust.log"))
-
-        from repaychaos.loadtests.measure import collect
-
-        col, counts = collect(scenario, trace, recs.users, ledger_ids, duplicates)
-        finalized = finalize([col.state])
-        lag_p99 = max((d.get("lag_p99", 0.0) for d in recs.done), default=None)
+                raise RunFailed(f"the reference service exited with code {code}:\n" + target.service.log_tail())
+            ledger_ids, duplicates = _ledger_facts(target.service.db)
         run = {
-            "time_scale": k,
-            "t0": t0,
+            "time_scale": target.k,
+            "t0": target.t0,
             "wall_seconds": round(time.time() - started, 3),
-            "target": base_url,
+            "target": target.base_url,
             "locust_workers": locust_workers,
             "complete": complete,
             "drained": drained,
-            "arrivals": sum(d.get("arrivals", 0) for d in recs.done),
-            "arrival_lag_p99_wall": lag_p99,
-            "arrival_lag_max_wall": max((d.get("lag_max", 0.0) for d in recs.done), default=None),
             "locust_exit_codes": locust_codes,
             "cpu_seconds": cpu,
-            "service_stage_errors": trace.get("stage_errors", 0),
-            # how late view writes happened vs their intended instant, in scenario seconds
-            # (event-loop lateness times K): the load test's own time resolution
-            "write_lateness_s": trace.get("write_lateness"),
-            # how far the server's read instants fell from the check policy's (scenario seconds)
-            "read_lateness_s": _scaled(recs.done, "read_late", k),
-            "republished_after_restart": trace.get("recovered", 0),
-            **counts,
         }
-        return build_result(scenario, "load", scenario.seed, finalized, replications=1, run=run,
-                            fail_on_inconclusive=fail_on_inconclusive)
-    finally:
-        if bar is not None:
-            bar.close()
-        for proc in locusts:
-            _stop(proc, 5.0)
-        _stop(service)
-        for fh in logs:
-            fh.close()
-        if cleanup is not None:
-            cleanup.cleanup()
+        return _collect(plan, work, records, trace, ledger_ids, duplicates, run, fail_on_inconclusive)
+
+
+def _collect(plan: LoadPlan, work: Path, records: Path, trace: dict[str, Any], ledger_ids: set[str] | None,
+             duplicates: int | None, run: dict[str, Any], fail_on_inconclusive: bool) -> dict[str, Any]:
+    """Join every user's reads with the service's trace through the shared collectors: the result record."""
+    from repaychaos.core.metrics import finalize
+    from repaychaos.core.result import build_result
+    from repaychaos.loadtests.measure import collect, read_records
+
+    recs = read_records(records)
+    if not recs.users and not recs.done:
+        raise RunFailed("Locust recorded no users:\n" + _tail(work / "locust.log"))
+    col, counts = collect(plan.scenario, trace, recs.users, ledger_ids, duplicates)
+    k = run["time_scale"]
+    run = {
+        **run,
+        "arrivals": sum(d.get("arrivals", 0) for d in recs.done),
+        "arrival_lag_p99_wall": max((d.get("lag_p99", 0.0) for d in recs.done), default=None),
+        "arrival_lag_max_wall": max((d.get("lag_max", 0.0) for d in recs.done), default=None),
+        "service_stage_errors": trace.get("stage_errors", 0),
+        # how late view writes happened vs their intended instant, in scenario seconds
+        # (event-loop lateness times K): the load test's own time resolution
+        "write_lateness_s": trace.get("write_lateness"),
+        # how far the server's read instants fell from the check policy's (scenario seconds)
+        "read_lateness_s": _scaled(recs.done, "read_late", k),
+        "republished_after_restart": trace.get("recovered", 0),
+        **counts,
+    }
+    return build_result(plan.scenario, "load", plan.scenario.seed, finalize([col.state]), replications=1, run=run,
+                        fail_on_inconclusive=fail_on_inconclusive)
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
 
 
 def _drain(base_url: str, bound: float, sweeps: bool) -> bool:
@@ -337,15 +378,6 @@ def _drain(base_url: str, bound: float, sweeps: bool) -> bool:
         time.sleep(0.25)
 
 
-def _cpu_seconds(proc: subprocess.Popen) -> float | None:
-    """User + system CPU seconds a child has used so far (Linux /proc; None elsewhere)."""
-    try:
-        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
-
-
 def _scaled(done: list[dict[str, Any]], key: str, k: float) -> dict[str, float | None] | None:
     """The worst shard's quantiles of a wall-second statistic, in scenario seconds."""
     rows = [d[key] for d in done if d.get(key)]
@@ -360,22 +392,6 @@ def _scaled(done: list[dict[str, Any]], key: str, k: float) -> dict[str, float |
 
 def _done_count(records: Path) -> int:
     return sum(1 for _ in records.glob("done-*.json"))
-
-
-def _wait_healthy(base_url: str, proc: subprocess.Popen, log: Path, timeout: float = 30.0) -> None:
-    import requests
-
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc.poll() is not None:
-            raise RunFailed(f"the reference service did not start (exit {proc.returncode}):\n" + _tail(log))
-        try:
-            if requests.get(base_url + "/healthz", timeout=1.0).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise RunFailed(f"the reference service did not become healthy within {timeout:.0f}s:\n" + _tail(log))
 
 
 def _ledger_facts(db: Path) -> tuple[set[str], int]:
