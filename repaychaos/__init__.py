@@ -1,8 +1,11 @@
 """repaychaos: how often, and for how long, users see a stale "unusable" account after repaying.
 
-The shared contract lives here: the error tree (:mod:`repaychaos.core.errors`), the metric
-definitions (:mod:`repaychaos.core.metrics`), SLO evaluation (:mod:`repaychaos.slo`) and the
-result record (:mod:`repaychaos.core.result`). The CLI (:mod:`repaychaos.cli`) sits on top.
+The package's layers (checked by import-linter, see ``pyproject.toml``), bottom up:
+:mod:`repaychaos.core` (errors, metric definitions and collectors, the result record),
+:mod:`repaychaos.scenarios` (the scenario format), the engines :mod:`repaychaos.sim` (the
+SimPy model) and :mod:`repaychaos.loadtests` (the reference service and Locust),
+:mod:`repaychaos.reports`, and on top :mod:`repaychaos.cli` and
+:mod:`repaychaos.pytest_plugin`. Importing this package imports none of them.
 """
 
 __all__ = ["__version__"]

@@ -49,3 +49,15 @@ def test_format_duration_round_trips():
     """The short human form parses back to the same seconds."""
     for seconds in (0.25, 30, 90, 5400, 86400 + 3600):
         assert parse_duration(format_duration(seconds)) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("seconds, text", [
+    (0.31, "310ms"), (2.7, "2.7s"), (45.24, "45.2s"), (100, "1m40s"), (190, "3m10s"), (1201.3, "20m1s"),
+    (5400, "1h30m"), (0, "0s"), (None, "n/a"), (float("inf"), "never"),
+])
+def test_one_duration_formatter_writes_every_duration_one_way(seconds, text):
+    """Summaries, reports and listings share one formatter: 100 s is `1m40s` everywhere."""
+    from repaychaos.reports.fmt import seconds as report_seconds
+
+    assert format_duration(seconds) == text
+    assert report_seconds(seconds) == text

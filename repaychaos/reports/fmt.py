@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from repaychaos.core.catalog import RATIO_METRICS
+from repaychaos.scenarios.units import format_duration
 
 __all__ = [
     "pct",
@@ -35,20 +36,8 @@ def pct(value: float | None, digits: int = 3) -> str:
 
 
 def seconds(value: float | None) -> str:
-    """A duration in the unit a person would say it in (``0.31`` -> ``310ms``, ``190`` -> ``3.2min``)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if value == math.inf:
-        return "never"
-    if value == 0:
-        return "0s"
-    if value < 1:
-        return f"{value * 1000:.0f}ms"
-    if value < 120:
-        return f"{value:.3g}s"
-    if value < 7200:
-        return f"{value / 60:.3g}min"
-    return f"{value / 3600:.3g}h"
+    """A duration as people read it (the one formatter, :func:`~repaychaos.scenarios.units.format_duration`)."""
+    return format_duration(value)
 
 
 def per_10k(value: float | None) -> str:

@@ -5,24 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from repaychaos.core.catalog import CAUSES
+from repaychaos.reports.fmt import pct, seconds
 
-__all__ = ["format_summary", "format_pct", "summarize_sweep"]
-
-
-def format_pct(value: float | None, digits: int = 3) -> str:
-    if value is None:
-        return "n/a"
-    return f"{100 * value:.{digits}g}%"
-
-
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if value < 1:
-        return f"{value * 1000:.0f}ms"
-    if value < 120:
-        return f"{value:.2f}s"
-    return f"{value / 60:.1f}min"
+__all__ = ["format_summary", "summarize_sweep"]
 
 
 def _observed(row: dict[str, Any]) -> str:
@@ -30,12 +15,12 @@ def _observed(row: dict[str, Any]) -> str:
     if value is None:
         return "n/a"
     if isinstance(value, float) and ("ratio" in row["metric"]):
-        text = format_pct(value)
+        text = pct(value)
         if row.get("ci95"):
-            text += f" [{format_pct(row['ci95'][0])}, {format_pct(row['ci95'][1])}]"
+            text += f" [{pct(row['ci95'][0])}, {pct(row['ci95'][1])}]"
         return text
     if "time_to_usable" in row["metric"]:
-        return _seconds(value)
+        return seconds(value)
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -49,11 +34,11 @@ def format_summary(result: dict[str, Any]) -> str:
         f"{scenario['name']} [{result['source']}] seed={result['seed']} "
         f"replications={result.get('replications', 1)}: {verdict}",
         f"  repayments {m['repayments']:,}  reads {m['reads']:,}  stale reads {m['stale_reads']:,}",
-        f"  stale_read_ratio {format_pct(m['stale_read_ratio']['value'])} "
-        f"(95% CI {format_pct(m['stale_read_ratio']['ci95'][0])}..{format_pct(m['stale_read_ratio']['ci95'][1])})"
-        f"   affected_ratio {format_pct(m['affected_ratio']['value'])}",
-        f"  time_to_usable p50 {_seconds(ttu['p50'])}  p95 {_seconds(ttu['p95'])}  p99 {_seconds(ttu['p99'])}"
-        f"  max {_seconds(ttu['max'])}   never_usable {m['never_usable']:,}",
+        f"  stale_read_ratio {pct(m['stale_read_ratio']['value'])} "
+        f"(95% CI {pct(m['stale_read_ratio']['ci95'][0])}..{pct(m['stale_read_ratio']['ci95'][1])})"
+        f"   affected_ratio {pct(m['affected_ratio']['value'])}",
+        f"  time_to_usable p50 {seconds(ttu['p50'])}  p95 {seconds(ttu['p95'])}  p99 {seconds(ttu['p99'])}"
+        f"  max {seconds(ttu['max'])}   never_usable {m['never_usable']:,}",
         f"  support_contacts_per_10k {m['support_contacts_per_10k']:g}   lost {m['lost_repayments']}"
         f"   duplicates {m['duplicate_repayments']}   wrong_usable_reads {m['wrong_usable_reads']}",
     ]

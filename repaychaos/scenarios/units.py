@@ -75,17 +75,29 @@ def parse_ratio(value: object) -> float:
     return number
 
 
-def format_duration(seconds: float) -> str:
-    """A short human form (``1h30m``, ``250ms``) used in summaries and plot labels."""
-    if seconds < 1 and seconds > 0:
-        return f"{seconds * 1000:g}ms"
+def format_duration(seconds: float | None) -> str:
+    """The one way a duration is written for people: summaries, reports, plot labels, listings.
+
+    Three significant figures below a minute (``310ms``, ``2.7s``, ``45.2s``), whole
+    seconds in compound units from a minute on (``1m40s``, ``1h30m``, ``1d1h``); it parses
+    back with :func:`parse_duration`. ``None``/NaN is ``n/a``, infinity ``never``.
+    """
+    if seconds is None or math.isnan(seconds):
+        return "n/a"
+    if math.isinf(seconds):
+        return "never" if seconds > 0 else "-never"
+    if seconds < 0:
+        return "-" + format_duration(-seconds)
+    if seconds == 0:
+        return "0s"
+    if seconds < 1:
+        return f"{seconds * 1000:.3g}ms"
+    if seconds < 59.95:
+        return f"{seconds:.3g}s"
+    rest = round(seconds)
     out = []
-    rest = seconds
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if rest >= size:
-            whole = int(rest // size)
-            out.append(f"{whole}{unit}")
-            rest -= whole * size
-    if rest or not out:
-        out.append(f"{rest:g}s")
+            out.append(f"{rest // size}{unit}")
+            rest %= size
     return "".join(out)
