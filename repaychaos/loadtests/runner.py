@@ -258,8 +258,8 @@ def _workdir(keep_dir: str | os.PathLike[str] | None) -> Iterator[Path]:
         return
     work = Path(keep_dir)
     work.mkdir(parents=True, exist_ok=True)
-    for old in ("service.db", "service.db-wal", "service.db-shm"):
-        (work / old).unlink(missing_ok=True)  # a kept folder must not restart on an earlier run's ledger
+    for name in ("service.db", "service.db-wal", "service.db-shm"):
+        (work / name).unlink(missing_ok=True)  # a kept folder must not restart on an earlier run's ledger
     records = work / "records"
     if records.is_dir():
         for old in [*records.glob("records-*.jsonl"), *records.glob("done-*.json")]:
@@ -298,7 +298,7 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
         cleanup.callback(bar.close)
 
         complete = _wait_for_users(plan, target, locusts, records, deadline, bar)
-        cpu = {"locust": sum(cpu_seconds(p) or 0.0 for p in locusts)}
+        cpu: dict[str, float | None] = {"locust": sum(cpu_seconds(p) or 0.0 for p in locusts)}
         locust_codes = [stop_process(p, 20.0) for p in locusts]
         drained = _drain(target.base_url, min(DRAIN_WALL_SECONDS, max(1.0, deadline + DRAIN_WALL_SECONDS - time.time())),
                          scenario.pipeline.reconcile.every is not None)

@@ -15,6 +15,7 @@ import multiprocessing.context
 import os
 import sys
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
 
 from repaychaos.core.errors import InvalidOption, RepaychaosError, RunFailed
@@ -36,7 +37,8 @@ CONNECT_TIMEOUT = "15s"
 _PROGRESS_STEPS = 200
 
 
-class Task(NamedTuple):
+@dataclass(frozen=True)
+class Task:
     """One replication of one scenario or sweep point (``label`` only names it in errors)."""
 
     scenario: Scenario

@@ -135,7 +135,7 @@ def _run_search(backend: Backend, points: list[Point], search: Search,
         for (i, value, scenario), evaluated in zip(batch, evaluate_points(backend, labels, fail_on_inconclusive)):
             bisections[i].record(value, evaluated["passed"])
             done[(i, value)] = (scenario, evaluated)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for (i, value), (scenario, evaluated) in sorted(done.items(), key=lambda kv: kv[0]):
         values = {**points[i].values, search.key: value}
         rows.append(_row(len(rows), values, scenario, evaluated))
@@ -177,6 +177,7 @@ def run_sweep(scenario: Scenario, vary: list[str], *, out_dir: str | os.PathLike
     if frontier_key is not None and frontier_key not in keys:
         raise InvalidOption(f"frontier key {frontier_key!r}: expected one of the varied keys {', '.join(keys)}")
     started = time.perf_counter()
+    frontier: dict[str, Any] | None
     with open_backend(processes, scheduler, progress, desc="sweep") as backend:
         if found is not None:
             rows, frontier = _run_search(backend, points, found, fail_on_inconclusive)

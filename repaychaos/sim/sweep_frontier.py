@@ -49,7 +49,7 @@ def grid_frontier(rows: Sequence[dict[str, Any]], keys: Sequence[str], key: str)
     def order(group: list[dict[str, Any]]) -> list[dict[str, Any]]:
         nums = [numeric(r["settings"][key]) for r in group]
         if all(n is not None for n in nums):
-            return [r for _, r in sorted(zip(nums, group), key=lambda p: p[0])]
+            return [r for _, r in sorted(zip(nums, group), key=lambda p: p[0] or 0.0)]
         return list(group)  # the order the user listed them in
 
     ordered = [order(g) for g in groups.values()]
