@@ -42,7 +42,7 @@ from locust.runners import LocalRunner
 
 from repaychaos.scenarios import resolve_scenario
 from repaychaos.loadtests.faults import REJECT_RETRY
-from repaychaos.loadtests.safety import check_target
+from repaychaos.core.safety import check_target
 from repaychaos.core.errors import RepaychaosError
 
 try:

@@ -37,7 +37,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from repaychaos.loadtests.safety import check_target
+from repaychaos.core.safety import check_target
 from repaychaos.core.errors import InvalidInput, RunFailed
 
 __all__ = ["run_load", "default_time_scale", "check_target", "MAX_WALL_RATE", "TARGET_WALL_SECONDS"]
@@ -133,7 +133,8 @@ class _Progress:
 
 def run_load(scenario: Any, *, time_scale: float | None = None, allow_remote: bool = False, host: str | None = None,
              locust_workers: int = 0, progress: bool | None = None, fail_on_inconclusive: bool = True,
-             max_wall: float | None = None, keep_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+             max_wall: float | None = None, keep_dir: str | os.PathLike[str] | None = None,
+             read_log: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Run ``scenario`` against the reference service with Locust; the result record (source ``load``).
 
     ``host``: drive an already running service instead of starting one (loopback always;
@@ -141,6 +142,7 @@ def run_load(scenario: Any, *, time_scale: float | None = None, allow_remote: bo
     ``locust_workers``: N > 0 runs Locust as a master with N local workers.
     ``max_wall``: wall-clock bound of the whole run (default: the scenario's own length plus
     slack). ``keep_dir``: keep the database, records and logs there instead of a temp folder.
+    ``read_log``: also write every user's reads there (``core.readlog`` format).
     """
     from repaychaos.core.metrics import finalize
     from repaychaos.core.result import build_result
@@ -307,6 +309,10 @@ def run_load(scenario: Any, *, time_scale: float | None = None, allow_remote: bo
             "republished_after_restart": trace.get("recovered", 0),
             **counts,
         }
+        if read_log is not None:
+            from repaychaos.loadtests.measure import write_user_reads
+
+            run["read_log"] = write_user_reads(read_log, scenario, trace, recs.users).name
         return build_result(scenario, "load", scenario.seed, finalized, replications=1, run=run,
                             fail_on_inconclusive=fail_on_inconclusive)
     finally:
