@@ -117,6 +117,7 @@ class Driver:
         self.users: list[User] = []
         self.requests = 0
         self.cap_hit = False
+        self.lateness: list[float] = []  # wall seconds each request started after its instant
         self.stopping = threading.Event()
         self._heap: list[tuple[float, int, Callable[[], None]]] = []
         self._order = itertools.count()
@@ -173,9 +174,9 @@ class Driver:
                     break
                 with self._cv:
                     while self._heap and self._heap[0][0] <= now and self._busy < self.target.concurrency:
-                        _, _, fn = heapq.heappop(self._heap)
+                        due, _, fn = heapq.heappop(self._heap)
                         self._busy += 1
-                        pool.submit(self._work, fn)
+                        pool.submit(self._work, fn, due)
                     if not self._heap and self._busy == 0:
                         break
                     nxt = self._heap[0][0] if self._heap and self._busy < self.target.concurrency else now + 0.1
@@ -187,7 +188,8 @@ class Driver:
             pool.shutdown(wait=True, cancel_futures=True)
         return all(u.done for u in self.users)
 
-    def _work(self, fn: Callable[[], None]) -> None:
+    def _work(self, fn: Callable[[], None], due: float) -> None:
+        self.lateness.append(time.time() - due)
         try:
             if not self.stopping.is_set():
                 fn()

@@ -213,6 +213,16 @@ def _quantiles(values: list[float]) -> dict[str, float | None]:
     return out
 
 
+def _lateness(values: list[float], k: float) -> dict[str, float | None]:
+    import numpy as np
+
+    if not values:
+        return {"p50": None, "p99": None, "max": None}
+    arr = np.asarray(values) * k
+    return {"p50": round(float(np.quantile(arr, 0.5)), 6), "p99": round(float(np.quantile(arr, 0.99)), 6),
+            "max": round(float(arr.max()), 6)}
+
+
 def _result(scenario: Any, target: Target, driver: Driver, clock: Clock, windows: list[dict[str, Any]],
             lookups: dict[str, bool] | None, complete: bool, started: float, action_log: list[dict[str, Any]],
             fail_on_inconclusive: bool, read_log: Any) -> dict[str, Any]:
@@ -236,7 +246,8 @@ def _result(scenario: Any, target: Target, driver: Driver, clock: Clock, windows
         if not user.done:
             counts["incomplete"] += 1
         phase = phase_of(windows, user.ack)
-        line: dict[str, Any] = {"ack": user.ack, "phase": phase, "reads": user.reads, "arrived": round(user.arrived, 4)}
+        line: dict[str, Any] = {"ack": user.ack, "phase": phase, "reads": user.reads, "arrived": round(user.arrived, 4),
+                                "key": user.key}
         if len(user.tries) > 1:
             line["tries"] = user.tries
         lines.append(line)
@@ -276,6 +287,9 @@ def _result(scenario: Any, target: Target, driver: Driver, clock: Clock, windows
         "request_cap": target.max_requests,
         "request_cap_hit": driver.cap_hit,
         "arrivals": len(driver.users),
+        # how late requests left against their scheduled instant, in scenario seconds (wall x K):
+        # the run's own time resolution; a large p99 means the rate was too high for this client
+        "request_lateness_s": _lateness(driver.lateness, clock.k),
         "actions": action_log,
         "lost_repayments_observable": lookups is not None,
         "duplicate_repayments_observable": False,
