@@ -212,3 +212,21 @@ def test_black_box_agrees_with_the_trace_based_load_run_of_the_same_scenario(tmp
     assert len(in_window) == load["metrics"]["repayments"]
     assert sum(len(u["reads"]) for u in in_window) == load["metrics"]["reads"]
     assert sum(o == "s" for u in in_window for _, o in u["reads"]) == load["metrics"]["stale_reads"]
+
+
+def test_the_pytest_plugin_gates_on_a_target_run(tmp_path):
+    """`pytest SCENARIO --repaychaos-target T`: each SLO judged on the black-box measurement."""
+    scenario = _scenario(duration="20s", pipeline={
+        "channel": {"latency": 0}, "credit": {"service": 0}, "reconcile": "off",
+        "sync": {"workers": "unlimited", "service": {"dist": "exponential", "mean": "2s"}}},
+        slo={"lost_repayments": "== 0", "stale_read_ratio": "< 0.1%"})  # every first read at 2 s: ~37 % stale
+    path = tmp_path / "gate.chaos.yaml"
+    path.write_text(json.dumps(scenario.normalised()), encoding="utf-8")
+    with ServiceProcess(scenario, tmp_path / "svc.db", time_scale=K, token=TOKEN) as svc:
+        target = _target(tmp_path, svc.url)
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA", str(path),
+                               "--repaychaos-target", str(target), "--repaychaos-time-scale", str(K)],
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "PASSED gate.chaos.yaml::slo[lost_repayments]" in proc.stdout
+    assert "FAILED gate.chaos.yaml::slo[stale_read_ratio]" in proc.stdout
