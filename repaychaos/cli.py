@@ -97,12 +97,18 @@ def cli(debug: bool) -> None:
 @cli.command()
 @click.argument("files", nargs=-1, required=True)
 def validate(files: Sequence[str]) -> None:
-    """Check scenario files (exit 0 valid, 2 invalid)."""
+    """Check scenario and target files (exit 0 valid, 2 invalid)."""
     from repaychaos.scenarios import resolve_scenario
+
+    from repaychaos.target import is_target_file, load_target
 
     bad = 0
     for file in files:
         try:
+            if is_target_file(file):
+                target = load_target(file)
+                click.echo(f"ok {file}: target {target.base_url}, {len(target.faults)} fault action(s)")
+                continue
             scenario = resolve_scenario(file)
         except InvalidInput as exc:
             bad += 1
@@ -165,30 +171,56 @@ def sim(scenario: str, seed: int | None, replications: int | None, processes: in
               help="Hard wall-clock bound of the whole run (default: the scenario's compressed length plus a margin).")
 @click.option("--keep-dir", type=click.Path(file_okay=False), default=None,
               help="Keep the service database, Locust records and logs in this folder.")
+@click.option("--target", "target", default=None, metavar="TARGET.yaml",
+              help="Drive your own service described by this target file, black-box (SPEC §8; time scale 1 by default).")
 @_inconclusive
 @_progress
 @_guarded
 def load(scenario: str, time_scale: float | None, out: str | None, host: str | None, allow_remote: bool,
-         locust_workers: int, max_wall: float | None, keep_dir: str | None, inconclusive: str,
+         locust_workers: int, max_wall: float | None, keep_dir: str | None, target: str | None, inconclusive: str,
          progress: bool | None) -> None:
-    """Start the reference service, drive it with Locust, and measure SCENARIO."""
+    """Start the reference service, drive it with Locust, and measure SCENARIO (or --target: your service)."""
     sc = _scenario(scenario)
+    if target is not None:
+        out_dir = _out_dir(out, sc.name, "target")
+        result = _run_target(sc, target, out_dir, time_scale, allow_remote, max_wall, inconclusive == "fail")
+        sys.exit(_finish(result, out_dir))
     from repaychaos.loadtests.runner import run_load
 
+    out_dir = _out_dir(out, sc.name, "load")
     result = run_load(sc, time_scale=time_scale, allow_remote=allow_remote, host=host,
                       locust_workers=locust_workers, progress=progress, max_wall=max_wall, keep_dir=keep_dir,
-                      fail_on_inconclusive=inconclusive == "fail")
-    sys.exit(_finish(result, _out_dir(out, sc.name, "load")))
+                      fail_on_inconclusive=inconclusive == "fail", read_log=out_dir / "reads.jsonl.gz")
+    sys.exit(_finish(result, out_dir))
+
+
+def _run_target(sc: Any, target_file: str, out_dir: Path, time_scale: float | None, allow_remote: bool,
+                max_wall: float | None, strict: bool) -> dict[str, Any]:
+    """A target run; a failed fault action (exit 3) still leaves its partial result.json."""
+    from repaychaos.core.result import write_result
+    from repaychaos.target import ActionFailed, load_target, run_target
+
+    try:
+        return run_target(sc, load_target(target_file), target_file=target_file, time_scale=time_scale,
+                          allow_remote=allow_remote, max_wall=max_wall, read_log=out_dir / "reads.jsonl.gz",
+                          fail_on_inconclusive=strict)
+    except ActionFailed as exc:
+        if exc.result is not None:
+            click.echo(f"  wrote {write_result(exc.result, out_dir)} (partial)", err=True)
+        raise
 
 
 @cli.command()
 @click.argument("scenario")
 @click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=None, help="For the load half.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Output folder (default reports/out/<scenario>-run).")
+@click.option("--target", "target", default=None, metavar="TARGET.yaml", help="Measure your own service instead of the reference one.")
+@click.option("--allow-remote", is_flag=True, help="Allow a non-loopback target.")
 @_inconclusive
 @_progress
 @_guarded
-def run(scenario: str, time_scale: float | None, out: str | None, inconclusive: str, progress: bool | None) -> None:
+def run(scenario: str, time_scale: float | None, out: str | None, target: str | None, allow_remote: bool,
+        inconclusive: str, progress: bool | None) -> None:
     """Model and measurement of SCENARIO, then a comparison and a report."""
     sc = _scenario(scenario)
     from repaychaos.loadtests.runner import run_load
@@ -203,8 +235,13 @@ def run(scenario: str, time_scale: float | None, out: str | None, inconclusive: 
     sim_result = run_model(sc, progress=progress, fail_on_inconclusive=strict)
     write_result(sim_result, out_dir / "sim")
     click.echo(format_summary(sim_result))
-    load_result = run_load(sc, time_scale=time_scale, progress=progress, fail_on_inconclusive=strict)
-    write_result(load_result, out_dir / "load")
+    if target is not None:
+        load_result = _run_target(sc, target, out_dir / "target", time_scale, allow_remote, None, strict)
+        write_result(load_result, out_dir / "target")
+    else:
+        load_result = run_load(sc, time_scale=time_scale, progress=progress, fail_on_inconclusive=strict,
+                               read_log=out_dir / "load" / "reads.jsonl.gz")
+        write_result(load_result, out_dir / "load")
     click.echo(format_summary(load_result))
     comparison = compare_results(sim_result, load_result)
     paths = write_report([sim_result, load_result], out_dir, comparison=comparison)
@@ -283,6 +320,22 @@ def serve(scenario: str | None, host: str, port: int, db: str | None, time_scale
     from repaychaos.loadtests.service import serve as serve_service
 
     serve_service(sc, host=host, port=port, db=db, time_scale=time_scale)
+
+
+@cli.command()
+@click.option("--target", "target", is_flag=True, help="The target file format (SPEC §8) instead of the scenario format.")
+def schema(target: bool) -> None:
+    """JSON Schema of the scenario (or --target: target) file format, for editors and CI."""
+    import json
+
+    if target:
+        from repaychaos.target import target_schema
+
+        click.echo(json.dumps(target_schema(), indent=2))
+        return
+    from repaychaos.scenarios.model import Scenario
+
+    click.echo(json.dumps(Scenario.model_json_schema(by_alias=True), indent=2))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -63,6 +63,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="report an SLO whose 95%% interval straddles the threshold as skipped, not failed")
     group.addoption("--repaychaos-out", default=None, metavar="DIR",
                     help="write result.json and the report of each scenario into DIR/<scenario>/")
+    group.addoption("--repaychaos-target", default=None, metavar="TARGET.yaml",
+                    help="gate on a black-box run against the service this target file describes (SPEC §8)")
+    group.addoption("--repaychaos-time-scale", type=float, default=None, metavar="K",
+                    help="time scale of a --repaychaos-target run (default 1: real time)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -129,6 +133,19 @@ def _load_runner(spec: str) -> Callable[..., dict[str, Any]]:
         raise InvalidOption(f"--repaychaos-runner {spec}: cannot load it ({exc})") from None
 
 
+def _target_runner(target_file: str, time_scale: float | None) -> Callable[..., dict[str, Any]]:
+    """A runner for a black-box target run of each scenario (``--repaychaos-target``)."""
+    from repaychaos.target import load_target, run_target
+
+    target = load_target(target_file)
+
+    def run(scenario: Any, fail_on_inconclusive: bool = True) -> dict[str, Any]:
+        return run_target(scenario, target, target_file=target_file, time_scale=time_scale,
+                          fail_on_inconclusive=fail_on_inconclusive)
+
+    return run
+
+
 def _call_runner(runner: Callable[..., dict[str, Any]], scenario: Any, options: dict[str, Any]) -> dict[str, Any]:
     """Pass only the options the runner accepts (custom runners may take fewer)."""
     params = inspect.signature(runner).parameters
@@ -167,7 +184,11 @@ class ScenarioFile(pytest.File):
 
     def _run(self) -> dict[str, Any]:
         config = self.config
-        runner = _load_runner(config.getoption("--repaychaos-runner") or DEFAULT_RUNNER)
+        target_file = config.getoption("--repaychaos-target")
+        if target_file:
+            runner = _target_runner(target_file, config.getoption("--repaychaos-time-scale"))
+        else:
+            runner = _load_runner(config.getoption("--repaychaos-runner") or DEFAULT_RUNNER)
         options = {
             "replications": config.getoption("--repaychaos-replications"),
             "fail_on_inconclusive": not config.getoption("--repaychaos-allow-inconclusive"),

@@ -35,7 +35,7 @@ from locust.runners import LocalRunner
 
 from repaychaos.scenarios import resolve_scenario
 from repaychaos.loadtests.faults import REJECT_RETRY
-from repaychaos.loadtests.safety import check_target
+from repaychaos.core.safety import check_target
 from repaychaos.core.errors import RepaychaosError
 from repaychaos.loadtests.settings import LocustSettings
 

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 from repaychaos.core.metrics import MetricsCollector, Read, Repayment, Touch
 
-__all__ = ["UserRecords", "read_records", "collect"]
+__all__ = ["UserRecords", "read_records", "collect", "write_user_reads"]
 
 
 @dataclass
@@ -103,3 +103,24 @@ def collect(scenario: Any, trace: dict[str, Any], users: list[dict[str, Any]],
     for t, n in trace.get("backlog", ()):
         col.observe_backlog(t, n)
     return col, counts
+
+
+def write_user_reads(path: str | Path, scenario: Any, trace: dict[str, Any], users: list[dict[str, Any]]) -> Path:
+    """The per-user read log (:mod:`repaychaos.core.readlog`) of a load run, in scenario seconds.
+
+    A read of a repayment under a risk hold that showed unusable is ``h``, not stale."""
+    from repaychaos.core.readlog import phase_of, write_read_log
+    from repaychaos.core.result import fault_windows
+
+    t0, k = trace["t0"], trace["time_scale"]
+    held = {r["id"]: bool(r["held"]) for r in trace["repayments"]}
+    windows = fault_windows(scenario)
+    lines = []
+    for user in sorted((u for u in users if u.get("id") is not None), key=lambda u: u["acked_at"]):
+        ack = (user["acked_at"] - t0) * k
+        hold = held.get(user["id"], False)
+        reads = [((t - t0) * k, "u" if u else ("h" if hold else "s")) for t, u, _ in user.get("reads", ())]
+        lines.append({"ack": ack, "phase": phase_of(windows, ack), "reads": reads})
+    header = {"source": "load", "scenario": scenario.name, "time_scale": k, "duration": scenario.duration,
+              "warmup": scenario.warmup, "check": scenario.normalised()["workload"]["check"]}
+    return write_read_log(path, header, lines)

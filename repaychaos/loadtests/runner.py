@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from repaychaos.core.errors import InvalidInput, RunFailed
+from repaychaos.core.safety import check_target
 from repaychaos.loadtests.launcher import ServiceProcess, cpu_seconds, free_port, stop_process
-from repaychaos.loadtests.safety import check_target
 from repaychaos.loadtests.settings import LocustSettings
 from repaychaos.scenarios import Scenario
 from repaychaos.scenarios.distributions import Distribution
@@ -270,7 +270,8 @@ def _workdir(keep_dir: str | os.PathLike[str] | None) -> Iterator[Path]:
 def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remote: bool = False,
              host: str | None = None, locust_workers: int = 0, progress: bool | None = None,
              fail_on_inconclusive: bool = True, max_wall: float | None = None,
-             keep_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+             keep_dir: str | os.PathLike[str] | None = None,
+             read_log: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Run ``scenario`` against the reference service with Locust; the result record (source ``load``).
 
     plan -> service -> load -> drain -> collect. ``host``: drive an already running service
@@ -278,7 +279,8 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
     its chaos token must be in REPAYCHAOS_TOKEN. ``locust_workers``: N > 0 runs Locust as a
     master with N local workers. ``max_wall``: wall-clock bound of the whole run (default:
     the scenario's own length plus slack). ``keep_dir``: keep the database, records and logs
-    there instead of a temporary folder.
+    there instead of a temporary folder. ``read_log``: also write every user's reads there
+    (the :mod:`repaychaos.core.readlog` format, for re-analysis and calibration).
     """
     plan = plan_load(scenario, time_scale=time_scale, host=host, locust_workers=locust_workers,
                      allow_remote=allow_remote)
@@ -322,11 +324,12 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
             "locust_exit_codes": locust_codes,
             "cpu_seconds": cpu,
         }
-        return _collect(plan, work, records, trace, ledger_ids, duplicates, run, fail_on_inconclusive)
+        return _collect(plan, work, records, trace, ledger_ids, duplicates, run, fail_on_inconclusive, read_log)
 
 
 def _collect(plan: LoadPlan, work: Path, records: Path, trace: dict[str, Any], ledger_ids: set[str] | None,
-             duplicates: int | None, run: dict[str, Any], fail_on_inconclusive: bool) -> dict[str, Any]:
+             duplicates: int | None, run: dict[str, Any], fail_on_inconclusive: bool,
+             read_log: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Join every user's reads with the service's trace through the shared collectors: the result record."""
     from repaychaos.core.metrics import finalize
     from repaychaos.core.result import build_result
@@ -351,6 +354,10 @@ def _collect(plan: LoadPlan, work: Path, records: Path, trace: dict[str, Any], l
         "republished_after_restart": trace.get("recovered", 0),
         **counts,
     }
+    if read_log is not None:
+        from repaychaos.loadtests.measure import write_user_reads
+
+        run["read_log"] = write_user_reads(read_log, plan.scenario, trace, recs.users).name
     return build_result(plan.scenario, "load", plan.scenario.seed, finalize([col.state]), replications=1, run=run,
                         fail_on_inconclusive=fail_on_inconclusive)
 

@@ -165,7 +165,7 @@ def compare_results(sim_result: dict[str, Any], load_result: dict[str, Any]) -> 
     """Per headline metric: model value, measured value, intervals, agreement; the curve
     RMS difference; ``agree`` overall. Phase ratios shared by both results are compared too."""
     notes = []
-    if sim_result.get("source") != "sim" or load_result.get("source") != "load":
+    if sim_result.get("source") != "sim" or load_result.get("source") not in ("load", "target"):
         notes.append(f"expected a sim and a load result, got {sim_result.get('source')!r} and {load_result.get('source')!r}")
     name_a = sim_result["scenario"].get("name")
     name_b = load_result["scenario"].get("name")

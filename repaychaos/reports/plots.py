@@ -42,7 +42,7 @@ CAUSE_COLOURS = {
     "cache": "#66a182",
 }
 FAULT_COLOURS = {"sync_delay": "#e6a100", "maintenance": "#d1495b", "interface_bug": "#6a4c93", "cutover": "#00798c"}
-SOURCE_COLOURS = {"sim": "#1f5fa8", "load": "#d1495b"}
+SOURCE_COLOURS = {"sim": "#1f5fa8", "load": "#d1495b", "target": "#2a9d5c"}
 
 
 def _png(fig: Figure) -> bytes:

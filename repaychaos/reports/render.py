@@ -42,7 +42,7 @@ def result_plots(result: dict[str, Any]) -> list[tuple[str, str, bytes, str]]:
 def pair_for_comparison(results: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """The (sim, load) pair to compare when the results are exactly one of each for one scenario."""
     sims = [r for r in results if r.get("source") == "sim"]
-    loads = [r for r in results if r.get("source") == "load"]
+    loads = [r for r in results if r.get("source") in ("load", "target")]
     if len(sims) == 1 and len(loads) == 1 and sims[0]["scenario"].get("name") == loads[0]["scenario"].get("name"):
         return sims[0], loads[0]
     return None

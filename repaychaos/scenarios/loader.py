@@ -34,6 +34,7 @@ __all__ = [
     "with_overrides",
     "parse_key_path",
     "format_key_path",
+    "load_model_text",
 ]
 
 PathT = tuple[Any, ...]
@@ -135,9 +136,9 @@ def _aliases(model: type[BaseModel]) -> dict[str, Any]:
     return {(f.alias or name): f.annotation for name, f in model.model_fields.items()}
 
 
-def _models_at(loc: PathT) -> list[type[BaseModel]]:
+def _models_at(loc: PathT, root: type[BaseModel] = Scenario) -> list[type[BaseModel]]:
     """Which models could sit at this (pydantic) location; used for 'did you mean'."""
-    candidates: list[Any] = [Scenario]
+    candidates: list[Any] = [root]
     for part in loc:
         models = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
         if isinstance(part, int):
@@ -189,7 +190,7 @@ def _suggest(word: str, options: Iterable[str]) -> str | None:
     return f"did you mean '{close[0]}'?" if close else None
 
 
-def _problem(err: dict, data: Any, lines: _Lines, file: str) -> ScenarioProblem:
+def _problem(err: dict, data: Any, lines: _Lines, file: str, root: type[BaseModel] = Scenario) -> ScenarioProblem:
     loc = tuple(err["loc"])
     path, exists = _data_path(data, loc)
     kind = err["type"]
@@ -200,7 +201,7 @@ def _problem(err: dict, data: Any, lines: _Lines, file: str) -> ScenarioProblem:
         expected, found = f"required key '{path[-1]}'", None
         line = lines.line(path[:-1])
     elif kind == "extra_forbidden":
-        allowed = sorted({a for m in _models_at(loc[:-1]) for a in _aliases(m)})
+        allowed = sorted({a for m in _models_at(loc[:-1], root) for a in _aliases(m)})
         expected = "one of the keys " + ", ".join(allowed) if allowed else "no such key"
         found = f"unknown key '{path[-1]}'"
         hint = _suggest(path[-1], allowed)
@@ -278,8 +279,8 @@ def _validate(data: Any, lines: _Lines, file: str) -> Scenario:
     return scenario
 
 
-def load_scenario_text(text: str, file: str = "<string>") -> Scenario:
-    """Validate scenario YAML given as text (``file`` names it in errors)."""
+def _compose(text: str, file: str) -> tuple[Any, _Lines]:
+    """The YAML document as data plus the line of every key path (or InvalidScenario)."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -288,7 +289,31 @@ def load_scenario_text(text: str, file: str = "<string>") -> Scenario:
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InvalidScenario([ScenarioProblem(file, line, "", "valid YAML", problem)]) from None
-    return _validate(data, _Lines(root), file)
+    return data, _Lines(root)
+
+
+def load_scenario_text(text: str, file: str = "<string>") -> Scenario:
+    """Validate scenario YAML given as text (``file`` names it in errors)."""
+    data, lines = _compose(text, file)
+    return _validate(data, lines, file)
+
+
+def load_model_text(text: str, model: type[BaseModel], file: str, expected: str = "a mapping") -> Any:
+    """Validate YAML text against another file format's pydantic ``model`` (a target file)
+    with the same error quality as a scenario: file, line, key path, expected vs found."""
+    data, lines = _compose(text, file)
+    problems = [ScenarioProblem(file, line, format_key_path(path), "each key once", "a duplicate key")
+                for path, line in lines.duplicates]
+    if not isinstance(data, dict):
+        raise InvalidScenario(problems + [ScenarioProblem(file, 1, "", expected, _short(data))])
+    try:
+        value = model.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_problem(e, data, lines, file, model) for e in exc.errors())
+    if problems:
+        problems.sort(key=lambda p: (p.line or 0))
+        raise InvalidScenario(problems)
+    return value
 
 
 _FAULT = TypeAdapter(Fault)

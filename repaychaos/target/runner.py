@@ -1,0 +1,323 @@
+"""``repaychaos load SCENARIO --target TARGET.yaml``: drive someone else's service, black-box.
+
+From the scenario: duration, warmup, workload (arrivals, check policy), faults (as a
+schedule of fault actions) and SLOs; ``pipeline`` describes the model only. Everything is
+measured at the client (SPEC §8) and fed to the same collectors as the other sources:
+
+- the ack is when the repay answer with an ``ok`` status arrived;
+- a read is stale when it shows neither usable nor the target's ``hold``;
+- ``time_to_usable`` is only known to lie between the last stale read (or the ack) and
+  the first usable read: the collectors get the midpoint, and ``censoring`` in
+  result.json gives the quantiles of both bounds (the true quantile lies between them);
+  a user who never saw usable within their checks counts as ``never_usable``;
+- attribution is by phase: a stale read belongs to the fault whose window held its
+  repayment's ack (``stale_reads_by_cause`` under that fault's type, ``queueing``
+  standing for ``baseline``; per fault label in ``attribution.stale_reads_by_phase``);
+- ``lost_repayments`` comes from the target's ``lookup`` if it has one (else not
+  observable, and said so); ``duplicate_repayments`` is not observable black-box.
+
+Default time scale 1 (someone else's service runs in real time). With K > 1 the
+scenario's arrivals and checks run K times faster and wall times are multiplied by K:
+only meaningful for a service that itself runs K times faster (the reference service
+with ``--time-scale K``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from typing import Any
+
+from repaychaos.core.errors import InvalidInput, RunFailed
+from repaychaos.core.metrics import MetricsCollector, Read, Repayment, Touch, finalize
+from repaychaos.core.readlog import BASELINE, READ_LOG_NAME, phase_of, write_read_log
+from repaychaos.core.result import build_result, fault_windows
+from repaychaos.core.safety import check_target
+from repaychaos.target.actions import ActionRunner
+from repaychaos.target.driver import Clock, Driver, User
+from repaychaos.target.loader import check_against_scenario
+from repaychaos.target.model import Target
+from repaychaos.target.render import missing_env
+
+__all__ = ["run_target", "ActionFailed", "LEAD_SECONDS"]
+
+#: Wall seconds between the start of the run and scenario time 0.
+LEAD_SECONDS = 1.0
+
+
+class ActionFailed(RunFailed):
+    """A fault action failed without ``on_error: continue`` (exit 3); carries the partial result."""
+
+    def __init__(self, message: str, result: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.result = result
+
+
+def _check_budget(scenario: Any, target: Target) -> None:
+    check = scenario.workload.check
+    expected = scenario.workload.arrivals.expected_count(0.0, scenario.duration) * (1 + check.max_checks)
+    if expected > target.max_requests:
+        raise InvalidInput(f"{scenario.name}: about {expected:,.0f} requests (repayments x (1 + max_checks)) exceed "
+                           f"the target file's max_requests {target.max_requests:,}; raise it or shorten the scenario")
+
+
+def _tail_seconds(scenario: Any) -> float:
+    """Scenario seconds after ``duration`` a user may still be checking (first read at p99.99)."""
+    check = scenario.workload.check
+    dist = check.first_after
+    hi = 1.0
+    while dist.survival(hi) > 1e-4 and hi < 1e9:
+        hi *= 2
+    return hi + check.every * (check.max_checks - 1)
+
+
+def run_target(scenario: Any, target: Target, *, target_file: str = "TARGET", time_scale: float | None = None,
+               allow_remote: bool = False, max_wall: float | None = None, read_log: Any = None,
+               progress: bool | None = None, fail_on_inconclusive: bool = True) -> dict[str, Any]:
+    """Run ``scenario``'s users against ``target`` and return the result record (source ``target``).
+
+    ``read_log``: where to write the per-user read log (``reads.jsonl.gz``), or None.
+    Raises :class:`ActionFailed` (exit 3, partial result attached) when a fault action fails.
+    """
+    import requests
+
+    base_url = check_target(target.base_url, allow_remote, "base_url")
+    for index, fa in enumerate(target.faults):
+        for act in (fa.start, fa.stop):
+            if act is not None and act.url:
+                check_target(act.url, allow_remote, f"faults[{index}] url")
+    check_against_scenario(target, scenario, target_file)
+    missing = missing_env(target.model_dump(mode="json", by_alias=True))
+    if missing:
+        raise InvalidInput(f"{target_file}: environment variable(s) {', '.join(missing)} not set "
+                           "(the file uses {env.NAME} placeholders)")
+    k = 1.0 if time_scale is None else float(time_scale)
+    if k <= 0:
+        raise InvalidInput(f"--time-scale must be > 0, found {k}")
+    _check_budget(scenario, target)
+
+    started = time.time()
+    clock = Clock(started + LEAD_SECONDS, k)
+    span = (scenario.duration + _tail_seconds(scenario)) / k
+    deadline = clock.t0 + span + 10.0 + 0.2 * span
+    if max_wall is not None:
+        deadline = min(deadline, started + max_wall)
+    run_id = uuid.uuid4().hex[:8]
+    driver = Driver(scenario, target, base_url, clock, run_id, deadline)
+    session = requests.Session()
+    actions = ActionRunner(base_url, session, clock.now)
+    by_label = {fa.fault: fa for fa in target.faults}
+    windows = fault_windows(scenario)
+    open_windows: dict[int, Any] = {}  # window index -> start answer (windows whose start ran)
+    failure: list[str] = []
+
+    def fault_values(w: dict[str, Any]) -> dict[str, Any]:
+        end = scenario.duration if w["end"] is None else w["end"]
+        return {"fault.name": w["fault"], "fault.type": w["type"], "fault.at": f"{w['start']:g}s",
+                "fault.for": f"{max(0.0, end - w['start']):g}s", "run": run_id}
+
+    def start(i: int) -> None:
+        w = windows[i]
+        fa = by_label[w["fault"]]
+        open_windows[i] = None
+        if fa.start is None:
+            return
+        out = actions.run(fa.start, fault=w["fault"], phase="start", reason="window", values=fault_values(w))
+        open_windows[i] = out.answer
+        if not out.ok and fa.start.on_error == "fail":
+            failure.append(f"start action of fault '{w['fault']}' failed: {out.error}")
+            driver.stopping.set()
+
+    def stop(i: int, reason: str) -> None:
+        if i not in open_windows:
+            return
+        answer = open_windows.pop(i)
+        w = windows[i]
+        fa = by_label[w["fault"]]
+        if fa.stop is None:
+            return
+        out = actions.run(fa.stop, fault=w["fault"], phase="stop", reason=reason, values=fault_values(w),
+                          start_answer=answer)
+        if not out.ok and fa.stop.on_error == "fail" and not failure:
+            failure.append(f"stop action of fault '{w['fault']}' failed: {out.error}")
+            driver.stopping.set()
+
+    timers = []
+    for i, w in enumerate(windows):
+        if w["fault"] not in by_label:
+            continue
+        timers.append((clock.wall(w["start"]), lambda i=i: start(i)))
+        if w["end"] is not None:
+            timers.append((clock.wall(w["end"]), lambda i=i: stop(i, "window")))
+    complete = False
+    try:
+        complete = driver.run(timers)
+    finally:  # rollbacks: every window that started gets its stop action, whatever happened
+        for i in sorted(open_windows):
+            stop(i, "rollback" if (failure or not complete or windows[i]["end"] is not None) else "end of run")
+        session.close()
+    lookups = _lookups(driver, target, base_url) if target.lookup is not None and not failure else None
+    result = _result(scenario, target, driver, clock, windows, lookups, complete, started, actions.log,
+                     fail_on_inconclusive, read_log)
+    if failure:
+        result["run"]["aborted"] = failure[0]
+        raise ActionFailed(failure[0] + " (every started fault was rolled back; see run.actions)", result)
+    return result
+
+
+def _lookups(driver: Driver, target: Target, base_url: str) -> dict[str, bool]:
+    """key -> does the target's lookup find the acked repayment?"""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    from repaychaos.target.render import render
+
+    spec = target.lookup
+    assert spec is not None
+    local = __import__("threading").local()
+
+    def one(user: User) -> tuple[str, bool | None]:
+        if driver.requests >= target.max_requests:
+            return user.key, None
+        driver.requests += 1
+        session = getattr(local, "s", None) or requests.Session()
+        local.s = session
+        values = {"key": user.key, "account": user.account, "amount": target.repay.amount, "id": user.rep_id or ""}
+        for _ in range(3):
+            try:
+                resp = session.request(spec.method, base_url + render(spec.path, values),
+                                       headers=render(dict(spec.headers), values), timeout=spec.timeout)
+            except requests.RequestException:
+                continue
+            if resp.status_code < 500:
+                return user.key, resp.status_code in spec.found
+        return user.key, None
+
+    acked = [u for u in driver.users if u.ack is not None]
+    with ThreadPoolExecutor(target.concurrency) as pool:
+        return {key: found for key, found in pool.map(one, acked) if found is not None}
+
+
+def _quantiles(values: list[float]) -> dict[str, float | None]:
+    import numpy as np
+
+    from repaychaos.core.catalog import QUANTILES
+
+    if not values:
+        return {key: None for key, _ in QUANTILES} | {"max": None}
+    arr = np.asarray(values)
+    out = {key: round(float(np.quantile(arr, q)), 6) for key, q in QUANTILES}
+    out["max"] = round(float(arr.max()), 6)
+    return out
+
+
+def _lateness(values: list[float], k: float) -> dict[str, float | None]:
+    import numpy as np
+
+    if not values:
+        return {"p50": None, "p99": None, "max": None}
+    arr = np.asarray(values) * k
+    return {"p50": round(float(np.quantile(arr, 0.5)), 6), "p99": round(float(np.quantile(arr, 0.99)), 6),
+            "max": round(float(arr.max()), 6)}
+
+
+def _result(scenario: Any, target: Target, driver: Driver, clock: Clock, windows: list[dict[str, Any]],
+            lookups: dict[str, bool] | None, complete: bool, started: float, action_log: list[dict[str, Any]],
+            fail_on_inconclusive: bool, read_log: Any) -> dict[str, Any]:
+    col = MetricsCollector.for_scenario(scenario)
+    type_of = {w["fault"]: w["type"] for w in windows}
+    by_phase: dict[str, int] = {BASELINE: 0, **{w["fault"]: 0 for w in windows}}
+    lower: list[float] = []
+    upper: list[float] = []
+    right_censored = 0
+    lines = []
+    counts = {"users": len(driver.users), "acked": 0, "unacked": 0, "incomplete": 0, "retried": 0,
+              "read_errors": 0, "lost": 0}
+    for user in driver.users:
+        counts["read_errors"] += user.read_errors
+        if len(user.tries) > 1:
+            counts["retried"] += 1
+        if user.ack is None:
+            counts["unacked"] += 1
+            continue
+        counts["acked"] += 1
+        if not user.done:
+            counts["incomplete"] += 1
+        phase = phase_of(windows, user.ack)
+        line: dict[str, Any] = {"ack": user.ack, "phase": phase, "reads": user.reads, "arrived": round(user.arrived, 4),
+                                "key": user.key}
+        if len(user.tries) > 1:
+            line["tries"] = user.tries
+        lines.append(line)
+        held = any(o == "h" for _, o in user.reads)
+        last_stale, first_usable = user.ack, None
+        for t, outcome in user.reads:
+            if outcome == "u":
+                first_usable = t
+                break
+            last_stale = t
+        usable_at = math.inf if first_usable is None else (last_stale + first_usable) / 2
+        in_window = scenario.warmup <= user.ack < scenario.duration
+        if first_usable is not None and not held and in_window:
+            lower.append(max(0.0, last_stale - user.ack))
+            upper.append(max(0.0, first_usable - user.ack))
+        elif not held and in_window:
+            right_censored += 1
+        touches = () if phase == BASELINE else (Touch(type_of[phase], user.ack, 0.0),)
+        found = True if lookups is None else lookups.get(user.key, True)
+        if not found:
+            counts["lost"] += 1
+        reads = [Read(t, o == "u", t) for t, o in user.reads]
+        if in_window:
+            by_phase[phase] += sum(1 for _, o in user.reads if o == "s")
+        col.observe(Repayment(acked_at=user.ack, held=held, view_usable_at=usable_at, touches=touches,
+                              in_ledger=found), reads)
+    if counts["unacked"]:
+        col.count("unacked_repayments", counts["unacked"])
+    finalized = finalize([col.state])
+    run = {
+        "time_scale": clock.k,
+        "t0": clock.t0,
+        "wall_seconds": round(time.time() - started, 3),
+        "target": target.base_url,
+        "complete": complete,
+        "requests": driver.requests,
+        "request_cap": target.max_requests,
+        "request_cap_hit": driver.cap_hit,
+        "arrivals": len(driver.users),
+        # how late requests left against their scheduled instant, in scenario seconds (wall x K):
+        # the run's own time resolution; a large p99 means the rate was too high for this client
+        "request_lateness_s": _lateness(driver.lateness, clock.k),
+        "actions": action_log,
+        "lost_repayments_observable": lookups is not None,
+        "duplicate_repayments_observable": False,
+        **counts,
+    }
+    if read_log is not None:
+        path = write_read_log(read_log, {"source": "target", "scenario": scenario.name, "time_scale": clock.k,
+                                         "duration": scenario.duration, "warmup": scenario.warmup,
+                                         "check": scenario.normalised()["workload"]["check"]}, lines)
+        run["read_log"] = path.name
+    extra = {
+        "censoring": {
+            "time_to_usable": "interval",
+            "estimate": "midpoint of the last stale read (or the ack) and the first usable read",
+            "lower": _quantiles(lower),
+            "upper": _quantiles(upper),
+            "right_censored": right_censored,
+            "note": "black-box: each user's time to usable is only known between two reads; the true "
+                    "quantile lies between 'lower' and 'upper'; users who never saw usable within their "
+                    "checks are counted in never_usable (right-censored)",
+        },
+        "attribution": {
+            "method": "phase",
+            "stale_reads_by_phase": by_phase,
+            "note": "a stale read is attributed to the fault whose window held its repayment's ack, else "
+                    "to 'baseline'; in stale_reads_by_cause the fault's type stands for its phase and "
+                    "'queueing' for baseline",
+        },
+    }
+    return build_result(scenario, "target", scenario.seed, finalized, replications=1, run=run,
+                        fail_on_inconclusive=fail_on_inconclusive, extra=extra)
