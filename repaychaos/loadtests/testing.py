@@ -36,6 +36,7 @@ class ServiceProcess:
     time_scale: float = 1.0
     token: str = "test-token"
     t0: float | None = None
+    max_backlog: int | None = None
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
 
@@ -50,6 +51,8 @@ class ServiceProcess:
                "--db", str(self.db), "--time-scale", repr(self.time_scale), "--parent-pid", str(os.getpid())]
         if self.t0 is not None:
             cmd += ["--t0", repr(self.t0)]
+        if self.max_backlog is not None:
+            cmd += ["--max-backlog", str(self.max_backlog)]
         self._log = open(Path(self.db).with_suffix(".log"), "a")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
                                      env=dict(os.environ, REPAYCHAOS_TOKEN=self.token), start_new_session=True)
