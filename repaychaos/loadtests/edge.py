@@ -66,7 +66,7 @@ def key_ok(key: str | None) -> bool:
 
 
 def account_ok(account: Any) -> bool:
-    return isinstance(account, str) and _ACCOUNT.match(account) is not None
+    return type(account) is str and _ACCOUNT.match(account) is not None  # a JSON number is not an id
 
 
 def is_json_content_type(value: bytes | str | None) -> bool:
