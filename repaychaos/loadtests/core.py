@@ -7,6 +7,7 @@ testable without a server and keeps the HTTP layer thin.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import secrets
 import time
@@ -23,6 +24,7 @@ from repaychaos.loadtests.clock import ScenarioClock
 from repaychaos.loadtests.edge import MAX_KEY, key_ok, parse_repayment, to_plain
 from repaychaos.loadtests.faults import REJECT_RETRY, FaultBoard, release_time
 from repaychaos.loadtests.pipeline import Pipeline
+from repaychaos.loadtests.spill import Spiller, ViewMap, trace_json
 from repaychaos.loadtests.store import LedgerRow, Store
 
 __all__ = ["Service", "RepayOutcome", "default_scenario", "default_max_backlog", "MAX_FAULT_TIME"]
@@ -86,6 +88,9 @@ class Service:
             self.board.add(fault, label=scenario.fault_label(index))
         self.pipeline = Pipeline(scenario, self.clock, self.board, self.store,
                                  scenario.seed if seed is None else seed)
+        self.pipeline.view = ViewMap(self.store, self.clock)  # settled accounts are read from SQLite
+        self.spiller = Spiller(self.pipeline, self.store)
+        self._spill_task: asyncio.Task | None = None
         # key -> (ack body, account, amount): a bounded cache in front of the ledger's UNIQUE index
         self.keys: OrderedDict[str, tuple[dict[str, Any], str, str]] = OrderedDict()
         self.pending: dict[str, asyncio.Future] = {}
@@ -106,10 +111,14 @@ class Service:
         ledger = self.store.all_ledger()
         self.recovered = self.pipeline.recover(ledger, self.store.all_views(), self.store.pending_outbox())
         self.pipeline.start()
+        self._spill_task = asyncio.get_running_loop().create_task(self.spiller.run())
         self.accepting = True
 
     async def stop(self) -> None:
         self.accepting = False
+        if self._spill_task is not None:
+            self._spill_task.cancel()
+            await asyncio.gather(self._spill_task, return_exceptions=True)
         await self.pipeline.stop()
         self.store.close()
 
@@ -263,18 +272,25 @@ class Service:
     def trace(self) -> dict[str, Any]:
         """Every ledger row joined with what the pipeline recorded for it, in scenario seconds."""
         to_s = self.clock.to_scenario
-        traces = self.pipeline.traces
+        traces, spilling = self.pipeline.traces, self.spiller.spilling
+        spilled = self.store.spilled_traces()
         reps = []
         for row in self.store.all_ledger():
-            tr = traces.get(row.id)
+            tr = traces.get(row.id) or spilling.get(row.id)
+            if tr is not None:
+                changes, touches = trace_json(tr)
+            elif row.id in spilled:
+                changes, touches = (json.loads(text) for text in spilled[row.id])
+            else:
+                changes, touches = [], []
             reps.append({
                 "id": row.id,
                 "key": row.key,
                 "account": row.account,
                 "acked_at": to_s(row.acked_at),
                 "held": row.held,
-                "changes": [[t, u] for t, u in tr.changes] if tr else [],
-                "touches": [[c, a, _finite(d)] for c, a, d in tr.resolved_touches()] if tr else [],
+                "changes": changes,
+                "touches": touches,
             })
         return {
             "t0": self.clock.t0,
@@ -327,6 +343,3 @@ class Service:
 
         return generate_latest(self._registry)
 
-
-def _finite(x: float) -> float | None:
-    return None if x == math.inf else x

@@ -148,8 +148,8 @@ def parse_repayment(raw: bytes) -> tuple[str, str] | str:
     account, amount = data.get("account"), data.get("amount")
     if not account_ok(account):
         return "account: expected a string of 1-128 letters, digits or _.:- starting with a letter or digit (e.g. \"a-17\")"
-    if not isinstance(amount, str) or not _AMOUNT.match(amount):
-        return (f"amount: expected a plain decimal with at most 2 places, no sign or exponent, "
+    if type(amount) is not str or not _AMOUNT.match(amount):  # a JSON number is refused: money is not a float
+        return (f"amount: expected a string holding a plain decimal with at most 2 places, no sign or exponent, "
                 f"greater than 0 and at most {MAX_AMOUNT} (e.g. \"120.50\")")
     value = Decimal(amount)
     if value <= 0 or value > MAX_AMOUNT:
