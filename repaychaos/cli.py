@@ -313,13 +313,17 @@ def sweep(scenario: str, vary: Sequence[str], search: str | None, frontier_key: 
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--db", type=click.Path(dir_okay=False), default=None, help="SQLite file (default: a new temporary file).")
 @click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True)
+@click.option("--max-backlog", type=click.IntRange(min=1), default=None,
+              help="Outbox events held before POST /repayments sheds with 503 + Retry-After "
+                   "(default: 5 minutes of the scenario's peak rate, or its longest fault window, x1.5; at least 1000).")
 @_guarded
-def serve(scenario: str | None, host: str, port: int, db: str | None, time_scale: float) -> None:
+def serve(scenario: str | None, host: str, port: int, db: str | None, time_scale: float,
+          max_backlog: int | None) -> None:
     """The reference service alone (SPEC §7)."""
     sc = _scenario(scenario) if scenario else None
     from repaychaos.loadtests.service import serve as serve_service
 
-    serve_service(sc, host=host, port=port, db=db, time_scale=time_scale)
+    serve_service(sc, host=host, port=port, db=db, time_scale=time_scale, max_backlog=max_backlog)
 
 
 @cli.command()

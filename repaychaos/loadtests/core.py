@@ -7,22 +7,45 @@ testable without a server and keeps the HTTP layer thin.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import secrets
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from repaychaos.core.errors import InvalidInput
 from repaychaos.loadtests.clock import ScenarioClock
+from repaychaos.loadtests.edge import MAX_KEY, key_ok, parse_repayment, to_plain
 from repaychaos.loadtests.faults import REJECT_RETRY, FaultBoard, release_time
 from repaychaos.loadtests.pipeline import Pipeline
+from repaychaos.loadtests.spill import Spiller, ViewMap, trace_json
 from repaychaos.loadtests.store import LedgerRow, Store
 
-__all__ = ["Service", "RepayOutcome", "default_scenario"]
+__all__ = ["Service", "RepayOutcome", "default_scenario", "default_max_backlog", "MAX_FAULT_TIME"]
+
+#: Scenario seconds of the peak arrival rate the default backlog bound holds ("a few minutes").
+BACKLOG_SECONDS = 300.0
+#: The smallest default backlog bound, whatever the rate.
+MIN_BACKLOG = 1000
+#: Idempotency keys answered from memory; older ones are looked up in the ledger's index.
+KEY_CACHE = 10_000
+#: Latest fault time (``at``, ``for``, ``every``) a live fault may state, in scenario seconds.
+MAX_FAULT_TIME = 366 * 86_400.0
+
+
+def default_max_backlog(scenario: Any) -> int:
+    """Outbox events the service holds before it sheds: the scenario's peak arrival rate times
+    :data:`BACKLOG_SECONDS` or its longest finite fault window, whichever is longer (a planned
+    pause must not shed), and at least :data:`MIN_BACKLOG`."""
+    peak = max(rate for _at, rate in scenario.workload.arrivals.steps)
+    longest = max((float(f.for_) for f in scenario.faults if getattr(f, "for_", None) is not None), default=0.0)
+    return max(MIN_BACKLOG, math.ceil(peak * max(BACKLOG_SECONDS, longest) * 1.5))
 
 
 def default_scenario() -> Any:
@@ -46,8 +69,10 @@ class Service:
     """One running reference service: its clock, database, fault board and pipeline."""
 
     def __init__(self, scenario: Any, *, db: str | Path, time_scale: float = 1.0, t0: float | None = None,
-                 token: str | None = None, synchronous: str = "FULL", seed: int | None = None):
+                 token: str | None = None, synchronous: str = "FULL", seed: int | None = None,
+                 max_backlog: int | None = None):
         self.scenario = scenario
+        self.max_backlog = default_max_backlog(scenario) if max_backlog is None else max_backlog
         self.store = Store(db, synchronous=synchronous)
         self.store.open()
         stored_t0 = self.store.get_meta("t0")
@@ -63,10 +88,14 @@ class Service:
             self.board.add(fault, label=scenario.fault_label(index))
         self.pipeline = Pipeline(scenario, self.clock, self.board, self.store,
                                  scenario.seed if seed is None else seed)
-        self.keys: dict[str, dict[str, Any]] = {}
-        self.key_owner: dict[str, tuple[str, str]] = {}
+        self.pipeline.view = ViewMap(self.store, self.clock)  # settled accounts are read from SQLite
+        self.spiller = Spiller(self.pipeline, self.store)
+        self._spill_task: asyncio.Task | None = None
+        # key -> (ack body, account, amount): a bounded cache in front of the ledger's UNIQUE index
+        self.keys: OrderedDict[str, tuple[dict[str, Any], str, str]] = OrderedDict()
         self.pending: dict[str, asyncio.Future] = {}
-        self.rejected_at: dict[str, float] = {}
+        self.rejected_at: OrderedDict[str, float] = OrderedDict()
+        self.shedding = False
         self.accepting = False
         self.recovered = 0
         self._boot = uuid.uuid4().hex[:12]  # ids stay unique across restarts on one file
@@ -80,15 +109,16 @@ class Service:
         """Start the writer, rebuild state from the file (a restart), republish the outbox."""
         self.store.start(asyncio.get_running_loop())
         ledger = self.store.all_ledger()
-        for row in ledger:
-            self.keys[row.key] = self._body(row)
-            self.key_owner[row.key] = (row.account, row.amount)
         self.recovered = self.pipeline.recover(ledger, self.store.all_views(), self.store.pending_outbox())
         self.pipeline.start()
+        self._spill_task = asyncio.get_running_loop().create_task(self.spiller.run())
         self.accepting = True
 
     async def stop(self) -> None:
         self.accepting = False
+        if self._spill_task is not None:
+            self._spill_task.cancel()
+            await asyncio.gather(self._spill_task, return_exceptions=True)
         await self.pipeline.stop()
         self.store.close()
 
@@ -97,16 +127,57 @@ class Service:
     def _body(self, row: LedgerRow) -> dict[str, Any]:
         return {"id": row.id, "account": row.account, "acked_at": row.acked_at}
 
+    async def handle_repayment(self, key: str | None, raw: bytes) -> RepayOutcome:
+        """``POST /repayments`` from its Idempotency-Key header and raw JSON body (SPEC §7)."""
+        if not key_ok(key):
+            return RepayOutcome(422, {"detail": f"header Idempotency-Key: required, 1-{MAX_KEY} visible ASCII characters"})
+        parsed = parse_repayment(raw)
+        if isinstance(parsed, str):
+            return RepayOutcome(422, {"detail": parsed})
+        if not self.accepting:
+            return RepayOutcome(503, {"detail": "the service is starting or stopping", "reason": "stopping"},
+                                {"Retry-After": "1"})
+        return await self.repay(key, *parsed)
+
+    def _known(self, key: str) -> tuple[dict[str, Any], str, str] | None:
+        known = self.keys.get(key)
+        if known is not None:
+            self.keys.move_to_end(key)
+            return known
+        row = self.store.ledger_by_key(key)  # the ledger's UNIQUE index: one indexed read
+        if row is None:
+            return None
+        return self._remember(row.key, self._body(row), row.account, row.amount)
+
+    def _remember(self, key: str, body: dict[str, Any], account: str, amount: str) -> tuple[dict[str, Any], str, str]:
+        known = self.keys[key] = (body, account, amount)
+        if len(self.keys) > KEY_CACHE:
+            self.keys.popitem(last=False)
+        return known
+
+    @property
+    def backlog(self) -> int:
+        """Outbox events not yet done plus commits in progress: what back-pressure bounds."""
+        return len(self.pipeline.inflight) + len(self.pending)
+
     async def repay(self, key: str, account: str, amount: str) -> RepayOutcome:
         """Commit a repayment once per idempotency key; ack only after the commit."""
         while key in self.pending:
             await asyncio.shield(self.pending[key])
-        known = self.keys.get(key)
+        known = self._known(key)
         if known is not None:
-            if self.key_owner.get(key) != (account, amount):
+            if known[1:] != (account, amount):
                 return RepayOutcome(422, {"detail": "Idempotency-Key was already used with a different body"})
             self.m_replays.inc()
-            return RepayOutcome(200, known)
+            return RepayOutcome(200, known[0])
+        backlog = self.backlog
+        self.shedding = backlog >= self.max_backlog
+        if self.shedding:
+            # back-pressure: acknowledge nothing the pipeline cannot hold (SPEC §7)
+            self.m_shed.inc()
+            return RepayOutcome(503, {"detail": f"the service holds {backlog} events, its bound is {self.max_backlog}; "
+                                                "retry with the same Idempotency-Key after Retry-After",
+                                      "reason": "backlog"}, {"Retry-After": "1"})
         done = asyncio.get_running_loop().create_future()
         self.pending[key] = done
         try:
@@ -128,9 +199,11 @@ class Service:
             if mode == "reject":
                 self.m_rejected.inc()
                 self.rejected_at.setdefault(key, clock.now())
+                if len(self.rejected_at) > KEY_CACHE:
+                    self.rejected_at.popitem(last=False)
                 wait_wall = max(1, math.ceil(REJECT_RETRY / clock.time_scale))
-                return RepayOutcome(503, {"detail": "the ledger is in a maintenance window; retry with the same Idempotency-Key"},
-                                    {"Retry-After": str(wait_wall)})
+                return RepayOutcome(503, {"detail": "the ledger is in a maintenance window; retry with the same Idempotency-Key",
+                                          "reason": "maintenance"}, {"Retry-After": str(wait_wall)})
             if waited_from is None:
                 waited_from = clock.now()
             await clock.sleep_until(min(release_time(clock.now(), end, mode), clock.now() + 0.2 * clock.time_scale))
@@ -142,17 +215,26 @@ class Service:
         self.m_commit.observe(time.perf_counter() - started)
         if row is None:  # committed by an earlier process under this key (cannot normally happen)
             row = self.store.ledger_by_key(key)
-            self.keys[key] = self._body(row)
-            self.key_owner[key] = (row.account, row.amount)
-            return RepayOutcome(200, self.keys[key])
+            return RepayOutcome(200, self._remember(key, self._body(row), row.account, row.amount)[0])
         body = self._body(row)
-        self.keys[key] = body
-        self.key_owner[key] = (account, amount)
+        self._remember(key, body, account, amount)
         self.rejected_at.pop(key, None)
         trace = pipe.publish(row)
         if waited_from is not None:  # the ack itself waited out a ledger window (as the model records it)
             trace.touch("maintenance", trace.acked_at, trace.acked_at - waited_from)
         return RepayOutcome(201, body)
+
+    def health(self) -> dict[str, Any]:
+        """``GET /healthz``: ok, degraded (shedding: the backlog is at its bound) or stopping."""
+        backlog = self.backlog
+        if not self.accepting or self.store.failed is not None:
+            status = "stopping"
+        else:
+            status = "degraded" if backlog >= self.max_backlog else "ok"
+        clock = self.clock
+        return {"ok": status == "ok", "status": status, "scenario": self.scenario.name, "t0": clock.t0,
+                "time_scale": clock.time_scale, "now": clock.now(), "outbox_backlog": backlog,
+                "max_backlog": self.max_backlog, "unsettled_accounts": len(self.pipeline.unsettled)}
 
     # ------------------------------------------------------------------ reads
 
@@ -179,25 +261,36 @@ class Service:
         """Validate one fault in scenario syntax and place it with ``at`` relative to now."""
         from repaychaos.loadtests.faults import parse_fault
 
-        fault = parse_fault(data)
+        fault = parse_fault(to_plain(data))
+        for name in ("at", "for_", "every"):
+            value = getattr(fault, name, None)
+            if value is not None and not (0 <= value <= MAX_FAULT_TIME):
+                raise InvalidInput(f"fault: {name.rstrip('_')}: expected a finite time of at most 366d, found {value!r}")
         active = self.board.add(fault, offset=self.clock.now(), source="live")
         return active.as_json(self.clock.now())
 
     def trace(self) -> dict[str, Any]:
         """Every ledger row joined with what the pipeline recorded for it, in scenario seconds."""
         to_s = self.clock.to_scenario
-        traces = self.pipeline.traces
+        traces, spilling = self.pipeline.traces, self.spiller.spilling
+        spilled = self.store.spilled_traces()
         reps = []
         for row in self.store.all_ledger():
-            tr = traces.get(row.id)
+            tr = traces.get(row.id) or spilling.get(row.id)
+            if tr is not None:
+                changes, touches = trace_json(tr)
+            elif row.id in spilled:
+                changes, touches = (json.loads(text) for text in spilled[row.id])
+            else:
+                changes, touches = [], []
             reps.append({
                 "id": row.id,
                 "key": row.key,
                 "account": row.account,
                 "acked_at": to_s(row.acked_at),
                 "held": row.held,
-                "changes": [[t, u] for t, u in tr.changes] if tr else [],
-                "touches": [[c, a, _finite(d)] for c, a, d in tr.resolved_touches()] if tr else [],
+                "changes": changes,
+                "touches": touches,
             })
         return {
             "t0": self.clock.t0,
@@ -219,6 +312,10 @@ class Service:
         self.m_requests = Counter("repaychaos_requests", "HTTP requests served", ["route", "status"], registry=reg)
         self.m_replays = Counter("repaychaos_idempotent_replays", "Repayment requests answered from an earlier commit",
                                  registry=reg)
+        self.m_shed = Counter("repaychaos_shed", "Repayments refused with 503 because the backlog was at its bound",
+                              registry=reg)
+        Gauge("repaychaos_max_backlog", "The backlog bound beyond which repayments are shed",
+              registry=reg).set(self.max_backlog)
         self.m_rejected = Counter("repaychaos_ledger_rejections", "Repayments refused by a ledger reject window",
                                   registry=reg)
         self.m_commit = Histogram("repaychaos_ledger_commit_seconds", "Wall time from queueing a repayment to its commit",
@@ -246,6 +343,3 @@ class Service:
 
         return generate_latest(self._registry)
 
-
-def _finite(x: float) -> float | None:
-    return None if x == math.inf else x

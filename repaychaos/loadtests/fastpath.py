@@ -1,18 +1,33 @@
-"""A raw-ASGI fast path for the two hot routes: ``POST /repayments`` and the status read.
+"""The raw-ASGI front of the reference service: the edge checks, the two hot routes, the count.
 
-The profile of the plain FastAPI app at 300 repayments/s put two thirds of the service's
-CPU in routing, dependency solving and middleware — not in the ledger. These two routes
-carry nearly all of a load test's requests, so they are answered here directly, with
-exactly the same behaviour (:mod:`repaychaos.loadtests.app` holds the reference handlers and the
-shared parsing); everything else, including the lifespan, passes through to FastAPI.
+Every HTTP request passes here first. This front
+
+- answers an unknown method on a known path with 405 and the full ``Allow`` list
+  (two FastAPI routes on one path would list only the first one's methods);
+- reads a request body itself, bounded in size (413) and time (408 and the connection
+  closed when the body has not arrived within :data:`~repaychaos.loadtests.edge.BODY_TIMEOUT`),
+  and refuses a body that is not ``application/json`` (415), before any handler runs;
+- answers the two hot routes, ``POST /repayments`` and the status read, directly: the
+  profile of the plain FastAPI app at 300 repayments/s put two thirds of the service's
+  CPU in routing, dependency solving and middleware, not in the ledger;
+- counts every response by route and status (``repaychaos_requests_total``), whoever
+  answered it, 4xx and 5xx included, and turns an exception into a counted JSON 500.
+
+Everything else goes to the FastAPI app (:mod:`repaychaos.loadtests.app`), which holds
+the reference handlers and the OpenAPI document; the validation both use is in
+:mod:`repaychaos.loadtests.edge`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
+import time
+import traceback
 from typing import Any, Awaitable, Callable
 
-from repaychaos.loadtests.app import _ACCOUNT, _parse_repayment
+from repaychaos.loadtests import edge
 from repaychaos.loadtests.core import Service
 
 __all__ = ["FastPath"]
@@ -22,64 +37,127 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _CT = (b"content-type", b"application/json")
-_MAX_BODY = 64 * 1024
+_REPAY = "/repayments"
+_STATUS = "/accounts/{account}/status"
 
 
 class FastPath:
-    """ASGI app: the hot routes by hand, the rest by ``app``."""
+    """ASGI app: edge checks and the hot routes by hand, the rest by ``app``, every answer counted."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]], service: Service):
+    def __init__(self, app: Callable[..., Awaitable[None]], service: Service, body_timeout: float = edge.BODY_TIMEOUT):
         self.app = app
         self.service = service
+        self.body_timeout = body_timeout
         self._count = service.m_requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            method, path = scope["method"], scope["path"]
-            if method == "GET" and path.startswith("/accounts/") and path.endswith("/status"):
-                account = path[10:-7]
-                if _ACCOUNT.match(account):
-                    self._count.labels("/accounts/{account}/status", "200").inc()
-                    await _reply(send, 200, self.service.status(account))
-                    return
-            elif method == "POST" and path == "/repayments":
-                await self._repay(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope["path"]
+        route = edge.route_of(path)
+        label = route[0] if route else "unmatched"
+        status = [500]
 
-    async def _repay(self, scope: Scope, receive: Receive, send: Send) -> None:
-        key = None
-        for name, value in scope["headers"]:
-            if name == b"idempotency-key":
-                key = value.decode("latin-1")
-                break
-        body = b""
+        async def counted_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        started = False
+
+        async def guarded_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = True
+            await counted_send(message)
+
+        try:
+            if route is None:
+                await self.app(scope, receive, guarded_send)
+            elif method not in route[1]:
+                allow = ", ".join(route[1])
+                await _reply(guarded_send, 405, {"detail": f"method {method} not allowed on {label}; allowed: {allow}"},
+                             {"Allow": allow})
+            elif label.startswith("/chaos/") and not self.service.check_token(_header(scope, b"authorization")):
+                await _reply(guarded_send, 401, {"detail": "Authorization: Bearer <token> required (REPAYCHAOS_TOKEN)"},
+                             {"WWW-Authenticate": "Bearer"})
+            elif label == _STATUS:
+                await self._status(path[10:-7], guarded_send)
+            elif method == "POST":
+                await self._with_body(scope, receive, guarded_send, label)
+            else:
+                await self.app(scope, receive, guarded_send)
+        except Exception:  # a bug must still be a counted JSON answer, and loud in the log
+            traceback.print_exc(file=sys.stderr)
+            if not started:
+                await _reply(counted_send, 500, {"detail": "internal error (logged by the service)"})
+        self._count.labels(label, str(status[0])).inc()
+
+    async def _status(self, account: str, send: Send) -> None:
+        if not edge.account_ok(account):
+            await _reply(send, 422, {"detail": "account: expected 1-128 letters, digits or _.:- starting with a "
+                                               "letter or digit"})
+            return
+        await _reply(send, 200, self.service.status(account))
+
+    async def _with_body(self, scope: Scope, receive: Receive, send: Send, label: str) -> None:
+        """Content type, then the whole body within the time and size bounds, then the handler."""
+        content_type = _header(scope, b"content-type")
+        if not edge.is_json_content_type(content_type):
+            found = "none" if content_type is None else repr(content_type[:80])
+            await _reply(send, 415, {"detail": f"Content-Type: expected application/json, found {found}"})
+            return
+        body = await self._read_body(receive, send)
+        if body is None:
+            return
+        if label == _REPAY:
+            await self._repay(scope, body, send)
+            return
+        sent = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _read_body(self, receive: Receive, send: Send) -> bytes | None:
+        chunks: list[bytes] = []
+        size = 0
+        deadline = time.monotonic() + self.body_timeout
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                await _reply(send, 408, {"detail": f"body: not received within {self.body_timeout:g} s"},
+                             {"Connection": "close"})
+                return None
             if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if len(body) > _MAX_BODY:
-                await self._answer(send, 413, {"detail": "body: larger than 64 KiB"})
-                return
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > edge.MAX_BODY:
+                await _reply(send, 413, {"detail": f"body: larger than {edge.MAX_BODY // 1024} KiB"},
+                             {"Connection": "close"})
+                return None
+            chunks.append(chunk)
             if not message.get("more_body"):
-                break
-        parsed = _parse_repayment(body)
-        if not key or len(key) > 200:
-            await self._answer(send, 422, {"detail": "header Idempotency-Key: required (1-200 characters)"})
-            return
-        if isinstance(parsed, str):
-            await self._answer(send, 422, {"detail": parsed})
-            return
-        if not self.service.accepting:
-            await self._answer(send, 503, {"detail": "the service is starting or stopping"}, {"Retry-After": "1"})
-            return
-        outcome = await self.service.repay(key, *parsed)
-        await self._answer(send, outcome.status, outcome.body, outcome.headers)
+                return b"".join(chunks)
 
-    async def _answer(self, send: Send, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        self._count.labels("/repayments", str(status)).inc()
-        await _reply(send, status, body, headers)
+    async def _repay(self, scope: Scope, body: bytes, send: Send) -> None:
+        key = _header(scope, b"idempotency-key")
+        outcome = await self.service.handle_repayment(key, body)
+        await _reply(send, outcome.status, outcome.body, outcome.headers)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
 
 
 async def _reply(send: Send, status: int, body: Any, headers: dict[str, str] | None = None) -> None:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
 
 from repaychaos.scenarios.loader import load_fault_data
 from repaychaos.core.errors import InvalidInput, InvalidScenario
@@ -34,25 +34,53 @@ def parse_fault(data: Any) -> Any:
 
 @dataclass
 class ActiveFault:
-    """A fault placed on the service's timeline: absolute ``[start, end)`` windows in scenario seconds."""
+    """A fault placed on the service's timeline: ``[start, end)`` windows in scenario seconds.
+
+    The windows are never built as a list: a recurring fault answers :meth:`window_at` in
+    O(1) and :meth:`iter_windows` lazily, so adding one costs O(1) whatever its ``every``.
+    """
 
     id: str
     fault: Any
     label: str
     source: str  # "scenario" or "live"
-    windows: list[tuple[float, float]] = field(default_factory=list)
+    offset: float = 0.0
+    horizon: float = math.inf  # windows start before offset + horizon
+    ended: float | None = None  # set by DELETE: windows are cut there
 
     @property
     def type(self) -> str:
         return self.fault.type
 
-    def window_at(self, t: float) -> tuple[float, float] | None:
-        for start, end in self.windows:
-            if start <= t < end:
-                return start, end
-        return None
+    @property
+    def windows(self) -> list[tuple[float, float]]:
+        """Every window as a list (tests and short listings; the stages use the lazy methods)."""
+        return list(self.iter_windows())
 
-    def as_json(self, now: float) -> dict[str, Any]:
+    def iter_windows(self, since: float = -math.inf, until: float = math.inf) -> Iterator[tuple[float, float]]:
+        """Windows still open at ``since`` that start before ``until``, in order, lazily."""
+        off, stop = self.offset, min(until, self.offset + self.horizon)
+        if self.ended is not None:
+            stop = min(stop, self.ended)
+        for start, end in self.fault.iter_windows(stop - off, since - off):
+            start, end = start + off, end + off
+            if self.ended is not None:
+                end = min(end, self.ended)
+            if end > since:
+                yield start, end
+
+    def window_at(self, t: float) -> tuple[float, float] | None:
+        window = self.fault.window_at(t - self.offset)
+        if window is None or window[0] >= self.horizon:
+            return None
+        start, end = window[0] + self.offset, window[1] + self.offset
+        if self.ended is not None:
+            if start >= self.ended or t >= self.ended:
+                return None
+            end = min(end, self.ended)
+        return start, end
+
+    def as_json(self, now: float, shown: int = 10) -> dict[str, Any]:
         data = self.fault.model_dump(mode="json", by_alias=True, exclude_none=True)
         return {
             "id": self.id,
@@ -60,7 +88,8 @@ class ActiveFault:
             "source": self.source,
             "type": self.type,
             "active": self.window_at(now) is not None,
-            "windows": [[s, None if e == math.inf else e] for s, e in self.windows],
+            # the open and next windows only: a recurring fault has as many as its horizon allows
+            "windows": [[s, None if e == math.inf else e] for s, e in itertools.islice(self.iter_windows(since=now), shown)],
             "fault": data,
         }
 
@@ -86,9 +115,7 @@ class FaultBoard:
     def add(self, fault: Any, *, offset: float = 0.0, source: str = "scenario", label: str | None = None) -> ActiveFault:
         """Place ``fault`` with its windows shifted by ``offset`` scenario seconds."""
         fid = f"f{next(self._ids)}"
-        horizon = self.horizon + offset
-        windows = [(s + offset, e + offset) for s, e in fault.windows(horizon - offset)]
-        active = ActiveFault(fid, fault, label or fault.name or f"{fault.type}#{fid}", source, windows)
+        active = ActiveFault(fid, fault, label or fault.name or f"{fault.type}#{fid}", source, offset, self.horizon)
         self.faults[fid] = active
         for callback in self.on_add:
             callback(active)
@@ -99,7 +126,7 @@ class FaultBoard:
         active = self.faults.get(fid)
         if active is None:
             return False
-        active.windows = [(s, min(e, now)) for s, e in active.windows if s < now]
+        active.ended = now if active.ended is None else min(active.ended, now)
         return True
 
     # ------------------------------------------------------------------ questions the stages ask
@@ -123,7 +150,7 @@ class FaultBoard:
 
     def listing(self, now: float) -> list[dict[str, Any]]:
         """Faults in force and scheduled (those with a window not yet over)."""
-        return [a.as_json(now) for a in self.faults.values() if any(e > now for _, e in a.windows)]
+        return [a.as_json(now) for a in self.faults.values() if next(a.iter_windows(since=now), None) is not None]
 
     def active_counts(self, now: float) -> dict[str, int]:
         counts = {"sync_delay": 0, "maintenance": 0, "interface_bug": 0, "cutover": 0}

@@ -61,6 +61,7 @@ class ServiceProcess:
     """``python -m repaychaos.loadtests.service`` on ``db``; a context manager, or call start/kill/stop.
 
     ``t0``: epoch second of scenario time 0 (default: when the service starts).
+    ``max_backlog``: outbox events beyond which repayments are shed with 503 (default: the service's).
     ``watch_parent``: the service stops by itself when this process is gone.
     """
 
@@ -69,6 +70,7 @@ class ServiceProcess:
     time_scale: float = 1.0
     token: str = "test-token"
     t0: float | None = None
+    max_backlog: int | None = None
     port: int = field(default_factory=free_port)
     log: Path | None = None
     watch_parent: bool = True
@@ -93,6 +95,8 @@ class ServiceProcess:
             cmd += ["--parent-pid", str(os.getpid())]
         if self.t0 is not None:
             cmd += ["--t0", repr(self.t0)]
+        if self.max_backlog is not None:
+            cmd += ["--max-backlog", str(self.max_backlog)]
         self._log_file = open(self.log_path, "a")
         self.proc = subprocess.Popen(cmd, stdout=self._log_file, stderr=subprocess.STDOUT,
                                      env=dict(os.environ, REPAYCHAOS_TOKEN=self.token), start_new_session=True)

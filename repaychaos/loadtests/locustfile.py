@@ -241,9 +241,16 @@ class Repayer(FastHttpUser):
                     rec["ack_latency"] = time.time() - began
                     return resp.json()
                 if code == 503:
-                    resp.success()  # a reject window: expected; retried with the same key
-                    rec["rejected"] += 1
-                    gevent.sleep(REJECT_RETRY / self.k)
+                    resp.success()  # expected; retried with the same key
+                    if _reason(resp) == "maintenance":
+                        # a ledger reject window: the scenario's retry period (Retry-After is rounded up
+                        # to whole wall seconds, far longer than REJECT_RETRY / K)
+                        rec["rejected"] += 1
+                        gevent.sleep(REJECT_RETRY / self.k)
+                    else:
+                        # back-pressure (or stopping): the server's Retry-After, honoured as sent
+                        rec["shed"] = rec.get("shed", 0) + 1
+                        gevent.sleep(_retry_after(resp))
                     continue
                 resp.failure(f"repayment answered {code}")
             rec["failures"] += 1
@@ -280,3 +287,18 @@ class Repayer(FastHttpUser):
             if usable:
                 return
             at += check.every
+
+
+def _reason(resp: Any) -> str | None:
+    try:
+        return resp.json().get("reason")
+    except Exception:  # a body that is not JSON: no reason given
+        return None
+
+
+def _retry_after(resp: Any) -> float:
+    """Wall seconds from a 503's Retry-After (delta-seconds; 1 s when absent or unreadable)."""
+    try:
+        return max(0.0, min(60.0, float(resp.headers.get("Retry-After", "1"))))
+    except ValueError:
+        return 1.0

@@ -185,7 +185,9 @@ class Pipeline:
         self.latest[row.account] = trace
         self._settle(row.account)
         if self.cache_ttl > 0:
+            self.cache.pop(row.account, None)  # re-inserted last: the cache stays in time order
             self.cache[row.account] = (t, self.view.get(row.account, (False, t))[0])
+            self._expire_cache(t)
         msg = Message(trace, t)
         if self._link(msg, "ledger->sync", t) == "drop":
             self._finish(msg, wrote=False)
@@ -391,7 +393,7 @@ class Pipeline:
             fault = active.fault
             if fault.type != "maintenance" or fault.component != component:
                 continue
-            for start, end in active.windows:
+            for start, end in active.iter_windows(since=since, until=went):
                 if start < went and end > since:
                     at = max(since, start)
                     msg.trace.touch("maintenance", at, min(end, went) - at)
@@ -438,8 +440,22 @@ class Pipeline:
             cached = self.cache.get(account)
             if cached is not None and t - cached[0] < self.cache_ttl:
                 return cached[1], cached[0]
-            self.cache[account] = (t, usable)
+            if account in self.view or account in self.latest:
+                # an unknown account is not cached: nothing to be stale about, and caching it would
+                # let reads of made-up accounts grow memory (publish caches an account at its ack)
+                self.cache.pop(account, None)
+                self.cache[account] = (t, usable)
+                self._expire_cache(t)
         return usable, t
+
+    def _expire_cache(self, t: float) -> None:
+        """Drop entries older than cache_ttl (equivalent to absent): the cache holds one TTL of reads."""
+        cache, ttl = self.cache, self.cache_ttl
+        for _ in range(2):  # amortised: at most two per insertion, oldest first
+            oldest = next(iter(cache.items()), None)
+            if oldest is None or t - oldest[1][0] < ttl:
+                return
+            del cache[oldest[0]]
 
     async def _reconcile_loop(self) -> None:
         every = self.reconcile.every
@@ -464,15 +480,22 @@ class Pipeline:
             for start, _end in active.windows:
                 self._spawn(self._cutover_switch(active, start))
         elif active.type == "maintenance" and active.fault.component == "sync" and self.workers is not None:
-            for _start, end in active.windows:
-                if end != math.inf:
-                    self._spawn(self._sync_window_end(active, end))
+            self._spawn(self._sync_window_ends(active))
 
-    async def _sync_window_end(self, active: ActiveFault, end: float) -> None:
-        """SEMANTICS 3a: a sync window that ends with messages queued leaves a backlog to blame on it."""
-        await self.clock.sleep_until(end)
-        if any(e == end for _, e in active.windows) and not self.queue.empty():
-            self.degraded = "maintenance"
+    async def _sync_window_ends(self, active: ActiveFault) -> None:
+        """SEMANTICS 3a: a sync window that ends with messages queued leaves a backlog to blame on it.
+        One task per fault walks its windows lazily (a recurring fault may have very many)."""
+        since = self.clock.now()
+        while True:
+            window = next(active.iter_windows(since=since), None)
+            if window is None or window[1] == math.inf:
+                return
+            end = window[1]
+            await self.clock.sleep_until(end)
+            still = active.window_at(end - 1e-9)  # None or shorter: ended live (handled in _sync)
+            if still is not None and still[1] == end and not self.queue.empty():
+                self.degraded = "maintenance"
+            since = end
 
     async def _cutover_switch(self, active: ActiveFault, start: float) -> None:
         """At the switch, messages in flight (acked before it, not yet written) may be lost."""

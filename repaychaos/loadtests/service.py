@@ -37,25 +37,42 @@ def _resolve(scenario: Any) -> Any:
 
 
 def build_service(scenario: Any = None, *, db: str | os.PathLike[str] | None = None, time_scale: float = 1.0,
-                  token: str | None = None, t0: float | None = None, synchronous: str = "FULL") -> Any:
+                  token: str | None = None, t0: float | None = None, synchronous: str = "FULL",
+                  max_backlog: int | None = None) -> Any:
     """The :class:`~repaychaos.loadtests.core.Service` that :func:`serve` runs (also used by tests)."""
     from repaychaos.loadtests.core import Service
 
     if time_scale <= 0:
         raise InvalidInput(f"time_scale must be > 0, found {time_scale}")
+    if max_backlog is not None and max_backlog < 1:
+        raise InvalidInput(f"max_backlog must be >= 1, found {max_backlog}")
     scenario = _resolve(scenario)
     if db is None:
-        # A throwaway ledger for a throwaway service: removed when the process exits.
+        # A throwaway ledger for a throwaway service: removed when the process exits (and on
+        # SIGTERM, which serve() turns into a normal exit).
         folder = tempfile.mkdtemp(prefix="repaychaos-")
         atexit.register(shutil.rmtree, folder, True)
         db = Path(folder) / "service.db"
     token = token or os.environ.get("REPAYCHAOS_TOKEN") or None
-    return Service(scenario, db=db, time_scale=time_scale, t0=t0, token=token, synchronous=synchronous)
+    return Service(scenario, db=db, time_scale=time_scale, t0=t0, token=token, synchronous=synchronous,
+                   max_backlog=max_backlog)
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def serve(scenario: Any = None, *, host: str = "127.0.0.1", port: int = 8000, db: str | os.PathLike[str] | None = None,
           time_scale: float = 1.0, token: str | None = None, t0: float | None = None,
-          synchronous: str = "FULL", quiet: bool = False, parent_pid: int | None = None) -> None:
+          synchronous: str = "FULL", quiet: bool = False, parent_pid: int | None = None,
+          max_backlog: int | None = None) -> None:
     """Serve SPEC §7 until interrupted (blocks). ``scenario``: a Scenario, a name or path, or None
     (the default pipeline without faults). ``t0``: epoch second of scenario time 0 (default: now,
     or the one stored in ``db`` when restarting on the same file). ``parent_pid``: stop
@@ -69,7 +86,12 @@ def serve(scenario: Any = None, *, host: str = "127.0.0.1", port: int = 8000, db
     # it from waiting 5 ms each time behind the event loop (the classic convoy).
     sys.setswitchinterval(0.0005)
     generated = not (token or os.environ.get("REPAYCHAOS_TOKEN"))
-    service = build_service(scenario, db=db, time_scale=time_scale, token=token, t0=t0, synchronous=synchronous)
+    service = build_service(scenario, db=db, time_scale=time_scale, token=token, t0=t0, synchronous=synchronous,
+                            max_backlog=max_backlog)
+    if not _is_loopback(host):
+        print(f"repaychaos: WARNING: binding {host}, not loopback: POST /repayments, the status reads and the "
+              f"chaos API (/chaos/faults, /chaos/trace; anyone with the token can inject faults and read every "
+              f"repayment) are reachable from the network", file=sys.stderr, flush=True)
     if generated:
         print(f"repaychaos: chaos token (Authorization: Bearer ...): {service.token}", flush=True)
     if not quiet:
@@ -78,7 +100,7 @@ def serve(scenario: Any = None, *, host: str = "127.0.0.1", port: int = 8000, db
     config = uvicorn.Config(FastPath(create_app(service), service), host=host, port=port, log_level="warning", access_log=False,
                             loop=_pick("uvloop", "auto"), http=_pick("httptools", "auto"), lifespan="on",
                             timeout_graceful_shutdown=5)
-    server = uvicorn.Server(config)
+    server = _server_class()(config)
     if parent_pid:
         threading.Thread(target=_watch_parent, args=(server, parent_pid), daemon=True).start()
     try:
@@ -87,6 +109,31 @@ def serve(scenario: Any = None, *, host: str = "127.0.0.1", port: int = 8000, db
         raise InvalidInput(f"cannot listen on {_hostport(host, port)}: {exc.strerror or exc}") from None
     if server.started is False and not server.should_exit:
         raise InvalidInput(f"cannot listen on {_hostport(host, port)}")
+
+
+def _server_class() -> Any:
+    import contextlib
+    import signal
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn, except that SIGTERM/SIGINT end it like a normal exit (0, atexit cleanup runs)
+        instead of being re-raised after the graceful shutdown (exit 143 and a temp db left behind)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self):  # type: ignore[override]
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            original = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
+
+    return Server
 
 
 def _watch_parent(server: Any, parent_pid: int) -> None:
@@ -119,13 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--t0", type=float, default=None, help="epoch second of scenario time 0")
     parser.add_argument("--parent-pid", type=int, default=None, help="stop when this process is gone")
+    parser.add_argument("--max-backlog", type=int, default=None, help="events held before repayments are shed")
     parser.add_argument("--synchronous", choices=["FULL", "NORMAL"],
                         default=os.environ.get("REPAYCHAOS_SQLITE_SYNC", "FULL").upper(),
                         help="SQLite synchronous mode; NORMAL in WAL mode still survives kill -9 (not power loss)")
     args = parser.parse_args(argv)
     try:
         serve(args.scenario, host=args.host, port=args.port, db=args.db, time_scale=args.time_scale, t0=args.t0,
-              synchronous=args.synchronous, parent_pid=args.parent_pid)
+              synchronous=args.synchronous, parent_pid=args.parent_pid, max_backlog=args.max_backlog)
     except RepaychaosError as exc:
         print(f"repaychaos: {exc}", file=sys.stderr)
         return exc.exit_code

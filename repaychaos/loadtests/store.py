@@ -47,6 +47,11 @@ CREATE TABLE IF NOT EXISTS view (
     usable INTEGER NOT NULL,
     as_of REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS trace (
+    id TEXT PRIMARY KEY,
+    changes TEXT NOT NULL,
+    touches TEXT NOT NULL
+);
 """
 
 _MAX_BATCH = 1500
@@ -139,6 +144,13 @@ class Store:
         """Queue the completion of an outbox event whose message ended without a view write."""
         self._queue.put(("done", None, rep_id))
 
+    def spill(self, rows: list[tuple[str, str, str]]) -> asyncio.Future:
+        """Queue finished traces ``(id, changes_json, touches_json)``; the future resolves after COMMIT
+        (and so after every view write queued before it)."""
+        fut = self._loop.create_future()
+        self._queue.put(("spill", fut, rows))
+        return fut
+
     def flush(self) -> asyncio.Future:
         """A future that resolves once everything queued before it is committed."""
         fut = self._loop.create_future()
@@ -188,6 +200,7 @@ class Store:
         repays = [op for op in batch if op[0] == "repay"]
         views: dict[str, tuple[str, int, float]] = {}
         done: list[str] = []
+        spilled = [row for op in batch if op[0] == "spill" for row in op[2]]
         for op in batch:
             if op[0] == "view":
                 _, _, account, usable, as_of, done_id = op
@@ -212,6 +225,9 @@ class Store:
                 execute("INSERT INTO view (account, usable, as_of) VALUES " + _marks(len(chunk), 3)
                         + " ON CONFLICT(account) DO UPDATE SET usable = excluded.usable, as_of = excluded.as_of",
                         [v for row in chunk for v in row])
+            for chunk in _chunks(spilled, 300):
+                execute("INSERT OR REPLACE INTO trace (id, changes, touches) VALUES " + _marks(len(chunk), 3),
+                        [v for row in chunk for v in row])
             for chunk in _chunks(done, 900):
                 execute("DELETE FROM outbox WHERE id IN (" + ",".join("?" * len(chunk)) + ")", chunk)
             execute("COMMIT")
@@ -221,7 +237,7 @@ class Store:
             except sqlite3.Error:
                 pass
             raise
-        results.extend((op[1], now) for op in batch if op[0] == "flush")
+        results.extend((op[1], now) for op in batch if op[0] in ("flush", "spill"))
         return results
 
     # ------------------------------------------------------------------ reads
@@ -248,6 +264,15 @@ class Store:
     def all_views(self) -> dict[str, tuple[bool, float]]:
         rows = self._reader.execute("SELECT account, usable, as_of FROM view").fetchall()
         return {r[0]: (bool(r[1]), r[2]) for r in rows}
+
+    def view_row(self, account: str) -> tuple[bool, float] | None:
+        """The committed view of one account ``(usable, as_of epoch)``, or None."""
+        row = self._reader.execute("SELECT usable, as_of FROM view WHERE account = ?", (account,)).fetchone()
+        return None if row is None else (bool(row[0]), row[1])
+
+    def spilled_traces(self) -> dict[str, tuple[str, str]]:
+        """Every spilled trace: id -> (changes_json, touches_json)."""
+        return {r[0]: (r[1], r[2]) for r in self._reader.execute("SELECT id, changes, touches FROM trace")}
 
     def duplicate_rows(self) -> int:
         """Ledger rows beyond one per idempotency key (the UNIQUE index should keep this 0)."""

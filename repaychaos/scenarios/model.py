@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from typing import Annotated, Any, Callable, Literal, Union
+from typing import Annotated, Any, Callable, Iterator, Literal, Union
 
 from pydantic import (
     BaseModel,
@@ -55,6 +55,9 @@ __all__ = [
 Rate = Annotated[float, BeforeValidator(parse_rate)]
 Ratio = Annotated[float, BeforeValidator(parse_ratio)]
 Window = tuple[float, float]
+
+#: Shortest period of a recurring maintenance window (seconds); a shorter one is refused.
+MIN_EVERY = 1.0
 
 COMPONENTS = ("sync", "credit", "ledger", "view")
 LINKS = ("ledger->sync", "sync->credit", "credit->view")
@@ -247,8 +250,18 @@ class FaultBase(_Frozen):
 
     def windows(self, horizon: float) -> tuple[Window, ...]:
         """The ``[start, end)`` windows of this fault that begin before ``horizon``."""
+        return tuple(self.iter_windows(horizon))
+
+    def iter_windows(self, horizon: float = math.inf, since: float = -math.inf) -> Iterator[Window]:
+        """The windows lazily, from the first one still open at ``since`` (O(1) to start)."""
         end = math.inf if self.for_ is None else self.at + self.for_
-        return ((self.at, end),) if self.at < horizon else ()
+        if self.at < horizon and end > since:
+            yield (self.at, end)
+
+    def window_at(self, t: float) -> Window | None:
+        """The window containing ``t`` (O(1) whatever the recurrence), or None."""
+        end = math.inf if self.for_ is None else self.at + self.for_
+        return (self.at, end) if self.at <= t < end else None
 
 
 class SyncDelay(FaultBase):
@@ -273,17 +286,32 @@ class Maintenance(FaultBase):
                 raise ValueError("'for' when 'every' is given (a recurring window needs a length)")
             if self.for_ >= self.every:
                 raise ValueError("'for' shorter than 'every'")
+            if self.every < MIN_EVERY:
+                raise ValueError(f"'every' of at least {MIN_EVERY:g}s (a shorter period is not a maintenance window)")
         return self
 
-    def windows(self, horizon: float) -> tuple[Window, ...]:
+    def iter_windows(self, horizon: float = math.inf, since: float = -math.inf) -> Iterator[Window]:
         if self.every is None:
-            return super().windows(horizon)
-        out = []
-        start = self.at
-        while start < horizon:
-            out.append((start, start + float(self.for_ or 0.0)))
-            start += self.every
-        return tuple(out)
+            yield from super().iter_windows(horizon, since)
+            return
+        length = float(self.for_ or 0.0)
+        k = 0 if since <= self.at + length else math.floor((since - self.at - length) / self.every)
+        while True:
+            start = self.at + k * self.every
+            if start >= horizon:
+                return
+            if start + length > since:
+                yield (start, start + length)
+            k += 1
+
+    def window_at(self, t: float) -> Window | None:
+        if self.every is None:
+            return super().window_at(t)
+        if t < self.at:
+            return None
+        start = self.at + math.floor((t - self.at) / self.every) * self.every
+        end = start + float(self.for_ or 0.0)
+        return (start, end) if start <= t < end else None
 
 
 class InterfaceBug(FaultBase):

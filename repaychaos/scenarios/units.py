@@ -39,7 +39,7 @@ def parse_duration(value: object) -> float:
             parts = _DURATION_PART.findall(text)
             if parts and "".join(n + u for n, u in parts) == text:
                 number = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
-    if number is None or number < 0:
+    if number is None or not math.isfinite(number) or number < 0:
         raise ValueError("a duration such as 250ms, 30s, 5m, 2h, 1d, 1h30m or seconds >= 0")
     return number
 

@@ -1,0 +1,138 @@
+"""The OpenAPI 3.1 document of the reference service (SPEC §7), written once, served at /openapi.json.
+
+Written out rather than generated: the two hot routes are answered by the raw-ASGI front
+(:mod:`repaychaos.loadtests.fastpath`), which FastAPI cannot see, and every status code
+each route can give (the edge's 408/413/415 included) must be listed for a contract test
+(Schemathesis, ``tests/test_service_schema.py``) to hold the service to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from repaychaos.loadtests.edge import ACCOUNT_PATTERN, AMOUNT_PATTERN, BODY_TIMEOUT, MAX_AMOUNT, MAX_BODY, MAX_KEY
+
+__all__ = ["openapi_document"]
+
+KEY_PATTERN = r"[!-~]{1,%d}" % MAX_KEY
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return _json(_ref("Problem"), description)
+
+
+_BAD_INPUT = {
+    "408": _problem(f"the body did not arrive within {BODY_TIMEOUT:g} s (the connection is closed)"),
+    "413": _problem(f"the body is larger than {MAX_BODY // 1024} KiB"),
+    "415": _problem("the Content-Type is not application/json (charset utf-8 at most)"),
+    "422": _problem("the body does not validate; detail says what was wrong"),
+}
+_AUTH = {"401": _problem("Authorization: Bearer <token> missing or wrong")}
+_NUM = {"type": "number"}
+
+
+def openapi_document() -> dict[str, Any]:
+    """The document as a dict (a fresh copy each call)."""
+    repay_body = {
+        "type": "object", "additionalProperties": False, "required": ["account", "amount"],
+        "properties": {
+            "account": {"type": "string", "pattern": f"^{ACCOUNT_PATTERN}$"},
+            "amount": {"type": "string", "pattern": f"^{AMOUNT_PATTERN}$",
+                       "description": f"a plain decimal, > 0 and <= {MAX_AMOUNT}, at most 2 places, no exponent"},
+        },
+    }
+    schemas: dict[str, Any] = {
+        "Problem": {"type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}},
+        "Ack": {"type": "object", "required": ["id", "account", "acked_at"],
+                "properties": {"id": {"type": "string"}, "account": {"type": "string"}, "acked_at": _NUM}},
+        "Repayment": {"type": "object", "required": ["id", "account", "amount", "acked_at"],
+                      "properties": {"id": {"type": "string"}, "account": {"type": "string"},
+                                     "amount": {"type": "string"}, "acked_at": _NUM}},
+        "Status": {"type": "object", "required": ["account", "status", "as_of", "read_at"],
+                   "properties": {"account": {"type": "string"}, "status": {"enum": ["usable", "unusable"]},
+                                  "as_of": _NUM, "read_at": _NUM}},
+        "Health": {"type": "object", "required": ["ok", "status", "outbox_backlog", "max_backlog"],
+                   "properties": {"ok": {"type": "boolean"}, "status": {"enum": ["ok", "degraded", "stopping"]},
+                                  "scenario": {"type": "string"}, "t0": _NUM, "time_scale": _NUM, "now": _NUM,
+                                  "outbox_backlog": {"type": "integer"}, "max_backlog": {"type": "integer"},
+                                  "unsettled_accounts": {"type": "integer"}}},
+        "Fault": {"type": "object", "required": ["id", "label", "source", "type", "active", "windows", "fault"],
+                  "properties": {"id": {"type": "string"}, "label": {"type": "string"},
+                                 "source": {"enum": ["scenario", "live"]}, "type": {"type": "string"},
+                                 "active": {"type": "boolean"},
+                                 "windows": {"type": "array", "items": {
+                                     "type": "array", "minItems": 2, "maxItems": 2,
+                                     "items": {"type": ["number", "null"]}}},
+                                 "fault": {"type": "object"}}},
+        "Faults": {"type": "object", "required": ["now", "faults"],
+                   "properties": {"now": _NUM, "faults": {"type": "array", "items": _ref("Fault")}}},
+        "Ended": {"type": "object", "required": ["id", "ended_at"],
+                  "properties": {"id": {"type": "string"}, "ended_at": _NUM}},
+        "Trace": {"type": "object", "required": ["t0", "time_scale", "now", "repayments"]},
+    }
+    retry_after = {"Retry-After": {"description": "wall seconds to wait before retrying with the same key",
+                                   "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
+    bearer = [{"bearer": []}]
+    paths: dict[str, Any] = {
+        "/repayments": {"post": {
+            "summary": "Commit a repayment once per Idempotency-Key; 201 after the ledger commit",
+            "parameters": [{"name": "Idempotency-Key", "in": "header", "required": True,
+                            "schema": {"type": "string", "pattern": f"^{KEY_PATTERN}$"}}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": repay_body}}},
+            "responses": {
+                "201": _json(_ref("Ack"), "committed now"),
+                "200": _json(_ref("Ack"), "a replay of a committed key: the first answer, nothing added"),
+                **_BAD_INPUT,
+                "503": {**_problem("a ledger reject window (reason maintenance) or the backlog at its bound "
+                                   "(reason backlog): retry with the same key"), "headers": retry_after},
+            }}},
+        "/repayments/{id}": {"get": {
+            "summary": "The ledger row of one repayment",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": _json(_ref("Repayment"), "the ledger row"), "404": _problem("no such repayment")}}},
+        "/accounts/{account}/status": {"get": {
+            "summary": "What the app shows for an account",
+            "parameters": [{"name": "account", "in": "path", "required": True,
+                            "schema": {"type": "string", "pattern": f"^{ACCOUNT_PATTERN}$"}}],
+            "responses": {"200": _json(_ref("Status"), "usable or unusable, as of when"),
+                          "422": _problem("not an account id")}}},
+        "/healthz": {"get": {
+            "summary": "Whether the service takes work: ok, degraded (shedding) or stopping",
+            "responses": {"200": _json(_ref("Health"), "taking work (status ok or degraded)"),
+                          "503": _json(_ref("Health"), "starting, stopping or the ledger failed")}}},
+        "/metrics": {"get": {
+            "summary": "Prometheus text format",
+            "responses": {"200": {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+        "/openapi.json": {"get": {
+            "summary": "This document",
+            "responses": {"200": _json({"type": "object"}, "the OpenAPI document")}}},
+        "/chaos/faults": {
+            "get": {"summary": "Faults in force and scheduled", "security": bearer,
+                    "responses": {"200": _json(_ref("Faults"), "the faults"), **_AUTH}},
+            "post": {"summary": "Add one fault in scenario syntax, `at` relative to now", "security": bearer,
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+                     "responses": {"201": _json(_ref("Fault"), "placed"), **_AUTH, **_BAD_INPUT}}},
+        "/chaos/faults/{id}": {"delete": {
+            "summary": "End a fault now", "security": bearer,
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": _json(_ref("Ended"), "ended"), "404": _problem("no such fault"), **_AUTH}}},
+        "/chaos/trace": {"get": {
+            "summary": "Every repayment and what the pipeline did to it, in scenario seconds", "security": bearer,
+            "responses": {"200": _json(_ref("Trace"), "the trace"), **_AUTH}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "repaychaos reference service", "version": "1",
+                 "description": "SPEC §7. Times are epoch seconds unless said otherwise."},
+        "paths": paths,
+        "components": {"schemas": schemas,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }
