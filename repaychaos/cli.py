@@ -61,6 +61,17 @@ def _scenario(name_or_path: str) -> Any:
     return scenario
 
 
+def _wall(text: str | None) -> float | None:
+    from repaychaos.scenarios.units import parse_duration
+
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise InvalidInput(f"--wall: expected {exc}, found {text!r}") from None
+
+
 def _warn(scenario: Any) -> None:
     """Keys that are valid but do not change the run yet: said on stderr, never silently."""
     for note in getattr(scenario, "warnings", ()):
@@ -170,7 +181,10 @@ def sim(scenario: str, seed: int | None, replications: int | None, processes: in
 @cli.command()
 @click.argument("scenario")
 @click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Run K times faster than real time (default: chosen so the run takes about a minute).")
+              help="Run K times faster than real time (default: arrivals take about a minute, longer when the "
+                   "250 repayments/s cap needs it; the first line says how long the run takes and why).")
+@click.option("--wall", "wall", default=None, metavar="DURATION",
+              help="Pick the time scale so the run takes about this long (e.g. 2m); warns when the rate cap prevents it.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Output folder (default reports/out/<scenario>-load).")
 @click.option("--host", default=None, help="Drive an already running service at this URL instead of starting one.")
 @click.option("--allow-remote", is_flag=True, help="Allow --host to be a non-loopback address.")
@@ -183,16 +197,20 @@ def sim(scenario: str, seed: int | None, replications: int | None, processes: in
 @_inconclusive
 @_progress
 @_guarded
-def load(scenario: str, time_scale: float | None, out: str | None, host: str | None, allow_remote: bool,
-         locust_workers: int, max_wall: float | None, keep_dir: str | None, inconclusive: str,
+def load(scenario: str, time_scale: float | None, wall: str | None, out: str | None, host: str | None,
+         allow_remote: bool, locust_workers: int, max_wall: float | None, keep_dir: str | None, inconclusive: str,
          progress: bool | None) -> None:
-    """Start the reference service, drive it with Locust, and measure SCENARIO."""
+    """Start the reference service, drive it with Locust, and measure SCENARIO.
+
+    The first line on stderr says how long the run takes in wall time and why; without a
+    terminal a status line follows at least every 10 s.
+    """
     sc = _scenario(scenario)
     from repaychaos.loadtests.runner import run_load
 
     result = run_load(sc, time_scale=time_scale, allow_remote=allow_remote, host=host,
                       locust_workers=locust_workers, progress=progress, max_wall=max_wall, keep_dir=keep_dir,
-                      fail_on_inconclusive=inconclusive == "fail")
+                      fail_on_inconclusive=inconclusive == "fail", wall=_wall(wall))
     sys.exit(_finish(result, _out_dir(out, sc.name, "load")))
 
 

@@ -40,7 +40,8 @@ from typing import Any
 from repaychaos.loadtests.safety import check_target
 from repaychaos.core.errors import InvalidInput, RunFailed
 
-__all__ = ["run_load", "default_time_scale", "check_target", "MAX_WALL_RATE", "TARGET_WALL_SECONDS"]
+__all__ = ["run_load", "default_time_scale", "wall_time_scale", "plan_line", "check_target", "MAX_WALL_RATE",
+           "TARGET_WALL_SECONDS", "STATUS_EVERY"]
 
 #: Repayments per wall second the default time scale never exceeds (bench: 500/s sustained).
 MAX_WALL_RATE = 250.0
@@ -111,6 +112,99 @@ def _stop(proc: subprocess.Popen | None, timeout: float = 15.0) -> int | None:
     return proc.returncode
 
 
+#: Without a terminal, a status line on stderr at least this often (wall seconds).
+STATUS_EVERY = 10.0
+
+
+def wall_time_scale(scenario: Any, wall: float, tail: float) -> tuple[float, str | None]:
+    """K so arrivals plus the late users' checks take about ``wall`` seconds; capped by
+    :data:`MAX_WALL_RATE` (then the second value says why the target cannot be met)."""
+    k = (scenario.duration + tail) / wall
+    peak = max(rate for _, rate in scenario.workload.arrivals.steps)
+    cap = MAX_WALL_RATE / peak if peak > 0 else math.inf
+    if k <= cap:
+        return k, None
+    return cap, (f"--wall {_clock(wall)}: at the peak rate {peak:g}/s the service's cap of {MAX_WALL_RATE:g} "
+                 f"repayments per wall second allows at most time scale {cap:.3g}; the run takes about "
+                 f"{_clock((scenario.duration + tail) / cap)} instead")
+
+
+def _clock(seconds: float) -> str:
+    """Wall seconds as people read them: 45s, 3m20s, 1h05m."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def plan_line(scenario: Any, k: float, tail: float, why: str) -> str:
+    """The first line of a live run: how long it will take in wall time, and why."""
+    from repaychaos.scenarios.units import format_duration
+
+    check = scenario.workload.check
+    arrivals, late = scenario.duration / k, tail / k
+    return (f"load {scenario.name}: about {_clock(arrivals + late)} wall (at most {_clock(arrivals + late + DRAIN_WALL_SECONDS)}"
+            f" with the final drain): {format_duration(scenario.duration)} of arrivals at time scale {k:.3g} "
+            f"({why}) take {_clock(arrivals)}, then up to {_clock(late)} waiting for late users "
+            f"(first looks up to {format_duration(round(tail - check.every * (check.max_checks - 1)))} after the ack, "
+            f"the 1e-4 tail of first_after, plus {check.max_checks - 1} re-checks every {format_duration(check.every)})")
+
+
+class _Status:
+    """Where a live run is, on stderr every :data:`STATUS_EVERY` s when no progress bar shows it.
+
+    Reads only the new lines of Locust's record files each time (users are recorded when
+    they finish, so repayments and the unusable share are those of finished users)."""
+
+    def __init__(self, records: Path, t0: float, k: float, total: float, duration: float):
+        self.records, self.t0, self.k, self.total, self.duration = records, t0, k, total, duration
+        self.offsets: dict[Path, int] = {}
+        self.repayments = self.reads = self.unusable = 0
+        self.last = time.time()
+
+    def _scan(self) -> None:
+        for path in sorted(self.records.glob("records-*.jsonl")):
+            try:
+                with open(path, "rb") as fh:
+                    fh.seek(self.offsets.get(path, 0))
+                    chunk = fh.read()
+            except OSError:
+                continue
+            end = chunk.rfind(b"\n") + 1
+            self.offsets[path] = self.offsets.get(path, 0) + end
+            for line in chunk[:end].splitlines():
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if rec.get("id") is None:
+                    continue
+                self.repayments += 1
+                reads = rec.get("reads") or []
+                self.reads += len(reads)
+                self.unusable += sum(1 for r in reads if not r[1])
+
+    def line(self, now: float) -> str:
+        from repaychaos.scenarios.units import format_duration
+
+        self._scan()
+        t = max(0.0, (now - self.t0) * self.k)
+        share = f"{100 * self.unusable / self.reads:.2f}%" if self.reads else "n/a"
+        eta = max(0.0, (self.total - t) / self.k)
+        return (f"load: {min(100.0, 100 * t / self.total):3.0f}% | scenario {format_duration(round(min(t, self.total)))}"
+                f" of {format_duration(round(self.duration))} (+{format_duration(round(self.total - self.duration))}"
+                f" for late users) | {self.repayments:,} repayments done, unusable reads {share} (risk holds"
+                f" included; stale share after the run) | ETA {_clock(eta)}")
+
+    def tick(self, now: float) -> None:
+        if now - self.last >= STATUS_EVERY:
+            self.last = now
+            sys.stderr.write(self.line(now) + "\n")
+            sys.stderr.flush()
+
+
 class _Progress:
     def __init__(self, enabled: bool | None, total: float):
         if enabled is None:
@@ -133,7 +227,8 @@ class _Progress:
 
 def run_load(scenario: Any, *, time_scale: float | None = None, allow_remote: bool = False, host: str | None = None,
              locust_workers: int = 0, progress: bool | None = None, fail_on_inconclusive: bool = True,
-             max_wall: float | None = None, keep_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+             max_wall: float | None = None, keep_dir: str | os.PathLike[str] | None = None,
+             wall: float | None = None) -> dict[str, Any]:
     """Run ``scenario`` against the reference service with Locust; the result record (source ``load``).
 
     ``host``: drive an already running service instead of starting one (loopback always;
@@ -141,6 +236,7 @@ def run_load(scenario: Any, *, time_scale: float | None = None, allow_remote: bo
     ``locust_workers``: N > 0 runs Locust as a master with N local workers.
     ``max_wall``: wall-clock bound of the whole run (default: the scenario's own length plus
     slack). ``keep_dir``: keep the database, records and logs there instead of a temp folder.
+    ``wall``: pick the time scale so the run takes about this many wall seconds.
     """
     from repaychaos.core.metrics import finalize
     from repaychaos.core.result import build_result
@@ -156,6 +252,10 @@ def run_load(scenario: Any, *, time_scale: float | None = None, allow_remote: bo
                            f"{MAX_REPAYMENTS:,}); shorten 'duration' or lower the rate for the load test")
     check = scenario.workload.check
     tail = _tail_quantile(check.first_after) + check.every * (check.max_checks - 1)
+    if wall is not None and (time_scale is not None or host is not None):
+        raise InvalidInput("--wall picks the time scale: give it without --time-scale and --host")
+    if wall is not None and wall <= 0:
+        raise InvalidInput(f"--wall must be > 0, found {wall}")
 
     if keep_dir is not None:
         work = Path(keep_dir)
@@ -181,7 +281,17 @@ def run_load(scenario: Any, *, time_scale: float | None = None, allow_remote: bo
             old.unlink(missing_ok=True)  # a kept folder must not restart on an earlier run's ledger
 
         if base_url is None:
-            k = time_scale or default_time_scale(scenario)
+            if time_scale is not None:
+                k, why = time_scale, "--time-scale"
+            elif wall is not None:
+                k, warning = wall_time_scale(scenario, wall, tail)
+                why = f"--wall {_clock(wall)}" if warning is None else "capped by the rate limit"
+                if warning is not None:
+                    sys.stderr.write(f"repaychaos: warning: {warning}\n")
+            else:
+                k = default_time_scale(scenario)
+                why = ("the default: arrivals in about a minute" if k >= scenario.duration / TARGET_WALL_SECONDS - 1e-9
+                       else f"the default, capped so the peak stays under {MAX_WALL_RATE:g} repayments per wall second")
             token = secrets.token_urlsafe(24)
             port = _free_port()
             base_url = f"http://127.0.0.1:{port}"
@@ -203,12 +313,15 @@ def run_load(scenario: Any, *, time_scale: float | None = None, allow_remote: bo
             except Exception as exc:  # noqa: BLE001 - any failure here means: not a usable target
                 raise RunFailed(f"--host {host}: GET /healthz failed ({exc})") from None
             k = float(health["time_scale"])
+            why = f"the running service's at {host}"
             if time_scale is not None and abs(time_scale - k) > 1e-9 * k:
                 raise InvalidInput(f"--time-scale {time_scale:g}: the service at {host} runs at {k:g}; "
                                    "the time scale of a running service is set when it starts")
             t0 = float(health["t0"])  # one timeline: scenario time 0 is the service's
             if (time.time() - t0) * k >= scenario.duration:
                 raise InvalidInput(f"--host {host}: the service's clock is past the scenario's duration; restart it")
+        sys.stderr.write(plan_line(scenario, k, tail, why) + "\n")
+        sys.stderr.flush()
         span = (scenario.duration + tail) / k
         deadline = t0 + span + 30.0 + 0.2 * span
         if max_wall is not None:
@@ -240,12 +353,16 @@ def run_load(scenario: Any, *, time_scale: float | None = None, allow_remote: bo
             locusts.append(subprocess.Popen(cmd, stdout=llog, stderr=subprocess.STDOUT, env=lenv, start_new_session=True))
 
         bar = _Progress(progress, scenario.duration + tail)
+        status = _Status(records, t0, k, scenario.duration + tail, scenario.duration) \
+            if bar.bar is None and progress is not False else None
         from repaychaos.loadtests.measure import read_records
 
         complete = False
         while time.time() < deadline:
             time.sleep(0.5)
             bar.update((time.time() - t0) * k)
+            if status is not None:
+                status.tick(time.time())
             if service is not None and service.poll() is not None:
                 raise RunFailed(f"the reference service exited with code {service.returncode} during the run:\n"
                                 + _tail(work / "service.log"))
