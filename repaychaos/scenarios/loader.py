@@ -412,7 +412,9 @@ def load_scenario_text(text: str, file: str = "<string>") -> Scenario:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         expected, found = _plain_yaml_problem(problem, text, line)
         raise InvalidScenario([ScenarioProblem(file, line, "", expected, found)]) from None
-    return _validate(data, _Lines(root), file)
+    scenario = _validate(data, _Lines(root), file)
+    scenario._text = text
+    return scenario
 
 
 _FAULT = TypeAdapter(Fault)

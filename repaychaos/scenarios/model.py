@@ -393,11 +393,17 @@ class Scenario(_Frozen):
 
     _source: str | None = PrivateAttr(None)
     _warnings: tuple[str, ...] = PrivateAttr(())
+    _text: str | None = PrivateAttr(None)
 
     @property
     def source(self) -> str:
         """Where this scenario was loaded from (for messages)."""
         return self._source or f"<{self.name}>"
+
+    @property
+    def written(self) -> str | None:
+        """The scenario file's text as its author wrote it (None when built from data)."""
+        return self._text
 
     @property
     def warnings(self) -> tuple[str, ...]:

@@ -445,6 +445,8 @@ RESULT_KEYS: dict[str, str] = {
     "schema": "`repaychaos.core.result/1`.",
     "source": "`sim` (the model) or `load` (the live service).",
     "scenario": "The scenario in normalised form (seconds, per-second rates, defaults filled in).",
+    "scenario_as_written": "The scenario file's text as its author wrote it (null when built from data, "
+                           "e.g. a sweep point); the report shows it beside the normalised form.",
     "seed": "The seed used.",
     "replications": "Model replications pooled (1 for a load run).",
     "metrics": "The metrics below (counts pooled over replications).",
@@ -454,8 +456,10 @@ RESULT_KEYS: dict[str, str] = {
     "phases": "The same metrics for repayments acked inside each fault's windows (by type and name) "
               "and `after` every window ended.",
     "windows": "Every fault window: label, type, start, end (scenario seconds).",
-    "recovery": "Per fault window, seconds from its end until the stale share of reads is back to the "
-                "baseline, and that baseline.",
+    "recovery": "Per fault window, seconds from its end until the stale share of reads per time bin is back "
+                "within 1.5× of the share outside every fault window (`baseline_stale_share`). The HTML and "
+                "Markdown reports measure it against a fault-free model run of the same scenario instead "
+                "(same seed, common random numbers): the share outside windows still holds each backlog's drain.",
     "series": "Fixed-width time bins over the run: acks, reads, stale reads by cause, sync backlog.",
     "run": "Wall-clock facts (seconds, rates, versions); not part of the deterministic metrics.",
 }
