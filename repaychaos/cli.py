@@ -56,7 +56,26 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
 def _scenario(name_or_path: str) -> Any:
     from repaychaos.scenarios import resolve_scenario
 
-    return resolve_scenario(name_or_path)
+    scenario = resolve_scenario(name_or_path)
+    _warn(scenario)
+    return scenario
+
+
+def _wall(text: str | None) -> float | None:
+    from repaychaos.scenarios.units import parse_duration
+
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise InvalidInput(f"--wall: expected {exc}, found {text!r}") from None
+
+
+def _warn(scenario: Any) -> None:
+    """Keys that are valid but do not change the run yet: said on stderr, never silently."""
+    for note in getattr(scenario, "warnings", ()):
+        click.echo(f"repaychaos: warning: {note}", err=True)
 
 
 def _out_dir(out: str | None, scenario_name: str, source: str) -> Path:
@@ -89,7 +108,11 @@ _progress = click.option("--progress/--no-progress", default=None, help="Progres
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.version_option(package_name="repaychaos")
 def cli(debug: bool) -> None:
-    """How often, and for how long, do users see a stale "unusable" account after repaying?"""
+    """How often, and for how long, do users see a stale "unusable" account after repaying?
+
+    Scenario format: docs/scenarios.md (every key, unit, fault type, distribution and SLO
+    key); `repaychaos schema` prints it as a JSON Schema for editors.
+    """
     global _DEBUG
     _DEBUG = debug
 
@@ -115,6 +138,7 @@ def validate(files: Sequence[str]) -> None:
             for line in str(exc).splitlines():
                 click.echo(line, err=True)
             continue
+        _warn(scenario)
         click.echo(
             f"ok {file}: {scenario.name}, {len(scenario.faults)} fault(s), {len(scenario.slo)} SLO(s)"
         )
@@ -127,13 +151,17 @@ def list_() -> None:
     from repaychaos.scenarios import bundled_scenarios, load_scenario
     from repaychaos.scenarios.units import format_duration
 
+    rows = []
     for name, path in bundled_scenarios().items():
         scenario = load_scenario(path)
         peak = max(rate for _, rate in scenario.workload.arrivals.steps)
-        faults = ",".join(sorted({f.type for f in scenario.faults})) or "no faults"
-        click.echo(
-            f"{name:<24} {format_duration(scenario.duration):>6} {peak:>6g}/s  {faults:<40} {scenario.description}"
-        )
+        faults = ", ".join(sorted({f.type for f in scenario.faults})) or "-"
+        rows.append((name, format_duration(scenario.duration), f"{peak:g}/s", faults, scenario.description))
+    header = ("SCENARIO", "LENGTH", "PEAK", "FAULTS", "DESCRIPTION")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        cells = [row[0].ljust(widths[0]), row[1].rjust(widths[1]), row[2].rjust(widths[2]), row[3].ljust(widths[3])]
+        click.echo("  ".join(cells) + "  " + row[4])
 
 
 @cli.command()
@@ -161,7 +189,10 @@ def sim(scenario: str, seed: int | None, replications: int | None, processes: in
 @cli.command()
 @click.argument("scenario")
 @click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Run K times faster than real time (default: chosen so the run takes about a minute).")
+              help="Run K times faster than real time (default: arrivals take about a minute, longer when the "
+                   "250 repayments/s cap needs it; the first line says how long the run takes and why).")
+@click.option("--wall", "wall", default=None, metavar="DURATION",
+              help="Pick the time scale so the run takes about this long (e.g. 2m); warns when the rate cap prevents it.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Output folder (default reports/out/<scenario>-load).")
 @click.option("--host", default=None, help="Drive an already running service at this URL instead of starting one.")
 @click.option("--allow-remote", is_flag=True, help="Allow --host to be a non-loopback address.")
@@ -176,10 +207,14 @@ def sim(scenario: str, seed: int | None, replications: int | None, processes: in
 @_inconclusive
 @_progress
 @_guarded
-def load(scenario: str, time_scale: float | None, out: str | None, host: str | None, allow_remote: bool,
-         locust_workers: int, max_wall: float | None, keep_dir: str | None, target: str | None, inconclusive: str,
-         progress: bool | None) -> None:
-    """Start the reference service, drive it with Locust, and measure SCENARIO (or --target: your service)."""
+def load(scenario: str, time_scale: float | None, wall: str | None, out: str | None, host: str | None,
+         allow_remote: bool, locust_workers: int, max_wall: float | None, keep_dir: str | None, target: str | None,
+         inconclusive: str, progress: bool | None) -> None:
+    """Start the reference service, drive it with Locust, and measure SCENARIO (or --target: your service).
+
+    The first line on stderr says how long the run takes in wall time and why; without a
+    terminal a status line follows at least every 10 s.
+    """
     sc = _scenario(scenario)
     if target is not None:
         out_dir = _out_dir(out, sc.name, "target")
@@ -190,7 +225,8 @@ def load(scenario: str, time_scale: float | None, out: str | None, host: str | N
     out_dir = _out_dir(out, sc.name, "load")
     result = run_load(sc, time_scale=time_scale, allow_remote=allow_remote, host=host,
                       locust_workers=locust_workers, progress=progress, max_wall=max_wall, keep_dir=keep_dir,
-                      fail_on_inconclusive=inconclusive == "fail", read_log=out_dir / "reads.jsonl.gz")
+                      fail_on_inconclusive=inconclusive == "fail", read_log=out_dir / "reads.jsonl.gz",
+                      wall=_wall(wall))
     sys.exit(_finish(result, out_dir))
 
 
@@ -282,13 +318,18 @@ def report(results: Sequence[str], out: str | None) -> None:
 @click.option("--processes", type=click.IntRange(1), default=None, help="Worker processes (default: one per core).")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="Run points on an existing Dask cluster (extra 'dask').")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Output folder (default reports/out/<scenario>-sweep).")
-@_inconclusive
+@click.option("--inconclusive", type=click.Choice(["fail", "pass"]), default="fail", show_default=True,
+              help="How a point whose SLO 95% interval straddles its threshold counts (per point).")
 @_progress
 @_guarded
 def sweep(scenario: str, vary: Sequence[str], search: str | None, frontier_key: str | None, seed: int | None,
           replications: int | None, processes: int | None, scheduler: str | None, out: str | None,
           inconclusive: str, progress: bool | None) -> None:
-    """A grid of model runs for capacity planning (sweep.json, sweep.csv, plots)."""
+    """A grid of model runs for capacity planning (sweep.json, sweep.csv, plots).
+
+    Exit 0 when at least one point meets every SLO, 1 when none does, 2 bad input,
+    3 a point could not finish.
+    """
     sc = _scenario(scenario)
     if not vary and not search:
         raise InvalidInput("sweep needs at least one --vary KEY=V1,V2,... or --search KEY=LOW..HIGH")
@@ -305,6 +346,28 @@ def sweep(scenario: str, vary: Sequence[str], search: str | None, frontier_key: 
     click.echo(summarize_sweep(outcome["record"]))
     for kind, path in (outcome.get("paths") or {}).items():
         click.echo(f"wrote {kind}: {path}")
+    sys.exit(sweep_exit_code(outcome["record"]))
+
+
+def sweep_exit_code(record: dict[str, Any]) -> int:
+    """0 when at least one point met every SLO (a feasible setting exists), 1 when none did."""
+    if any(row.get("passed") for row in record.get("rows", ())):
+        return 0
+    click.echo("repaychaos: no point of the sweep met every SLO (no feasible setting in the range)", err=True)
+    return 1
+
+
+@cli.command()
+@_guarded
+def schema() -> None:
+    """Print the JSON Schema (draft 2020-12) of the scenario format.
+
+    Generated from the scenario model; the same file is committed as
+    docs/scenario.schema.json. Reference: docs/scenarios.md.
+    """
+    from repaychaos.scenarios.reference import schema_text
+
+    click.echo(schema_text(), nl=False)
 
 
 @cli.command()

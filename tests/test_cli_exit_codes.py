@@ -58,10 +58,10 @@ def test_validate_invalid_file_exit_2_without_traceback(write_scenario):
 
 
 def test_list_shows_every_bundled_scenario():
-    """One line per bundled scenario, each starting with its name."""
+    """A header, then one line per bundled scenario, each starting with its name."""
     proc = repaychaos("list")
     assert proc.returncode == 0
-    names = [line.split()[0] for line in proc.stdout.splitlines()]
+    names = [line.split()[0] for line in proc.stdout.splitlines()[1:]]
     assert names == list(bundled_scenarios())
 
 

@@ -124,6 +124,7 @@ def build_result(scenario: Any, source: str, seed: int, finalized: dict[str, Any
         "schema": SCHEMA,
         "source": source,
         "scenario": scenario.normalised(),
+        "scenario_as_written": getattr(scenario, "written", None),
         "seed": seed,
         "replications": replications,
         "metrics": metrics,

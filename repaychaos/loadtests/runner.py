@@ -45,8 +45,8 @@ from repaychaos.loadtests.settings import LocustSettings
 from repaychaos.scenarios import Scenario
 from repaychaos.scenarios.distributions import Distribution
 
-__all__ = ["run_load", "plan_load", "LoadPlan", "default_time_scale", "check_target", "MAX_WALL_RATE",
-           "TARGET_WALL_SECONDS"]
+__all__ = ["run_load", "plan_load", "LoadPlan", "default_time_scale", "wall_time_scale", "plan_line", "check_target",
+           "MAX_WALL_RATE", "TARGET_WALL_SECONDS", "STATUS_EVERY"]
 
 #: Repayments per wall second the default time scale never exceeds (bench: 500/s sustained).
 MAX_WALL_RATE = 250.0
@@ -90,6 +90,96 @@ def _http(method: str, url: str, token: str | None = None, timeout: float = 10.0
     return requests.request(method, url, headers=headers, timeout=timeout)
 
 
+#: Without a terminal, a status line on stderr at least this often (wall seconds).
+STATUS_EVERY = 10.0
+
+
+def wall_time_scale(scenario: Scenario, wall: float, tail: float) -> tuple[float, str | None]:
+    """K so arrivals plus the late users' checks take about ``wall`` seconds; capped by
+    :data:`MAX_WALL_RATE` (then the second value says why the target cannot be met)."""
+    k = (scenario.duration + tail) / wall
+    peak = max(rate for _, rate in scenario.workload.arrivals.steps)
+    cap = MAX_WALL_RATE / peak if peak > 0 else math.inf
+    if k <= cap:
+        return k, None
+    return cap, (f"--wall {_clock(wall)}: at the peak rate {peak:g}/s the service's cap of {MAX_WALL_RATE:g} "
+                 f"repayments per wall second allows at most time scale {cap:.3g}; the run takes about "
+                 f"{_clock((scenario.duration + tail) / cap)} instead")
+
+
+def _clock(seconds: float) -> str:
+    """Wall seconds as people read them, in whole seconds (the one duration formatter)."""
+    from repaychaos.scenarios.units import format_duration
+
+    return format_duration(max(0, round(seconds)))
+
+
+def plan_line(scenario: Scenario, k: float, tail: float, why: str) -> str:
+    """The first line of a live run: how long it will take in wall time, and why."""
+    from repaychaos.scenarios.units import format_duration
+
+    check = scenario.workload.check
+    arrivals, late = scenario.duration / k, tail / k
+    return (f"load {scenario.name}: about {_clock(arrivals + late)} wall (at most {_clock(arrivals + late + DRAIN_WALL_SECONDS)}"
+            f" with the final drain): {format_duration(scenario.duration)} of arrivals at time scale {k:.3g} "
+            f"({why}) take {_clock(arrivals)}, then up to {_clock(late)} waiting for late users "
+            f"(first looks up to {format_duration(round(tail - check.every * (check.max_checks - 1)))} after the ack, "
+            f"the 1e-4 tail of first_after, plus {check.max_checks - 1} re-checks every {format_duration(check.every)})")
+
+
+class _Status:
+    """Where a live run is, on stderr every :data:`STATUS_EVERY` s when no progress bar shows it.
+
+    Reads only the new lines of Locust's record files each time (users are recorded when
+    they finish, so repayments and the unusable share are those of finished users)."""
+
+    def __init__(self, records: Path, t0: float, k: float, total: float, duration: float):
+        self.records, self.t0, self.k, self.total, self.duration = records, t0, k, total, duration
+        self.offsets: dict[Path, int] = {}
+        self.repayments = self.reads = self.unusable = 0
+        self.last = time.time()
+
+    def _scan(self) -> None:
+        for path in sorted(self.records.glob("records-*.jsonl")):
+            try:
+                with open(path, "rb") as fh:
+                    fh.seek(self.offsets.get(path, 0))
+                    chunk = fh.read()
+            except OSError:
+                continue
+            end = chunk.rfind(b"\n") + 1
+            self.offsets[path] = self.offsets.get(path, 0) + end
+            for line in chunk[:end].splitlines():
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if rec.get("id") is None:
+                    continue
+                self.repayments += 1
+                reads = rec.get("reads") or []
+                self.reads += len(reads)
+                self.unusable += sum(1 for r in reads if not r[1])
+
+    def line(self, now: float) -> str:
+        from repaychaos.scenarios.units import format_duration
+
+        self._scan()
+        t = max(0.0, (now - self.t0) * self.k)
+        share = f"{100 * self.unusable / self.reads:.2f}%" if self.reads else "n/a"
+        eta = max(0.0, (self.total - t) / self.k)
+        return (f"load: {min(100.0, 100 * t / self.total):3.0f}% | scenario {format_duration(round(min(t, self.total)))}"
+                f" of {format_duration(round(self.duration))} (+{format_duration(round(self.total - self.duration))}"
+                f" for late users) | {self.repayments:,} repayments done, unusable reads {share} (risk holds"
+                f" included; stale share after the run) | ETA {_clock(eta)}")
+
+    def tick(self, now: float) -> None:
+        if now - self.last >= STATUS_EVERY:
+            self.last = now
+            sys.stderr.write(self.line(now) + "\n")
+            sys.stderr.flush()
+
+
 class _Progress:
     def __init__(self, enabled: bool | None, total: float):
         if enabled is None:
@@ -121,6 +211,8 @@ class LoadPlan:
     tail: float
     locust_workers: int
     allow_remote: bool
+    #: why the time scale is what it is (the first line of the run says it)
+    why: str
 
     @property
     def shards(self) -> int:
@@ -134,7 +226,7 @@ class LoadPlan:
 
 
 def plan_load(scenario: Scenario, *, time_scale: float | None = None, host: str | None = None,
-              locust_workers: int = 0, allow_remote: bool = False) -> LoadPlan:
+              locust_workers: int = 0, allow_remote: bool = False, wall: float | None = None) -> LoadPlan:
     """Check the options against the scenario (InvalidInput if they cannot run) and fix the plan."""
     if time_scale is not None and time_scale <= 0:
         raise InvalidInput(f"--time-scale must be > 0, found {time_scale}")
@@ -146,8 +238,25 @@ def plan_load(scenario: Scenario, *, time_scale: float | None = None, host: str 
                            f"{MAX_REPAYMENTS:,}); shorten 'duration' or lower the rate for the load test")
     check = scenario.workload.check
     tail = _tail_quantile(check.first_after) + check.every * (check.max_checks - 1)
-    k = time_scale if host is not None else (time_scale or default_time_scale(scenario))
-    return LoadPlan(scenario, k, tail, locust_workers, allow_remote)
+    if wall is not None and (time_scale is not None or host is not None):
+        raise InvalidInput("--wall picks the time scale: give it without --time-scale and --host")
+    if wall is not None and wall <= 0:
+        raise InvalidInput(f"--wall must be > 0, found {wall}")
+    k: float | None
+    if host is not None:
+        k, why = time_scale, f"the running service's at {host}"
+    elif time_scale is not None:
+        k, why = time_scale, "--time-scale"
+    elif wall is not None:
+        k, warning = wall_time_scale(scenario, wall, tail)
+        why = f"--wall {_clock(wall)}" if warning is None else "capped by the rate limit"
+        if warning is not None:
+            sys.stderr.write(f"repaychaos: warning: {warning}\n")
+    else:
+        k = default_time_scale(scenario)
+        why = ("the default: arrivals in about a minute" if k >= scenario.duration / TARGET_WALL_SECONDS - 1e-9
+               else f"the default, capped so the peak stays under {MAX_WALL_RATE:g} repayments per wall second")
+    return LoadPlan(scenario, k, tail, locust_workers, allow_remote, why)
 
 
 @dataclass
@@ -221,11 +330,13 @@ def _start_locust(plan: LoadPlan, target: _Target, work: Path, records: Path, de
 
 
 def _wait_for_users(plan: LoadPlan, target: _Target, locusts: list[subprocess.Popen[Any]], records: Path,
-                    deadline: float, bar: _Progress) -> bool:
+                    deadline: float, bar: _Progress, status: _Status | None) -> bool:
     """Until every shard's users are done (True), Locust stops, or the deadline passes."""
     while time.time() < deadline:
         time.sleep(0.5)
         bar.update((time.time() - target.t0) * target.k)
+        if status is not None:
+            status.tick(time.time())
         if target.service is not None and not target.service.running():
             code = target.service.proc.returncode if target.service.proc else None
             raise RunFailed(f"the reference service exited with code {code} during the run:\n"
@@ -271,7 +382,7 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
              host: str | None = None, locust_workers: int = 0, progress: bool | None = None,
              fail_on_inconclusive: bool = True, max_wall: float | None = None,
              keep_dir: str | os.PathLike[str] | None = None,
-             read_log: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+             read_log: str | os.PathLike[str] | None = None, wall: float | None = None) -> dict[str, Any]:
     """Run ``scenario`` against the reference service with Locust; the result record (source ``load``).
 
     plan -> service -> load -> drain -> collect. ``host``: drive an already running service
@@ -280,10 +391,11 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
     master with N local workers. ``max_wall``: wall-clock bound of the whole run (default:
     the scenario's own length plus slack). ``keep_dir``: keep the database, records and logs
     there instead of a temporary folder. ``read_log``: also write every user's reads there
-    (the :mod:`repaychaos.core.readlog` format, for re-analysis and calibration).
+    (the :mod:`repaychaos.core.readlog` format, for re-analysis and calibration). ``wall``:
+    pick the time scale so the run takes about this many wall seconds.
     """
     plan = plan_load(scenario, time_scale=time_scale, host=host, locust_workers=locust_workers,
-                     allow_remote=allow_remote)
+                     allow_remote=allow_remote, wall=wall)
     started = time.time()
     with _workdir(keep_dir) as work, contextlib.ExitStack() as cleanup:
         records = work / "records"
@@ -291,6 +403,8 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
         target = _attach(plan, host) if host is not None else _start_service(plan, work)
         if target.service is not None:
             cleanup.callback(target.service.stop)
+        sys.stderr.write(plan_line(scenario, target.k, plan.tail, plan.why) + "\n")
+        sys.stderr.flush()
         deadline = plan.deadline(target.t0, target.k, started, max_wall)
         log = cleanup.enter_context(open(work / "locust.log", "w"))
         locusts = _start_locust(plan, target, work, records, deadline, log)
@@ -298,8 +412,10 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
             cleanup.callback(stop_process, proc, 5.0)
         bar = _Progress(progress, scenario.duration + plan.tail)
         cleanup.callback(bar.close)
+        status = (_Status(records, target.t0, target.k, scenario.duration + plan.tail, scenario.duration)
+                  if bar.bar is None and progress is not False else None)
 
-        complete = _wait_for_users(plan, target, locusts, records, deadline, bar)
+        complete = _wait_for_users(plan, target, locusts, records, deadline, bar, status)
         cpu: dict[str, float | None] = {"locust": sum(cpu_seconds(p) or 0.0 for p in locusts)}
         locust_codes = [stop_process(p, 20.0) for p in locusts]
         drained = _drain(target.base_url, min(DRAIN_WALL_SECONDS, max(1.0, deadline + DRAIN_WALL_SECONDS - time.time())),

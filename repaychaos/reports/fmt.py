@@ -23,8 +23,9 @@ __all__ = [
     "slo_sentence",
 ]
 
-#: Short marks for tables (plain text so they survive any CI renderer).
-VERDICT_MARK = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "⚠️ inconclusive"}
+#: Short marks for tables: plain words, no emoji (they render as empty boxes where no emoji
+#: font is installed, e.g. on a CI runner or a headless browser).
+VERDICT_MARK = {"pass": "pass", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}
 VERDICT_WORD = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}
 
 

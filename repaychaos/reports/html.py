@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from repaychaos.core.catalog import CAUSES
-from repaychaos.reports.fmt import VERDICT_MARK, VERDICT_WORD, format_ci, format_value, overall_verdict, pct, per_10k, result_label, seconds, verdict_of
+from repaychaos.reports.fmt import VERDICT_WORD, format_ci, format_value, overall_verdict, pct, per_10k, result_label, seconds, verdict_of
 from repaychaos.reports.markdown import INCONCLUSIVE_RULE
 
 __all__ = ["report_html", "data_uri"]
@@ -31,7 +31,23 @@ th{background:#f4f4f4} tr.fail td{background:#fdecea} tr.inconclusive td{backgro
 p.fail{color:#c62828} p.pass{color:#2e7d32} .note{color:#555;font-size:12px}
 figure{margin:1em 0} figure img{max-width:100%;border:1px solid #eee} figcaption{color:#555;font-size:12px}
 pre{background:#f7f7f7;padding:.8em;overflow:auto;font-size:12px} code{font-size:12px}
+.mark{vertical-align:-2px;margin-right:.3em} .na{color:#777}
+.scenario{display:grid;grid-template-columns:1fr 1fr;gap:1em} .scenario h3{font-size:1em;margin:.2em 0}
+.scenario>div{min-width:0} .scenario pre{white-space:pre-wrap;word-break:break-word}
 """
+
+_MARK_COLOUR = {"pass": "#2e7d32", "fail": "#c62828", "inconclusive": "#ef6c00"}
+_MARK_PATH = {"pass": "M4 8.5l2.5 2.5 5.5-6", "fail": "M5 5l6 6M11 5l-6 6", "inconclusive": "M8 4v5M8 11.5v.5"}
+
+
+def verdict_mark(verdict: str, colour: str | None = None) -> str:
+    """A small inline-SVG mark (tick, cross, exclamation) and the word: no emoji font needed."""
+    stroke = colour or _MARK_COLOUR[verdict]
+    fill = "none" if colour else "#fff"
+    return (f'<svg class="mark" width="14" height="14" viewBox="0 0 16 16" aria-hidden="true">'
+            f'<circle cx="8" cy="8" r="7.5" fill="{fill}" stroke="{stroke}"/>'
+            f'<path d="{_MARK_PATH[verdict]}" stroke="{stroke}" stroke-width="2" fill="none" stroke-linecap="round"/>'
+            f"</svg>{esc(VERDICT_WORD[verdict])}")
 
 
 def data_uri(png: bytes) -> str:
@@ -47,7 +63,7 @@ def _slo_table(results: list[dict[str, Any]]) -> str:
             rows.append(
                 f'<tr class="{verdict}"><td>{esc(result_label(r))}</td><td><code>{esc(metric)}</code></td>'
                 f"<td><code>{esc(row['rule'])}</code></td><td>{esc(format_value(metric, row.get('observed')))}</td>"
-                f"<td>{esc(format_ci(metric, row.get('ci95')))}</td><td>{esc(VERDICT_MARK[verdict])}</td>"
+                f"<td>{esc(format_ci(metric, row.get('ci95')))}</td><td>{verdict_mark(verdict)}</td>"
                 f"<td>{'passes' if row.get('passed') else '<strong>fails</strong>'}</td></tr>")
     if not rows:
         return "<p>No SLOs in these scenarios.</p>"
@@ -91,8 +107,10 @@ def _recovery(result: dict[str, Any]) -> str:
         after = "not within the run" if w.get("recovered_after") is None else seconds(w["recovered_after"])
         rows.append(f"<tr><td>{esc(w['fault'])}</td><td>{esc(seconds(w['start']))} – {esc(end)}</td><td>{esc(after)}</td></tr>")
     baseline = rec.get("baseline_stale_share")
+    against = (f"the same bin of {rec['baseline']}, whose stale share over the run is {pct(baseline)}"
+               if rec.get("baseline") else f"the stale share outside fault windows ({pct(baseline)})")
     return (f"<h3>Recovery after each fault window</h3><p class=\"note\">Time from the window's end until the stale "
-            f"share of reads is back near the baseline outside fault windows ({esc(pct(baseline))}).</p>"
+            f"share of reads is back within 1.5&times; of {esc(against)}.</p>"
             "<table><thead><tr><th>fault</th><th>window</th><th>back to baseline after</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
 
@@ -105,6 +123,10 @@ def _phases(result: dict[str, Any]) -> str:
     for name, m in phases.items():
         ttu = m.get("time_to_usable") or {}
         srr = m.get("stale_read_ratio") or {}
+        if not m.get("repayments"):
+            rows.append(f"<tr><td>{esc('@' + name)}</td><td>0</td>"
+                        '<td colspan="5" class="na">n/a (no repayments)</td></tr>')
+            continue
         cells = [f"@{name}", f"{m.get('repayments', 0):,}", pct(srr.get("value")),
                  format_ci("stale_read_ratio", srr.get("ci95")), pct((m.get("affected_ratio") or {}).get("value")),
                  seconds(ttu.get("p99")), per_10k(m.get('support_contacts_per_10k', 0))]
@@ -129,7 +151,7 @@ def report_html(results: list[dict[str, Any]], plots: list[list[tuple[str, bytes
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(title)}</title>"
              f"<style>{_CSS}</style></head><body>",
              f"<h1>{esc(title)}</h1>",
-             f'<div class="banner {verdict}"><strong>{VERDICT_WORD[verdict]}</strong> — CI gate '
+             f'<div class="banner {verdict}"><strong>{verdict_mark(verdict, "#fff")}</strong> — CI gate '
              f"{'passed' if gate else 'failed'}</div>"]
     if any(verdict_of(row) == "inconclusive" for r in results for row in r.get("slo", [])):
         parts.append(f"<p>{INCONCLUSIVE_RULE.replace('**', '')}</p>")
@@ -162,8 +184,16 @@ def report_html(results: list[dict[str, Any]], plots: list[list[tuple[str, bytes
             f"{result_label(x)}: seed {x.get('seed')}, {x.get('replications', 1)} replication(s)"
             + (", synthetic record" if (x.get("run") or {}).get("synthetic") else "")
             for x in results if x["scenario"] == r["scenario"])
-        scenario_text = yaml.safe_dump(r["scenario"], sort_keys=False, allow_unicode=True)
+        normalised = yaml.safe_dump(r["scenario"], sort_keys=False, allow_unicode=True)
+        written = next((x.get("scenario_as_written") for x in results
+                        if x["scenario"] == r["scenario"] and x.get("scenario_as_written")), None)
         parts.append(f"<h2>Scenario — {esc(str(r['scenario'].get('name', '?')))}</h2>"
-                     f'<p class="note">{esc(runs)}</p><pre>{esc(scenario_text)}</pre>')
+                     f'<p class="note">{esc(runs)}</p>')
+        if written:
+            parts.append('<div class="scenario"><div><h3>As written</h3>'
+                         f"<pre>{esc(written)}</pre></div><div><h3>Normalised (seconds, per-second rates, "
+                         f"defaults filled in)</h3><pre>{esc(normalised)}</pre></div></div>")
+        else:
+            parts.append(f"<h3>Normalised (seconds, per-second rates, defaults filled in)</h3><pre>{esc(normalised)}</pre>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

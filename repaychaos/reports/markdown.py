@@ -89,8 +89,7 @@ def summary_markdown(results: list[dict[str, Any]], comparison: dict[str, Any] |
     """The whole summary.md text: verdict first, then SLOs, headline numbers, causes, comparison."""
     verdict = overall_verdict(results)
     names = ", ".join(result_label(r) for r in results)
-    icon = {"pass": "✅", "fail": "❌", "inconclusive": "⚠️"}[verdict]
-    parts = [f"## {icon} repaychaos: {VERDICT_WORD[verdict]} — {_escape(names)}", ""]
+    parts = [f"## repaychaos: {VERDICT_WORD[verdict]} — {_escape(names)}", ""]
     gate = all(r.get("passed") for r in results)
     parts.append(f"CI gate: **{'passed' if gate else 'failed'}**.")
     if any(verdict_of(row) == "inconclusive" for r in results for row in r.get("slo", [])):
@@ -101,7 +100,9 @@ def summary_markdown(results: list[dict[str, Any]], comparison: dict[str, Any] |
     for r in results:
         rec = (r.get("recovery") or {}).get("windows") or []
         if rec:
+            base = r["recovery"].get("baseline") or "the stale share outside fault windows"
             parts += [f"### Recovery after each fault window — {_escape(result_label(r))}", "",
+                      f"Back to baseline: a bin's stale share within 1.5× of {_escape(base)}.", "",
                       "| fault | window | back to baseline after |\n|---|---|---|"]
             for w in rec:
                 end = "open" if w.get("end") is None else seconds(w["end"])

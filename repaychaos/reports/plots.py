@@ -81,6 +81,31 @@ def _quantile_of(metric: str) -> float | None:
     return dict(QUANTILES).get(key)
 
 
+def quantile_points(result: dict[str, Any]) -> list[tuple[float, float]]:
+    """Points of the staleness curve read off the time-to-usable quantiles, where the fixed
+    visibility grid is sparse (its steps widen to 5 and 15 minutes in the tail).
+
+    ``time_to_usable`` covers repayments that became usable (q of them within pQ); the
+    curve's population also holds the never-usable repayments whose truth is usable (lost
+    or dropped messages, ``never_usable - risk_holds``), which are stale at every t. So at
+    t = pQ the curve is ((1 - q)·(repayments - never_usable) + never_usable - risk_holds)
+    / (repayments - risk_holds).
+    """
+    m = result["metrics"]
+    ttu = m.get("time_to_usable") or {}
+    n, never, held = m.get("repayments", 0), m.get("never_usable", 0), m.get("risk_holds", 0)
+    usable_truth, finite = n - held, n - never
+    if usable_truth <= 0 or finite <= 0:
+        return []
+    out = []
+    for key, q in (*QUANTILES, ("max", 1.0)):
+        t = ttu.get(key)
+        if t is None or t <= 0:
+            continue
+        out.append((float(t), ((1 - q) * finite + (never - held)) / usable_truth))
+    return out
+
+
 def _curve(result: dict[str, Any]) -> tuple[list[float], list[float], list[float], list[float]]:
     """The visibility curve without t = 0 (a log axis cannot show it; it is 1 by definition)."""
     vis = result["metrics"]["visibility"]
@@ -94,11 +119,20 @@ def _curve(result: dict[str, Any]) -> tuple[list[float], list[float], list[float
 def _draw_curve(ax: Any, result: dict[str, Any], colour: str, label: str) -> None:
     t, p, low, high = _curve(result)
     ax.fill_between(t, low, high, color=colour, alpha=0.2, linewidth=0, step=None)
-    ax.plot(t, p, marker="o", markersize=3.5, color=colour, label=label)
+    # the grid and the quantile points together, in time order, so the tail has its shape
+    points = sorted([(x, y, "grid") for x, y in zip(t, p)] + [(x, y, "q") for x, y in quantile_points(result)])
+    points = [(x, y) for x, y, _ in points if y > 0]  # a log axis cannot show 0
+    ax.plot([x for x, _ in points], [y for _, y in points], color=colour, label=label)
+    ax.plot(t, p, "o", markersize=3.5, color=colour)
+    qs = [(x, y) for x, y in quantile_points(result) if y > 0]
+    if qs:
+        ax.plot([x for x, _ in qs], [y for _, y in qs], "D", markersize=4.5, color=colour,
+                markerfacecolor="white", label=f"{label.split(' (')[0]}: from time-to-usable quantiles")
 
 
 def _curve_axes(ax: Any, results: Sequence[dict[str, Any]]) -> None:
     positive = [v for r in results for v in _curve(r)[1] if v > 0]
+    positive += [v for r in results for _, v in quantile_points(r) if v > 0]
     # keep every SLO target point (T, 1 - Q) inside the axes
     positive += [1 - q for r in results for metric, _, _ in slo_thresholds(r)
                  if (q := _quantile_of(metric)) is not None and q < 1]
@@ -106,8 +140,8 @@ def _curve_axes(ax: Any, results: Sequence[dict[str, Any]]) -> None:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_ylim(max(floor, 1e-6), 1.5)
-    ax.set_xlabel("time since 'repayment successful' (s, log)")
-    ax.set_ylabel("P(app still shows unusable)")
+    ax.set_xlabel("time since 'repayment successful' (log scale)")
+    ax.set_ylabel("P(app still shows unusable) (share, log)")
     ax.grid(True, which="major", alpha=0.3)
     _seconds_ticks(ax)
 
@@ -134,14 +168,14 @@ def _mark_slos(ax: Any, result: dict[str, Any]) -> None:
 
 def staleness_curve(result: dict[str, Any]) -> bytes:
     """P(still stale at t) with its 95 % band, log time axis, time-to-usable SLOs marked."""
-    fig = _figure()
+    fig = _figure(8.0, 4.8)
     ax = fig.add_subplot()
     colour = SOURCE_COLOURS.get(result.get("source", ""), "#1f5fa8")
     _draw_curve(ax, result, colour, f"{result_label(result)} (band: 95% CI)")
     _curve_axes(ax, [result])
     _mark_slos(ax, result)
     ax.set_title("Staleness curve: how long users keep seeing 'unusable'")
-    ax.legend(loc="lower left", fontsize=8)
+    fig.legend(loc="outside lower center", fontsize=8, ncol=2, frameon=False)  # off the data, never over the tail
     return _png(fig)
 
 
@@ -181,8 +215,8 @@ def _series_axis(result: dict[str, Any]) -> tuple[list[float], float, float, str
 
 def stale_reads_over_time(result: dict[str, Any]) -> bytes:
     """Stale reads per minute over scenario time, stacked by cause, fault windows shaded."""
-    fig = _figure(9.0, 4.6)
-    ax = fig.add_subplot()
+    fig = _figure(9.0, 6.0)
+    ax, share_ax = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
     series = result["series"]
     x, width, scale, unit, duration = _series_axis(result)
     per_minute = 60.0 / width / max(1, series.get("replications", 1))
@@ -198,15 +232,19 @@ def stale_reads_over_time(result: dict[str, Any]) -> bytes:
         ax.stackplot(x, *layers, labels=labels, colors=colours, alpha=0.85, step="mid")
     else:
         ax.plot(x, [0] * len(x), color="#8c8c8c", label="no stale reads")
-    # stale reads are a subset of reads, so both share one axis: the gap is the fresh reads
-    reads = [r * per_minute for r in series["reads"]]
-    ax.plot(x, reads, color="black", linewidth=0.8, alpha=0.6, drawstyle="steps-mid", label="all reads")
     _shade_windows(ax, result, scale, duration)
     ax.set_xlim(0, duration / scale)
     ax.set_ylim(bottom=0)
-    ax.set_xlabel(f"scenario time ({unit})")
-    ax.set_ylabel("reads / min" + (" (per replication)" if series.get("replications", 1) > 1 else ""))
+    ax.set_ylabel("stale reads / min" + (" (per replication)" if series.get("replications", 1) > 1 else ""))
     ax.set_title("Stale reads over time, by cause (shaded: fault windows)")
+    # the stale share on its own axis: on a quiet run the stale reads are a sliver of all reads
+    share = [100 * s / r if r else math.nan for s, r in zip(series["stale_reads"], series["reads"])]
+    share_ax.plot(x, share, color="black", linewidth=1.0, drawstyle="steps-mid", label="stale share of reads")
+    _shade_windows(share_ax, result, scale, duration, label=False)
+    share_ax.set_ylim(bottom=0)
+    share_ax.set_ylabel("stale share of reads (%)")
+    share_ax.set_xlabel(f"scenario time ({unit})")
+    share_ax.grid(True, axis="y", alpha=0.3)
     fig.legend(loc="outside lower center", fontsize=8, ncol=len(labels) + 1, frameon=False)
     return _png(fig)
 
@@ -230,7 +268,8 @@ def backlog_over_time(result: dict[str, Any]) -> bytes:
     ax.set_xlabel(f"scenario time ({unit})")
     ax.set_ylabel("sync backlog (messages)")
     ax.set_title("Sync backlog over time (shaded: fault windows)")
-    ax.legend(loc="upper right", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        fig.legend(loc="outside right upper", fontsize=8, frameon=False)
     return _png(fig)
 
 
@@ -249,7 +288,7 @@ def stale_reads_by_cause(result: dict[str, Any]) -> bytes:
         share = f"{count:,}  ({100 * count / total:.1f}%)" if total else "0"
         ax.text(count, yi, "  " + share, va="center", fontsize=8)
     ax.set_xlim(0, max(counts + [1]) * 1.35)
-    ax.set_xlabel("stale reads")
+    ax.set_xlabel("stale reads (count)")
     ax.set_title(f"Stale reads by cause (total {total:,})")
     return _png(fig)
 
@@ -278,6 +317,7 @@ def time_to_usable_quantiles(result: dict[str, Any]) -> bytes:
         ax.set_yscale("log")
         ax.set_ylim(min(positive) / 3, max(positive) * 4)
     never = result["metrics"].get("never_usable", 0)
+    ax.set_xlabel("statistic of the time from the ack until usable")
     ax.set_ylabel("seconds after the ack (log)")
     ax.set_title(f"Time to usable (never usable: {never:,})")
     return _png(fig)
@@ -296,11 +336,11 @@ def model_vs_measurement(sim: dict[str, Any], load: dict[str, Any], comparison: 
     _draw_curve(left, load, SOURCE_COLOURS["load"], "measured (load)")
     _curve_axes(left, [sim, load])
     _mark_slos(left, sim)
+    left.legend(loc="upper left", bbox_to_anchor=(0.0, -0.14), fontsize=7.5, ncol=2, frameon=False)
     title = "Staleness curve: model vs measurement"
     if comparison and comparison.get("curve", {}).get("rms") is not None:
         title += f" (RMS difference {comparison['curve']['rms']:.3g})"
     left.set_title(title, fontsize=10)
-    left.legend(loc="lower left", fontsize=8)
 
     rows = {r["metric"]: r for r in (comparison or {}).get("metrics", [])}
     panels = ["stale_read_ratio", "affected_ratio", "time_to_usable.p95", "time_to_usable.p99"]

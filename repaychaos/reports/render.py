@@ -26,10 +26,13 @@ def result_plots(result: dict[str, Any]) -> list[tuple[str, str, bytes, str]]:
 
     out = [("staleness", "staleness curve", plots.staleness_curve(result),
             "P(the app still shows 'unusable' t seconds after 'repayment successful'), among repayments whose truth "
-            "is usable; band: 95% CI. A time-to-usable pQ SLO holds where the curve passes under its X.")]
+            "is usable; dots: the fixed grid with its 95% CI band; diamonds: the same curve read off the "
+            "time-to-usable quantiles (p50, p95, p99, p99.9), which fill the grid's wide tail steps. "
+            "A time-to-usable pQ SLO holds where the curve passes under its X.")]
     if result.get("series"):
         out.append(("stale-reads-over-time", "stale reads over time", plots.stale_reads_over_time(result),
-                    "Stale reads per minute by cause over scenario time; shaded bands are fault windows."))
+                    "Top: stale reads per minute by cause; bottom: the stale share of all reads, on its own axis. "
+                    "Shaded bands are fault windows."))
         out.append(("backlog", "sync backlog over time", plots.backlog_over_time(result),
                     "Messages waiting for or in a sync worker; line: bin mean, shade: bin maximum."))
     out.append(("causes", "stale reads by cause", plots.stale_reads_by_cause(result),
@@ -57,6 +60,19 @@ def _check(results: Sequence[dict[str, Any]]) -> None:
                 raise InvalidResult(f"result #{i + 1}: expected key '{key}' in a repaychaos result")
 
 
+def _with_fault_free_recovery(result: dict[str, Any]) -> dict[str, Any]:
+    """The result with ``recovery`` measured against a fault-free model run (see
+    :mod:`repaychaos.reports.recovery`); unchanged when that cannot be done."""
+    from repaychaos.core.errors import RepaychaosError
+    from repaychaos.reports.recovery import fault_free_recovery
+
+    try:
+        recovery = fault_free_recovery(result)
+    except RepaychaosError:
+        recovery = None
+    return result if recovery is None else {**result, "recovery": recovery}
+
+
 def write_report(results: Sequence[dict[str, Any]], out_dir: str | os.PathLike[str], *,
                  comparison: dict[str, Any] | None = None) -> dict[str, Path]:
     """Write report.html, summary.md, junit.xml and plots/*.png into ``out_dir``.
@@ -74,6 +90,7 @@ def write_report(results: Sequence[dict[str, Any]], out_dir: str | os.PathLike[s
 
     results = list(results)
     _check(results)
+    results = [_with_fault_free_recovery(r) for r in results]
     out = Path(out_dir)
     plot_dir = out / "plots"
     plot_dir.mkdir(parents=True, exist_ok=True)

@@ -50,6 +50,14 @@ def _label(value: Any) -> str:
     return str(value)
 
 
+def _axis_label(key: str) -> str:
+    """A key path with its unit as the sweep's ``settings`` hold it (``workload.arrivals.rate (/s)``)."""
+    from repaychaos.scenarios.reference import key_unit
+
+    unit = key_unit(key)
+    return f"{key} ({unit})" if unit else key
+
+
 def _pct(value: float | None) -> str:
     if value is None:
         return "n/a"
@@ -133,13 +141,13 @@ def frontier_plot(record: dict[str, Any]) -> bytes | None:
         ax.set_xticks(x_pos, x_ticks)
     elif len(x_pos) <= 12:
         ax.set_xticks(x_pos, [_label(v) for v in xs_all])
-    ax.set_xlabel(x_key)
-    ax.set_ylabel(key)
+    ax.set_xlabel(_axis_label(x_key))
+    ax.set_ylabel(_axis_label(key))
     word = "highest" if goal == "max" else "smallest"
     ax.set_title(f"Capacity frontier: {word} {key} meeting every SLO")
     ax.grid(True, alpha=0.3)
     if line_keys:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return _png(fig)
 
 
@@ -180,25 +188,28 @@ def heatmap_plot(record: dict[str, Any], metric: str = "stale_read_ratio") -> by
             value = _headline(row, metric)[0]
             grid[i][j] = math.nan if value is None else max(value, vmin)
             shown[i][j] = value
-            verdict[i][j] = row["passed"]
+            verdict[i][j] = "inconclusive" if row.get("verdict") == "inconclusive" else row["passed"]
         image = ax.imshow(grid, cmap="YlOrRd", norm=norm, aspect="auto", origin="lower")
         for i in range(len(r_vals)):
             for j in range(len(c_vals)):
                 text = _pct(shown[i][j])
                 if verdict[i][j] is False:
                     text += "\nFAIL"
+                elif verdict[i][j] == "inconclusive":
+                    text += "\nINCONCLUSIVE"
                 dark = shown[i][j] is not None and norm(max(shown[i][j], vmin)) > 0.6
                 ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black",
                         fontweight="bold" if verdict[i][j] is False else "normal")
         ax.set_xticks(range(len(c_vals)), [_label(v) for v in c_vals])
         ax.set_yticks(range(len(r_vals)), [_label(v) for v in r_vals])
-        ax.set_xlabel(col_key)
-        ax.set_ylabel(row_key)
+        ax.set_xlabel(_axis_label(col_key))
+        ax.set_ylabel(_axis_label(row_key))
         if fixed:
             ax.set_title(", ".join(f"{k}={_label(v)}" for k, v in fixed.items()), fontsize=9)
     if image is not None:
         fig.colorbar(image, ax=fig.axes, label=f"{metric} (share of reads)", shrink=0.9)
-    fig.suptitle(f"{metric} (FAIL: some SLO not met)", fontsize=10)
+    fig.suptitle(f"{metric} (FAIL: some SLO not met; INCONCLUSIVE: an SLO's 95% interval straddles its threshold)",
+                 fontsize=10)
     return _png(fig)
 
 
@@ -244,17 +255,17 @@ def headline_plot(record: dict[str, Any], metric: str | None = None) -> bytes | 
     threshold = _slo_threshold(record, metric)
     if threshold is not None:
         ax.axhline(threshold, color=FAIL_COLOUR, linestyle=":", alpha=0.8, label=f"SLO threshold {threshold:g}")
-        ax.legend(fontsize=8)
     frontier = record.get("frontier") or {}
     for p in frontier.get("points", []):
         if frontier.get("key") == key and _num(p.get("setting")) is not None and x_ticks is None:
             ax.axvline(float(p["setting"]), linestyle="--", color=PASS_COLOUR, alpha=0.7,
                        label=f"frontier: {_label(p['value'])}")
-            ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     if x_ticks:
         ax.set_xticks(range(len(x_ticks)), x_ticks)
-    ax.set_xlabel(key)
-    ax.set_ylabel(f"{metric}")
+    ax.set_xlabel(_axis_label(key))
+    ax.set_ylabel(f"{metric} (share of reads)" if metric.split("@")[0].endswith("_ratio") else metric)
     ax.set_title(f"{metric} by {key} (green: every SLO met, red: not)", fontsize=10)
     if all(y > 0 for y in ys) and ys and max(ys) / min(ys) > 100:
         ax.set_yscale("log")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, BeforeValidator, TypeAdapter, ValidationError
 
 from repaychaos.scenarios.model import FAULT_TYPES, Fault, Scenario, SloRule
 from repaychaos.scenarios.distributions import DIST_NAMES
@@ -238,6 +238,110 @@ def _problem(err: dict, data: Any, lines: _Lines, file: str, root: type[BaseMode
     return ScenarioProblem(file=file, line=line, path=format_key_path(path), expected=expected, found=found, hint=hint)
 
 
+# --------------------------------------------------------------------------- strict numbers
+
+
+def _annotation_info(annotation: Any) -> tuple[list[Any], bool]:
+    """The leaf types of an annotation and whether a before-validator converts the input
+    (the unit parsers: ``30s``, ``20/s``, ``5%``)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        inner, *meta = typing.get_args(annotation)
+        leaves, converted = _annotation_info(inner)
+        return leaves, converted or any(isinstance(m, BeforeValidator) for m in meta)
+    if origin in (typing.Union, types.UnionType, tuple, list):
+        leaves: list[Any] = []
+        converted = False
+        for arg in typing.get_args(annotation):
+            if arg is Ellipsis:
+                continue
+            sub, conv = _annotation_info(arg)
+            leaves += sub
+            converted = converted or conv
+        return leaves, converted
+    if origin is typing.Literal:
+        return [type(v) for v in typing.get_args(annotation)], False
+    return [annotation], False
+
+
+def _field_for(models: list[type[BaseModel]], key: str) -> tuple[Any, bool] | None:
+    for model in models:
+        for name, info in model.model_fields.items():
+            if (info.alias or name) == key:
+                before = any(
+                    name in dec.info.fields and dec.info.mode in ("before", "wrap", "plain")
+                    for dec in model.__pydantic_decorators__.field_validators.values()
+                ) or any(isinstance(m, BeforeValidator) for m in info.metadata)
+                return info.annotation, before
+    return None
+
+
+def _tagged(models: list[type[BaseModel]], node: dict) -> list[type[BaseModel]]:
+    """Narrow a union of models to the one the node's ``type``/``dist`` tag selects."""
+    for tag in ("type", "dist"):
+        if tag in node:
+            chosen = [m for m in models if _literal(m, tag) == node[tag]]
+            if chosen:
+                return chosen
+    return models
+
+
+def _is_number_text(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _strict_problems(node: Any, models: list[type[BaseModel]], path: PathT, lines: _Lines,
+                     file: str) -> list[ScenarioProblem]:
+    """Booleans and quoted numbers where a number belongs: pydantic's lax mode would read
+    ``workers: true`` as one worker and ``accounts: "50000"`` as 50000; we refuse both.
+    Strings with units (``30s``, ``20/s``, ``5%``) go through their parsers as before."""
+    problems: list[ScenarioProblem] = []
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            problems += _strict_problems(item, models, path + (index,), lines, file)
+        return problems
+    if not isinstance(node, dict) or not models:
+        return problems
+    models = _tagged(models, node)
+    for key, value in node.items():
+        field = _field_for(models, key)
+        if field is None:
+            continue
+        annotation, field_before = field
+        leaves, converted = _annotation_info(annotation)
+        converted = converted or field_before
+        numeric = [leaf for leaf in leaves if leaf in (int, float)]
+        child = path + (key,)
+        if numeric and bool not in leaves:
+            want = "a whole number" if int in numeric and float not in numeric else "a number"
+            if isinstance(value, bool):
+                problems.append(ScenarioProblem(file, lines.line(child), format_key_path(child), want,
+                                                f"{value!r} (a YAML boolean; true/false/yes/no/on/off are not numbers)"))
+            elif isinstance(value, str) and _is_number_text(value) and (int in numeric or not converted):
+                problems.append(ScenarioProblem(file, lines.line(child), format_key_path(child),
+                                                want + " without quotes", repr(value)))
+        sub_models = [leaf for leaf in leaves if isinstance(leaf, type) and issubclass(leaf, BaseModel)]
+        problems += _strict_problems(value, sub_models, child, lines, file)
+    return problems
+
+
+def _notes(data: Any, lines: _Lines, file: str) -> tuple[str, ...]:
+    """Warnings about keys that are valid but do not (yet) change a run."""
+    notes = []
+    workload = data.get("workload") if isinstance(data, dict) else None
+    if isinstance(workload, dict) and "accounts" in workload:
+        path = ("workload", "accounts")
+        notes.append(
+            f"{file}:{lines.line(path)}: workload.accounts: accepted for compatibility but not yet modelled "
+            "(every repayment is on its own account in both engines; see docs/scenarios.md)"
+        )
+    return tuple(notes)
+
+
 # --------------------------------------------------------------------------- entry points
 
 
@@ -267,6 +371,7 @@ def _validate(data: Any, lines: _Lines, file: str) -> Scenario:
                     ScenarioProblem(file, lines.line(("slo", key)), format_key_path(("slo", key)), text,
                                     found or _short(rule), hint)
                 )
+    problems += _strict_problems(data, [Scenario], (), lines, file)
     checked = {k: v for k, v in data.items() if k != "slo"} if problems else data
     try:
         scenario = Scenario.model_validate(checked)
@@ -276,7 +381,25 @@ def _validate(data: Any, lines: _Lines, file: str) -> Scenario:
         problems.sort(key=lambda p: (p.line or 0))
         raise InvalidScenario(problems)
     scenario._source = file
+    scenario._warnings = _notes(data, lines, file)
     return scenario
+
+
+def _plain_yaml_problem(problem: str, text: str, line: int | None) -> tuple[str, str]:
+    """The YAML parser's wording ('expected <block end>, but found ...') in plain words."""
+    source = text.splitlines()[line - 1] if line and 0 < line <= len(text.splitlines()) else ""
+    shown = f" in {source.strip()!r}" if source.strip() else ""
+    if "\\t" in problem or "\t" in source[: len(source) - len(source.lstrip())]:
+        return "indentation with spaces (YAML does not allow tabs)", f"a tab{shown}"
+    if "block end" in problem or "block mapping start" in problem or "block sequence" in problem:
+        return ("each key indented exactly like the other keys of its mapping",
+                f"a line indented differently from the lines above it{shown}")
+    if "mapping values are not allowed" in problem:
+        return ("a key indented under a key that opens a mapping (one ending in ':'), "
+                "or a value with ': ' inside it quoted"), f"a key here that has nothing to belong to{shown}"
+    if "could not find expected ':'" in problem:
+        return "'key: value' on this line", f"no ':' after the key{shown}"
+    return "valid YAML", problem
 
 
 def _compose(text: str, file: str) -> tuple[Any, _Lines]:
@@ -288,14 +411,17 @@ def _compose(text: str, file: str) -> tuple[Any, _Lines]:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InvalidScenario([ScenarioProblem(file, line, "", "valid YAML", problem)]) from None
+        expected, found = _plain_yaml_problem(problem, text, line)
+        raise InvalidScenario([ScenarioProblem(file, line, "", expected, found)]) from None
     return data, _Lines(root)
 
 
 def load_scenario_text(text: str, file: str = "<string>") -> Scenario:
     """Validate scenario YAML given as text (``file`` names it in errors)."""
     data, lines = _compose(text, file)
-    return _validate(data, lines, file)
+    scenario = _validate(data, lines, file)
+    scenario._text = text
+    return scenario
 
 
 def load_model_text(text: str, model: type[BaseModel], file: str, expected: str = "a mapping") -> Any:

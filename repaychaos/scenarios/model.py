@@ -78,15 +78,20 @@ class ProfileStep(_Frozen):
 
 
 class Arrivals(_Frozen):
-    """Poisson arrivals: a constant ``rate`` or a piecewise-constant ``profile``."""
+    """Poisson arrivals: a constant ``rate`` or a piecewise-constant ``profile``, times ``scale``.
+
+    ``scale`` multiplies every rate (the whole profile), so one key varies the load of a
+    profile-based scenario: ``--vary workload.arrivals.scale=0.5,1,1.5``.
+    """
 
     rate: Rate | None = None
     profile: tuple[ProfileStep, ...] | None = None
+    scale: float = Field(1.0, gt=0)
 
     @model_validator(mode="after")
     def _one_of(self) -> "Arrivals":
         if (self.rate is None) == (self.profile is None):
-            raise ValueError("exactly one of 'rate' or 'profile'")
+            raise ValueError("exactly one of 'rate' or 'profile' (to vary the load of a profile, set 'scale')")
         if self.profile is not None:
             if not self.profile:
                 raise ValueError("a non-empty profile")
@@ -99,10 +104,10 @@ class Arrivals(_Frozen):
 
     @property
     def steps(self) -> tuple[tuple[float, float], ...]:
-        """``(at, rate)`` pairs; a constant rate is one step at 0."""
+        """``(at, rate)`` pairs, ``scale`` applied; a constant rate is one step at 0."""
         if self.profile is None:
-            return ((0.0, float(self.rate or 0.0)),)
-        return tuple((s.at, s.rate) for s in self.profile)
+            return ((0.0, float(self.rate or 0.0) * self.scale),)
+        return tuple((s.at, s.rate * self.scale) for s in self.profile)
 
     def rate_at(self, t: float) -> float:
         current = 0.0
@@ -415,11 +420,23 @@ class Scenario(_Frozen):
     slo: tuple[SloRule, ...] = ()
 
     _source: str | None = PrivateAttr(None)
+    _warnings: tuple[str, ...] = PrivateAttr(())
+    _text: str | None = PrivateAttr(None)
 
     @property
     def source(self) -> str:
         """Where this scenario was loaded from (for messages)."""
         return self._source or f"<{self.name}>"
+
+    @property
+    def written(self) -> str | None:
+        """The scenario file's text as its author wrote it (None when built from data)."""
+        return self._text
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """``file:line: key: ...`` notes about keys accepted but not modelled (the loader fills them)."""
+        return self._warnings
 
     @field_validator("slo", mode="before")
     @classmethod

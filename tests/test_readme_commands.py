@@ -1,0 +1,162 @@
+"""Every `repaychaos` command in the README runs (and none exits 2).
+
+Shortened where the README's command is long, so the test takes about a minute:
+
+- bundled scenarios are replaced by copies cut to 10 minutes of scenario time with one
+  replication and a constant 2 s `first_after` (the bundled lognormal's 1e-4 tail would
+  make each live run wait minutes for late users); the copy keeps the name, faults and SLOs;
+- `load` and `run` get `--time-scale 30` (20 s of arrivals);
+- `serve` gets a free port and a temporary database, and is stopped once `/healthz`
+  answers (it runs until stopped);
+- `sim`/`sweep` keep their options but `--replications 1` is added;
+- `validate bad.yaml` and `validate indent.yaml` are the README's error examples: they must
+  exit 2 and print exactly what the README shows.
+
+Not run: `make`, `pytest`, `locust`, `curl` lines (not `repaychaos` commands).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from repaychaos.scenarios import bundled_scenarios
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+pytestmark = pytest.mark.live
+
+BAD_YAML = """\
+version: 1
+name: bad-example
+duration: 1h
+workload:
+  arrivals:
+    rate: 8/s
+  check:
+    first_after: 5s
+pipeline:
+  sync:
+    servise: 100ms
+    workers: true
+faults:
+  - type: sync_dely
+    at: 10m
+  - type: interface_bug
+    link: sync->credit
+    drop_ratio: 1.5
+"""
+
+INDENT_YAML = "version: 1\nname: t\nworkload:\n  arrivals:\n    rate: 2/s\n   check: {every: 30s}\n"
+
+
+def readme_commands() -> list[str]:
+    """`repaychaos ...` lines of the README's code blocks (comments and `&` dropped)."""
+    out = []
+    for block in re.findall(r"```(?:sh|bash|)\n(.*?)```", README, flags=re.S):
+        for line in block.splitlines():
+            line = line.strip().removeprefix("$ ")
+            if not line.startswith("repaychaos "):
+                continue
+            out.append(re.sub(r"\s+#.*$", "", line).rstrip(" &"))
+    return out
+
+
+def shortened(name: str, folder: Path) -> Path:
+    data = yaml.safe_load(Path(bundled_scenarios()[name]).read_text(encoding="utf-8"))
+    data["duration"] = "10m"
+    data["warmup"] = "1m"
+    data["replications"] = 1
+    data["workload"].setdefault("check", {})["first_after"] = "2s"
+    data["faults"] = [dict(f, at="3m", **({"for": "2m"} if "for" in f else {})) for f in data.get("faults", [])]
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _shown_output(command: str) -> list[str]:
+    """The lines the README shows after `$ command`."""
+    block = README[README.index(f"$ {command}\n") + len(command) + 3:]
+    return [line for line in block.split("```")[0].split("$ ")[0].splitlines() if line]
+
+
+def test_readme_lists_the_commands_this_test_knows():
+    verbs = sorted({shlex.split(c)[1] for c in readme_commands()})
+    assert verbs == ["list", "load", "report", "run", "schema", "serve", "sim", "sweep", "validate"]
+
+
+def test_every_readme_command_runs(tmp_path):
+    names = set(bundled_scenarios())
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "bad.yaml").write_text(BAD_YAML)
+    (work / "indent.yaml").write_text(INDENT_YAML)
+    copies = {name: shortened(name, tmp_path) for name in names}
+    (work / "my-scenario.yaml").write_text(copies["nightly-maintenance"].read_text())
+    results: list[str] = []
+    failures = []
+    for index, command in enumerate(readme_commands()):
+        argv = shlex.split(command.split(">")[0])
+        out = tmp_path / "out" / f"{index}-{argv[1]}"
+        verb = argv[1]
+        argv = [str(copies[a]) if a in names else a for a in argv]
+        if verb in ("sim", "sweep") and "--replications" not in argv:
+            argv += ["--replications", "1"]
+        if verb in ("sim", "sweep", "load", "run"):
+            argv += ["--out", str(out)]
+        if verb in ("load", "run"):
+            argv += ["--time-scale", "30"]
+        if verb == "report":
+            assert results, "the README shows `report` before any `sim`"
+            argv = argv[:2] + results
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if verb == "serve":
+            port = _free_port()
+            argv[argv.index("--port") + 1] = str(port)
+            argv[argv.index("--db") + 1] = str(tmp_path / "ledger.sqlite")
+            proc = subprocess.Popen([sys.executable, "-m", "repaychaos", *argv[1:]], cwd=work, env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            import requests
+
+            up = False
+            for _ in range(100):
+                try:
+                    up = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+                except requests.RequestException:
+                    pass
+                if up or proc.poll() is not None:
+                    break
+                time.sleep(0.2)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+            if not up:
+                failures.append(f"{command}: never answered /healthz (exit {proc.returncode})")
+            continue
+        proc = subprocess.run([sys.executable, "-m", "repaychaos", *argv[1:]], cwd=work, env=env,
+                              capture_output=True, text=True, timeout=600)
+        if argv[1:3] in (["validate", "bad.yaml"], ["validate", "indent.yaml"]):
+            if proc.returncode != 2 or proc.stderr.splitlines() != _shown_output(command):
+                failures.append(f"{command}: exit {proc.returncode}, printed\n{proc.stderr}")
+            continue
+        if proc.returncode not in (0, 1):
+            failures.append(f"{command}: exit {proc.returncode}\n{proc.stderr[-2000:]}")
+        if verb == "sim" and (out / "result.json").exists():
+            results.append(str(out / "result.json"))
+    assert not failures, "\n\n".join(failures)
