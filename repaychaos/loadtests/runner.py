@@ -142,7 +142,7 @@ def run_load(scenario: Any, *, time_scale: float | None = None, allow_remote: bo
     ``max_wall``: wall-clock bound of the whole run (default: the scenario's own length plus
     slack). ``keep_dir``: keep the database, records and logs there instead of a temp folder.
     """
-    from repaychaos.core.metrics import finalize
+    from repaychaos.core.collector import finalize
     from repaychaos.core.result import build_result
 
     base_url = check_target(host, allow_remote) if host is not None else None
