@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from repaychaos.core.catalog import CAUSES, PHASE_AFTER, QUANTILES
 from repaychaos.core.histogram import LogHistogram, bin_of
@@ -169,7 +169,7 @@ class MetricsCollector:
     """
 
     def __init__(self, duration: float, warmup: float, max_checks: int,
-                 windows: dict[str, Sequence[tuple[float, float]]] | None = None):
+                 windows: Mapping[str, Sequence[tuple[float, float]]] | None = None):
         self.max_checks = max_checks
         self.state = CollectorState(duration=duration, warmup=warmup, bin_width=duration / SERIES_BINS)
         self._windows = {name: tuple(ws) for name, ws in (windows or {}).items()}
@@ -341,9 +341,9 @@ def _population(groups: list[_Counts]) -> dict[str, Any]:
     if mean is not None:
         intervals["time_to_usable.mean"] = as_json(mean, _r)
     quantiles = quantile_estimates(_cat(groups, "b_ttu"), [q for _, q in QUANTILES], ttu.max)
-    for (key, _), est in zip(QUANTILES, quantiles):
-        if est is not None:
-            intervals[f"time_to_usable.{key}"] = as_json(est, _r)
+    for (key, _), q_est in zip(QUANTILES, quantiles):
+        if q_est is not None:
+            intervals[f"time_to_usable.{key}"] = as_json(q_est, _r)
     stale = _cat(groups, "b_stale")
     reads = _cat(groups, "b_reads")
     return {
