@@ -1,7 +1,8 @@
 """repaychaos: how often, and for how long, users see a stale "unusable" account after repaying.
 
 The package's layers (checked by import-linter, see ``pyproject.toml``), bottom up:
-:mod:`repaychaos.core` (errors, metric definitions and collectors, the result record),
+:mod:`repaychaos.core` (the error tree, metric names, the records both sources report, the
+collectors, the interval estimators, the result record with its SLO verdicts),
 :mod:`repaychaos.scenarios` (the scenario format), the engines :mod:`repaychaos.sim` (the
 SimPy model) and :mod:`repaychaos.loadtests` (the reference service and Locust),
 :mod:`repaychaos.reports`, and on top :mod:`repaychaos.cli` and

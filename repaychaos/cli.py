@@ -260,7 +260,7 @@ def run(scenario: str, time_scale: float | None, out: str | None, target: str | 
     """Model and measurement of SCENARIO, then a comparison and a report."""
     sc = _scenario(scenario)
     from repaychaos.loadtests.runner import run_load
-    from repaychaos.reports.compare import compare_results
+    from repaychaos.reports.compare import compare_results, comparison_text
     from repaychaos.reports.render import write_report
     from repaychaos.core.result import write_result
     from repaychaos.reports.summary import format_summary
@@ -281,13 +281,26 @@ def run(scenario: str, time_scale: float | None, out: str | None, target: str | 
     click.echo(format_summary(load_result))
     comparison = compare_results(sim_result, load_result)
     paths = write_report([sim_result, load_result], out_dir, comparison=comparison)
+    click.echo(comparison_text(comparison))
     for kind in ("comparison", "html", "markdown", "junit"):
         if kind in paths:
             click.echo(f"  wrote {kind}: {paths[kind]}")
-    if not comparison.get("agree", False):
-        click.echo("repaychaos: model and measurement DISAGREE (see comparison.json)", err=True)
-    ok = sim_result["passed"] and load_result["passed"] and comparison.get("agree", False)
-    sys.exit(0 if ok else 1)
+    sys.exit(_run_exit(sim_result, load_result, comparison))
+
+
+def _run_exit(sim_result: dict[str, Any], load_result: dict[str, Any], comparison: dict[str, Any]) -> int:
+    """``run``'s exit status, with one line on stderr per reason it is not 0: a
+    disagreement and an SLO failure are told apart."""
+    agree = bool(comparison.get("agree", False))
+    slo_ok = bool(sim_result["passed"] and load_result["passed"])
+    if not agree:
+        on = ", ".join(comparison.get("disagree_on") or ["(nothing comparable)"])
+        click.echo(f"repaychaos: model and measurement DISAGREE on {on} (see comparison.json)", err=True)
+    if not slo_ok:
+        failed = [label for label, r in (("model", sim_result), ("measurement", load_result)) if not r["passed"]]
+        click.echo(f"repaychaos: SLO gate failed for the {' and the '.join(failed)} "
+                   f"(verdicts: model {sim_result.get('verdict')}, measurement {load_result.get('verdict')})", err=True)
+    return 0 if agree and slo_ok else 1
 
 
 @cli.command()

@@ -1,4 +1,6 @@
-"""Model against measurement: agreement within combined intervals, curve RMS, renderings."""
+"""Model against measurement: per-metric two-sample tests under Holm, curve RMS, power, renderings.
+
+The error rates of the verdict over many seeds are checked in tests/test_statistics_calibration.py."""
 
 from __future__ import annotations
 
@@ -14,8 +16,10 @@ from repaychaos.reports.compare import (
     comparison_html,
     comparison_markdown,
     compare_results,
+    comparison_text,
+    holm,
     interval_agreement,
-    quantile_interval,
+    two_sample_test,
     write_comparison,
 )
 from repaychaos.reports.synthetic import synthetic_result
@@ -113,24 +117,53 @@ def test_curve_rms_of_a_constant_shift(pair):
     assert curve["max_abs"] == pytest.approx(0.01, abs=1e-9)
 
 
-def test_quantile_interval_brackets_the_reported_quantile(pair):
-    """The curve-derived interval of p50/p95/p99 contains the reported quantile."""
-    sim, _ = pair
-    for key, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99)):
-        low, high = quantile_interval(sim, q)
-        assert low <= sim["metrics"]["time_to_usable"][key] <= high
+def test_holm_adjusts_step_down():
+    """Holm on (0.01, 0.04, 0.03, 0.005): adjusted 4·0.005, 3·0.01, 2·0.03, max(0.06, 0.04) (textbook)."""
+    adjusted, rejected = holm([0.01, 0.04, 0.03, 0.005])
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert rejected == [True, False, False, True]
 
 
-def test_quantile_interval_narrows_with_more_repayments(pair):
-    """Four times the repayments on the same curve halves δ, so the interval cannot widen."""
-    sim, _ = pair
-    more = copy.deepcopy(sim)
-    more["metrics"]["repayments"] *= 4
-    more["metrics"]["never_usable"] *= 4
-    more["metrics"]["risk_holds"] *= 4
-    low, high = quantile_interval(sim, 0.5)
-    low4, high4 = quantile_interval(more, 0.5)
-    assert high4 - low4 <= high - low
+def test_two_sample_test_known_values():
+    """|0.10 − 0.13| / hypot(0.01, 0.01) = 2.1213 → normal two-sided p = 0.0339; Welch d.o.f. with 19 each = 38."""
+    p, se, dof = two_sample_test(0.10, 0.01, None, 0.13, 0.01, None)
+    assert se == pytest.approx(math.sqrt(2) * 0.01) and dof is None
+    assert p == pytest.approx(0.033895, abs=1e-5)
+    _, _, dof = two_sample_test(0.10, 0.01, 19, 0.13, 0.01, 19)
+    assert dof == pytest.approx(38.0)
+
+
+def test_every_headline_metric_carries_a_test(pair):
+    """Each headline row has both standard errors, a p-value and a Holm-adjusted p-value ≥ it."""
+    comparison = compare_results(*pair)
+    for row in comparison["metrics"][: len(HEADLINE)]:
+        if row["agree"] is None:
+            continue
+        assert row["model_se"] is not None and row["measured_se"] is not None
+        assert 0 <= row["p_value"] <= row["p_holm"] <= 1
+
+
+def test_power_is_stated(pair):
+    """comparison.json says the minimal detectable relative bias of stale_read_ratio at 80 % power:
+    (z(1 − α/2m) + z(0.8))·hypot(se_model, se_measured) / model value."""
+    from scipy.stats import norm
+
+    comparison = compare_results(*pair)
+    power = comparison["power"]
+    row = comparison["metrics"][0]
+    m = power["family"]
+    expected = (norm.ppf(1 - 0.05 / m / 2) + norm.ppf(0.8)) * math.hypot(row["model_se"], row["measured_se"]) / row["model"]
+    assert power["min_detectable_relative_bias"] == pytest.approx(expected, rel=1e-4)
+
+
+def test_terminal_text_has_the_verdict_and_a_row_per_metric(pair):
+    """The text `repaychaos run` prints: the verdict first, one line per compared metric, curve RMS and power."""
+    comparison = compare_results(*pair)
+    text = comparison_text(comparison)
+    assert text.splitlines()[0] == "model vs measurement: AGREE"
+    for row in comparison["metrics"]:
+        assert any(line.strip().startswith(row["metric"] + " ") for line in text.splitlines())
+    assert "RMS difference" in text and "Power:" in text
 
 
 def test_different_scenarios_are_noted(pair):

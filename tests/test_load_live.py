@@ -13,7 +13,7 @@ import pytest
 from repaychaos.scenarios import load_scenario_data
 from repaychaos.loadtests.runner import run_load
 from repaychaos.loadtests.launcher import ServiceProcess
-from repaychaos.core.metrics import wilson
+from repaychaos.core.stats import wilson
 
 pytestmark = pytest.mark.live
 

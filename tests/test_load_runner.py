@@ -8,7 +8,7 @@ from repaychaos.scenarios import load_scenario_data
 from repaychaos.loadtests.measure import collect
 from repaychaos.loadtests.runner import MAX_WALL_RATE, check_target, default_time_scale, run_load
 from repaychaos.core.errors import InvalidInput, UnsafeTarget
-from repaychaos.core.metrics import finalize
+from repaychaos.core.collector import finalize
 
 SMALL = {
     "version": 1, "name": "join", "duration": "100s", "warmup": "10s",

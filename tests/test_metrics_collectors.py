@@ -7,17 +7,10 @@ import random
 
 import pytest
 
-from repaychaos.core.metrics import (
-    VISIBILITY_GRID,
-    LogHistogram,
-    MetricsCollector,
-    Read,
-    Repayment,
-    Touch,
-    cause_of,
-    finalize,
-    wilson,
-)
+from repaychaos.core.collector import BATCHES, VISIBILITY_GRID, MetricsCollector, finalize
+from repaychaos.core.histogram import LogHistogram
+from repaychaos.core.records import Read, Repayment, Touch, cause_of
+from repaychaos.core.stats import t975, wilson
 
 
 def collector(max_checks=3, windows=None, duration=1000.0, warmup=0.0):
@@ -150,18 +143,108 @@ def test_wilson_interval_known_values():
     assert low == pytest.approx(0.2366, abs=1e-4) and high == pytest.approx(0.7634, abs=1e-4)
 
 
-def test_replications_give_student_interval_around_pooled_ratio():
-    """Two or more replications: the CI is the pooled value ± t(0.975, n-1)·s/√n."""
-    states = []
-    for stale in (10, 20, 30):
-        c = collector(max_checks=1)
-        for i in range(100):
-            c.observe(Repayment(float(i), view_usable_at=i + (100 if i < stale else 0.1)), [Read(i + 1.0, i >= stale, i + 1.0)])
-        states.append(c.state)
+def _batch_run(stale_per_batch, reads_per_batch=10, duration=1000.0):
+    """One repayment per read slot: batch b (width duration/BATCHES) gets ``reads_per_batch``
+    repayments with one read each, the first ``stale_per_batch[b]`` of them stale."""
+    c = collector(max_checks=1, duration=duration)
+    width = duration / BATCHES
+    for b, stale in enumerate(stale_per_batch):
+        for i in range(reads_per_batch):
+            t = b * width + (i + 0.5) * width / reads_per_batch
+            usable = i >= stale
+            c.observe(Repayment(t, view_usable_at=t + (0.1 if usable else 100.0)), [Read(t + 1.0, usable, t + 1.0)])
+    return c.state
+
+
+def test_ratio_interval_is_batch_means_over_ack_time():
+    """One run: se = sqrt(n/(n-1)·Σ(y_b − p·x_b)²)/Σx over the BATCHES batches by ack time, on n−1 d.o.f.,
+    and the interval is Wilson at the effective size p(1−p)/se² with Student t (≈ p ± t·se here)."""
+    stale = [(3 * b) % 7 for b in range(BATCHES)]  # 0..6 stale of 10 reads per batch
+    r = finalize([_batch_run(stale)])["metrics"]["stale_read_ratio"]
+    y, x = [float(v) for v in stale], 10.0
+    p = sum(y) / (x * BATCHES)
+    se = math.sqrt(BATCHES / (BATCHES - 1) * sum((v - p * x) ** 2 for v in y)) / (x * BATCHES)
+    assert r["value"] == pytest.approx(p) and r["dof"] == BATCHES - 1
+    assert r["se"] == pytest.approx(se, rel=1e-6)
+    n_eff, t = p * (1 - p) / se**2, t975(BATCHES - 1)
+    assert r["ci95"] == pytest.approx(_wilson_p(p, n_eff, t), rel=1e-6)
+    assert r["ci95"][1] - r["ci95"][0] == pytest.approx(2 * t * se, rel=0.05)
+
+
+def _wilson_p(p, n, z):
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return [centre - half, centre + half]
+
+
+def test_correlated_reads_widen_the_interval_past_wilson():
+    """All-or-nothing batches (every read in a batch stale, or none) are far more variable than
+    independent reads: the interval is wider than the Wilson interval over reads."""
+    stale = [10 if b % 2 else 0 for b in range(BATCHES)]
+    r = finalize([_batch_run(stale)])["metrics"]["stale_read_ratio"]
+    low, high = wilson(5 * BATCHES, 10 * BATCHES)
+    assert r["ci95"][1] - r["ci95"][0] > 2 * (high - low)
+
+
+def test_replications_pool_their_batches():
+    """Three replications of BATCHES batches: the interval has 3·BATCHES − 1 d.o.f., not 2."""
+    states = [_batch_run([(b + k) % 5 for b in range(BATCHES)]) for k in range(3)]
     r = finalize(states)["metrics"]["stale_read_ratio"]
-    assert r["value"] == pytest.approx(0.2)
-    half = 4.302652729911275 * 0.1 / math.sqrt(3)  # t(0.975, 2) * sd / sqrt(n)
-    assert r["ci95"] == pytest.approx([max(0.0, 0.2 - half), 0.2 + half], abs=1e-8)  # clipped to [0, 1]
+    assert r["dof"] == 3 * BATCHES - 1
+    assert r["value"] == pytest.approx(sum((b + k) % 5 for b in range(BATCHES) for k in range(3)) / (30 * BATCHES))
+
+
+def test_no_stale_read_still_gives_an_interval_of_width():
+    """Zero events: the value is 0 and the upper bound the Wilson bound at the raw count (t quantile), not 0."""
+    r = finalize([_batch_run([0] * BATCHES)])["metrics"]["stale_read_ratio"]
+    n, t = 10 * BATCHES, t975(BATCHES - 1)
+    assert r["value"] == 0.0 and r["ci95"][0] == 0.0
+    assert r["ci95"][1] == pytest.approx(t * t / (n + t * t), rel=1e-6)
+
+
+def test_quantile_interval_is_zero_width_when_every_batch_is_alike():
+    """The grouped jackknife: identical batches give identical leave-one-out quantiles, so se = 0."""
+    c = collector(duration=1000.0)
+    width = 1000.0 / BATCHES
+    for b in range(BATCHES):
+        for i, d in enumerate((0.5, 1.0, 2.0, 4.0, 8.0) * 4):
+            t = b * width + i
+            c.observe(Repayment(t, view_usable_at=t + d), [])
+    iv = finalize([c.state])["metrics"]["intervals"]["time_to_usable.p50"]
+    assert iv["se"] == 0.0 and iv["dof"] == BATCHES - 1
+    assert iv["ci95"][0] == iv["ci95"][1]
+
+
+def test_tail_quantile_without_enough_values_gets_no_interval():
+    """p999 of 20 values per batch: fewer than 5 per batch beyond it, so no interval is claimed."""
+    c = collector(duration=1000.0)
+    width = 1000.0 / BATCHES
+    for b in range(BATCHES):
+        for i in range(20):
+            t = b * width + i
+            c.observe(Repayment(t, view_usable_at=t + 0.5 + i), [])
+    intervals = finalize([c.state])["metrics"]["intervals"]
+    assert "time_to_usable.p999" not in intervals and "time_to_usable.p50" in intervals
+
+
+def test_collector_state_is_bounded_by_batches_and_bins():
+    """Ten times the repayments do not grow the state's lists; per-batch histograms hold at most one
+    entry per occupied bin of the pooled histogram, so at most BATCHES × bins entries in all."""
+    def state(n):
+        rng = random.Random(3)
+        c = collector(duration=1000.0)
+        for i in range(n):
+            t = 1000.0 * i / n
+            c.observe(Repayment(t, view_usable_at=t + rng.expovariate(2.0)), [Read(t + 1, True, t + 1)])
+        return c.state
+    small, large = state(2_000), state(20_000)
+    for s in (small, large):
+        occupied = sum(1 for c in s.all.ttu.counts if c)
+        assert len(s.all.b_ttu) == BATCHES and all(len(h) <= occupied for h in s.all.b_ttu)
+        assert sum(len(h) for h in s.all.b_ttu) <= BATCHES * len(LogHistogram().counts)
+    assert [len(x) for x in vars(small.all).values() if isinstance(x, list)] == \
+        [len(x) for x in vars(large.all).values() if isinstance(x, list)]
 
 
 def test_finalize_is_deterministic():

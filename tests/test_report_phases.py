@@ -125,13 +125,15 @@ def test_maintenance_median_time_to_usable_matches_theory(result):
 
 
 def test_phase_slo_verdicts_follow_the_theory(result):
-    """@after `== 0` passes, @maintenance `< 50%` fails (theory ≈ 96%), the phase p50 and support SLOs pass."""
+    """@after `== 0` passes, @maintenance `< 50%` fails (theory ≈ 96%), the phase p50 SLO passes.
+    support@after `< 1` is inconclusive: its true rate is 0, but 0 contacts among ~9,600 repayments
+    cannot show a rate below 1 per 10k (even the rule of three allows 3/9,600 ≈ 3.1 per 10k)."""
     verdicts = {row["metric"]: row["verdict"] for row in result["slo"]}
     assert verdicts == {
         "stale_read_ratio@after": "pass",
         "stale_read_ratio@maintenance": "fail",
         "time_to_usable.p50@maintenance": "pass",
-        "support_contacts_per_10k@after": "pass",
+        "support_contacts_per_10k@after": "inconclusive",
     }
 
 

@@ -6,7 +6,7 @@ import math
 import random
 
 from repaychaos.scenarios.model import FAULT_TYPES
-from repaychaos.core.metrics import Read
+from repaychaos.core.records import Read
 from repaychaos.sim.faults import INJECTORS, REJECT_RETRY, retry_time
 from repaychaos.sim.pipeline import arrival_times
 from repaychaos.sim.schedule import Schedule

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from repaychaos.core.metrics import wilson
+from repaychaos.core.stats import wilson
 from repaychaos.core.readlog import read_read_log
 from repaychaos.loadtests.launcher import ServiceProcess, free_port
 from repaychaos.scenarios import load_scenario_data

@@ -1,7 +1,7 @@
 """The names of every metric in result.json, defined once.
 
 The scenario validator checks SLO metric paths against this list, the collectors in
-:mod:`repaychaos.core.metrics` produce exactly these keys, and reports label them from here.
+:mod:`repaychaos.core.collector` produce exactly these keys, and reports label them from here.
 """
 
 from __future__ import annotations

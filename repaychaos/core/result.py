@@ -4,8 +4,9 @@ verdicts included, written and read back with clear errors.
 Extensions beyond SPEC §5 (documented in the README): ``replications``, ``verdict``
 (``pass``/``fail``/``inconclusive``), per-SLO ``verdict`` and ``ci95``, ``phases``
 (the metrics of repayments acked inside each fault's windows and ``after`` them),
-``series`` (fixed-width time bins), ``windows`` (every fault window), ``recovery``
-and ``run`` (wall-clock facts that are *not* part of the deterministic metrics).
+``series`` (fixed-width time bins), ``windows`` (every fault window), ``recovery``,
+``ci_method`` (how the intervals were made), ``metrics.intervals`` (intervals of the
+metrics SPEC §5 gives as plain numbers) and ``run`` (wall-clock facts that are *not* part of the deterministic metrics).
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from repaychaos.core.catalog import is_ratio_path
 from repaychaos.core.errors import InvalidResult
-from repaychaos.core.metrics import recovery_times
+from repaychaos.core.recovery import recovery_times
 
 __all__ = [
     "SCHEMA",
@@ -56,8 +56,12 @@ def fault_windows(scenario: Any, horizon: float | None = None) -> list[dict[str,
 
 
 def lookup_metric(metrics: dict[str, Any], phases: dict[str, Any], key: str) -> tuple[float | None, list[float] | None]:
-    """Value and (for ratios) 95 % interval of a metric path such as ``time_to_usable.p99``
-    or ``stale_read_ratio@maintenance``."""
+    """Value and 95 % interval (None where the metric has none) of a metric path such as
+    ``time_to_usable.p99`` or ``stale_read_ratio@maintenance``.
+
+    Ratios carry their interval in their node (SPEC §5); other metrics with an interval
+    (quantiles, the mean, support contacts) carry it in the population's ``intervals``.
+    """
     path, _, phase = key.partition("@")
     source = metrics if not phase else phases.get(phase)
     if source is None:
@@ -69,13 +73,18 @@ def lookup_metric(metrics: dict[str, Any], phases: dict[str, Any], key: str) -> 
         node = node[part]
     if isinstance(node, dict) and "value" in node:
         return node["value"], node.get("ci95")
-    return (node if isinstance(node, (int, float)) else None), None
+    if not isinstance(node, (int, float)) or isinstance(node, bool):
+        return None, None
+    interval = (source.get("intervals") or {}).get(path) or {}
+    return node, interval.get("ci95")
 
 
 def evaluate_slos(slo_rules: Sequence[Any], metrics: dict[str, Any], phases: dict[str, Any],
                   fail_on_inconclusive: bool = True) -> tuple[list[dict[str, Any]], bool, str]:
-    """Judge every SLO. A ratio whose 95 % interval straddles the threshold is
-    ``inconclusive``: it fails the gate unless ``fail_on_inconclusive`` is False.
+    """Judge every SLO. A metric whose 95 % interval (a ratio, a time-to-usable quantile or
+    mean, support contacts) straddles the threshold is ``inconclusive``: it fails the gate
+    unless ``fail_on_inconclusive`` is False. Counts, and quantiles too far in the tail
+    for an interval, are judged on their value.
 
     Returns the SLO rows, whether the gate passed, and the overall verdict.
     """
@@ -85,9 +94,9 @@ def evaluate_slos(slo_rules: Sequence[Any], metrics: dict[str, Any], phases: dic
         observed, ci = lookup_metric(metrics, phases, rule.key)
         if observed is None:
             verdict = "fail"
-        elif ci is not None and is_ratio_path(rule.key) and rule.op not in ("==", "!="):
-            # An interval can show a ratio is below or above a threshold; equality to a
-            # value is never provable from an interval, so `== 0` is judged on the count.
+        elif ci is not None and rule.op not in ("==", "!="):
+            # An interval can show a metric is below or above a threshold; equality to a
+            # value is never provable from an interval, so `== 0` is judged on the value.
             low_ok, high_ok = rule.holds(ci[0]), rule.holds(ci[1])
             if low_ok and high_ok and rule.holds(observed):
                 verdict = "pass"
@@ -112,7 +121,7 @@ def evaluate_slos(slo_rules: Sequence[Any], metrics: dict[str, Any], phases: dic
 def build_result(scenario: Any, source: str, seed: int, finalized: dict[str, Any], *,
                  replications: int, run: dict[str, Any] | None = None,
                  fail_on_inconclusive: bool = True, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The whole result record from :func:`repaychaos.core.metrics.finalize` output."""
+    """The whole result record from :func:`repaychaos.core.collector.finalize` output."""
     metrics, phases, series = finalized["metrics"], finalized["phases"], finalized["series"]
     slo_rows, passed, verdict = evaluate_slos(scenario.slo, metrics, phases, fail_on_inconclusive)
     windows = fault_windows(scenario)
@@ -136,6 +145,8 @@ def build_result(scenario: Any, source: str, seed: int, finalized: dict[str, Any
         "recovery": {"baseline_stale_share": round(baseline, 9), "windows": recovery},
         "series": series,
     }
+    if "ci_method" in finalized:
+        record["ci_method"] = finalized["ci_method"]
     if extra:
         record.update(extra)
     record["run"] = run or {}

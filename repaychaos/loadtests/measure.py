@@ -1,8 +1,8 @@
 """Join what the users saw (Locust records) with what the service knows (its trace).
 
 The metrics themselves are not computed here: every repayment becomes a
-:class:`repaychaos.core.metrics.Repayment` with its :class:`~repaychaos.core.metrics.Read` s and is
-fed to the same :class:`~repaychaos.core.metrics.MetricsCollector` the model uses. This
+:class:`repaychaos.core.records.Repayment` with its :class:`~repaychaos.core.records.Read` s and is
+fed to the same :class:`~repaychaos.core.collector.MetricsCollector` the model uses. This
 module only converts times (epoch -> scenario seconds on the service's clock) and
 decides what the ledger holds.
 """
@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from repaychaos.core.metrics import MetricsCollector, Read, Repayment, Touch
+from repaychaos.core.collector import MetricsCollector
+from repaychaos.core.records import Read, Repayment, Touch
 
 __all__ = ["UserRecords", "read_records", "collect", "write_user_reads"]
 

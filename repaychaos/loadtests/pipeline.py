@@ -511,7 +511,7 @@ class Pipeline:
     # ------------------------------------------------------------------ observation
 
     async def _sample_backlog(self) -> None:
-        from repaychaos.core.metrics import SERIES_BINS
+        from repaychaos.core.collector import SERIES_BINS
 
         step = self.scenario.duration / SERIES_BINS / 2
         t = max(0.0, self.clock.now())

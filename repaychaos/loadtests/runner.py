@@ -447,7 +447,7 @@ def _collect(plan: LoadPlan, work: Path, records: Path, trace: dict[str, Any], l
              duplicates: int | None, run: dict[str, Any], fail_on_inconclusive: bool,
              read_log: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Join every user's reads with the service's trace through the shared collectors: the result record."""
-    from repaychaos.core.metrics import finalize
+    from repaychaos.core.collector import finalize
     from repaychaos.core.result import build_result
     from repaychaos.loadtests.measure import collect, read_records
 

@@ -1,19 +1,23 @@
 """Model against measurement: does the SimPy model agree with the live service?
 
 Where they agree, the model has earned the right to extrapolate; where they disagree the
-report shows where. For each headline metric we compare the model's value with the
-measured one and say whether they agree *within their combined intervals*: with
-``d = model - measured``, they agree when ``|d| <= sqrt(h_model² + h_measured²)``, using
-each side's 95 % half-width on the side facing the other (the usual interval for a
-difference of two independent estimates). Quantiles carry no interval in result.json,
-so theirs is read off the staleness curve: the order-statistic interval
-``[Q(q - δ), Q(q + δ)]`` with ``δ = 1.96·sqrt(q(1-q)/n)``, interpolated log-linearly
-between grid points (approximate, and labelled so).
+report shows where. Each headline metric is a two-sample test of "model and measurement
+estimate the same quantity": ``t = (model − measured) / sqrt(se_model² + se_measured²)``
+with the standard errors each result carries (batch means over ack time, see
+:mod:`repaychaos.core.stats`) and Welch–Satterthwaite degrees of freedom. The family of
+headline metrics is controlled with **Holm's step-down procedure** at 5 %, so a correct
+model is called "disagree" in at most 5 % of runs whatever the correlation between the
+metrics (they are strongly correlated: Holm is then conservative). A metric without a
+standard error on either side (a tail quantile of a short run) is shown, not tested.
+
+The comparison also states its **power**: the smallest relative bias of
+``stale_read_ratio`` it would detect with 80 % probability at this pair's standard
+errors, at Holm's first-step level ``α/m`` (the level a lone biased metric must reach).
 
 The staleness curves are compared point by point on the shared grid: the RMS difference,
-the largest gap and how many points fall outside the combined bands. ``agree`` is True
-when every headline metric agrees; the curve is reported beside it, not folded in, because
-18 simultaneous pointwise tests would disagree by chance far too often.
+the largest gap and how many points fall outside the combined bands. The curve is
+reported beside the verdict, not folded in, because 18 simultaneous pointwise tests
+would disagree by chance far too often.
 """
 
 from __future__ import annotations
@@ -25,24 +29,32 @@ import os
 from pathlib import Path
 from typing import Any
 
-from repaychaos.core.metrics import wilson
 from repaychaos.reports.fmt import format_ci, format_value
 
 __all__ = [
     "SCHEMA",
     "HEADLINE",
+    "ALPHA",
+    "POWER",
     "compare_results",
+    "holm",
+    "two_sample_test",
     "interval_agreement",
-    "quantile_interval",
     "write_comparison",
     "comparison_markdown",
     "comparison_html",
+    "comparison_text",
 ]
 
-SCHEMA = "repaychaos.comparison/1"
+SCHEMA = "repaychaos.comparison/2"
 Z95 = 1.959963984540054
 
-#: The metrics compared, in report order.
+#: Family-wise error rate of the agreement verdict.
+ALPHA = 0.05
+#: The power at which the minimal detectable bias is stated.
+POWER = 0.80
+
+#: The metrics compared, in report order (the Holm family).
 HEADLINE: tuple[str, ...] = (
     "stale_read_ratio",
     "affected_ratio",
@@ -54,7 +66,8 @@ HEADLINE: tuple[str, ...] = (
 
 
 def interval_agreement(a: float, a_ci: list[float] | None, b: float, b_ci: list[float] | None) -> tuple[bool, float]:
-    """Do estimates ``a`` and ``b`` agree within their combined 95 % intervals?
+    """Do estimates ``a`` and ``b`` agree within their combined 95 % intervals (one
+    pointwise check, used for the staleness-curve bands)?
 
     Returns ``(agree, tolerance)``; a missing interval counts as zero width.
     """
@@ -68,72 +81,68 @@ def interval_agreement(a: float, a_ci: list[float] | None, b: float, b_ci: list[
     return abs(a - b) <= tol + 1e-12 * max(1.0, abs(a), abs(b)), tol
 
 
-def _inverse_curve(t: list[float], p: list[float], target: float) -> float:
-    """The first t where the (non-increasing) curve p falls to ``target``; log-linear in t."""
-    if target >= p[0]:
-        return t[0]
-    for i in range(1, len(t)):
-        if p[i] <= target:
-            t0, t1, p0, p1 = t[i - 1], t[i], p[i - 1], p[i]
-            if p0 == p1:
-                return t1
-            frac = (p0 - target) / (p0 - p1)
-            if t0 > 0:
-                return math.exp(math.log(t0) + frac * (math.log(t1) - math.log(t0)))
-            return t0 + frac * (t1 - t0)
-    return math.inf
+def two_sample_test(a: float, se_a: float, dof_a: int | None, b: float, se_b: float,
+                    dof_b: int | None) -> tuple[float, float, float | None]:
+    """Two-sided test of ``a == b`` for independent estimates: ``(p_value, se_diff, dof)``.
+
+    Welch–Satterthwaite d.o.f. from each side's (``None`` = normal); with both standard
+    errors zero the p-value is 1 when the values are equal and 0 otherwise.
+    """
+    from scipy.stats import norm, t as student_t
+
+    se = math.hypot(se_a, se_b)
+    diff = abs(a - b)
+    if se == 0:
+        return (1.0 if diff <= 1e-12 * max(1.0, abs(a), abs(b)) else 0.0), 0.0, None
+    dof: float | None = None
+    if dof_a and dof_b:
+        dof = se ** 4 / (se_a ** 4 / dof_a + se_b ** 4 / dof_b)
+    elif dof_a and se_b == 0:
+        dof = dof_a
+    elif dof_b and se_a == 0:
+        dof = dof_b
+    stat = diff / se
+    p = 2 * float(norm.sf(stat) if dof is None else student_t.sf(stat, dof))
+    return p, se, dof
 
 
-def quantile_interval(result: dict[str, Any], q: float) -> list[float] | None:
-    """An approximate 95 % interval of the time-to-usable ``q`` quantile (see the module doc)."""
-    m = result["metrics"]
-    vis = m.get("visibility") or {}
-    t, p = vis.get("t"), vis.get("p_stale")
-    value = (m.get("time_to_usable") or {}).get(f"p{round(q * 100) if q < 0.999 else 999}")
-    holds = m.get("risk_holds", 0)
-    n = m.get("repayments", 0) - holds
-    if not t or not p or n <= 0 or value is None:
-        return None
-    never = max(0, m.get("never_usable", 0) - holds) / n
-    if never >= 1:
-        return None
-    # the curve counts never-usable repayments as stale forever; quantiles leave them out
-    p_usable = [max(0.0, (x - never) / (1 - never)) for x in p]
-    delta = Z95 * math.sqrt(q * (1 - q) / n)
-    low = _inverse_curve(t, p_usable, 1 - max(0.0, q - delta))
-    high = _inverse_curve(t, p_usable, 1 - min(1.0, q + delta))
-    top = (m.get("time_to_usable") or {}).get("max") or value
-    high = min(high, top)
-    return [min(low, value), max(high, value)]
+def holm(p_values: list[float], alpha: float = ALPHA) -> tuple[list[float], list[bool]]:
+    """Holm's step-down procedure: Holm-adjusted p-values and which hypotheses are rejected
+    at family-wise error ``alpha`` (Holm 1979, Scand. J. Statist. 6)."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted, [adj <= alpha for adj in adjusted]
 
 
-def _support_interval(result: dict[str, Any]) -> list[float] | None:
-    m = result["metrics"]
-    n = m.get("repayments", 0)
-    contacts = m.get("support_contacts")
-    if contacts is None or not n:
-        return None
-    low, high = wilson(contacts, n)
-    return [10_000 * low, 10_000 * high]
-
-
-def _value_and_interval(result: dict[str, Any], metric: str) -> tuple[float | None, list[float] | None, str]:
+def _estimate(result: dict[str, Any], metric: str) -> tuple[float | None, list[float] | None, float | None, int | None]:
+    """Value, 95 % interval, standard error and d.o.f. of ``metric`` (``path@phase``) in a result."""
     path, _, phase = metric.partition("@")
     source = result["metrics"] if not phase else (result.get("phases") or {}).get(phase)
     if source is None:
-        return None, None, "missing"
-    if path in ("stale_read_ratio", "affected_ratio"):
-        node = source.get(path) or {}
-        return node.get("value"), node.get("ci95"), "ci95 from the result"
-    if path.startswith("time_to_usable."):
-        value = (source.get("time_to_usable") or {}).get(path.split(".", 1)[1])
-        q = int(path.split(".p", 1)[1]) / (1000 if path.endswith("p999") else 100)
-        sub = result if not phase else {"metrics": source}
-        return value, quantile_interval(sub, q), "order-statistic interval from the staleness curve (approx.)"
-    if path == "support_contacts_per_10k":
-        sub = result if not phase else {"metrics": source}
-        return source.get(path), _support_interval(sub), "Wilson interval on support contacts"
-    return source.get(path), None, "no interval"
+        return None, None, None, None
+    node: Any = source
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        value, info = node.get("value"), node
+    else:
+        value, info = node, (source.get("intervals") or {}).get(path) or {}
+    ci = info.get("ci95")
+    se = info.get("se")
+    if se is None and ci is not None and value is not None and "se" not in info:
+        se = (ci[1] - ci[0]) / (2 * Z95)  # a record from before standard errors were written
+    return value, ci, se, info.get("dof")
+
+
+def _z(p: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(p))
 
 
 def _curve(sim: dict[str, Any], load: dict[str, Any]) -> dict[str, Any]:
@@ -161,9 +170,56 @@ def _curve(sim: dict[str, Any], load: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _test_rows(sim_result: dict[str, Any], load_result: dict[str, Any], metrics: list[str]) -> list[dict[str, Any]]:
+    """One row per metric with both values, the test, and Holm's verdict over the rows tested."""
+    rows = []
+    for metric in metrics:
+        m, m_ci, m_se, m_dof = _estimate(sim_result, metric)
+        s, s_ci, s_se, s_dof = _estimate(load_result, metric)
+        row: dict[str, Any] = {"metric": metric, "model": m, "model_ci95": m_ci, "model_se": m_se,
+                               "measured": s, "measured_ci95": s_ci, "measured_se": s_se,
+                               "difference": None, "tolerance": None, "p_value": None, "p_holm": None,
+                               "agree": None, "measured_over_model": None}
+        if m is not None and s is not None:
+            row["difference"] = round(m - s, 9)
+            row["measured_over_model"] = round(s / m, 6) if m else None
+            if m_se is not None and s_se is not None:
+                p, se, dof = two_sample_test(m, m_se, m_dof, s, s_se, s_dof)
+                crit = _z(1 - ALPHA / 2) if dof is None else _t(dof)
+                row.update(p_value=round(p, 6), tolerance=round(crit * se, 9))
+        rows.append(row)
+    tested = [r for r in rows if r["p_value"] is not None]
+    adjusted, rejected = holm([r["p_value"] for r in tested])
+    for row, adj, rej in zip(tested, adjusted, rejected):
+        row["p_holm"] = round(adj, 6)
+        row["agree"] = not rej
+    return rows
+
+
+def _t(dof: float) -> float:
+    from scipy.stats import t as student_t
+
+    return float(student_t.ppf(1 - ALPHA / 2, dof))
+
+
+def _power(sim_result: dict[str, Any], load_result: dict[str, Any], family: int) -> dict[str, Any]:
+    """The smallest relative bias of stale_read_ratio caught with probability POWER."""
+    m, _, m_se, _ = _estimate(sim_result, "stale_read_ratio")
+    _, _, s_se, _ = _estimate(load_result, "stale_read_ratio")
+    out: dict[str, Any] = {"metric": "stale_read_ratio", "power": POWER, "alpha": ALPHA,
+                           "family": family, "level": round(ALPHA / max(1, family), 6),
+                           "min_detectable_relative_bias": None}
+    if m and m_se is not None and s_se is not None:
+        se = math.hypot(m_se, s_se)
+        mde = (_z(1 - ALPHA / max(1, family) / 2) + _z(POWER)) * se
+        out["min_detectable_relative_bias"] = round(mde / m, 6)
+    return out
+
+
 def compare_results(sim_result: dict[str, Any], load_result: dict[str, Any]) -> dict[str, Any]:
-    """Per headline metric: model value, measured value, intervals, agreement; the curve
-    RMS difference; ``agree`` overall. Phase ratios shared by both results are compared too."""
+    """Per headline metric: model value, measured value, intervals, the two-sample test and
+    Holm's verdict; the curve RMS difference; the power; ``agree`` overall. Phase stale ratios
+    shared by both results are compared too, as their own Holm family (shown, not folded in)."""
     notes = []
     if sim_result.get("source") != "sim" or load_result.get("source") not in ("load", "target"):
         notes.append(f"expected a sim and a load result, got {sim_result.get('source')!r} and {load_result.get('source')!r}")
@@ -171,27 +227,16 @@ def compare_results(sim_result: dict[str, Any], load_result: dict[str, Any]) -> 
     name_b = load_result["scenario"].get("name")
     if name_a != name_b:
         notes.append(f"the results are of different scenarios ({name_a!r} vs {name_b!r})")
-    metrics = list(HEADLINE)
+    headline = _test_rows(sim_result, load_result, list(HEADLINE))
     shared_phases = sorted(set(sim_result.get("phases") or {}) & set(load_result.get("phases") or {}))
-    metrics += [f"stale_read_ratio@{p}" for p in shared_phases]
-    rows = []
-    for metric in metrics:
-        m, m_ci, basis = _value_and_interval(sim_result, metric)
-        s, s_ci, _ = _value_and_interval(load_result, metric)
-        row: dict[str, Any] = {"metric": metric, "model": m, "model_ci95": m_ci, "measured": s, "measured_ci95": s_ci,
-                               "basis": basis}
-        if m is None or s is None:
-            row.update(difference=None, tolerance=None, agree=None, measured_over_model=None)
-        else:
-            agree, tol = interval_agreement(m, m_ci, s, s_ci)
-            row.update(difference=round(m - s, 9), tolerance=round(tol, 9), agree=agree,
-                       measured_over_model=round(s / m, 6) if m else None)
-        rows.append(row)
-    headline = [r for r in rows if "@" not in r["metric"]]
+    phase_rows = _test_rows(sim_result, load_result, [f"stale_read_ratio@{p}" for p in shared_phases])
     judged = [r for r in headline if r["agree"] is not None]
-    missing = [r["metric"] for r in headline if r["agree"] is None]
+    missing = [r["metric"] for r in headline if r["model"] is None or r["measured"] is None]
     if missing:
         notes.append("not compared (missing in a result): " + ", ".join(missing))
+    untested = [r["metric"] for r in headline if r["agree"] is None and r["metric"] not in missing]
+    if untested:
+        notes.append("shown, not tested (no standard error, e.g. a tail quantile of a short run): " + ", ".join(untested))
     return {
         "schema": SCHEMA,
         "scenario": name_a,
@@ -201,8 +246,11 @@ def compare_results(sim_result: dict[str, Any], load_result: dict[str, Any]) -> 
         "measured": {"source": load_result.get("source"), "seed": load_result.get("seed"),
                      "replications": load_result.get("replications", 1),
                      "repayments": load_result["metrics"].get("repayments")},
-        "metrics": rows,
+        "method": {"test": "two-sample t on the results' standard errors (Welch-Satterthwaite d.o.f.)",
+                   "family_wise_error": "Holm", "alpha": ALPHA},
+        "metrics": headline + phase_rows,
         "curve": _curve(sim_result, load_result),
+        "power": _power(sim_result, load_result, len(judged)),
         "agree": bool(judged) and all(r["agree"] for r in judged),
         "disagree_on": [r["metric"] for r in judged if not r["agree"]],
         "notes": notes,
@@ -218,41 +266,78 @@ def write_comparison(comparison: dict[str, Any], out_dir: str | os.PathLike[str]
     return path
 
 
+def _p(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return "<0.0001" if value < 1e-4 else f"{value:.2g}"
+
+
 def _cells(row: dict[str, Any]) -> list[str]:
     metric = row["metric"]
-    agree = {True: "✅ agree", False: "❌ disagree", None: "n/a"}[row["agree"]]
-    ratio = row.get("measured_over_model")
+    agree = {True: "agree", False: "DISAGREE", None: "not tested"}[row["agree"]]
+    diff, tol = row.get("difference"), row.get("tolerance")
+    signed = "n/a" if diff is None else ("+" if diff >= 0 else "−") + format_value(metric, abs(diff))
     return [
         metric,
-        format_value(metric, row["model"]),
-        format_ci(metric, row["model_ci95"]),
-        format_value(metric, row["measured"]),
-        format_ci(metric, row["measured_ci95"]),
-        "n/a" if ratio is None else f"{ratio:.3g}×",
+        format_value(metric, row["model"]) + " " + format_ci(metric, row["model_ci95"]),
+        format_value(metric, row["measured"]) + " " + format_ci(metric, row["measured_ci95"]),
+        signed,
+        "n/a" if tol is None else "±" + format_value(metric, tol),
+        f"{_p(row.get('p_value'))} / {_p(row.get('p_holm'))}",
         agree,
     ]
 
 
-_HEAD = ["metric", "model", "model 95% CI", "measured", "measured 95% CI", "measured / model", "agreement"]
+_HEAD = ["metric", "model (95% CI)", "measured (95% CI)", "model − measured", "tolerance (95%)",
+         "p / Holm p", "verdict"]
+
+_METHOD_NOTE = ("Each metric: two-sample t-test on the results' batch-means standard errors; "
+                "the headline metrics' family-wise error is held at 5% by Holm's procedure "
+                "(so a correct model agrees in at least 95% of runs). Tolerance: the difference "
+                "a single test would accept at 95%.")
+
+
+def _power_line(comparison: dict[str, Any]) -> str:
+    power = comparison.get("power") or {}
+    mde = power.get("min_detectable_relative_bias")
+    if mde is None:
+        return "Power: n/a."
+    return (f"Power: a relative bias of stale_read_ratio of {100 * mde:.3g}% or more is caught with "
+            f"{100 * power['power']:.0f}% probability at these run sizes.")
 
 
 def _summary_line(comparison: dict[str, Any]) -> str:
     curve = comparison["curve"]
     verdict = "agree" if comparison["agree"] else "DISAGREE on " + ", ".join(comparison["disagree_on"] or ["(nothing comparable)"])
-    rms = "n/a" if curve["rms"] is None else f"{curve['rms']:.3g}"
+    rms = "n/a" if curve["rms"] is None else f"{100 * curve['rms']:.3g} pp"
     return (f"Model and measurement {verdict}. Staleness curves: RMS difference {rms}, "
             f"{len(curve['points_outside_bands'])} of {len(curve['t'])} grid points outside the combined bands.")
 
 
+def comparison_text(comparison: dict[str, Any]) -> str:
+    """The comparison for a terminal: the verdict, a fixed-width per-metric table, curve RMS and power."""
+    rows = [_HEAD] + [_cells(r) for r in comparison["metrics"]]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(_HEAD))]
+    lines = ["model vs measurement: " + ("AGREE" if comparison["agree"] else "DISAGREE")]
+    for k, r in enumerate(rows):
+        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        if k == 0:
+            lines.append("  " + "  ".join("-" * w for w in widths))
+    lines.append("  " + _summary_line(comparison))
+    lines.append("  " + _power_line(comparison))
+    for note in comparison.get("notes", []):
+        lines.append(f"  note: {note}")
+    return "\n".join(lines)
+
+
 def comparison_markdown(comparison: dict[str, Any]) -> str:
     """The comparison as a Markdown section (used in summary.md)."""
-    lines = ["### Model vs measurement", "", _summary_line(comparison), "",
+    lines = ["### Model vs measurement", "", _summary_line(comparison), "", _power_line(comparison), "",
              "| " + " | ".join(_HEAD) + " |", "|" + "---|" * len(_HEAD)]
     for row in comparison["metrics"]:
         lines.append("| " + " | ".join(_cells(row)) + " |")
     lines.append("")
-    lines.append("Agreement: |model − measured| ≤ √(h_model² + h_measured²) with 95% half-widths; "
-                 "quantile intervals are read off the staleness curve (approximate).")
+    lines.append(_METHOD_NOTE)
     for note in comparison.get("notes", []):
         lines.append(f"\n> note: {note}")
     return "\n".join(lines) + "\n"
@@ -268,6 +353,6 @@ def comparison_html(comparison: dict[str, Any]) -> str:
         body.append(f'<tr class="{cls}">' + "".join(f"<td>{esc(c)}</td>" for c in _cells(row)) + "</tr>")
     notes = "".join(f'<p class="note">{esc(n)}</p>' for n in comparison.get("notes", []))
     return (f'<p class="{"pass" if comparison["agree"] else "fail"}"><strong>{esc(_summary_line(comparison))}</strong></p>'
+            f'<p>{esc(_power_line(comparison))}</p>'
             f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-            '<p class="note">Agreement: |model − measured| ≤ √(h_model² + h_measured²) with 95% half-widths; '
-            "quantile intervals are read off the staleness curve (approximate).</p>" + notes)
+            f'<p class="note">{esc(_METHOD_NOTE)}</p>' + notes)

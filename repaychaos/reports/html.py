@@ -148,11 +148,18 @@ def report_html(results: list[dict[str, Any]], plots: list[list[tuple[str, bytes
     verdict = overall_verdict(results)
     gate = all(r.get("passed") for r in results)
     title = "repaychaos report — " + ", ".join(result_label(r) for r in results)
+    if comparison and not comparison.get("agree", False):
+        # a disagreement outranks the SLO verdict: the numbers above it are not yet trusted
+        on = ", ".join(comparison.get("disagree_on") or ["(nothing comparable)"])
+        banner = (f'<div class="banner fail"><strong>DISAGREE</strong> — model and measurement disagree on '
+                  f"{esc(on)}; SLOs {VERDICT_WORD[verdict]}; CI gate failed</div>")
+    else:
+        agreed = " — model and measurement agree" if comparison else ""
+        banner = (f'<div class="banner {verdict}"><strong>{verdict_mark(verdict, "#fff")}</strong>{agreed} — CI gate '
+                  f"{'passed' if gate else 'failed'}</div>")
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(title)}</title>"
              f"<style>{_CSS}</style></head><body>",
-             f"<h1>{esc(title)}</h1>",
-             f'<div class="banner {verdict}"><strong>{verdict_mark(verdict, "#fff")}</strong> — CI gate '
-             f"{'passed' if gate else 'failed'}</div>"]
+             f"<h1>{esc(title)}</h1>", banner]
     if any(verdict_of(row) == "inconclusive" for r in results for row in r.get("slo", [])):
         parts.append(f"<p>{INCONCLUSIVE_RULE.replace('**', '')}</p>")
     parts += ["<h2>SLOs</h2>", _slo_table(results), "<h2>Headline numbers</h2>", _headline(results)]

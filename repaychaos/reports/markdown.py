@@ -89,9 +89,15 @@ def summary_markdown(results: list[dict[str, Any]], comparison: dict[str, Any] |
     """The whole summary.md text: verdict first, then SLOs, headline numbers, causes, comparison."""
     verdict = overall_verdict(results)
     names = ", ".join(result_label(r) for r in results)
-    parts = [f"## repaychaos: {VERDICT_WORD[verdict]} — {_escape(names)}", ""]
     gate = all(r.get("passed") for r in results)
-    parts.append(f"CI gate: **{'passed' if gate else 'failed'}**.")
+    if comparison and not comparison.get("agree", False):
+        on = ", ".join(comparison.get("disagree_on") or ["(nothing comparable)"])
+        parts = [f"## repaychaos: DISAGREE — {_escape(names)}", "",
+                 f"Model and measurement disagree on {_escape(on)}; SLOs {VERDICT_WORD[verdict]}; CI gate: **failed**."]
+    else:
+        parts = [f"## repaychaos: {VERDICT_WORD[verdict]} — {_escape(names)}", ""]
+        agreed = "Model and measurement agree. " if comparison else ""
+        parts.append(f"{agreed}CI gate: **{'passed' if gate else 'failed'}**.")
     if any(verdict_of(row) == "inconclusive" for r in results for row in r.get("slo", [])):
         parts.append("")
         parts.append(INCONCLUSIVE_RULE)

@@ -19,7 +19,8 @@ import random
 from bisect import bisect_right
 from typing import Any
 
-from repaychaos.core.metrics import MetricsCollector, Read, Repayment, Touch, finalize
+from repaychaos.core.collector import MetricsCollector, finalize
+from repaychaos.core.records import Read, Repayment, Touch
 from repaychaos.core.result import build_result
 
 __all__ = ["synthetic_result", "synthetic_replication"]
@@ -51,7 +52,7 @@ def _in(t: float, windows: list[tuple[float, float]]) -> tuple[float, float] | N
 
 
 def synthetic_replication(scenario: Any, seed: int) -> Any:
-    """One replication's :class:`~repaychaos.core.metrics.CollectorState` (see the module caveats)."""
+    """One replication's :class:`~repaychaos.core.collector.CollectorState` (see the module caveats)."""
     rng = random.Random(seed)
     horizon = scenario.duration
     pipe = scenario.pipeline

@@ -4,7 +4,7 @@ An injector says at which pipeline points and in which windows it is in force
 (:meth:`Injector.hooks`); the stage at that point calls :meth:`Injector.apply` for a
 message passing while the window is open, and the injector may delay it (return a later
 time), defer it (return ``None`` after re-submitting it itself), or mark it dropped,
-corrupted or lost, recording a :class:`~repaychaos.core.metrics.Touch`. Injectors that act
+corrupted or lost, recording a :class:`~repaychaos.core.records.Touch`. Injectors that act
 on the stage's state at an instant (a cutover emptying the queue) schedule SimPy events
 in :meth:`Injector.start`. Adding a fault type means adding one class here.
 

@@ -7,7 +7,7 @@ same repayment (common random numbers).
 
 from __future__ import annotations
 
-from repaychaos.core.metrics import Touch
+from repaychaos.core.records import Touch
 
 __all__ = ["Msg", "U_HOLD", "U_LINK", "U_CUT_LOSS", "U_UNMAPPED", "N_UNIFORMS"]
 

@@ -21,7 +21,8 @@ from typing import Any, Callable, Iterator
 import simpy
 from simpy.events import Timeout
 
-from repaychaos.core.metrics import MetricsCollector, Repayment, Touch
+from repaychaos.core.collector import MetricsCollector
+from repaychaos.core.records import Repayment, Touch
 from repaychaos.sim.faults import POINTS, REJECT_RETRY, build_injectors
 from repaychaos.sim.message import N_UNIFORMS, U_HOLD, Msg
 from repaychaos.sim.schedule import Schedule

@@ -1,7 +1,7 @@
 """Run a scenario through the model: its replications on the one executor, one result record.
 
 Each replication is independent (its own random streams from ``(seed, index)``) and
-returns a bounded :class:`~repaychaos.core.metrics.CollectorState`; states are merged in
+returns a bounded :class:`~repaychaos.core.collector.CollectorState`; states are merged in
 replication order, so the ``metrics`` of the result are byte-identical for the same
 scenario and seed whatever the number of processes or where they run
 (:mod:`repaychaos.sim.executor`: this process, a local pool, or a Dask cluster).
@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from repaychaos.core.errors import InvalidOption, RepaychaosError, RunFailed
-from repaychaos.core.metrics import CollectorState, finalize
+from repaychaos.core.collector import CollectorState, finalize
 from repaychaos.core.result import build_result
 from repaychaos.scenarios import Scenario
 from repaychaos.sim.executor import Task, open_backend, replicate

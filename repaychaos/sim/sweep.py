@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 from repaychaos.scenarios import Scenario
 from repaychaos.core.errors import InvalidOption
-from repaychaos.core.metrics import finalize
+from repaychaos.core.collector import finalize
 from repaychaos.core.result import evaluate_slos
 from repaychaos.sim.executor import Backend, Task, open_backend
 from repaychaos.sim.sweep_frontier import Bisection, frontier_key as default_frontier_key, grid_frontier

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from repaychaos.core.metrics import Read
+from repaychaos.core.records import Read
 
 __all__ = ["view_history", "reads_simple", "reads_general"]
 

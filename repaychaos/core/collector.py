@@ -1,0 +1,410 @@
+"""Every metric of SPEC §4, collected once, for the model and the load test alike.
+
+Both sources feed :class:`~repaychaos.core.records.Repayment` s and their
+:class:`~repaychaos.core.records.Read` s to a :class:`MetricsCollector`. Collectors
+stream: counters, a fixed log-spaced histogram for quantiles, the visibility curve on a
+fixed grid and fixed-width time bins. For the intervals, each population's additive
+counts are also kept per **batch of ack time** (:data:`BATCHES` per replication, plus a
+sparse time-to-usable histogram per batch), so memory is O(batches × bins) whatever the
+number of repayments. One collector per replication; the final numbers and their
+intervals (:mod:`repaychaos.core.stats`) come from :func:`finalize`.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+from repaychaos.core.catalog import CAUSES, PHASE_AFTER, QUANTILES
+from repaychaos.core.histogram import LogHistogram, bin_of
+from repaychaos.core.records import Read, Repayment, cause_of
+from repaychaos.core.stats import (
+    Estimate,
+    as_json,
+    mean_estimate,
+    proportion_estimate,
+    quantile_estimates,
+)
+
+__all__ = [
+    "MetricsCollector",
+    "CollectorState",
+    "VISIBILITY_GRID",
+    "SERIES_BINS",
+    "BATCHES",
+    "CI_METHOD",
+    "finalize",
+]
+
+#: Seconds since the ack at which the staleness curve is evaluated (exactly, not binned).
+VISIBILITY_GRID: tuple[float, ...] = (
+    0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0,
+    1800.0, 3600.0, 7200.0,
+)
+
+#: Number of fixed-width time bins over ``[0, duration)`` for the time series.
+SERIES_BINS = 240
+
+#: Batches of ack time per replication and population (Law & Kelton suggest 10–30 batches
+#: of a length well past the correlation time; more batches give more d.o.f. but shorter,
+#: more correlated batches).
+BATCHES = 20
+
+#: What result.json says about how its intervals were made (README "result.json beyond SPEC §5").
+CI_METHOD = "batch-means"
+
+_GRID = len(VISIBILITY_GRID)
+
+
+@dataclass
+class _Counts:
+    """The additive core of every metric for one population (all, or one phase), per batch."""
+
+    never_usable: int = 0
+    risk_holds: int = 0
+    wrong_usable_reads: int = 0
+    lost_repayments: int = 0
+    by_cause: dict[str, int] = field(default_factory=lambda: {c: 0 for c in CAUSES})
+    ttu: LogHistogram = field(default_factory=LogHistogram)
+    # per batch of ack time
+    b_repayments: list[int] = field(default_factory=lambda: [0] * BATCHES)
+    b_reads: list[int] = field(default_factory=lambda: [0] * BATCHES)
+    b_stale: list[int] = field(default_factory=lambda: [0] * BATCHES)
+    b_affected: list[int] = field(default_factory=lambda: [0] * BATCHES)
+    b_support: list[int] = field(default_factory=lambda: [0] * BATCHES)
+    # repayments with usable truth, and how many were still stale at each grid t (batch-major)
+    b_truth_usable: list[int] = field(default_factory=lambda: [0] * BATCHES)
+    b_still_stale: list[int] = field(default_factory=lambda: [0] * (BATCHES * _GRID))
+    # time to usable: count and sum per batch, and a sparse histogram per batch
+    b_usable: list[int] = field(default_factory=lambda: [0] * BATCHES)
+    b_ttu_sum: list[float] = field(default_factory=lambda: [0.0] * BATCHES)
+    b_ttu: list[dict[int, int]] = field(default_factory=lambda: [{} for _ in range(BATCHES)])
+
+    @property
+    def repayments(self) -> int:
+        return sum(self.b_repayments)
+
+    @property
+    def reads(self) -> int:
+        return sum(self.b_reads)
+
+    @property
+    def stale_reads(self) -> int:
+        return sum(self.b_stale)
+
+    @property
+    def support_contacts(self) -> int:
+        return sum(self.b_support)
+
+    @property
+    def truth_usable(self) -> int:
+        return sum(self.b_truth_usable)
+
+    def still_stale(self, i: int) -> list[int]:
+        """Per batch: repayments still stale at grid point ``i``."""
+        return self.b_still_stale[i::_GRID]
+
+
+@dataclass
+class CollectorState:
+    """Everything one replication measured; picklable and mergeable, bounded in size."""
+
+    duration: float
+    warmup: float
+    bin_width: float
+    all: _Counts = field(default_factory=_Counts)
+    phases: dict[str, _Counts] = field(default_factory=dict)
+    extra: dict[str, int] = field(default_factory=lambda: {"duplicate_repayments": 0})
+    # series over [0, duration) in SERIES_BINS bins
+    s_acks: list[int] = field(default_factory=lambda: [0] * SERIES_BINS)
+    s_reads: list[int] = field(default_factory=lambda: [0] * SERIES_BINS)
+    s_stale: list[int] = field(default_factory=lambda: [0] * SERIES_BINS)
+    s_stale_by_cause: dict[str, list[int]] = field(default_factory=lambda: {c: [0] * SERIES_BINS for c in CAUSES})
+    s_backlog_sum: list[float] = field(default_factory=lambda: [0.0] * SERIES_BINS)
+    s_backlog_n: list[int] = field(default_factory=lambda: [0] * SERIES_BINS)
+    s_backlog_max: list[float] = field(default_factory=lambda: [0.0] * SERIES_BINS)
+
+    @property
+    def ttu(self) -> LogHistogram:
+        """Time to usable of the whole population."""
+        return self.all.ttu
+
+
+class _Batching:
+    """Maps an ack instant inside a population's span (the union of its windows within
+    ``[warmup, duration)``) to one of :data:`BATCHES` equal shares of that span."""
+
+    def __init__(self, pieces: Sequence[tuple[float, float]]):
+        merged: list[list[float]] = []
+        for start, end in sorted(p for p in pieces if p[1] > p[0]):
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        self.starts = [s for s, _ in merged]
+        self.pieces = merged
+        self.before: list[float] = []
+        acc = 0.0
+        for s, e in merged:
+            self.before.append(acc)
+            acc += e - s
+        self.length = acc
+
+    def index(self, t: float) -> int:
+        k = bisect_right(self.starts, t) - 1
+        if k < 0 or self.length <= 0:
+            return 0
+        pos = self.before[k] + min(t, self.pieces[k][1]) - self.pieces[k][0]
+        return min(BATCHES - 1, int(pos / self.length * BATCHES))
+
+
+class MetricsCollector:
+    """Streams repayments and their reads into the SPEC §4 metrics for one replication.
+
+    ``windows`` maps a phase name (a fault type or fault name) to its ``[start, end)``
+    windows; a repayment acked inside one also counts in that phase, and one acked after
+    every window has ended counts in the ``after`` phase.
+    """
+
+    def __init__(self, duration: float, warmup: float, max_checks: int,
+                 windows: Mapping[str, Sequence[tuple[float, float]]] | None = None):
+        self.max_checks = max_checks
+        self.state = CollectorState(duration=duration, warmup=warmup, bin_width=duration / SERIES_BINS)
+        self._windows = {name: tuple(ws) for name, ws in (windows or {}).items()}
+        ends = [end for ws in self._windows.values() for _, end in ws]
+        self._all_over = max(ends) if ends else None
+        self._batch_scale = BATCHES / (duration - warmup) if duration > warmup else 0.0
+        self._batching: dict[str, _Batching] = {}
+        for name, ws in self._windows.items():
+            self.state.phases[name] = _Counts()
+            self._batching[name] = _Batching([(max(s, warmup), min(e, duration)) for s, e in ws])
+        if self._all_over is not None:
+            self.state.phases[PHASE_AFTER] = _Counts()
+            self._batching[PHASE_AFTER] = _Batching([(max(self._all_over, warmup), duration)])
+
+    @classmethod
+    def for_scenario(cls, scenario: Any, horizon: float | None = None) -> "MetricsCollector":
+        """A collector with one phase per fault type and fault name of ``scenario``."""
+        horizon = scenario.duration if horizon is None else horizon
+        windows: dict[str, list[tuple[float, float]]] = {}
+        # SLOs may also say `@type#index` (Scenario.phase_names); only then is that phase kept
+        wanted = {rule.phase for rule in getattr(scenario, "slo", ()) if rule.phase}
+        for index, fault in enumerate(scenario.faults):
+            ws = fault.windows(horizon)
+            windows.setdefault(fault.type, []).extend(ws)
+            label = fault.name or f"{fault.type}#{index}"
+            if label != fault.type and (fault.name or label in wanted):
+                windows.setdefault(label, []).extend(ws)
+        return cls(scenario.duration, scenario.warmup, scenario.workload.check.max_checks, windows)
+
+    def _bin(self, t: float) -> int:
+        return int(t / self.state.bin_width) if 0 <= t < self.state.duration else -1
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add to a whole-run counter the repayment records cannot show (``duplicate_repayments``)."""
+        self.state.extra[name] = self.state.extra.get(name, 0) + n
+
+    def observe_backlog(self, t: float, length: float) -> None:
+        """A sample of the sync backlog (messages waiting or in service) at instant ``t``."""
+        b = self._bin(t)
+        if b >= 0:
+            st = self.state
+            st.s_backlog_sum[b] += length
+            st.s_backlog_n[b] += 1
+            if length > st.s_backlog_max[b]:
+                st.s_backlog_max[b] = length
+
+    def observe(self, rep: Repayment, reads: Iterable[Read]) -> None:
+        """One acked repayment and every read its user made after the ack."""
+        t_ack = rep.acked_at
+        st = self.state
+        if not (st.warmup <= t_ack < st.duration):
+            return
+        groups = [(st.all, min(BATCHES - 1, int((t_ack - st.warmup) * self._batch_scale)))]
+        if self._windows:
+            for name, ws in self._windows.items():
+                for start, end in ws:
+                    if start <= t_ack < end:
+                        groups.append((st.phases[name], self._batching[name].index(t_ack)))
+                        break
+            if self._all_over is not None and t_ack >= self._all_over:
+                groups.append((st.phases[PHASE_AFTER], self._batching[PHASE_AFTER].index(t_ack)))
+        b = self._bin(t_ack)
+        st.s_acks[b] += 1
+
+        held = rep.held
+        usable_at = rep.view_usable_at
+        n_reads = n_stale = n_wrong = 0
+        stale_causes: list[str] = []
+        for read in reads:
+            n_reads += 1
+            rb = self._bin(read.t)
+            if rb >= 0:
+                st.s_reads[rb] += 1
+            if read.shown_usable:
+                if held:
+                    n_wrong += 1
+            elif not held:
+                n_stale += 1
+                cause = cause_of(rep, read)
+                stale_causes.append(cause)
+                if rb >= 0:
+                    st.s_stale[rb] += 1
+                    st.s_stale_by_cause[cause][rb] += 1
+        never = held or usable_at == math.inf
+        delay = usable_at - t_ack
+        if delay < 0:
+            delay = 0.0
+        ttu_bin = -1 if never else bin_of(delay)
+        k = 0
+        if not held and delay > 0:
+            # still stale at every grid t < delay
+            k = bisect_right(VISIBILITY_GRID, delay) if delay != math.inf else _GRID
+            if k and VISIBILITY_GRID[k - 1] == delay:
+                k -= 1
+        # SPEC: a user who used all max_checks and saw only stale reads contacts support.
+        support = n_stale == n_reads >= self.max_checks
+        for g, gb in groups:
+            g.b_repayments[gb] += 1
+            g.b_reads[gb] += n_reads
+            g.b_stale[gb] += n_stale
+            g.wrong_usable_reads += n_wrong
+            if n_stale:
+                g.b_affected[gb] += 1
+                for cause in stale_causes:
+                    g.by_cause[cause] += 1
+            if never:
+                g.never_usable += 1
+            else:
+                g.ttu.add(delay)
+                g.b_usable[gb] += 1
+                g.b_ttu_sum[gb] += delay
+                hist = g.b_ttu[gb]
+                hist[ttu_bin] = hist.get(ttu_bin, 0) + 1
+            if held:
+                g.risk_holds += 1
+            else:
+                g.b_truth_usable[gb] += 1
+                base = gb * _GRID
+                ss = g.b_still_stale
+                for i in range(base, base + k):
+                    ss[i] += 1
+            if support:
+                g.b_support[gb] += 1
+            if not rep.in_ledger:
+                g.lost_repayments += 1
+
+
+# --------------------------------------------------------------------------- read-out
+
+
+def _r(x: float | None, digits: int = 9) -> float | None:
+    """Round for a stable, readable result.json (same inputs -> same bytes)."""
+    if x is None or x == math.inf or x != x:
+        return None
+    return float(f"{x:.{digits}g}")
+
+
+def _ratio_node(est: Estimate) -> dict[str, Any]:
+    return {"value": _r(est.value), **as_json(est, _r)}
+
+
+def _cat(groups: list[_Counts], attr: str) -> list[Any]:
+    return [x for g in groups for x in getattr(g, attr)]
+
+
+def _population(groups: list[_Counts]) -> dict[str, Any]:
+    """One population's metrics from its per-replication counts (batches pooled)."""
+    repayments = _cat(groups, "b_repayments")
+    truth_usable = _cat(groups, "b_truth_usable")
+    n = sum(repayments)
+    n_truth = sum(truth_usable)
+    p_stale, band_low, band_high = [], [], []
+    for i in range(_GRID):
+        still = [x for g in groups for x in g.still_stale(i)]
+        est = proportion_estimate(still, truth_usable)
+        p_stale.append(_r(sum(still) / n_truth) if n_truth else 0.0)
+        band_low.append(_r(est.low))
+        band_high.append(_r(est.high))
+    support = proportion_estimate(_cat(groups, "b_support"), repayments).scaled(10_000)
+    ttu = LogHistogram()
+    by_cause = {c: 0 for c in CAUSES}
+    for g in groups:
+        ttu.merge(g.ttu)
+        for c in CAUSES:
+            by_cause[c] += g.by_cause[c]
+    summary = {k: _r(v) for k, v in ttu.summary().items()}
+    intervals: dict[str, Any] = {"support_contacts_per_10k": as_json(support, _r)}
+    mean = mean_estimate(_cat(groups, "b_ttu_sum"), _cat(groups, "b_usable"))
+    if mean is not None:
+        intervals["time_to_usable.mean"] = as_json(mean, _r)
+    quantiles = quantile_estimates(_cat(groups, "b_ttu"), [q for _, q in QUANTILES], ttu.max)
+    for (key, _), q_est in zip(QUANTILES, quantiles):
+        if q_est is not None:
+            intervals[f"time_to_usable.{key}"] = as_json(q_est, _r)
+    stale = _cat(groups, "b_stale")
+    reads = _cat(groups, "b_reads")
+    return {
+        "repayments": n,
+        "reads": sum(reads),
+        "stale_reads": sum(stale),
+        "stale_read_ratio": _ratio_node(proportion_estimate(stale, reads)),
+        "affected_ratio": _ratio_node(proportion_estimate(_cat(groups, "b_affected"), repayments)),
+        "never_usable": sum(g.never_usable for g in groups),
+        "risk_holds": sum(g.risk_holds for g in groups),
+        "visibility": {"t": list(VISIBILITY_GRID), "p_stale": p_stale, "ci95_low": band_low, "ci95_high": band_high},
+        "support_contacts": sum(_cat(groups, "b_support")),
+        "support_contacts_per_10k": _r(10_000 * sum(_cat(groups, "b_support")) / n) if n else 0.0,
+        "lost_repayments": sum(g.lost_repayments for g in groups),
+        "wrong_usable_reads": sum(g.wrong_usable_reads for g in groups),
+        "stale_reads_by_cause": by_cause,
+        "time_to_usable": summary,
+        "intervals": intervals,
+    }
+
+
+def finalize(states: Sequence[CollectorState]) -> dict[str, Any]:
+    """The ``metrics``, ``phases``, ``series`` and ``ci_method`` sections of result.json
+    from per-replication states.
+
+    Counts are pooled over replications; intervals pool the batches of every replication
+    (:mod:`repaychaos.core.stats`).
+    """
+    if not states:
+        raise ValueError("finalize needs at least one collector state")
+    first = states[0]
+    metrics = _population([s.all for s in states])
+    metrics["duplicate_repayments"] = sum(s.extra.get("duplicate_repayments", 0) for s in states)
+    for s in states:
+        for key, value in s.extra.items():
+            if key != "duplicate_repayments":
+                metrics[key] = metrics.get(key, 0) + value
+    ordered = {k: metrics[k] for k in (
+        "repayments", "reads", "stale_reads", "stale_read_ratio", "affected_ratio", "time_to_usable",
+        "never_usable", "visibility", "support_contacts_per_10k", "lost_repayments", "duplicate_repayments",
+        "wrong_usable_reads", "stale_reads_by_cause")}
+    ordered.update({k: v for k, v in metrics.items() if k not in ordered})
+
+    phases = {name: _population([s.phases[name] for s in states]) for name in first.phases}
+
+    def total(attr: str) -> list[int]:
+        return [sum(getattr(s, attr)[i] for s in states) for i in range(SERIES_BINS)]
+
+    backlog_n = total("s_backlog_n")
+    backlog_sum = [sum(s.s_backlog_sum[i] for s in states) for i in range(SERIES_BINS)]
+    series = {
+        "bin_width": _r(first.bin_width),
+        "t": [_r(i * first.bin_width) for i in range(SERIES_BINS)],
+        "acks": total("s_acks"),
+        "reads": total("s_reads"),
+        "stale_reads": total("s_stale"),
+        "stale_reads_by_cause": {c: [sum(s.s_stale_by_cause[c][i] for s in states) for i in range(SERIES_BINS)] for c in CAUSES},
+        "backlog_mean": [_r(backlog_sum[i] / backlog_n[i]) if backlog_n[i] else None for i in range(SERIES_BINS)],
+        "backlog_max": [max(s.s_backlog_max[i] for s in states) for i in range(SERIES_BINS)],
+        "replications": len(states),
+    }
+    ci_method = {"method": CI_METHOD, "batches_per_replication": BATCHES, "batches": BATCHES * len(states),
+                 "confidence": 0.95}
+    return {"metrics": ordered, "phases": phases, "series": series, "ci_method": ci_method}
