@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
 from repaychaos.core.errors import InvalidOption, RepaychaosError, RunFailed
 
 if TYPE_CHECKING:
-    from repaychaos.core.metrics import CollectorState
+    from repaychaos.core.collector import CollectorState
     from repaychaos.scenarios import Scenario
 
 __all__ = ["Task", "Replication", "Backend", "open_backend", "replicate", "show_progress", "CONNECT_TIMEOUT"]
@@ -60,7 +60,7 @@ def replicate(scenario: Scenario, seed: int, index: int,
 
     ``report(fraction)`` (in this process only) hears how far the replication has got.
     """
-    from repaychaos.core.metrics import MetricsCollector
+    from repaychaos.core.collector import MetricsCollector
     from repaychaos.sim.pipeline import Model
 
     collector = MetricsCollector.for_scenario(scenario)

@@ -30,7 +30,8 @@ import uuid
 from typing import Any
 
 from repaychaos.core.errors import InvalidInput, RunFailed
-from repaychaos.core.metrics import MetricsCollector, Read, Repayment, Touch, finalize
+from repaychaos.core.collector import MetricsCollector, finalize
+from repaychaos.core.records import Read, Repayment, Touch
 from repaychaos.core.readlog import BASELINE, READ_LOG_NAME, phase_of, write_read_log
 from repaychaos.core.result import build_result, fault_windows
 from repaychaos.core.safety import check_target
