@@ -18,11 +18,9 @@ from typing import Any, Callable
 
 from repaychaos.scenarios.loader import load_fault_data
 from repaychaos.core.errors import InvalidInput, InvalidScenario
+from repaychaos.semantics import REJECT_RETRY, release_time
 
 __all__ = ["ActiveFault", "FaultBoard", "REJECT_RETRY", "parse_fault", "release_time"]
-
-#: Seconds (scenario time) between retries of work rejected by a ``reject`` window.
-REJECT_RETRY = 5.0
 
 def parse_fault(data: Any) -> Any:
     """One fault in scenario syntax -> its validated model, or :class:`InvalidInput` naming the key."""
@@ -63,15 +61,6 @@ class ActiveFault:
             "windows": [[s, None if e == math.inf else e] for s, e in self.windows],
             "fault": data,
         }
-
-
-def release_time(arrive: float, end: float, mode: str) -> float:
-    """When work that reached a component at ``arrive`` inside a window ending at ``end`` goes
-    through: at the end (pause) or at the first retry at or after it (reject)."""
-    if mode == "reject" and end != math.inf:
-        k = math.ceil((end - arrive) / REJECT_RETRY - 1e-12)
-        return arrive + max(k, 0) * REJECT_RETRY
-    return end
 
 
 class FaultBoard:
