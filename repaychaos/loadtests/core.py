@@ -21,6 +21,7 @@ from repaychaos.loadtests.clock import ScenarioClock
 from repaychaos.loadtests.faults import REJECT_RETRY, FaultBoard, release_time
 from repaychaos.loadtests.pipeline import Pipeline
 from repaychaos.loadtests.store import LedgerRow, Store
+from repaychaos.scenarios.faults import FAULT_TYPES
 
 __all__ = ["Service", "RepayOutcome", "default_scenario"]
 
@@ -237,7 +238,7 @@ class Service:
         Gauge("repaychaos_scenario_seconds", "The service's scenario clock",
               registry=reg).set_function(self.clock.now)
         faults = Gauge("repaychaos_faults_active", "Faults in force now, by type", ["type"], registry=reg)
-        for fault_type in ("sync_delay", "maintenance", "interface_bug", "cutover"):
+        for fault_type in FAULT_TYPES:
             faults.labels(fault_type).set_function(
                 lambda ft=fault_type: self.board.active_counts(self.clock.now())[ft])
 

@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from repaychaos.scenarios.faults import FAULT_TYPES
 from repaychaos.scenarios.loader import load_fault_data
 from repaychaos.core.errors import InvalidInput, InvalidScenario
 from repaychaos.semantics import REJECT_RETRY, release_time
@@ -115,7 +116,7 @@ class FaultBoard:
         return [a.as_json(now) for a in self.faults.values() if any(e > now for _, e in a.windows)]
 
     def active_counts(self, now: float) -> dict[str, int]:
-        counts = {"sync_delay": 0, "maintenance": 0, "interface_bug": 0, "cutover": 0}
+        counts = dict.fromkeys(FAULT_TYPES, 0)
         for active in self.faults.values():
             if active.window_at(now) is not None:
                 counts[active.type] += 1

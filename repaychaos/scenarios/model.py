@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from typing import Annotated, Any, Callable, Literal, Union
+from typing import Annotated, Any, Callable, Literal
 
 from pydantic import (
     BaseModel,
@@ -24,8 +24,14 @@ from pydantic import (
 )
 
 from repaychaos.scenarios.distributions import Constant, Distribution, Duration
-from repaychaos.scenarios.units import parse_duration, parse_rate, parse_ratio
+from repaychaos.scenarios.units import parse_duration, parse_rate
 from repaychaos.core.catalog import PHASE_AFTER, slo_metric_paths
+from repaychaos.scenarios.faults import FAULT_TYPES, Fault
+from repaychaos.scenarios.faults.base import FaultBase, Ratio, Window
+from repaychaos.scenarios.faults.cutover import Cutover
+from repaychaos.scenarios.faults.interface_bug import InterfaceBug
+from repaychaos.scenarios.faults.maintenance import Maintenance
+from repaychaos.scenarios.faults.sync_delay import SyncDelay
 
 __all__ = [
     "Scenario",
@@ -53,8 +59,6 @@ __all__ = [
 ]
 
 Rate = Annotated[float, BeforeValidator(parse_rate)]
-Ratio = Annotated[float, BeforeValidator(parse_ratio)]
-Window = tuple[float, float]
 
 COMPONENTS = ("sync", "credit", "ledger", "view")
 LINKS = ("ledger->sync", "sync->credit", "credit->view")
@@ -238,79 +242,7 @@ class Pipeline(_Frozen):
 # --------------------------------------------------------------------------- faults
 
 
-class FaultBase(_Frozen):
-    """When a fault is in force: from ``at`` for ``for`` (default: the rest of the run)."""
-
-    name: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    at: Duration = 0.0
-    for_: Duration | None = Field(None, alias="for")
-
-    def windows(self, horizon: float) -> tuple[Window, ...]:
-        """The ``[start, end)`` windows of this fault that begin before ``horizon``."""
-        end = math.inf if self.for_ is None else self.at + self.for_
-        return ((self.at, end),) if self.at < horizon else ()
-
-
-class SyncDelay(FaultBase):
-    """Each sync message whose service starts in the window takes ``extra`` longer."""
-
-    type: Literal["sync_delay"]
-    extra: Distribution
-
-
-class Maintenance(FaultBase):
-    """A component is paused (work waits) or rejects work for a window, optionally recurring."""
-
-    type: Literal["maintenance"]
-    component: Literal["sync", "credit", "ledger", "view"]
-    mode: Literal["pause", "reject"] = "pause"
-    every: Duration | None = None
-
-    @model_validator(mode="after")
-    def _recurrence(self) -> "Maintenance":
-        if self.every is not None:
-            if self.for_ is None:
-                raise ValueError("'for' when 'every' is given (a recurring window needs a length)")
-            if self.for_ >= self.every:
-                raise ValueError("'for' shorter than 'every'")
-        return self
-
-    def windows(self, horizon: float) -> tuple[Window, ...]:
-        if self.every is None:
-            return super().windows(horizon)
-        out = []
-        start = self.at
-        while start < horizon:
-            out.append((start, start + float(self.for_ or 0.0)))
-            start += self.every
-        return tuple(out)
-
-
-class InterfaceBug(FaultBase):
-    """A share of messages on one link are dropped or carry the wrong state."""
-
-    type: Literal["interface_bug"]
-    link: Literal["ledger->sync", "sync->credit", "credit->view"]
-    drop_ratio: Ratio = 0.0
-    corrupt_ratio: Ratio = 0.0
-
-    @model_validator(mode="after")
-    def _shares(self) -> "InterfaceBug":
-        if self.drop_ratio + self.corrupt_ratio > 1.0:
-            raise ValueError("drop_ratio + corrupt_ratio <= 1")
-        return self
-
-
-class Cutover(FaultBase):
-    """Traffic moves to a new system: in-flight messages may be lost, accounts mis-mapped."""
-
-    type: Literal["cutover"]
-    inflight_loss_ratio: Ratio = 0.0
-    unmapped_ratio: Ratio = 0.0
-
-
-Fault = Annotated[Union[SyncDelay, Maintenance, InterfaceBug, Cutover], Field(discriminator="type")]
-FAULT_TYPES = ("sync_delay", "maintenance", "interface_bug", "cutover")
+# Fault specs live one module per type in repaychaos.scenarios.faults (the fault registry).
 
 
 # --------------------------------------------------------------------------- SLOs
