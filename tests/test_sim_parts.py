@@ -7,7 +7,8 @@ import random
 
 from repaychaos.scenarios.model import FAULT_TYPES
 from repaychaos.core.records import Read
-from repaychaos.sim.faults import INJECTORS, REJECT_RETRY, retry_time
+from repaychaos.semantics import REJECT_RETRY, release_time
+from repaychaos.sim.faults import INJECTORS
 from repaychaos.sim.pipeline import arrival_times
 from repaychaos.sim.schedule import Schedule
 from repaychaos.sim.streams import stream
@@ -58,9 +59,9 @@ def test_schedule_reports_active_injectors_gates_first():
 
 def test_reject_retry_is_the_first_retry_at_or_after_the_window_end():
     """Rejected work retries every REJECT_RETRY and goes through at the first retry >= end."""
-    assert retry_time(100.0, 112.0) == 100.0 + 3 * REJECT_RETRY
-    assert retry_time(100.0, 110.0) == 110.0
-    assert retry_time(100.0, math.inf) == math.inf
+    assert release_time(100.0, 112.0, "reject") == 100.0 + 3 * REJECT_RETRY
+    assert release_time(100.0, 110.0, "reject") == 110.0
+    assert release_time(100.0, math.inf, "reject") == math.inf
 
 
 def test_view_history_of_a_plain_write_is_the_earlier_of_write_and_sweep():

@@ -26,6 +26,7 @@ from repaychaos.loadtests.faults import REJECT_RETRY, FaultBoard, release_time
 from repaychaos.loadtests.pipeline import Pipeline
 from repaychaos.loadtests.spill import Spiller, ViewMap, trace_json
 from repaychaos.loadtests.store import LedgerRow, Store
+from repaychaos.scenarios.faults import FAULT_TYPES
 
 __all__ = ["Service", "RepayOutcome", "default_scenario", "default_max_backlog", "MAX_FAULT_TIME"]
 
@@ -334,7 +335,7 @@ class Service:
         Gauge("repaychaos_scenario_seconds", "The service's scenario clock",
               registry=reg).set_function(self.clock.now)
         faults = Gauge("repaychaos_faults_active", "Faults in force now, by type", ["type"], registry=reg)
-        for fault_type in ("sync_delay", "maintenance", "interface_bug", "cutover"):
+        for fault_type in FAULT_TYPES:
             faults.labels(fault_type).set_function(
                 lambda ft=fault_type: self.board.active_counts(self.clock.now())[ft])
 

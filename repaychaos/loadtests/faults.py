@@ -16,13 +16,12 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
+from repaychaos.scenarios.faults import FAULT_TYPES
 from repaychaos.scenarios.loader import load_fault_data
 from repaychaos.core.errors import InvalidInput, InvalidScenario
+from repaychaos.semantics import REJECT_RETRY, release_time
 
 __all__ = ["ActiveFault", "FaultBoard", "REJECT_RETRY", "parse_fault", "release_time"]
-
-#: Seconds (scenario time) between retries of work rejected by a ``reject`` window.
-REJECT_RETRY = 5.0
 
 def parse_fault(data: Any) -> Any:
     """One fault in scenario syntax -> its validated model, or :class:`InvalidInput` naming the key."""
@@ -94,15 +93,6 @@ class ActiveFault:
         }
 
 
-def release_time(arrive: float, end: float, mode: str) -> float:
-    """When work that reached a component at ``arrive`` inside a window ending at ``end`` goes
-    through: at the end (pause) or at the first retry at or after it (reject)."""
-    if mode == "reject" and end != math.inf:
-        k = math.ceil((end - arrive) / REJECT_RETRY - 1e-12)
-        return arrive + max(k, 0) * REJECT_RETRY
-    return end
-
-
 class FaultBoard:
     """Every fault on the service's timeline, queried by the stages in scenario time."""
 
@@ -153,7 +143,7 @@ class FaultBoard:
         return [a.as_json(now) for a in self.faults.values() if next(a.iter_windows(since=now), None) is not None]
 
     def active_counts(self, now: float) -> dict[str, int]:
-        counts = {"sync_delay": 0, "maintenance": 0, "interface_bug": 0, "cutover": 0}
+        counts = dict.fromkeys(FAULT_TYPES, 0)
         for active in self.faults.values():
             if active.window_at(now) is not None:
                 counts[active.type] += 1

@@ -20,8 +20,10 @@ import random
 from typing import Any
 
 from repaychaos.loadtests.clock import ScenarioClock
-from repaychaos.loadtests.faults import REJECT_RETRY, ActiveFault, FaultBoard, release_time
+from repaychaos.loadtests.faults import REJECT_RETRY, ActiveFault, FaultBoard
 from repaychaos.loadtests.store import LedgerRow, Store
+from repaychaos.semantics import (DROP, CORRUPT, cache_serves, flip, judge_bug, release_time, repaired_at,
+                                  until_repair, view_at, written_state)
 
 __all__ = ["Pipeline", "Message", "Trace"]
 
@@ -51,34 +53,22 @@ class Trace:
 
     def resolved_touches(self) -> list[tuple[str, float, float]]:
         """Touches with every UNTIL_REPAIR replaced by the time from the fault until the view was
-        right again (inf if never); a fault after which the view was never wrong added nothing."""
+        finally right (:func:`repaychaos.semantics.until_repair`); dropped if it already was."""
         out = []
-        truth = not self.held
+        repaired = None
         for cause, at, added in self.touches:
             if added != added:  # NaN: until repair
-                wrong = self.view_at(at) != truth
-                repaired = math.inf
-                for t, state in self.changes:
-                    if t <= at:
-                        continue
-                    if state != truth:
-                        wrong = True
-                    elif wrong:
-                        repaired = t
-                        break
-                if not wrong:
+                if repaired is None:
+                    repaired = repaired_at(not self.held, self.changes)
+                resolved = until_repair(at, repaired)
+                if resolved is None:
                     continue
-                added = repaired - at
+                added = resolved
             out.append((cause, at, added))
         return out
 
     def view_at(self, t: float) -> bool:
-        state = False
-        for at, usable in self.changes:
-            if at > t:
-                break
-            state = usable
-        return state
+        return view_at(self.changes, t)
 
 
 class Message:
@@ -331,12 +321,12 @@ class Pipeline:
         if msg.lost:
             self._finish(msg, wrote=False)
             return
-        truth = not msg.held
-        state = (not truth) if msg.corrupt else truth
+        unmapped = False
         for active in self.board.in_force("cutover", t):
             if self.rng.random() < active.fault.unmapped_ratio:
-                state = not truth
+                unmapped = True
                 msg.trace.touch("cutover", t, UNTIL_REPAIR)
+        state = written_state(not msg.held, msg.corrupt, unmapped)
         now = clock.now()
         self._note_lateness(now - t)
         self._write(msg.trace, state, now, done_id=msg.id)
@@ -380,7 +370,7 @@ class Pipeline:
                 went = release
             elif self.board.maintenance(component, now) is None:
                 # the window was ended live: through now, or at the next retry when rejected
-                went = first + math.ceil((now - first) / REJECT_RETRY) * REJECT_RETRY if mode == "reject" else now
+                went = release_time(first, now, mode)
                 await clock.sleep_until(went)
                 break
             else:
@@ -399,16 +389,18 @@ class Pipeline:
                     msg.trace.touch("maintenance", at, min(end, went) - at)
 
     def _link(self, msg: Message, link: str, t: float) -> str | None:
-        """Judge an interface bug on ``link`` at ``t``: 'drop', or flip the message's state (corrupt)."""
+        """Judge every interface bug on ``link`` at ``t``, each with its own draw
+        (:func:`repaychaos.semantics.judge_bug`): 'drop', or the message's state flipped."""
         for active in self.board.bugs(link, t):
             fault = active.fault
-            u = self.rng.random()
-            if u < fault.drop_ratio:
-                msg.trace.touch("interface_bug", t, UNTIL_REPAIR)
+            outcome = judge_bug(self.rng.random(), fault.drop_ratio, fault.corrupt_ratio)
+            if outcome is None:
+                continue
+            msg.trace.touch("interface_bug", t, UNTIL_REPAIR)
+            if outcome is DROP:
                 return "drop"
-            if u < fault.drop_ratio + fault.corrupt_ratio:
-                msg.corrupt = not msg.corrupt
-                msg.trace.touch("interface_bug", t, UNTIL_REPAIR)
+            if outcome is CORRUPT:
+                msg.corrupt = flip(msg.corrupt)
         return None
 
     def _finish(self, msg: Message, wrote: bool) -> None:
@@ -438,7 +430,7 @@ class Pipeline:
         usable = self.view.get(account, (False, t))[0]
         if self.cache_ttl > 0:
             cached = self.cache.get(account)
-            if cached is not None and t - cached[0] < self.cache_ttl:
+            if cached is not None and cache_serves(t, cached[0], self.cache_ttl):
                 return cached[1], cached[0]
             if account in self.view or account in self.latest:
                 # an unknown account is not cached: nothing to be stale about, and caching it would

@@ -19,6 +19,7 @@ matplotlib.use("Agg")  # never open a window, even if a GUI backend is installed
 from matplotlib.figure import Figure  # noqa: E402
 
 from repaychaos.core.catalog import CAUSES, QUANTILES  # noqa: E402
+from repaychaos.scenarios.faults import REGISTRY as FAULT_REGISTRY  # noqa: E402
 from repaychaos.reports.fmt import result_label, seconds  # noqa: E402
 
 __all__ = [
@@ -33,15 +34,9 @@ __all__ = [
 ]
 
 DPI = 110
-CAUSE_COLOURS = {
-    "queueing": "#8c8c8c",
-    "sync_delay": "#e6a100",
-    "maintenance": "#d1495b",
-    "interface_bug": "#6a4c93",
-    "cutover": "#00798c",
-    "cache": "#66a182",
-}
-FAULT_COLOURS = {"sync_delay": "#e6a100", "maintenance": "#d1495b", "interface_bug": "#6a4c93", "cutover": "#00798c"}
+#: fault colours come from the fault registry (one module per type)
+FAULT_COLOURS = {name: ft.colour for name, ft in FAULT_REGISTRY.items()}
+CAUSE_COLOURS = {"queueing": "#8c8c8c", **FAULT_COLOURS, "cache": "#66a182"}
 SOURCE_COLOURS = {"sim": "#1f5fa8", "load": "#d1495b", "target": "#2a9d5c"}
 
 

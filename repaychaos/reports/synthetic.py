@@ -2,12 +2,13 @@
 
 Why: reports, gates and the comparison need realistic ``result.json`` records to be
 developed and tested against, independent of the SimPy model and the live service. This
-is a deliberately small stand-in that follows docs/SEMANTICS.md closely enough to give
-every key its real shape and plausible values — it is *not* the model:
+is a deliberately small stand-in that gives every key its real shape and plausible
+values — it is *not* the model. The rules it does apply (retry times, interface bugs each
+with their own draw, corrupt flips, the view history) are the shared ones of
+:mod:`repaychaos.semantics`; what it leaves out:
 
-- the sync pool has unlimited workers (no queueing for a worker);
-- ``reject`` maintenance behaves like ``pause``; the view cache is ignored;
-- a corrupt write is treated like a dropped one (both wait for the next sweep).
+- the sync pool has unlimited workers (no queueing for a worker); no backlog blame;
+- the view cache is ignored; a reject window at an internal stage is waited out in place.
 
 Every record it makes says ``run.synthetic = true``.
 """
@@ -22,6 +23,7 @@ from typing import Any
 from repaychaos.core.collector import MetricsCollector, finalize
 from repaychaos.core.records import Read, Repayment, Touch
 from repaychaos.core.result import build_result
+from repaychaos.semantics import CORRUPT, DROP, flip, judge_bug, release_time, view_history
 
 __all__ = ["synthetic_result", "synthetic_replication"]
 
@@ -64,28 +66,42 @@ def synthetic_replication(scenario: Any, seed: int) -> Any:
     max_checks = scenario.workload.check.max_checks
     sweep = pipe.reconcile.next_sweep
 
-    pauses: dict[str, list[tuple[float, float]]] = {}
+    pauses: dict[str, list[tuple[float, float, str]]] = {}
     delays: list[tuple[list[tuple[float, float]], Any]] = []
-    bugs: list[tuple[str, list[tuple[float, float]], float]] = []
+    bugs: list[tuple[str, list[tuple[float, float]], float, float]] = []
     cutovers: list[tuple[float, float, float, float]] = []
     for fault in scenario.faults:
         ws = list(fault.windows(horizon))
         if fault.type == "maintenance":
-            pauses.setdefault(fault.component, []).extend(ws)
+            pauses.setdefault(fault.component, []).extend((s, e, fault.mode) for s, e in ws)
         elif fault.type == "sync_delay":
             delays.append((ws, fault.extra.sampler(rng)))
         elif fault.type == "interface_bug":
-            bugs.append((fault.link, ws, fault.drop_ratio + fault.corrupt_ratio))
+            bugs.append((fault.link, ws, fault.drop_ratio, fault.corrupt_ratio))
         elif fault.type == "cutover":
             for start, end in ws:
                 cutovers.append((start, end, fault.inflight_loss_ratio, fault.unmapped_ratio))
 
     def wait_out(component: str, t: float, touches: list[Touch]) -> float:
-        window = _in(t, pauses.get(component, []))
-        if window is None:
-            return t
-        touches.append(Touch("maintenance", t, window[1] - t))
-        return window[1]
+        for start, end, mode in pauses.get(component, []):
+            if start <= t < end:
+                through = release_time(t, end, mode)
+                touches.append(Touch("maintenance", t, through - t))
+                return through
+        return t
+
+    def judge(link: str, t: float, state: list[bool]) -> None:
+        """Every bug on ``link`` in force at ``t``, each with its own draw; state = [lost, corrupt]."""
+        for bug_link, ws, drop, corrupt in bugs:
+            if bug_link != link or state[0] or not _in(t, ws):
+                continue
+            outcome = judge_bug(rng.random(), drop, corrupt)
+            if outcome is DROP:
+                state[0] = True
+            elif outcome is CORRUPT:
+                state[1] = flip(state[1])
+            if outcome is not None:
+                touches.append(Touch("interface_bug", t, math.nan))
 
     collector = MetricsCollector.for_scenario(scenario)
     acks: list[float] = []
@@ -94,10 +110,8 @@ def synthetic_replication(scenario: Any, seed: int) -> Any:
         touches: list[Touch] = []
         ack = wait_out("ledger", arrival + channel(), touches)
         held = rng.random() < pipe.credit.risk_hold_ratio
-        lost = False
-        if any(_in(ack, ws) and rng.random() < share for link, ws, share in bugs if link == "ledger->sync"):
-            lost = True
-            touches.append(Touch("interface_bug", ack, sweep(ack) - ack))
+        state = [False, False]  # lost, corrupt
+        judge("ledger->sync", ack, state)
         start = wait_out("sync", ack, touches)
         service = sync_service()
         for ws, extra in delays:
@@ -108,22 +122,23 @@ def synthetic_replication(scenario: Any, seed: int) -> Any:
         synced = start + service
         acks.append(ack)
         syncs_done.append(synced)
+        judge("sync->credit", synced, state)
         write = wait_out("credit", synced, touches) + credit_service()
+        judge("credit->view", write, state)
         write = wait_out("view", write, touches)
-        for link, ws, share in bugs:
-            judged = synced if link == "sync->credit" else write
-            if link != "ledger->sync" and not lost and _in(judged, ws) and rng.random() < share:
-                lost = True
-                touches.append(Touch("interface_bug", judged, sweep(judged) - judged))
+        wrong = state[1]
         for start_c, end_c, loss, unmapped in cutovers:
-            if not lost and ack < start_c <= write and rng.random() < loss:
-                lost = True
-                touches.append(Touch("cutover", start_c, sweep(start_c) - start_c))
-            elif not lost and start_c <= write < end_c and rng.random() < unmapped:
-                lost = True
-                touches.append(Touch("cutover", write, sweep(write) - write))
-        usable_at = math.inf if held else min(math.inf if lost else write, sweep(ack))
-        rep = Repayment(acked_at=ack, held=held, view_usable_at=usable_at, touches=tuple(touches))
+            if not state[0] and ack < start_c <= write and rng.random() < loss:
+                state[0] = True
+                touches.append(Touch("cutover", start_c, math.nan))
+            elif not state[0] and start_c <= write < end_c and rng.random() < unmapped:
+                wrong = True
+                touches.append(Touch("cutover", write, math.nan))
+        usable_at, changes, repaired = view_history(ack, held, None if state[0] else write, wrong, sweep)
+        touches = [t if t.added == t.added else Touch(t.cause, t.at, repaired - t.at) for t in touches]
+        touches = [t for t in touches if t.added > 0]
+        rep = Repayment(acked_at=ack, held=held, view_usable_at=usable_at, touches=tuple(touches),
+                        view_changes=changes)
         reads = []
         t = ack + first_after()
         for _ in range(max_checks):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from typing import Annotated, Any, Callable, Iterator, Literal, Union
+from typing import Annotated, Any, Callable, Literal
 
 from pydantic import (
     BaseModel,
@@ -24,8 +24,14 @@ from pydantic import (
 )
 
 from repaychaos.scenarios.distributions import Constant, Distribution, Duration
-from repaychaos.scenarios.units import parse_duration, parse_rate, parse_ratio
+from repaychaos.scenarios.units import parse_duration, parse_rate
 from repaychaos.core.catalog import PHASE_AFTER, slo_metric_paths
+from repaychaos.scenarios.faults import FAULT_TYPES, Fault
+from repaychaos.scenarios.faults.base import FaultBase, Ratio, Window
+from repaychaos.scenarios.faults.cutover import Cutover
+from repaychaos.scenarios.faults.interface_bug import InterfaceBug
+from repaychaos.scenarios.faults.maintenance import Maintenance
+from repaychaos.scenarios.faults.sync_delay import SyncDelay
 
 __all__ = [
     "Scenario",
@@ -53,11 +59,6 @@ __all__ = [
 ]
 
 Rate = Annotated[float, BeforeValidator(parse_rate)]
-Ratio = Annotated[float, BeforeValidator(parse_ratio)]
-Window = tuple[float, float]
-
-#: Shortest period of a recurring maintenance window (seconds); a shorter one is refused.
-MIN_EVERY = 1.0
 
 COMPONENTS = ("sync", "credit", "ledger", "view")
 LINKS = ("ledger->sync", "sync->credit", "credit->view")
@@ -246,104 +247,7 @@ class Pipeline(_Frozen):
 # --------------------------------------------------------------------------- faults
 
 
-class FaultBase(_Frozen):
-    """When a fault is in force: from ``at`` for ``for`` (default: the rest of the run)."""
-
-    name: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    at: Duration = 0.0
-    for_: Duration | None = Field(None, alias="for")
-
-    def windows(self, horizon: float) -> tuple[Window, ...]:
-        """The ``[start, end)`` windows of this fault that begin before ``horizon``."""
-        return tuple(self.iter_windows(horizon))
-
-    def iter_windows(self, horizon: float = math.inf, since: float = -math.inf) -> Iterator[Window]:
-        """The windows lazily, from the first one still open at ``since`` (O(1) to start)."""
-        end = math.inf if self.for_ is None else self.at + self.for_
-        if self.at < horizon and end > since:
-            yield (self.at, end)
-
-    def window_at(self, t: float) -> Window | None:
-        """The window containing ``t`` (O(1) whatever the recurrence), or None."""
-        end = math.inf if self.for_ is None else self.at + self.for_
-        return (self.at, end) if self.at <= t < end else None
-
-
-class SyncDelay(FaultBase):
-    """Each sync message whose service starts in the window takes ``extra`` longer."""
-
-    type: Literal["sync_delay"]
-    extra: Distribution
-
-
-class Maintenance(FaultBase):
-    """A component is paused (work waits) or rejects work for a window, optionally recurring."""
-
-    type: Literal["maintenance"]
-    component: Literal["sync", "credit", "ledger", "view"]
-    mode: Literal["pause", "reject"] = "pause"
-    every: Duration | None = None
-
-    @model_validator(mode="after")
-    def _recurrence(self) -> "Maintenance":
-        if self.every is not None:
-            if self.for_ is None:
-                raise ValueError("'for' when 'every' is given (a recurring window needs a length)")
-            if self.for_ >= self.every:
-                raise ValueError("'for' shorter than 'every'")
-            if self.every < MIN_EVERY:
-                raise ValueError(f"'every' of at least {MIN_EVERY:g}s (a shorter period is not a maintenance window)")
-        return self
-
-    def iter_windows(self, horizon: float = math.inf, since: float = -math.inf) -> Iterator[Window]:
-        if self.every is None:
-            yield from super().iter_windows(horizon, since)
-            return
-        length = float(self.for_ or 0.0)
-        k = 0 if since <= self.at + length else math.floor((since - self.at - length) / self.every)
-        while True:
-            start = self.at + k * self.every
-            if start >= horizon:
-                return
-            if start + length > since:
-                yield (start, start + length)
-            k += 1
-
-    def window_at(self, t: float) -> Window | None:
-        if self.every is None:
-            return super().window_at(t)
-        if t < self.at:
-            return None
-        start = self.at + math.floor((t - self.at) / self.every) * self.every
-        end = start + float(self.for_ or 0.0)
-        return (start, end) if start <= t < end else None
-
-
-class InterfaceBug(FaultBase):
-    """A share of messages on one link are dropped or carry the wrong state."""
-
-    type: Literal["interface_bug"]
-    link: Literal["ledger->sync", "sync->credit", "credit->view"]
-    drop_ratio: Ratio = 0.0
-    corrupt_ratio: Ratio = 0.0
-
-    @model_validator(mode="after")
-    def _shares(self) -> "InterfaceBug":
-        if self.drop_ratio + self.corrupt_ratio > 1.0:
-            raise ValueError("drop_ratio + corrupt_ratio <= 1")
-        return self
-
-
-class Cutover(FaultBase):
-    """Traffic moves to a new system: in-flight messages may be lost, accounts mis-mapped."""
-
-    type: Literal["cutover"]
-    inflight_loss_ratio: Ratio = 0.0
-    unmapped_ratio: Ratio = 0.0
-
-
-Fault = Annotated[Union[SyncDelay, Maintenance, InterfaceBug, Cutover], Field(discriminator="type")]
-FAULT_TYPES = ("sync_delay", "maintenance", "interface_bug", "cutover")
+# Fault specs live one module per type in repaychaos.scenarios.faults (the fault registry).
 
 
 # --------------------------------------------------------------------------- SLOs

@@ -21,16 +21,14 @@ import math
 from bisect import bisect_right
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from repaychaos.semantics import DROP, CORRUPT, REJECT_RETRY, flip, judge_bug, release_time
 from repaychaos.sim.message import U_CUT_LOSS, U_LINK, U_UNMAPPED, Msg
 
 if TYPE_CHECKING:  # pragma: no cover
     from repaychaos.sim.pipeline import Model
 
-__all__ = ["REJECT_RETRY", "retry_time", "Injector", "INJECTORS", "register", "build_injectors", "POINTS",
+__all__ = ["REJECT_RETRY", "Injector", "INJECTORS", "register", "build_injectors", "POINTS",
            "Maintenance", "SyncDelay", "InterfaceBug", "Cutover"]
-
-#: Scenario seconds between retries of a rejected request or message (SEMANTICS 1, 3).
-REJECT_RETRY = 5.0
 
 POINTS: tuple[str, ...] = ("ledger", "ledger->sync", "sync", "sync->credit", "credit", "credit->view",
                            "view", "write", "final")
@@ -91,13 +89,6 @@ def build_injectors(scenario: Any, model: "Model") -> list[Injector]:
     return out
 
 
-def retry_time(t: float, end: float) -> float:
-    """First retry (every REJECT_RETRY from ``t``) at or after ``end``."""
-    if end == _INF:
-        return _INF
-    return t + REJECT_RETRY * math.ceil((end - t) / REJECT_RETRY - 1e-12)
-
-
 @register
 class Maintenance(Injector):
     """A component paused (work waits for the window end) or rejecting (work retries)."""
@@ -110,7 +101,7 @@ class Maintenance(Injector):
 
     def apply(self, point: str, msg: Msg, t: float) -> float | None:
         start, end = self.window_at(t)
-        through = end if self.fault.mode == "pause" else retry_time(t, end)
+        through = release_time(t, end, self.fault.mode)
         if point == "sync":
             since = max(msg.enq, start)
             msg.touch("maintenance", since, through - since)
@@ -170,7 +161,12 @@ class SyncDelay(Injector):
 
 @register
 class InterfaceBug(Injector):
-    """On one link, a share of messages is lost and a share writes the opposite state."""
+    """On one link, a share of messages is lost and a share has its state flipped.
+
+    Each bug judges a message with its own uniform (:func:`repaychaos.semantics.judge_bug`):
+    the first bug on a link uses the repayment's pre-drawn link uniform (common random
+    numbers), any further bug on the same link draws its own from the fault stream.
+    """
 
     type = "interface_bug"
 
@@ -178,18 +174,25 @@ class InterfaceBug(Injector):
         super().__init__(fault, label, model)
         self._slot = U_LINK[fault.link]
         self._drop = fault.drop_ratio
-        self._bad = fault.drop_ratio + fault.corrupt_ratio
+        self._corrupt = fault.corrupt_ratio
+        claimed = model.link_draws_claimed
+        self._own_draw = fault.link in claimed
+        claimed.add(fault.link)
+        self._draw = model.faults_rng.random
 
     def hooks(self) -> list[tuple[str, float, float]]:
         return [(self.fault.link, s, e) for s, e in self.windows]
 
     def apply(self, point: str, msg: Msg, t: float) -> float:
-        u = msg.u[self._slot]
-        if u < self._drop:
+        if msg.dropped:
+            return t
+        u = self._draw() if self._own_draw else msg.u[self._slot]
+        outcome = judge_bug(u, self._drop, self._corrupt)
+        if outcome is DROP:
             msg.dropped = True
             msg.touch_until_repair("interface_bug", t)
-        elif u < self._bad:
-            msg.bad = True
+        elif outcome is CORRUPT:
+            msg.bad = flip(msg.bad)
             msg.touch_until_repair("interface_bug", t)
         return t
 

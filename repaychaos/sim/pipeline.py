@@ -108,6 +108,8 @@ class Model:
         self.on_leave_queue: list[Callable[[Msg, float], None]] = []
 
         # faults
+        #: links whose pre-drawn uniform an interface bug already uses (later bugs draw their own)
+        self.link_draws_claimed: set[str] = set()
         self.injectors = build_injectors(scenario, self)
         entries: dict[str, list[tuple[float, float, Any]]] = {p: [] for p in POINTS}
         for inj in self.injectors:

@@ -1,0 +1,165 @@
+"""What happens to a repayment, as executable rules shared by the model and the service.
+
+docs/SEMANTICS.md states the pipeline in prose; this module is that prose as functions.
+The SimPy model (:mod:`repaychaos.sim`) and the reference service
+(:mod:`repaychaos.loadtests`) both call these, so a rule cannot drift between the
+engines: they differ only in *how they wait* (simulated time vs. the compressed clock),
+never in what a fault does, when a retry goes through, what the view shows at ``t``,
+what the app's cache serves, or how long a fault's damage lasts.
+
+Two composition rules are worth stating here, since each engine once had its own:
+
+- **Each fault acts on its own, with its own draw.** Every interface bug in force on a
+  link draws its own uniform (:func:`judge_bug`), so two overlapping 10 % drops lose
+  1 − 0.9² = 19 % of the messages.
+- **A corrupting link flips the state the message carries** (:func:`flip`), so a
+  message corrupted twice is right again: two 30 % corrupting links leave
+  2 · 0.3 · 0.7 = 42 % wrong.
+
+Everything is in scenario seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+__all__ = [
+    "REJECT_RETRY",
+    "DROP",
+    "CORRUPT",
+    "release_time",
+    "judge_bug",
+    "flip",
+    "written_state",
+    "view_history",
+    "view_at",
+    "repaired_at",
+    "until_repair",
+    "cache_serves",
+]
+
+#: Scenario seconds between retries of a rejected request or message (SEMANTICS 1, 3).
+REJECT_RETRY = 5.0
+
+#: Outcomes of an interface bug judging one message (:func:`judge_bug`); None = untouched.
+DROP = "drop"
+CORRUPT = "corrupt"
+
+_INF = math.inf
+
+
+# ---------------------------------------------------------------------- maintenance windows
+
+def release_time(arrive: float, end: float, mode: str) -> float:
+    """When work that reached a component at ``arrive`` inside a window ending at ``end``
+    goes through: at the end (``pause``), or at its first retry — every REJECT_RETRY from
+    ``arrive`` — at or after the end (``reject``). An endless window never releases."""
+    if end == _INF:
+        return _INF
+    if mode == "reject":
+        k = math.ceil((end - arrive) / REJECT_RETRY - 1e-12)
+        return arrive + max(k, 0) * REJECT_RETRY
+    return end
+
+
+# ---------------------------------------------------------------------- links
+
+def judge_bug(u: float, drop_ratio: float, corrupt_ratio: float) -> str | None:
+    """One interface bug judging one message with its own uniform draw ``u`` in [0, 1).
+
+    ``u < drop_ratio``: the message is lost (:data:`DROP`); the next ``corrupt_ratio``
+    of the unit interval: it is corrupted (:data:`CORRUPT`, apply :func:`flip`); else
+    it passes untouched. Several bugs in force on one link each call this with their own
+    ``u``, in scenario order, stopping at the first drop.
+    """
+    if u < drop_ratio:
+        return DROP
+    if u < drop_ratio + corrupt_ratio:
+        return CORRUPT
+    return None
+
+
+def flip(corrupt: bool) -> bool:
+    """A corrupting link flips the state the message carries: corrupt twice is right again."""
+    return not corrupt
+
+
+def written_state(truth: bool, corrupt: bool, unmapped: bool) -> bool:
+    """The state a view write shows: the truth, flipped by an odd number of corruptions;
+    a write mis-mapped by a cutover shows the opposite of the truth whatever it carried."""
+    if unmapped:
+        return not truth
+    return (not truth) if corrupt else truth
+
+
+# ---------------------------------------------------------------------- the view
+
+def view_history(ack: float, held: bool, write: float | None, wrong: bool,
+                 next_sweep: Callable[[float], float]) -> tuple[float, list[tuple[float, bool]] | None, float]:
+    """``(first usable instant, view changes or None, instant the view is finally right)``.
+
+    The view is unusable before the ack. The repayment's own write at ``write`` (None:
+    never written) shows the truth (usable unless held), the opposite when ``wrong``
+    (:func:`written_state`); the reconcile sweep at ``z`` >= ack sets view := truth, and
+    at equal instants the write comes first. ``changes`` is None when the view turns
+    usable at most once and never back (the common, cheap case).
+    """
+    s1 = next_sweep(ack)
+    if not held:
+        if write is None:
+            return s1, None, s1
+        if not wrong:
+            first = write if write < s1 else s1
+            return first, None, first
+        if s1 < write:  # usable by the sweep, flipped back by the wrong write, repaired later
+            s2 = next_sweep(write)
+            changes = [(s1, True), (write, False)]
+            if s2 != _INF:
+                changes.append((s2, True))
+            return s1, changes, s2
+        return s1, None, s1
+    # held: the truth stays unusable; only a wrong write shows usable, until the next sweep
+    if write is None or not wrong:
+        return _INF, None, ack
+    s = next_sweep(write)
+    if s == write:
+        return _INF, None, write
+    changes = [(write, True)]
+    if s != _INF:
+        changes.append((s, False))
+    return write, changes, s
+
+
+def view_at(changes: Sequence[tuple[float, bool]], t: float) -> bool:
+    """What the (uncached) view shows at ``t``, from its ``(instant, usable)`` changes."""
+    state = False
+    for at, usable in changes:
+        if at > t:
+            break
+        state = usable
+    return state
+
+
+def repaired_at(truth: bool, changes: Sequence[tuple[float, bool]]) -> float:
+    """The instant the view is finally right: its last change if that shows ``truth``
+    (``-inf`` if it never changed and was right all along), ``inf`` if it ends wrong."""
+    final = changes[-1][1] if changes else False
+    if final != truth:
+        return _INF
+    return changes[-1][0] if changes else -_INF
+
+
+def until_repair(at: float, repaired: float) -> float | None:
+    """The delay a fault at ``at`` added when its damage lasts until the view is right at
+    ``repaired`` (:func:`repaired_at`); None if the view was already right for good."""
+    added = repaired - at
+    return added if added > 0 else None
+
+
+# ---------------------------------------------------------------------- the app's cache
+
+def cache_serves(t: float, filled_at: float, cache_ttl: float) -> bool:
+    """Does a read at ``t`` get the status cached at ``filled_at`` (else: read the view
+    and refill)? The app fills the cache at the ack and on every miss (SEMANTICS 9)."""
+    return t - filled_at < cache_ttl

@@ -1,0 +1,148 @@
+"""The same small scenarios through both engines, held to theory and to each other.
+
+Both the SimPy model and the live reference service apply the rules of
+:mod:`repaychaos.semantics`; these tests run every fault type alone, and the two
+composition cases of docs/SEMANTICS.md, through both and check:
+
+- against the closed form where there is one (two overlapping 10 % drops lose
+  1 − 0.9² = 0.19; two 30 % corrupting links leave 2 · 0.3 · 0.7 = 0.42 wrong);
+- model against live everywhere, with a two-proportion test.
+
+Every scenario has one read per repayment, well after its own write (sync 100 ms, first
+read at 2 s, reconcile off), so the stale-read ratio *is* the share of repayments the
+faults damaged: a sum of independent Bernoulli trials, one per repayment (or, for a
+window fault, the share of Poisson acks falling in the window — binomial given their
+number). Real timing is not seeded, so every check uses z = 3.29 (99.9 %, two-sided):
+with ~8 checks per run a correct pair of engines fails about 1 run in 125.
+
+Live runs: 40 scenario seconds at time scale 5 (8 s wall each, plus start-up).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from repaychaos.core.stats import wilson
+from repaychaos.loadtests.runner import run_load
+from repaychaos.scenarios import load_scenario_data
+from repaychaos.sim.runner import run_model
+
+Z = 3.2905  # two-sided 99.9 %
+LIVE_SCALE = 5.0
+
+
+def scenario(name: str, faults: list[dict[str, Any]], *, duration: str = "40s", sync: str = "100ms") -> Any:
+    return load_scenario_data({
+        "version": 1, "name": name, "duration": duration, "seed": 8,
+        "workload": {"arrivals": {"rate": "25/s"}, "check": {"first_after": "2s", "every": "1s", "max_checks": 1}},
+        "pipeline": {"channel": {"latency": 0}, "sync": {"workers": "unlimited", "service": sync},
+                     "credit": {"service": 0}, "reconcile": "off"},
+        "faults": faults,
+    })
+
+
+def stale(result: dict[str, Any]) -> tuple[int, int]:
+    m = result["metrics"]
+    assert m["lost_repayments"] == 0 and m["reads"] == m["repayments"] > 0
+    return m["stale_reads"], m["reads"]
+
+
+def model(scn: Any, replications: int = 4) -> dict[str, Any]:
+    return run_model(scn, replications=replications, processes=1, progress=False)
+
+
+def live(scn: Any) -> dict[str, Any]:
+    return run_load(scn, time_scale=LIVE_SCALE, progress=False)
+
+
+def assert_theory(result: dict[str, Any], p: float) -> None:
+    k, n = stale(result)
+    low, high = wilson(k, n, z=Z)
+    assert low <= p <= high, f"{result['source']}: {k}/{n} = {k / n:.4f}, theory {p}, 99.9% [{low:.4f}, {high:.4f}]"
+
+
+def assert_agree(a: dict[str, Any], b: dict[str, Any]) -> None:
+    """Two independent binomial proportions differ by less than z pooled standard errors."""
+    (k1, n1), (k2, n2) = stale(a), stale(b)
+    p = (k1 + k2) / (n1 + n2)
+    se = math.sqrt(p * (1 - p) * (1 / n1 + 1 / n2))
+    diff = k1 / n1 - k2 / n2
+    assert abs(diff) <= Z * se + 1e-12, f"model {k1}/{n1} vs live {k2}/{n2}: diff {diff:.4f} > {Z} * {se:.4f}"
+
+
+def assert_causes(result: dict[str, Any], cause: str) -> None:
+    m = result["metrics"]
+    assert m["stale_reads_by_cause"][cause] == m["stale_reads"], m["stale_reads_by_cause"]
+
+
+# ---------------------------------------------------------------------- composition (closed form)
+
+TWO_DROPS = [{"type": "interface_bug", "link": "sync->credit", "drop_ratio": 0.1},
+             {"type": "interface_bug", "link": "sync->credit", "drop_ratio": 0.1}]
+TWO_CORRUPTS = [{"type": "interface_bug", "link": "ledger->sync", "corrupt_ratio": 0.3},
+                {"type": "interface_bug", "link": "credit->view", "corrupt_ratio": 0.3}]
+TWO_CORRUPTS_ONE_LINK = [{"type": "interface_bug", "link": "sync->credit", "corrupt_ratio": 0.3},
+                         {"type": "interface_bug", "link": "sync->credit", "corrupt_ratio": 0.3}]
+
+
+@pytest.mark.parametrize("faults, p", [(TWO_DROPS, 1 - 0.9 ** 2), (TWO_CORRUPTS, 2 * 0.3 * 0.7),
+                                       (TWO_CORRUPTS_ONE_LINK, 2 * 0.3 * 0.7)],
+                         ids=["two-10pct-drops-one-link", "two-30pct-corrupt-links", "two-30pct-corrupt-one-link"])
+def test_model_composes_faults_as_independent_draws(faults, p):
+    """Model: overlapping bugs each draw their own uniform; corruptions flip (≈ 20k repayments)."""
+    result = model(scenario("compose", faults, duration="200s"))
+    assert_theory(result, p)
+    assert_causes(result, "interface_bug")
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("faults, p", [(TWO_DROPS, 1 - 0.9 ** 2), (TWO_CORRUPTS, 2 * 0.3 * 0.7)],
+                         ids=["two-10pct-drops-one-link", "two-30pct-corrupt-links"])
+def test_both_engines_compose_faults_the_same_way(faults, p):
+    """Live and model: 0.19 lost to two 10 % drops, 0.42 wrong after two 30 % corrupting links."""
+    scn = scenario("compose", faults)
+    ours, theirs = model(scn), live(scn)
+    assert_theory(ours, p)
+    assert_theory(theirs, p)
+    assert_agree(ours, theirs)
+    assert_causes(theirs, "interface_bug")
+
+
+# ---------------------------------------------------------------------- every fault type alone
+
+#: fault, the cause its stale reads are blamed on, closed-form stale share.
+#: Acks are Poisson on [0, 40 s), so the share of acks in a window of length w is w / 40.
+ALONE = {
+    # messages whose sync starts in [10, 30) take 3 s longer: written after the read at ack + 2 s
+    "sync_delay": ({"type": "sync_delay", "at": "10s", "for": "20s", "extra": "3s"}, "sync_delay", 20 / 40),
+    # sync paused [10, 20): a message acked at t in it is written at 20.1, stale if t + 2 < 20.1
+    "maintenance": ({"type": "maintenance", "component": "sync", "at": "10s", "for": "10s", "mode": "pause"},
+                    "maintenance", 8.1 / 40),
+    # rejected at t in [10, 20), retried every 5 s: through at t + 5k >= 20 > t + 2, so always stale
+    "maintenance-reject": ({"type": "maintenance", "component": "sync", "at": "10s", "for": "10s",
+                            "mode": "reject"}, "maintenance", 10 / 40),
+    "interface_bug": ({"type": "interface_bug", "link": "credit->view", "drop_ratio": 0.2, "corrupt_ratio": 0.1},
+                      "interface_bug", 0.3),
+    # writes in [15, 25) (acks in [14.9, 24.9)) mis-mapped with 0.4; acks in [14.9, 15) are in flight
+    # at the switch and lost with 0.5 first: (0.1 * (0.5 + 0.5 * 0.4) + 9.9 * 0.4) / 40
+    "cutover": ({"type": "cutover", "at": "15s", "for": "10s", "unmapped_ratio": 0.4, "inflight_loss_ratio": 0.5},
+                "cutover", (0.1 * 0.7 + 9.9 * 0.4) / 40),
+}
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("name", list(ALONE))
+def test_each_fault_type_alone_agrees_across_engines(name):
+    """Each fault type alone: model and live agree on the stale share, both blame only that fault."""
+    fault, cause, p = ALONE[name]
+    scn = scenario(name.replace("_", "-"), [fault])
+    ours, theirs = model(scn), live(scn)
+    assert stale(ours)[0] > 0 and stale(theirs)[0] > 0
+    assert_theory(ours, p)
+    assert_theory(theirs, p)
+    assert_agree(ours, theirs)
+    assert_causes(ours, cause)
+    assert_causes(theirs, cause)

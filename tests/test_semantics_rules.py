@@ -1,0 +1,63 @@
+"""The shared rules of repaychaos.semantics and the fault registry, checked directly."""
+
+from __future__ import annotations
+
+import math
+
+from repaychaos.core.catalog import CAUSES
+from repaychaos.scenarios.faults import FAULT_TYPES, REGISTRY
+from repaychaos.semantics import (CORRUPT, DROP, cache_serves, flip, judge_bug, release_time, repaired_at,
+                                  until_repair, view_at, written_state)
+from repaychaos.sim.faults import INJECTORS
+
+
+def test_registry_lists_every_fault_type_once_in_report_order():
+    """The registry's types are its modules; causes are queueing, every fault type, cache (SPEC §4)."""
+    assert FAULT_TYPES == ("sync_delay", "maintenance", "interface_bug", "cutover")
+    assert CAUSES == ("queueing", *FAULT_TYPES, "cache")
+    for name, ft in REGISTRY.items():
+        assert ft.spec.model_fields["type"].annotation.__args__ == (name,)
+        assert ft.colour.startswith("#") and ft.label
+
+
+def test_the_model_has_an_injector_for_every_registered_type():
+    assert set(INJECTORS) == set(FAULT_TYPES)
+
+
+def test_each_bug_judges_with_its_own_draw():
+    """drop first, then corrupt, on the unit interval; a flip twice restores the state."""
+    assert judge_bug(0.05, 0.1, 0.3) is DROP
+    assert judge_bug(0.1, 0.1, 0.3) is CORRUPT
+    assert judge_bug(0.39, 0.1, 0.3) is CORRUPT
+    assert judge_bug(0.4, 0.1, 0.3) is None
+    assert flip(flip(False)) is False
+
+
+def test_written_state_flips_truth_when_corrupt_and_opposes_it_when_unmapped():
+    assert written_state(True, False, False) is True
+    assert written_state(True, True, False) is False
+    assert written_state(False, True, False) is True  # a held account shown usable
+    assert written_state(True, False, True) is False
+    assert written_state(True, True, True) is False  # mis-mapped: the opposite, whatever it carried
+
+
+def test_release_time_pause_and_reject():
+    assert release_time(3.0, 11.0, "pause") == 11.0
+    assert release_time(2.0, 11.0, "reject") == 12.0
+    assert release_time(1.0, 11.0, "reject") == 11.0
+    assert release_time(1.0, math.inf, "reject") == math.inf
+
+
+def test_until_repair_counts_to_the_last_change_that_makes_the_view_right():
+    changes = [(10.0, True), (12.0, False), (20.0, True)]
+    assert view_at(changes, 11.0) is True and view_at(changes, 15.0) is False
+    assert repaired_at(True, changes) == 20.0
+    assert until_repair(5.0, 20.0) == 15.0
+    assert until_repair(25.0, 20.0) is None  # right for good before the fault
+    assert repaired_at(True, [(10.0, True), (12.0, False)]) == math.inf
+    assert repaired_at(False, []) == -math.inf  # held, never shown usable: never wrong
+
+
+def test_cache_serves_within_ttl_only():
+    assert cache_serves(4.9, 0.0, 5.0) and not cache_serves(5.0, 0.0, 5.0)
+    assert not cache_serves(1.0, 0.0, 0.0)
