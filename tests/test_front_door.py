@@ -148,3 +148,10 @@ def test_sweep_exits_1_when_no_point_meets_the_slos_and_0_when_one_does(write_sc
     assert some.returncode == 0, some.stderr
     bad = repaychaos("sweep", str(path), "--vary", "pipeline.sync.workers=true", "--out", str(tmp_path / "c"))
     assert bad.returncode == 2
+
+
+def test_the_frontier_of_a_profile_sweep_is_its_load_scale():
+    from repaychaos.sim.sweep_frontier import frontier_key
+
+    assert frontier_key(["workload.arrivals.scale", "pipeline.sync.workers"]) == "workload.arrivals.scale"
+    assert frontier_key(["pipeline.sync.workers", "faults[0].for"]) == "faults[0].for"

@@ -115,9 +115,9 @@ def _draw_curve(ax: Any, result: dict[str, Any], colour: str, label: str) -> Non
     t, p, low, high = _curve(result)
     ax.fill_between(t, low, high, color=colour, alpha=0.2, linewidth=0, step=None)
     # the grid and the quantile points together, in time order, so the tail has its shape
-    points = sorted([(x, y, "grid") for x, y in zip(t, p)] + [(x, y, "q") for x, y in quantile_points(result)])
-    points = [(x, y) for x, y, _ in points if y > 0]  # a log axis cannot show 0
-    ax.plot([x for x, _ in points], [y for _, y in points], color=colour, label=label)
+    merged = sorted([*zip(t, p), *quantile_points(result)])
+    shown = [(x, y) for x, y in merged if y > 0]  # a log axis cannot show 0
+    ax.plot([x for x, _ in shown], [y for _, y in shown], color=colour, label=label)
     ax.plot(t, p, "o", markersize=3.5, color=colour)
     qs = [(x, y) for x, y in quantile_points(result) if y > 0]
     if qs:

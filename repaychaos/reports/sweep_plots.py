@@ -21,7 +21,7 @@ matplotlib.use("Agg")  # never open a window, even if a GUI backend is installed
 from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-__all__ = ["frontier_plot", "heatmap_plot", "headline_plot", "write_sweep_plots"]
+__all__ = ["frontier_plot", "heatmap_plot", "headline_plot", "write_sweep_plots", "cell_text"]
 
 DPI = 110
 PASS_COLOUR = "#2e7d32"
@@ -151,6 +151,17 @@ def frontier_plot(record: dict[str, Any]) -> bytes | None:
     return _png(fig)
 
 
+def cell_text(value: float | None, verdict: bool | str | None) -> str:
+    """A heat-map cell: the value, and FAIL or INCONCLUSIVE under it (a point whose SLO
+    interval straddles its threshold is not a failure, and not a pass either)."""
+    text = _pct(value)
+    if verdict == "inconclusive":
+        return text + "\nINCONCLUSIVE"
+    if verdict is False:
+        return text + "\nFAIL"
+    return text
+
+
 def heatmap_plot(record: dict[str, Any], metric: str = "stale_read_ratio") -> bytes | None:
     """The headline metric over the first two varied keys of a grid; failing cells are marked."""
     vary = record.get("vary") or []
@@ -192,11 +203,7 @@ def heatmap_plot(record: dict[str, Any], metric: str = "stale_read_ratio") -> by
         image = ax.imshow(grid, cmap="YlOrRd", norm=norm, aspect="auto", origin="lower")
         for i in range(len(r_vals)):
             for j in range(len(c_vals)):
-                text = _pct(shown[i][j])
-                if verdict[i][j] is False:
-                    text += "\nFAIL"
-                elif verdict[i][j] == "inconclusive":
-                    text += "\nINCONCLUSIVE"
+                text = cell_text(shown[i][j], verdict[i][j])
                 dark = shown[i][j] is not None and norm(max(shown[i][j], vmin)) > 0.6
                 ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black",
                         fontweight="bold" if verdict[i][j] is False else "normal")
@@ -208,8 +215,8 @@ def heatmap_plot(record: dict[str, Any], metric: str = "stale_read_ratio") -> by
             ax.set_title(", ".join(f"{k}={_label(v)}" for k, v in fixed.items()), fontsize=9)
     if image is not None:
         fig.colorbar(image, ax=fig.axes, label=f"{metric} (share of reads)", shrink=0.9)
-    fig.suptitle(f"{metric} (FAIL: some SLO not met; INCONCLUSIVE: an SLO's 95% interval straddles its threshold)",
-                 fontsize=10)
+    fig.suptitle(f"{metric}\nFAIL: some SLO not met\nINCONCLUSIVE: an SLO's 95% interval straddles its threshold",
+                 fontsize=9)
     return _png(fig)
 
 

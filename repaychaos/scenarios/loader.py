@@ -247,8 +247,8 @@ def _annotation_info(annotation: Any) -> tuple[list[Any], bool]:
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
         inner, *meta = typing.get_args(annotation)
-        leaves, converted = _annotation_info(inner)
-        return leaves, converted or any(isinstance(m, BeforeValidator) for m in meta)
+        inner_leaves, inner_converted = _annotation_info(inner)
+        return inner_leaves, inner_converted or any(isinstance(m, BeforeValidator) for m in meta)
     if origin in (typing.Union, types.UnionType, tuple, list):
         leaves: list[Any] = []
         converted = False

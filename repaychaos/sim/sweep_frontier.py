@@ -24,11 +24,12 @@ def numeric(value: Any) -> float | None:
 
 
 def frontier_key(keys: Sequence[str]) -> str | None:
-    """Which varied key the frontier is about: an arrival rate if one is varied, else the last key."""
+    """Which varied key the frontier is about: an arrival rate (or the arrivals' ``scale``)
+    if one is varied, else the last key."""
     if not keys:
         return None
     for key in keys:
-        if key.split(".")[-1] == "rate":
+        if key.split(".")[-1] == "rate" or key.endswith("arrivals.scale"):
             return key
     return keys[-1]
 
