@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from repaychaos.core.catalog import CAUSES, PHASE_AFTER, QUANTILES
-from repaychaos.core.histogram import LogHistogram, bin_of
+from repaychaos.core.histogram import _LOG_GROWTH, LOW as _LOW, TOP as _TOP, LogHistogram
 from repaychaos.core.records import Read, Repayment, cause_of
 from repaychaos.core.stats import (
     Estimate,
@@ -56,6 +56,7 @@ BATCHES = 20
 CI_METHOD = "batch-means"
 
 _GRID = len(VISIBILITY_GRID)
+_log = math.log
 
 
 @dataclass
@@ -77,8 +78,7 @@ class _Counts:
     # repayments with usable truth, and how many were still stale at each grid t (batch-major)
     b_truth_usable: list[int] = field(default_factory=lambda: [0] * BATCHES)
     b_still_stale: list[int] = field(default_factory=lambda: [0] * (BATCHES * _GRID))
-    # time to usable: count and sum per batch, and a sparse histogram per batch
-    b_usable: list[int] = field(default_factory=lambda: [0] * BATCHES)
+    # time to usable: sum per batch, and a sparse histogram (bin -> count) per batch
     b_ttu_sum: list[float] = field(default_factory=lambda: [0.0] * BATCHES)
     b_ttu: list[dict[int, int]] = field(default_factory=lambda: [{} for _ in range(BATCHES)])
 
@@ -222,7 +222,8 @@ class MetricsCollector:
         st = self.state
         if not (st.warmup <= t_ack < st.duration):
             return
-        groups = [(st.all, min(BATCHES - 1, int((t_ack - st.warmup) * self._batch_scale)))]
+        gb_all = int((t_ack - st.warmup) * self._batch_scale)
+        groups = [(st.all, gb_all if gb_all < BATCHES else BATCHES - 1)]
         if self._windows:
             for name, ws in self._windows.items():
                 for start, end in ws:
@@ -257,7 +258,7 @@ class MetricsCollector:
         delay = usable_at - t_ack
         if delay < 0:
             delay = 0.0
-        ttu_bin = -1 if never else bin_of(delay)
+        ttu_bin = -1 if never else (0 if delay < _LOW else min(1 + int(_log(delay / _LOW) / _LOG_GROWTH), _TOP))
         k = 0
         if not held and delay > 0:
             # still stale at every grid t < delay
@@ -278,8 +279,12 @@ class MetricsCollector:
             if never:
                 g.never_usable += 1
             else:
-                g.ttu.add(delay)
-                g.b_usable[gb] += 1
+                h = g.ttu  # inline LogHistogram.add_binned: this loop is the model's hot path
+                h.n += 1
+                h.total += delay
+                if delay > h.max:
+                    h.max = delay
+                h.counts[ttu_bin] += 1
                 g.b_ttu_sum[gb] += delay
                 hist = g.b_ttu[gb]
                 hist[ttu_bin] = hist.get(ttu_bin, 0) + 1
@@ -337,7 +342,7 @@ def _population(groups: list[_Counts]) -> dict[str, Any]:
             by_cause[c] += g.by_cause[c]
     summary = {k: _r(v) for k, v in ttu.summary().items()}
     intervals: dict[str, Any] = {"support_contacts_per_10k": as_json(support, _r)}
-    mean = mean_estimate(_cat(groups, "b_ttu_sum"), _cat(groups, "b_usable"))
+    mean = mean_estimate(_cat(groups, "b_ttu_sum"), [sum(h.values()) for h in _cat(groups, "b_ttu")])
     if mean is not None:
         intervals["time_to_usable.mean"] = as_json(mean, _r)
     quantiles = quantile_estimates(_cat(groups, "b_ttu"), [q for _, q in QUANTILES], ttu.max)

@@ -63,11 +63,15 @@ class LogHistogram:
         self.max = 0.0
 
     def add(self, value: float) -> None:
+        self.add_binned(bin_of(value), value)
+
+    def add_binned(self, index: int, value: float) -> None:
+        """Add ``value`` whose :func:`bin_of` is already known (the collector computes it once)."""
         self.n += 1
         self.total += value
         if value > self.max:
             self.max = value
-        self.counts[bin_of(value)] += 1
+        self.counts[index] += 1
 
     def merge(self, other: "LogHistogram") -> None:
         self.n += other.n
