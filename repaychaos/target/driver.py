@@ -153,7 +153,8 @@ class Driver:
         """Arrivals, users and ``timers`` (wall instant, callable run in this thread) until every
         user is done, :attr:`stopping` is set or the deadline passes. True if every user finished."""
         check = self.scenario.workload.check
-        rng = random.Random(self.scenario.seed)
+        # a stream of its own: a service seeded from the same scenario must not share our draws
+        rng = random.Random(f"{self.scenario.seed}:target-users")
         first_after = check.first_after.sampler(rng)
         for seq, t in enumerate(arrival_times(self.scenario, rng)):
             user = User(seq, f"{self.run_id}-{seq}", f"a-{self.run_id}-{seq}", t, first_after())
