@@ -39,7 +39,8 @@ def dist_yaml(fit: Fit, scale: float = 1.0) -> Any:
 def calibrated_data(measured: dict[str, Any], best: Fit, capacity: dict[str, Any], held_share: float) -> dict[str, Any]:
     """Scenario data: the measured scenario with the fitted pipeline."""
     data = copy.deepcopy(measured)
-    data["name"] = (measured["name"] + "-calibrated")[:60]
+    # the measured scenario's name, so `repaychaos report` pairs the model run of this file
+    # with the measurement it came from
     data["description"] = f"Calibrated from a measurement of {measured['name']}: {best.name} delay fitted by interval-censored MLE."
     pipeline = data.setdefault("pipeline", {})
     pipeline["channel"] = {"latency": 0}
