@@ -191,8 +191,8 @@ def fit_families(low: np.ndarray, high: np.ndarray) -> tuple[list[Fit], float | 
     median = float(np.interp(0.5, 1 - s, t))
     # a floor shows when at most 1 % of delays lie below a quarter of the median or more
     below = t[s >= 0.99]
-    floor = float(below.max()) if len(below) else 0.0
-    floor = floor if floor >= 0.25 * median and floor > 0 else None
+    lowest = float(below.max()) if len(below) else 0.0
+    floor = lowest if lowest >= 0.25 * median and lowest > 0 else None
     fits = []
     for name in FAMILIES:
         fit = _fit_one(name, False, data, low, high, 0.0)

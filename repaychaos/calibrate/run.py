@@ -92,8 +92,10 @@ def calibrate(result_path: str | os.PathLike[str], out: str | os.PathLike[str] |
     grid, model_p = _model_curve(data)
     top = float(obs.high[np.isfinite(obs.high)].max())
     pairs = [(g, m, float(np.interp(g, t, s_tb))) for g, m in zip(grid, model_p) if g <= top]
-    gaps = band_gap(t, s_tb, np.array([g for g, _, _ in pairs]), np.array([m for _, m, _ in pairs])) if pairs else []
-    model_rms = math.sqrt(float(np.mean(np.square(gaps)))) if pairs else None
+    model_rms = None
+    if pairs:
+        gaps = band_gap(t, s_tb, np.array([g for g, _, _ in pairs]), np.array([m for _, m, _ in pairs]))
+        model_rms = math.sqrt(float(np.mean(np.square(gaps))))
 
     reasons = []
     first_usable = float(np.mean(obs.low <= 0))

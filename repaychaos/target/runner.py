@@ -143,7 +143,7 @@ def run_target(scenario: Any, target: Target, *, target_file: str = "TARGET", ti
             failure.append(f"stop action of fault '{w['fault']}' failed: {out.error}")
             driver.stopping.set()
 
-    timers = []
+    timers: list[tuple[float, Any]] = []
     for i, w in enumerate(windows):
         if w["fault"] not in by_label:
             continue
@@ -200,7 +200,7 @@ def _lookups(driver: Driver, target: Target, base_url: str) -> dict[str, bool]:
         return {key: found for key, found in pool.map(one, acked) if found is not None}
 
 
-def _quantiles(values: list[float]) -> dict[str, float | None]:
+def _quantiles(values: list[float]) -> dict[str, Any]:
     import numpy as np
 
     from repaychaos.core.catalog import QUANTILES
@@ -213,7 +213,7 @@ def _quantiles(values: list[float]) -> dict[str, float | None]:
     return out
 
 
-def _lateness(values: list[float], k: float) -> dict[str, float | None]:
+def _lateness(values: list[float], k: float) -> dict[str, Any]:
     import numpy as np
 
     if not values:
