@@ -142,7 +142,8 @@ class Driver:
             session = self._local.session = self._requests.Session()
         return session
 
-    def _take_request(self) -> bool:
+    def take_request(self) -> bool:
+        """Count one request against max_requests; False once the cap is reached."""
         with self._lock:
             if self.requests >= self.target.max_requests:
                 self.cap_hit = True
@@ -215,7 +216,7 @@ class Driver:
 
     def _repay(self, user: User) -> None:
         spec = self.target.repay
-        if not self._take_request():
+        if not self.take_request():
             user.gave_up = "request cap"
             return
         try:
@@ -265,7 +266,7 @@ class Driver:
 
     def _read(self, user: User, planned: float) -> None:
         spec = self.target.status
-        if not self._take_request():
+        if not self.take_request():
             user.gave_up = "request cap"
             return
         user.checks += 1

@@ -179,9 +179,8 @@ def _lookups(driver: Driver, target: Target, base_url: str) -> dict[str, bool]:
     local = __import__("threading").local()
 
     def one(user: User) -> tuple[str, bool | None]:
-        if driver.requests >= target.max_requests:
-            return user.key, None
-        driver.requests += 1
+        if ("{id}" in spec.path and user.rep_id is None) or not driver.take_request():
+            return user.key, None  # unknown, not lost: no id to look up, or the request cap is reached
         session = getattr(local, "s", None) or requests.Session()
         local.s = session
         values = {"key": user.key, "account": user.account, "amount": target.repay.amount, "id": user.rep_id or ""}
