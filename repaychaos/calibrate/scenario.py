@@ -18,8 +18,9 @@ __all__ = ["dist_yaml", "calibrated_data", "render_yaml", "EMPIRICAL_POINTS"]
 EMPIRICAL_POINTS = 200
 
 
-def _s(x: float) -> str:
-    return f"{x:.6g}s"
+def _s(x: float) -> float:
+    """Seconds as a bare number (the scenario format's plainest duration), to the microsecond."""
+    return round(float(x), 6)
 
 
 def dist_yaml(fit: Fit, scale: float = 1.0) -> Any:
