@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-__all__ = ["Fit", "fit_families", "turnbull", "FAMILIES", "goodness", "band_gap"]
+__all__ = ["Fit", "fit_families", "fit_family", "censored_data", "turnbull", "FAMILIES", "goodness", "band_gap"]
 
 #: name -> scipy distribution (location fixed at 0 unless shifted)
 FAMILIES: dict[str, Any] = {
@@ -61,7 +61,7 @@ class Fit:
         return out
 
 
-def _censored(low: np.ndarray, high: np.ndarray) -> Any:
+def censored_data(low: np.ndarray, high: np.ndarray) -> Any:
     left = high[(low <= 0) & np.isfinite(high)]
     right = low[np.isinf(high)]
     both = (low > 0) & np.isfinite(high)
@@ -77,7 +77,7 @@ def _loglik(dist: Any, low: np.ndarray, high: np.ndarray) -> float:
     return float(np.log(p).sum())
 
 
-def _fit_one(name: str, shifted: bool, data: Any, low: np.ndarray, high: np.ndarray, floor: float) -> Fit | None:
+def fit_family(name: str, shifted: bool, data: Any, low: np.ndarray, high: np.ndarray, floor: float) -> Fit | None:
     dist = FAMILIES[name]
     kwargs: dict[str, Any] = {} if shifted else {"floc": 0.0}
     guess: dict[str, Any] = {}
@@ -186,7 +186,7 @@ def goodness(fit: Fit, low: np.ndarray, high: np.ndarray, first: np.ndarray, eve
 
 def fit_families(low: np.ndarray, high: np.ndarray) -> tuple[list[Fit], float | None]:
     """Every family's fit, best (lowest AIC) first, and the floor that showed (or None)."""
-    data = _censored(low, high)
+    data = censored_data(low, high)
     t, s = turnbull(low, high)
     median = float(np.interp(0.5, 1 - s, t))
     # a floor shows when at most 1 % of delays lie below a quarter of the median or more
@@ -195,12 +195,12 @@ def fit_families(low: np.ndarray, high: np.ndarray) -> tuple[list[Fit], float | 
     floor = lowest if lowest >= 0.25 * median and lowest > 0 else None
     fits = []
     for name in FAMILIES:
-        fit = _fit_one(name, False, data, low, high, 0.0)
+        fit = fit_family(name, False, data, low, high, 0.0)
         if fit is not None:
             fits.append(fit)
         if floor is not None and name in SHIFTABLE:
             upper = float(high[np.isfinite(high)].min())
-            fit = _fit_one(name, True, data, low, high, upper)
+            fit = fit_family(name, True, data, low, high, upper)
             if fit is not None:
                 fits.append(fit)
     fits.sort(key=lambda f: f.aic)

@@ -26,7 +26,7 @@ import numpy as np
 
 from repaychaos.calibrate.capacity import fit_capacity
 from repaychaos.calibrate.data import Observations, load_observations
-from repaychaos.calibrate.fit import Fit, band_gap, fit_families, goodness, turnbull
+from repaychaos.calibrate.fit import Fit, band_gap, censored_data, fit_families, fit_family, goodness, turnbull
 from repaychaos.calibrate.scenario import calibrated_data, render_yaml
 
 __all__ = ["calibrate", "GOF_LEVEL", "MAX_MODEL_RMS"]
@@ -37,8 +37,6 @@ MAX_MODEL_RMS = 0.02
 
 def _level_stats(obs: Observations, scenario: Any, best: Fit) -> list[dict[str, Any]]:
     """Mean delay and its standard error per arrival-profile level (the chosen family refitted)."""
-    from repaychaos.calibrate.fit import _censored, _fit_one  # one fitting path for all
-
     steps = scenario.workload.arrivals.steps
     out = []
     for i, (at, rate) in enumerate(steps):
@@ -48,7 +46,7 @@ def _level_stats(obs: Observations, scenario: Any, best: Fit) -> list[dict[str, 
         users = int(np.isfinite(high).sum())
         row: dict[str, Any] = {"rate": rate, "from": at, "users": users, "mean": None, "se": 0.0}
         if users >= 10:
-            fit = _fit_one(best.family, False, _censored(low, high), low, high, 0.0)
+            fit = fit_family(best.family, False, censored_data(low, high), low, high, 0.0)
             if fit is not None:
                 dist = fit.frozen()
                 row["mean"] = round(float(dist.mean()), 6)
