@@ -418,6 +418,29 @@ def schema(target: bool) -> None:
     click.echo(json.dumps(Scenario.model_json_schema(by_alias=True), indent=2))
 
 
+@cli.command()
+@click.argument("result", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Scenario file to write (default calibrated.yaml beside RESULT).")
+@_guarded
+def calibrate(result: str, out: str | None) -> None:
+    """Fit a model scenario to a live or target measurement (exit 0 fitted, 1 poor fit, 2 bad input)."""
+    from repaychaos.calibrate import calibrate as run_calibration
+
+    record = run_calibration(result, out)
+    chosen, cap = record["chosen"], record["capacity"]
+    click.echo(f"calibrate {result}: {chosen['family']} delay, median {chosen['median']:.4g}s p95 {chosen['p95']:.4g}s "
+               f"({record['data']['users']} users); fit gap {record['goodness']['max_gap']:.3f} "
+               f"(p={record['goodness']['p_value']:.2f}), "
+               f"model RMS {record['model_check']['rms']}: {record['verdict'].upper()}")
+    click.echo("  capacity: " + (f"{cap['workers']} workers, service {cap['service_mean']:.4g}s" if cap.get("fitted")
+                                 else cap["reason"]))
+    for reason in record["reasons"]:
+        click.echo(f"  poor: {reason}", err=True)
+    for kind, path in record["paths"].items():
+        click.echo(f"  wrote {kind}: {path}")
+    sys.exit(0 if record["verdict"] == "good" else 1)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=list(argv) if argv is not None else None, prog_name="repaychaos")

@@ -230,3 +230,34 @@ def test_the_pytest_plugin_gates_on_a_target_run(tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "PASSED gate.chaos.yaml::slo[lost_repayments]" in proc.stdout
     assert "FAILED gate.chaos.yaml::slo[stale_read_ratio]" in proc.stdout
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "max-wall"])
+def test_ctrl_c_and_the_wall_clock_limit_roll_back_started_faults(tmp_path, how):
+    """A fault window still open when the run is interrupted (SIGINT: exit 130) or hits --max-wall
+    gets its stop action on the way out."""
+    import signal
+    import time
+
+    started, stopped = tmp_path / "started", tmp_path / "stopped"
+    start = json.dumps({"command": [sys.executable, "-c", f"open({str(started)!r}, 'w').write('x')"]})
+    stop = json.dumps({"command": [sys.executable, "-c", f"open({str(stopped)!r}, 'w').write('x')"]})
+    target = _target(tmp_path, f"http://127.0.0.1:{free_port()}", f"  - fault: long\n    start: {start}\n    stop: {stop}\n")
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(json.dumps(_scenario(duration="10m", faults=[{"name": "long", "type": "maintenance",
+                                                                       "component": "sync", "at": "0s"}]).normalised()))
+    cmd = [sys.executable, "-m", "repaychaos", "load", str(scenario), "--target", str(target), "--out", str(tmp_path / "o")]
+    if how == "max-wall":
+        proc = subprocess.run(cmd + ["--max-wall", "4"], capture_output=True, text=True, timeout=120)
+        assert proc.returncode in (0, 1), proc.stderr  # a bounded run that finished early still reports
+        actions = json.loads((tmp_path / "o" / "result.json").read_text())["run"]["actions"]
+        assert [(a["action"], a["reason"]) for a in actions] == [("start", "window"), ("stop", "rollback")]
+    else:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        end = time.time() + 30
+        while not started.exists() and time.time() < end:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+    assert started.exists() and stopped.exists()

@@ -11,6 +11,7 @@ counted against the target file's ``max_requests``.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import random
@@ -19,7 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Sequence
 
 from repaychaos.target.model import Target
 from repaychaos.target.render import MISSING, render, resolve_pointer
@@ -49,7 +50,7 @@ class Clock:
         return self.scenario(time.time())
 
 
-def arrival_times(scenario: Any, rng: random.Random):
+def arrival_times(scenario: Any, rng: random.Random) -> Iterator[float]:
     """Poisson arrivals in ``[0, duration)`` at the scenario's rate or piecewise profile."""
     arrivals, end = scenario.workload.arrivals, scenario.duration
     steps = arrivals.steps
@@ -141,7 +142,8 @@ class Driver:
             session = self._local.session = self._requests.Session()
         return session
 
-    def _take_request(self) -> bool:
+    def take_request(self) -> bool:
+        """Count one request against max_requests; False once the cap is reached."""
         with self._lock:
             if self.requests >= self.target.max_requests:
                 self.cap_hit = True
@@ -149,16 +151,17 @@ class Driver:
             self.requests += 1
             return True
 
-    def run(self, timers: list[tuple[float, Callable[[], None]]] = ()) -> bool:
+    def run(self, timers: Sequence[tuple[float, Callable[[], None]]] = ()) -> bool:
         """Arrivals, users and ``timers`` (wall instant, callable run in this thread) until every
         user is done, :attr:`stopping` is set or the deadline passes. True if every user finished."""
         check = self.scenario.workload.check
-        rng = random.Random(self.scenario.seed)
+        # a stream of its own: a service seeded from the same scenario must not share our draws
+        rng = random.Random(f"{self.scenario.seed}:target-users")
         first_after = check.first_after.sampler(rng)
         for seq, t in enumerate(arrival_times(self.scenario, rng)):
             user = User(seq, f"{self.run_id}-{seq}", f"a-{self.run_id}-{seq}", t, first_after())
             self.users.append(user)
-            self.at(self.clock.wall(t), lambda u=user: self._repay(u))
+            self.at(self.clock.wall(t), functools.partial(self._repay, user))
         pending_timers = sorted(timers, key=lambda x: x[0])
         pool = ThreadPoolExecutor(self.target.concurrency, thread_name_prefix="repaychaos-target")
         try:
@@ -213,7 +216,7 @@ class Driver:
 
     def _repay(self, user: User) -> None:
         spec = self.target.repay
-        if not self._take_request():
+        if not self.take_request():
             user.gave_up = "request cap"
             return
         try:
@@ -263,7 +266,7 @@ class Driver:
 
     def _read(self, user: User, planned: float) -> None:
         spec = self.target.status
-        if not self._take_request():
+        if not self.take_request():
             user.gave_up = "request cap"
             return
         user.checks += 1

@@ -144,7 +144,7 @@ def run_target(scenario: Any, target: Target, *, target_file: str = "TARGET", ti
             failure.append(f"stop action of fault '{w['fault']}' failed: {out.error}")
             driver.stopping.set()
 
-    timers = []
+    timers: list[tuple[float, Any]] = []
     for i, w in enumerate(windows):
         if w["fault"] not in by_label:
             continue
@@ -180,9 +180,8 @@ def _lookups(driver: Driver, target: Target, base_url: str) -> dict[str, bool]:
     local = __import__("threading").local()
 
     def one(user: User) -> tuple[str, bool | None]:
-        if driver.requests >= target.max_requests:
-            return user.key, None
-        driver.requests += 1
+        if ("{id}" in spec.path and user.rep_id is None) or not driver.take_request():
+            return user.key, None  # unknown, not lost: no id to look up, or the request cap is reached
         session = getattr(local, "s", None) or requests.Session()
         local.s = session
         values = {"key": user.key, "account": user.account, "amount": target.repay.amount, "id": user.rep_id or ""}
@@ -201,7 +200,7 @@ def _lookups(driver: Driver, target: Target, base_url: str) -> dict[str, bool]:
         return {key: found for key, found in pool.map(one, acked) if found is not None}
 
 
-def _quantiles(values: list[float]) -> dict[str, float | None]:
+def _quantiles(values: list[float]) -> dict[str, Any]:
     import numpy as np
 
     from repaychaos.core.catalog import QUANTILES
@@ -214,7 +213,7 @@ def _quantiles(values: list[float]) -> dict[str, float | None]:
     return out
 
 
-def _lateness(values: list[float], k: float) -> dict[str, float | None]:
+def _lateness(values: list[float], k: float) -> dict[str, Any]:
     import numpy as np
 
     if not values:
