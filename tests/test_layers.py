@@ -37,5 +37,7 @@ def test_a_wheel_installs_exactly_one_import_package(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
     assert top == {"repaychaos"}
+    code = {p.relative_to(ROOT).as_posix() for p in (ROOT / "repaychaos").rglob("*.py")}
+    assert code <= set(names), f"modules missing from the wheel (pyproject's package list): {sorted(code - set(names))}"
     bundled = {Path(n).stem for n in names if n.startswith("repaychaos/bundled/") and n.endswith(".yaml")}
     assert bundled == {p.stem for p in (ROOT / "chaos_scenarios").glob("*.yaml")}
