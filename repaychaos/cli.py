@@ -371,13 +371,21 @@ def sweep_exit_code(record: dict[str, Any]) -> int:
 
 
 @cli.command()
+@click.option("--target", "target", is_flag=True, help="The target file format (SPEC §8) instead of the scenario format.")
 @_guarded
-def schema() -> None:
-    """Print the JSON Schema (draft 2020-12) of the scenario format.
+def schema(target: bool) -> None:
+    """Print the JSON Schema (draft 2020-12) of the scenario format (or --target: the target file format).
 
     Generated from the scenario model; the same file is committed as
     docs/scenario.schema.json. Reference: docs/scenarios.md.
     """
+    if target:
+        import json
+
+        from repaychaos.target import target_schema
+
+        click.echo(json.dumps(target_schema(), indent=2))
+        return
     from repaychaos.scenarios.reference import schema_text
 
     click.echo(schema_text(), nl=False)
@@ -400,22 +408,6 @@ def serve(scenario: str | None, host: str, port: int, db: str | None, time_scale
     from repaychaos.loadtests.service import serve as serve_service
 
     serve_service(sc, host=host, port=port, db=db, time_scale=time_scale, max_backlog=max_backlog)
-
-
-@cli.command()
-@click.option("--target", "target", is_flag=True, help="The target file format (SPEC §8) instead of the scenario format.")
-def schema(target: bool) -> None:
-    """JSON Schema of the scenario (or --target: target) file format, for editors and CI."""
-    import json
-
-    if target:
-        from repaychaos.target import target_schema
-
-        click.echo(json.dumps(target_schema(), indent=2))
-        return
-    from repaychaos.scenarios.model import Scenario
-
-    click.echo(json.dumps(Scenario.model_json_schema(by_alias=True), indent=2))
 
 
 @cli.command()

@@ -8,6 +8,9 @@ Shortened where the README's command is long, so the test takes about a minute:
 - `load` and `run` get `--time-scale 30` (20 s of arrivals);
 - `serve` gets a free port and a temporary database, and is stopped once `/healthz`
   answers (it runs until stopped);
+- `calibrate` fits the last `load` run's result (its read log);
+- `load ... --target FILE` runs against a reference service started on a free port (the
+  target file's copy points there) with the token the target file reads from the environment;
 - `sim`/`sweep` keep their options but `--replications 1` is added;
 - `validate bad.yaml` and `validate indent.yaml` are the README's error examples: they must
   exit 2 and print exactly what the README shows.
@@ -99,7 +102,7 @@ def _shown_output(command: str) -> list[str]:
 
 def test_readme_lists_the_commands_this_test_knows():
     verbs = sorted({shlex.split(c)[1] for c in readme_commands()})
-    assert verbs == ["list", "load", "report", "run", "schema", "serve", "sim", "sweep", "validate"]
+    assert verbs == ["calibrate", "list", "load", "report", "run", "schema", "serve", "sim", "sweep", "validate"]
 
 
 def test_every_readme_command_runs(tmp_path):
@@ -111,6 +114,7 @@ def test_every_readme_command_runs(tmp_path):
     copies = {name: shortened(name, tmp_path) for name in names}
     (work / "my-scenario.yaml").write_text(copies["nightly-maintenance"].read_text())
     results: list[str] = []
+    live_results: list[str] = []
     failures = []
     for index, command in enumerate(readme_commands()):
         argv = shlex.split(command.split(">")[0])
@@ -149,8 +153,14 @@ def test_every_readme_command_runs(tmp_path):
             if not up:
                 failures.append(f"{command}: never answered /healthz (exit {proc.returncode})")
             continue
-        proc = subprocess.run([sys.executable, "-m", "repaychaos", *argv[1:]], cwd=work, env=env,
-                              capture_output=True, text=True, timeout=600)
+        if verb == "calibrate":
+            assert live_results, "the README shows `calibrate` before any `load`"
+            argv = argv[:2] + [live_results[-1]] + argv[3:]
+        if verb in ("load", "run") and "--target" in argv:
+            proc = _run_against_reference_service(argv, work, env, tmp_path)
+        else:
+            proc = subprocess.run([sys.executable, "-m", "repaychaos", *argv[1:]], cwd=work, env=env,
+                                  capture_output=True, text=True, timeout=600)
         if argv[1:3] in (["validate", "bad.yaml"], ["validate", "indent.yaml"]):
             if proc.returncode != 2 or proc.stderr.splitlines() != _shown_output(command):
                 failures.append(f"{command}: exit {proc.returncode}, printed\n{proc.stderr}")
@@ -159,4 +169,25 @@ def test_every_readme_command_runs(tmp_path):
             failures.append(f"{command}: exit {proc.returncode}\n{proc.stderr[-2000:]}")
         if verb == "sim" and (out / "result.json").exists():
             results.append(str(out / "result.json"))
+        if verb == "load" and (out / "reads.jsonl.gz").exists():
+            live_results.append(str(out / "result.json"))
     assert not failures, "\n\n".join(failures)
+
+
+def _run_against_reference_service(argv: list[str], work: Path, env: dict[str, str],
+                                   tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """A `--target` command, with the reference service it describes started on a free port."""
+    from repaychaos.loadtests.launcher import ServiceProcess
+    from repaychaos.scenarios import resolve_scenario
+
+    index = argv.index("--target") + 1
+    target = yaml.safe_load((ROOT / argv[index]).read_text(encoding="utf-8"))
+    argv = [str(ROOT / a) if a.startswith("loadtests/") else a for a in argv]
+    with ServiceProcess(resolve_scenario("quiet-baseline"), tmp_path / "target.db", token="readme-token") as svc:
+        target["base_url"] = svc.url
+        copy = tmp_path / "target.yaml"
+        copy.write_text(yaml.safe_dump(target), encoding="utf-8")
+        argv[index] = str(copy)
+        return subprocess.run([sys.executable, "-m", "repaychaos", *argv[1:]], cwd=work,
+                              env=dict(env, REPAYCHAOS_TOKEN="readme-token"), capture_output=True, text=True,
+                              timeout=600)

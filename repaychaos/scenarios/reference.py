@@ -443,16 +443,16 @@ METRIC_MEANINGS: dict[str, str] = {
 #: result.json top-level keys and what they hold (the test compares with a real result).
 RESULT_KEYS: dict[str, str] = {
     "schema": "`repaychaos.core.result/1`.",
-    "source": "`sim` (the model) or `load` (the live service).",
+    "source": "`sim` (the model), `load` (the live reference service) or `target` (your service, black-box).",
     "scenario": "The scenario in normalised form (seconds, per-second rates, defaults filled in).",
     "scenario_as_written": "The scenario file's text as its author wrote it (null when built from data, "
                            "e.g. a sweep point); the report shows it beside the normalised form.",
     "seed": "The seed used.",
     "replications": "Model replications pooled (1 for a load run).",
     "metrics": "The metrics below (counts pooled over replications).",
-    "slo": "One row per SLO: metric, rule, observed, ci95 (ratios), verdict, passed.",
+    "slo": "One row per SLO: metric, rule, observed, ci95 (where the metric has an interval), verdict, passed.",
     "passed": "Whether the gate passed (every SLO met; see `--inconclusive`).",
-    "verdict": "`pass`, `fail` or `inconclusive` (a ratio's 95 % interval straddles a threshold).",
+    "verdict": "`pass`, `fail` or `inconclusive` (a metric's 95 % interval straddles a threshold).",
     "phases": "The same metrics for repayments acked inside each fault's windows (by type and name) "
               "and `after` every window ended.",
     "windows": "Every fault window: label, type, start, end (scenario seconds).",
@@ -461,6 +461,9 @@ RESULT_KEYS: dict[str, str] = {
                 "Markdown reports measure it against a fault-free model run of the same scenario instead "
                 "(same seed, common random numbers): the share outside windows still holds each backlog's drain.",
     "series": "Fixed-width time bins over the run: acks, reads, stale reads by cause, sync backlog.",
+    "ci_method": "How the intervals were computed: `method` (`batch-means`: non-overlapping batches of "
+                 "repayments by ack time, pooled over replications), `batches_per_replication`, `batches`, "
+                 "`confidence`.",
     "run": "Wall-clock facts (seconds, rates, versions); not part of the deterministic metrics.",
 }
 
