@@ -25,7 +25,7 @@ from repaychaos.semantics import DROP, CORRUPT, REJECT_RETRY, flip, judge_bug, r
 from repaychaos.sim.message import U_CUT_LOSS, U_LINK, U_UNMAPPED, Msg
 
 if TYPE_CHECKING:  # pragma: no cover
-    from repaychaos.sim.pipeline import Model
+    from repaychaos.sim.pipeline import InjectorAPI
 
 __all__ = ["REJECT_RETRY", "Injector", "INJECTORS", "register", "build_injectors", "POINTS",
            "Maintenance", "SyncDelay", "InterfaceBug", "Cutover"]
@@ -43,7 +43,7 @@ class Injector:
     #: Gates (work waits) run before modifiers so a modifier is judged at the real start.
     order: ClassVar[int] = 1
 
-    def __init__(self, fault: Any, label: str, model: "Model"):
+    def __init__(self, fault: Any, label: str, model: "InjectorAPI"):
         self.fault = fault
         self.label = label
         self.model = model
@@ -78,7 +78,7 @@ def register(cls: type[Injector]) -> type[Injector]:
     return cls
 
 
-def build_injectors(scenario: Any, model: "Model") -> list[Injector]:
+def build_injectors(scenario: Any, model: "InjectorAPI") -> list[Injector]:
     """One injector per fault of the scenario, in scenario order."""
     out = []
     for index, fault in enumerate(scenario.faults):
@@ -120,7 +120,7 @@ class Maintenance(Injector):
         for start, end in self.windows:
             if end != _INF:
                 self.model.at(end, self._touch_queue, (start, end))
-        self.model.on_leave_queue.append(self._touch_leaving)
+        self.model.on_leave_queue(self._touch_leaving)
 
     def _touch_leaving(self, msg: Msg, t: float) -> None:
         # A message taken out of the queue early (a cutover loses it) still waited in
@@ -132,9 +132,8 @@ class Maintenance(Injector):
 
     def _touch_queue(self, window: tuple[float, float]) -> None:
         start, end = window
-        if self.model.queue:
-            self.model.degraded = "maintenance"  # the backlog it left drains next
-        for msg in self.model.queue:
+        self.model.blame_backlog("maintenance")  # the backlog it left drains next
+        for msg in self.model.waiting():
             since = max(msg.enq, start)
             msg.touch("maintenance", since, end - since)
 
@@ -145,9 +144,9 @@ class SyncDelay(Injector):
 
     type = "sync_delay"
 
-    def __init__(self, fault: Any, label: str, model: "Model"):
+    def __init__(self, fault: Any, label: str, model: "InjectorAPI"):
         super().__init__(fault, label, model)
-        self._extra = fault.extra.sampler(model.faults_rng)
+        self._extra = fault.extra.sampler(model.rng)
 
     def hooks(self) -> list[tuple[str, float, float]]:
         return [("sync", s, e) for s, e in self.windows]
@@ -170,15 +169,13 @@ class InterfaceBug(Injector):
 
     type = "interface_bug"
 
-    def __init__(self, fault: Any, label: str, model: "Model"):
+    def __init__(self, fault: Any, label: str, model: "InjectorAPI"):
         super().__init__(fault, label, model)
         self._slot = U_LINK[fault.link]
         self._drop = fault.drop_ratio
         self._corrupt = fault.corrupt_ratio
-        claimed = model.link_draws_claimed
-        self._own_draw = fault.link in claimed
-        claimed.add(fault.link)
-        self._draw = model.faults_rng.random
+        self._own_draw = not model.claim_link_draw(fault.link)
+        self._draw = model.rng.random
 
     def hooks(self) -> list[tuple[str, float, float]]:
         return [(self.fault.link, s, e) for s, e in self.windows]
@@ -231,15 +228,12 @@ class Cutover(Injector):
         ratio = self.fault.inflight_loss_ratio
         if not ratio:
             return
-        kept = []
-        for msg in self.model.queue:
+
+        def lost(msg: Msg) -> bool:
             if msg.ack < at and msg.u[U_CUT_LOSS] < ratio:
-                for hook in self.model.on_leave_queue:
-                    hook(msg, at)
                 msg.lost = True
                 msg.touch_until_repair("cutover", at)
-                self.model.finish(msg, None)
-            else:
-                kept.append(msg)
-        self.model.queue.clear()
-        self.model.queue.extend(kept)
+                return True
+            return False
+
+        self.model.lose_waiting(lost, at)

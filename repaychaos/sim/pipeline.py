@@ -29,7 +29,7 @@ from repaychaos.sim.schedule import Schedule
 from repaychaos.sim.streams import streams
 from repaychaos.sim.users import reads_general, reads_simple, view_history
 
-__all__ = ["Model", "arrival_times", "BACKLOG_SAMPLES_PER_BIN"]
+__all__ = ["Model", "InjectorAPI", "arrival_times", "BACKLOG_SAMPLES_PER_BIN"]
 
 #: Backlog samples per series bin of the collector.
 BACKLOG_SAMPLES_PER_BIN = 4
@@ -65,6 +65,66 @@ def arrival_times(steps: tuple[tuple[float, float], ...], duration: float,
             t = end
             i += 1
         yield t
+
+
+class InjectorAPI:
+    """All a fault injector may do to the model: no SimPy, no queue object, no pool counters.
+
+    Injectors act on messages passing a point (:meth:`Injector.apply`) and, for faults
+    with a moment of their own, through these few verbs.
+    """
+
+    __slots__ = ("_model", "horizon", "rng", "_claimed")
+
+    def __init__(self, model: "Model"):
+        self._model = model
+        #: the run's horizon (scenario seconds) for placing windows
+        self.horizon = model.horizon
+        #: the fault-only random stream
+        self.rng = model.faults_rng
+        self._claimed: set[str] = set()
+
+    def at(self, t: float, fn: Callable[[Any], None], arg: Any) -> None:
+        """Call ``fn(arg)`` at instant ``t``."""
+        self._model.at(t, fn, arg)
+
+    def defer(self, msg: Msg, retry_at: float) -> None:
+        """A rejected sync message comes back to the queue at ``retry_at``; its worker is free."""
+        self._model.defer(msg, retry_at)
+
+    def waiting(self) -> tuple[Msg, ...]:
+        """The sync messages waiting for a worker now, in FIFO order."""
+        return tuple(self._model.queue)
+
+    def lose_waiting(self, lost: Callable[[Msg], bool], at: float) -> None:
+        """Take every waiting message for which ``lost(msg)`` out of the queue; it is never written."""
+        model = self._model
+        kept = []
+        for msg in model.queue:
+            if lost(msg):
+                for hook in model.on_leave_queue:
+                    hook(msg, at)
+                model.finish(msg, None)
+            else:
+                kept.append(msg)
+        model.queue.clear()
+        model.queue.extend(kept)
+
+    def on_leave_queue(self, hook: Callable[[Msg, float], None]) -> None:
+        """Call ``hook(msg, t)`` when a message leaves the queue without being served."""
+        self._model.on_leave_queue.append(hook)
+
+    def blame_backlog(self, cause: str) -> None:
+        """The messages queued now wait behind a backlog this fault left (SEMANTICS 3a)."""
+        if self._model.queue:
+            self._model.degraded = cause
+
+    def claim_link_draw(self, link: str) -> bool:
+        """True for the first interface bug on ``link``: it may use the repayment's pre-drawn
+        link uniform; every later bug on that link must draw its own from :attr:`rng`."""
+        first = link not in self._claimed
+        self._claimed.add(link)
+        return first
 
 
 class Model:
@@ -108,9 +168,7 @@ class Model:
         self.on_leave_queue: list[Callable[[Msg, float], None]] = []
 
         # faults
-        #: links whose pre-drawn uniform an interface bug already uses (later bugs draw their own)
-        self.link_draws_claimed: set[str] = set()
-        self.injectors = build_injectors(scenario, self)
+        self.injectors = build_injectors(scenario, InjectorAPI(self))
         entries: dict[str, list[tuple[float, float, Any]]] = {p: [] for p in POINTS}
         for inj in self.injectors:
             for point, s, e in inj.hooks():
@@ -129,7 +187,7 @@ class Model:
     # ------------------------------------------------------------------ helpers
 
     def at(self, t: float, fn: Callable[[Any], None], arg: Any) -> None:
-        """Call ``fn(arg)`` at instant ``t`` (for injectors acting on stage state)."""
+        """Call ``fn(arg)`` at instant ``t`` (for injectors, through :class:`InjectorAPI`)."""
         ev = Timeout(self.env, max(0.0, t - self.env.now), arg)
         ev.callbacks.append(lambda e: fn(e.value))
 
