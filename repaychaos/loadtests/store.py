@@ -18,9 +18,9 @@ import queue
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from repaychaos.core.errors import RunFailed
 
@@ -80,6 +80,8 @@ class Store:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reader: sqlite3.Connection | None = None
         self.batches = 0
+        #: called on the event loop with each newly committed row, before its waiter resumes
+        self.on_acked: Callable[[LedgerRow], None] | None = None
         self.failed: BaseException | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -184,9 +186,29 @@ class Store:
                 self._loop.call_soon_threadsafe(_resolve, results, True)
                 continue
             if results:
-                self._loop.call_soon_threadsafe(_resolve, results, False)
+                self._loop.call_soon_threadsafe(self._acked, results)
             self.batches += 1
         conn.close()
+
+    def _acked(self, results: list[tuple[asyncio.Future, Any]]) -> None:
+        """On the event loop, once a batch is committed: the ack instant of its new rows is NOW,
+        when the service learns of the commit (it can answer 201 and its outbox relay can start
+        only from here; the model's stages start at the ack). Each row is published through
+        ``on_acked`` in this very callback (no further hop), its waiter gets the row, and the
+        ledger is restamped with that instant in the writer's next transaction (until then, a
+        few ms, a reader or a kill -9 sees the transaction's start time, earlier by the commit)."""
+        now = time.time()
+        ids = []
+        for fut, value in results:
+            if isinstance(value, tuple) and value[1] is not None:
+                value = (now, replace(value[1], acked_at=now))
+                ids.append(value[1].id)
+                if self.on_acked is not None:
+                    self.on_acked(value[1])
+            if not fut.done():
+                fut.set_result(value)
+        if ids:
+            self._queue.put(("restamp", None, now, ids))
 
     @staticmethod
     def _apply(conn: sqlite3.Connection, batch: list[tuple]) -> list[tuple[asyncio.Future, Any]]:
@@ -195,6 +217,9 @@ class Store:
         Few statements matter more than few rows: every ``sqlite3`` step releases and
         re-takes the GIL, and each re-take can wait a whole switch interval behind the
         busy event loop, so a statement per row would cap the writer far below the disk.
+
+        Rows are written with the transaction's start time; ``restamp`` ops (queued by
+        :meth:`_acked`) set them to their ack instant.
         """
         now = time.time()
         repays = [op for op in batch if op[0] == "repay"]
@@ -230,6 +255,11 @@ class Store:
                         [v for row in chunk for v in row])
             for chunk in _chunks(done, 900):
                 execute("DELETE FROM outbox WHERE id IN (" + ",".join("?" * len(chunk)) + ")", chunk)
+            for op in batch:
+                if op[0] == "restamp":
+                    for chunk in _chunks(op[3], 900):
+                        execute("UPDATE ledger SET acked_at = ? WHERE id IN (" + ",".join("?" * len(chunk)) + ")",
+                                [op[2], *chunk])
             execute("COMMIT")
         except BaseException:
             try:
