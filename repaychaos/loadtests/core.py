@@ -134,7 +134,7 @@ class Service:
 
     async def handle_repayment(self, key: str | None, raw: bytes) -> RepayOutcome:
         """``POST /repayments`` from its Idempotency-Key header and raw JSON body (SPEC §7)."""
-        if not key_ok(key):
+        if key is None or not key_ok(key):
             return RepayOutcome(422, {"detail": f"header Idempotency-Key: required, 1-{MAX_KEY} visible ASCII characters"})
         parsed = parse_repayment(raw)
         if isinstance(parsed, str):
@@ -377,6 +377,9 @@ def _summary(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"n": 0, "mean": None, "p50": None, "p90": None, "p99": None, "max": None}
     ordered = sorted(values)
-    at = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
     return {"n": len(ordered), "mean": sum(ordered) / len(ordered), "p50": at(0.5), "p90": at(0.9),
             "p99": at(0.99), "max": ordered[-1]}

@@ -18,6 +18,7 @@ import queue
 import sqlite3
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -55,6 +56,8 @@ CREATE TABLE IF NOT EXISTS trace (
 """
 
 _MAX_BATCH = 1500
+#: Wall seconds the writer waits for other work before committing pending ack restamps alone.
+_RESTAMP_IDLE = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,7 @@ class Store:
         self.batches = 0
         #: called on the event loop with each newly committed row, before its waiter resumes
         self.on_acked: Callable[[LedgerRow], None] | None = None
+        self._restamps: deque[tuple[float, list[str]]] = deque()  # appended on the loop, drained by the writer
         self.failed: BaseException | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -165,7 +169,10 @@ class Store:
         get_nowait = self._queue.get_nowait
         stop = False
         while not stop:
-            item = get()
+            try:
+                item = get(timeout=_RESTAMP_IDLE) if self._restamps else get()
+            except queue.Empty:  # idle: record the pending ack instants on their own
+                item = ("flush", None)
             if item is None:
                 break
             batch = [item]
@@ -178,6 +185,10 @@ class Store:
                     stop = True
                     break
                 batch.append(item)
+            restamps = []
+            while self._restamps:
+                restamps.append(self._restamps.popleft())
+            batch.extend(("restamp", None, now, ids) for now, ids in restamps)
             try:
                 results = self._apply(conn, batch)
             except Exception as exc:  # nothing in this batch is acked; the callers see RunFailed
@@ -188,6 +199,11 @@ class Store:
             if results:
                 self._loop.call_soon_threadsafe(self._acked, results)
             self.batches += 1
+        if self._restamps:
+            try:
+                self._apply(conn, [("restamp", None, now, ids) for now, ids in self._restamps])
+            except Exception as exc:  # the rows keep their transaction start time; nothing is lost
+                self.failed = exc
         conn.close()
 
     def _acked(self, results: list[tuple[asyncio.Future, Any]]) -> None:
@@ -208,7 +224,7 @@ class Store:
             if not fut.done():
                 fut.set_result(value)
         if ids:
-            self._queue.put(("restamp", None, now, ids))
+            self._restamps.append((now, ids))  # rides along with the writer's next batch
 
     @staticmethod
     def _apply(conn: sqlite3.Connection, batch: list[tuple]) -> list[tuple[asyncio.Future, Any]]:
@@ -267,7 +283,7 @@ class Store:
             except sqlite3.Error:
                 pass
             raise
-        results.extend((op[1], now) for op in batch if op[0] in ("flush", "spill"))
+        results.extend((op[1], now) for op in batch if op[0] in ("flush", "spill") and op[1] is not None)
         return results
 
     # ------------------------------------------------------------------ reads
