@@ -160,3 +160,12 @@ def test_ledger_pause_window_delays_the_ack_to_its_end(svc):
 def test_delete_unknown_fault_is_404(svc):
     """Ending a fault that does not exist is 404."""
     assert requests.delete(svc.url + "/chaos/faults/f999", headers=svc.auth(), timeout=10).status_code == 404
+
+
+def test_the_ledger_row_carries_the_ack_instant_of_the_201(svc):
+    """The ack instant is when the service learnt of the commit; the row is restamped with it in the
+    writer's next transaction, so a moment later GET /repayments/{id} says the same acked_at."""
+    body = post(svc, "k-stamp", {"account": "a-stamp", "amount": "3.00"}).json()
+    time.sleep(0.3)
+    row = requests.get(f"{svc.url}/repayments/{body['id']}", timeout=5).json()
+    assert row["acked_at"] == body["acked_at"]

@@ -65,3 +65,45 @@ def test_invalid_fault_names_the_key():
         parse_fault({"type": "maintenance", "component": "database"})
     with pytest.raises(InvalidInput):
         parse_fault({"type": "earthquake"})
+
+
+def test_recurring_windows_are_lazy_and_agree_with_the_eager_list():
+    """Issue 10: window_at is O(1) and iter_windows lazy, and both say what windows() lists."""
+    import random
+
+    fault = parse_fault({"type": "maintenance", "component": "sync", "at": "7s", "for": "2s", "every": "5s"})
+    eager = fault.windows(1000.0)
+    assert eager[:3] == ((7.0, 9.0), (12.0, 14.0), (17.0, 19.0)) and len(eager) == 199
+    rng = random.Random(3)
+    for _ in range(2000):
+        t = rng.uniform(-10, 1000)
+        inside = [w for w in eager if w[0] <= t < w[1]]
+        assert fault.window_at(t) == (inside[0] if inside else None)
+        assert list(fault.iter_windows(1000.0, since=t)) == [w for w in eager if w[1] > t]
+
+
+def test_a_fault_with_the_shortest_period_over_a_long_horizon_costs_nothing_to_add():
+    """Issue 10 case 7: every 1s over ten years of horizon is placed in O(1) and answers in O(1)."""
+    import time
+
+    board = FaultBoard(horizon=10 * 365 * 86_400.0)
+    began = time.perf_counter()
+    active = board.add(parse_fault({"type": "maintenance", "component": "view", "every": "1s", "for": "100ms"}),
+                       offset=5.0)
+    assert board.maintenance("view", 1e8 + 5.05) == (1e8 + 5.0, 1e8 + 5.1, "pause")
+    assert board.maintenance("view", 1e8 + 5.5) is None
+    assert len(active.as_json(1e8)["windows"]) == 10
+    assert time.perf_counter() - began < 0.05
+    board.end(active.id, 20.05)
+    assert board.maintenance("view", 20.02) == (20.0, 20.05, "pause") and board.maintenance("view", 21.0) is None
+
+
+def test_a_period_below_the_minimum_is_refused_saying_so():
+    with pytest.raises(InvalidInput, match="at least 1s"):
+        parse_fault({"type": "maintenance", "component": "sync", "every": "10ms", "for": "1ms"})
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "NaN", "Infinity"])
+def test_durations_must_be_finite(value):
+    with pytest.raises(InvalidInput, match="duration"):
+        parse_fault({"type": "maintenance", "component": "sync", "at": value, "for": "1s"})

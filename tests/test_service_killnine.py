@@ -62,6 +62,8 @@ def test_acked_repayments_survive_sigkill_and_every_account_becomes_usable(tmp_p
         in_ledger = {r["id"] for r in trace["repayments"]}
         assert set(acked) <= in_ledger
         assert trace["duplicates"] == 0
+        print(f"kill -9: {len(acked)} acked before the kill, {len(set(acked) - in_ledger)} of them missing, "
+              f"{trace['recovered']} outbox events republished")
         for rep_id in list(acked)[:50]:
             assert requests.get(f"{second.url}/repayments/{rep_id}", timeout=5).status_code == 200
         deadline = time.time() + 60

@@ -91,6 +91,11 @@ class Service:
                                  scenario.seed if seed is None else seed)
         self.pipeline.view = ViewMap(self.store, self.clock)  # settled accounts are read from SQLite
         self.spiller = Spiller(self.pipeline, self.store)
+        # the outbox event starts at the commit callback itself (not one more hop later, when the
+        # request's coroutine resumes), and even when that coroutine was cancelled meanwhile
+        self._publish_lag: list[float] = []  # bounded sample, scenario seconds
+        self._ledger_waits: dict[str, float] = {}  # rep_id -> when its ack began waiting out a ledger window
+        self.store.on_acked = self._on_acked
         self._spill_task: asyncio.Task | None = None
         # key -> (ack body, account, amount): a bounded cache in front of the ledger's UNIQUE index
         self.keys: OrderedDict[str, tuple[dict[str, Any], str, str]] = OrderedDict()
@@ -130,7 +135,7 @@ class Service:
 
     async def handle_repayment(self, key: str | None, raw: bytes) -> RepayOutcome:
         """``POST /repayments`` from its Idempotency-Key header and raw JSON body (SPEC §7)."""
-        if not key_ok(key):
+        if key is None or not key_ok(key):
             return RepayOutcome(422, {"detail": f"header Idempotency-Key: required, 1-{MAX_KEY} visible ASCII characters"})
         parsed = parse_repayment(raw)
         if isinstance(parsed, str):
@@ -155,6 +160,25 @@ class Service:
         if len(self.keys) > KEY_CACHE:
             self.keys.popitem(last=False)
         return known
+
+    def overhead(self) -> dict[str, Any]:
+        """What the live service adds to the scenario's stage times, in scenario seconds (issue 8):
+        ``view_write``: how late each view write happened after its intended instant (the sum of
+        the scenario's stage times from the ack) — exactly what time_to_usable gains over the
+        stages; ``ack_to_publish``: from the ack instant to the outbox event's start."""
+        return {"view_write": _summary(self.pipeline.lateness), "ack_to_publish": _summary(self._publish_lag)}
+
+    def _on_acked(self, row: LedgerRow) -> None:
+        """The outbox event of a committed row, published in the writer's callback itself."""
+        lag = self.clock.now() - self.clock.to_scenario(row.acked_at)
+        if len(self._publish_lag) < 20_000:
+            self._publish_lag.append(lag)
+        else:
+            self._publish_lag[self._seq % 20_000] = lag
+        trace = self.pipeline.publish(row)
+        waited_from = self._ledger_waits.pop(row.id, None)
+        if waited_from is not None:  # the ack itself waited out a ledger window (as the model records it)
+            trace.touch("maintenance", trace.acked_at, trace.acked_at - waited_from)
 
     @property
     def backlog(self) -> int:
@@ -212,7 +236,13 @@ class Service:
         self._seq += 1
         rep_id = f"r-{self._boot}-{self._seq}"
         started = time.perf_counter()
-        _acked, row = await self.store.repay(rep_id, key, account, amount, held)
+        if waited_from is not None:
+            self._ledger_waits[rep_id] = waited_from
+        try:
+            _acked, row = await self.store.repay(rep_id, key, account, amount, held)
+        except Exception:
+            self._ledger_waits.pop(rep_id, None)
+            raise
         self.m_commit.observe(time.perf_counter() - started)
         if row is None:  # committed by an earlier process under this key (cannot normally happen)
             row = self.store.ledger_by_key(key)
@@ -220,9 +250,6 @@ class Service:
         body = self._body(row)
         self._remember(key, body, account, amount)
         self.rejected_at.pop(key, None)
-        trace = pipe.publish(row)
-        if waited_from is not None:  # the ack itself waited out a ledger window (as the model records it)
-            trace.touch("maintenance", trace.acked_at, trace.acked_at - waited_from)
         return RepayOutcome(201, body)
 
     def health(self) -> dict[str, Any]:
@@ -304,6 +331,7 @@ class Service:
             "outbox_pending": len(self.pipeline.inflight),
             "stage_errors": self.pipeline.errors,
             "write_lateness": self.pipeline.lateness_summary(),
+            "overhead": self.overhead(),
         }
 
     # ------------------------------------------------------------------ prometheus
@@ -344,3 +372,15 @@ class Service:
 
         return generate_latest(self._registry)
 
+
+def _summary(values: list[float]) -> dict[str, float | None]:
+    """mean and quantiles of a sample (None when empty)."""
+    if not values:
+        return {"n": 0, "mean": None, "p50": None, "p90": None, "p99": None, "max": None}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return {"n": len(ordered), "mean": sum(ordered) / len(ordered), "p50": at(0.5), "p90": at(0.9),
+            "p99": at(0.99), "max": ordered[-1]}

@@ -154,4 +154,4 @@ def parse_repayment(raw: bytes) -> tuple[str, str] | str:
     value = Decimal(amount)
     if value <= 0 or value > MAX_AMOUNT:
         return f"amount: expected greater than 0 and at most {MAX_AMOUNT}, found {amount}"
-    return account, str(amount)
+    return str(account), str(amount)

@@ -80,7 +80,7 @@ def openapi_document() -> dict[str, Any]:
     }
     retry_after = {"Retry-After": {"description": "wall seconds to wait before retrying with the same key",
                                    "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
-    bearer = [{"bearer": []}]
+    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
     paths: dict[str, Any] = {
         "/repayments": {"post": {
             "summary": "Commit a repayment once per Idempotency-Key; 201 after the ledger commit",

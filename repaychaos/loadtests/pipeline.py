@@ -15,6 +15,7 @@ process dies is *not* completed, so a restart republishes it.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import math
 import random
 from typing import Any
@@ -105,6 +106,7 @@ class Pipeline:
         self.cache_ttl = pipe.view.cache_ttl
         self.reconcile = pipe.reconcile
         self.queue: asyncio.Queue[Message] = asyncio.Queue()
+        self._free_at: list[float] = [-math.inf] * (self.workers or 0)  # heap: intended free instants
         self.view: dict[str, tuple[bool, float]] = {}
         self.cache: dict[str, tuple[float, bool]] = {}
         self.latest: dict[str, Trace] = {}
@@ -203,13 +205,17 @@ class Pipeline:
     # is recorded at the real instant it happened (reads see exactly what the trace says).
 
     async def _worker(self) -> None:
-        free_at = -math.inf
+        # The pool is c servers in *intended* time: a message takes the server that is free
+        # earliest (a shared heap), not the one this task ran last. A task that woke a little
+        # early or late from its last sleep must not make the next message wait for *its*
+        # server while another is idle (that inflated live waits beyond M/M/c).
         while True:
             msg = await self.queue.get()
+            free_at = heapq.heappop(self._free_at)
+            end = None
             try:
                 end = await self._sync(msg, max(msg.enqueued, free_at))
                 if end is not None:
-                    free_at = end
                     self._spawn(self._after_sync(msg, end))
                 if self.queue.empty():
                     self.degraded = None  # SEMANTICS 3a: the backlog a fault left has drained
@@ -220,6 +226,8 @@ class Pipeline:
 
                 traceback.print_exc()
                 self.errors += 1
+            finally:
+                heapq.heappush(self._free_at, free_at if end is None else end)
 
     async def _carry(self, msg: Message) -> None:
         end = await self._sync(msg, msg.enqueued)

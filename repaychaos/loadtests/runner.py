@@ -465,6 +465,9 @@ def _collect(plan: LoadPlan, work: Path, records: Path, trace: dict[str, Any], l
         # how late view writes happened vs their intended instant, in scenario seconds
         # (event-loop lateness times K): the load test's own time resolution
         "write_lateness_s": trace.get("write_lateness"),
+        # what the live service adds to the scenario's stage times (scenario seconds); it is
+        # measured, never added to the model (issue 8)
+        "overhead": trace.get("overhead"),
         # how far the server's read instants fell from the check policy's (scenario seconds)
         "read_lateness_s": _scaled(recs.done, "read_late", k),
         "republished_after_restart": trace.get("recovered", 0),

@@ -18,9 +18,10 @@ import queue
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from repaychaos.core.errors import RunFailed
 
@@ -55,6 +56,8 @@ CREATE TABLE IF NOT EXISTS trace (
 """
 
 _MAX_BATCH = 1500
+#: Wall seconds the writer waits for other work before committing pending ack restamps alone.
+_RESTAMP_IDLE = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,9 @@ class Store:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reader: sqlite3.Connection | None = None
         self.batches = 0
+        #: called on the event loop with each newly committed row, before its waiter resumes
+        self.on_acked: Callable[[LedgerRow], None] | None = None
+        self._restamps: deque[tuple[float, list[str]]] = deque()  # appended on the loop, drained by the writer
         self.failed: BaseException | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -163,7 +169,10 @@ class Store:
         get_nowait = self._queue.get_nowait
         stop = False
         while not stop:
-            item = get()
+            try:
+                item = get(timeout=_RESTAMP_IDLE) if self._restamps else get()
+            except queue.Empty:  # idle: record the pending ack instants on their own
+                item = ("flush", None)
             if item is None:
                 break
             batch = [item]
@@ -176,6 +185,10 @@ class Store:
                     stop = True
                     break
                 batch.append(item)
+            restamps = []
+            while self._restamps:
+                restamps.append(self._restamps.popleft())
+            batch.extend(("restamp", None, now, ids) for now, ids in restamps)
             try:
                 results = self._apply(conn, batch)
             except Exception as exc:  # nothing in this batch is acked; the callers see RunFailed
@@ -184,9 +197,34 @@ class Store:
                 self._loop.call_soon_threadsafe(_resolve, results, True)
                 continue
             if results:
-                self._loop.call_soon_threadsafe(_resolve, results, False)
+                self._loop.call_soon_threadsafe(self._acked, results)
             self.batches += 1
+        if self._restamps:
+            try:
+                self._apply(conn, [("restamp", None, now, ids) for now, ids in self._restamps])
+            except Exception as exc:  # the rows keep their transaction start time; nothing is lost
+                self.failed = exc
         conn.close()
+
+    def _acked(self, results: list[tuple[asyncio.Future, Any]]) -> None:
+        """On the event loop, once a batch is committed: the ack instant of its new rows is NOW,
+        when the service learns of the commit (it can answer 201 and its outbox relay can start
+        only from here; the model's stages start at the ack). Each row is published through
+        ``on_acked`` in this very callback (no further hop), its waiter gets the row, and the
+        ledger is restamped with that instant in the writer's next transaction (until then, a
+        few ms, a reader or a kill -9 sees the transaction's start time, earlier by the commit)."""
+        now = time.time()
+        ids = []
+        for fut, value in results:
+            if isinstance(value, tuple) and value[1] is not None:
+                value = (now, replace(value[1], acked_at=now))
+                ids.append(value[1].id)
+                if self.on_acked is not None:
+                    self.on_acked(value[1])
+            if not fut.done():
+                fut.set_result(value)
+        if ids:
+            self._restamps.append((now, ids))  # rides along with the writer's next batch
 
     @staticmethod
     def _apply(conn: sqlite3.Connection, batch: list[tuple]) -> list[tuple[asyncio.Future, Any]]:
@@ -195,6 +233,9 @@ class Store:
         Few statements matter more than few rows: every ``sqlite3`` step releases and
         re-takes the GIL, and each re-take can wait a whole switch interval behind the
         busy event loop, so a statement per row would cap the writer far below the disk.
+
+        Rows are written with the transaction's start time; ``restamp`` ops (queued by
+        :meth:`_acked`) set them to their ack instant.
         """
         now = time.time()
         repays = [op for op in batch if op[0] == "repay"]
@@ -230,6 +271,11 @@ class Store:
                         [v for row in chunk for v in row])
             for chunk in _chunks(done, 900):
                 execute("DELETE FROM outbox WHERE id IN (" + ",".join("?" * len(chunk)) + ")", chunk)
+            for op in batch:
+                if op[0] == "restamp":
+                    for chunk in _chunks(op[3], 900):
+                        execute("UPDATE ledger SET acked_at = ? WHERE id IN (" + ",".join("?" * len(chunk)) + ")",
+                                [op[2], *chunk])
             execute("COMMIT")
         except BaseException:
             try:
@@ -237,7 +283,7 @@ class Store:
             except sqlite3.Error:
                 pass
             raise
-        results.extend((op[1], now) for op in batch if op[0] in ("flush", "spill"))
+        results.extend((op[1], now) for op in batch if op[0] in ("flush", "spill") and op[1] is not None)
         return results
 
     # ------------------------------------------------------------------ reads
