@@ -206,6 +206,13 @@ class Model:
             if t == _INF:
                 return t
 
+    def _past(self, sched: Schedule, point: str, msg: Msg, t: float) -> float:
+        """:meth:`_through` at a point where nothing defers a message (only ``sync`` does)."""
+        passed = self._through(sched, point, msg, t)
+        if passed is None:
+            raise RuntimeError(f"a fault deferred a message at {point}, where only sync may")
+        return passed
+
     # ------------------------------------------------------------------ arrivals and acks
 
     def _new(self, arr: float) -> Msg | None:
@@ -263,9 +270,10 @@ class Model:
         if self.degraded is not None and now > msg.enq:
             msg.touch(self.degraded, msg.enq, now - msg.enq)
         if self._h_sync is not None:
-            t = self._through(self._h_sync, "sync", msg, t)
-            if t is None:
+            passed = self._through(self._h_sync, "sync", msg, t)
+            if passed is None:
                 return  # deferred by a rejecting window; the worker stays free
+            t = passed
         if msg.extra:
             self.degraded = "sync_delay"
         done = t + msg.svc + msg.extra
@@ -314,7 +322,7 @@ class Model:
                 self.finish(msg, None)
                 return
         if h["credit"] is not None:
-            t = self._through(h["credit"], "credit", msg, t)
+            t = self._past(h["credit"], "credit", msg, t)
         t += msg.csvc
         if h["credit->view"] is not None and t != _INF:
             self._through(h["credit->view"], "credit->view", msg, t)
@@ -322,7 +330,7 @@ class Model:
                 self.finish(msg, None)
                 return
         if h["view"] is not None and t != _INF:
-            t = self._through(h["view"], "view", msg, t)
+            t = self._past(h["view"], "view", msg, t)
         if t == _INF:
             self.finish(msg, None)
             return
