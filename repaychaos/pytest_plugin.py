@@ -95,7 +95,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     from repaychaos.scenarios import bundled_path
 
-    seen = {item.parent.path.resolve() for item in items if isinstance(item, SloItem)}
+    seen = {item.scenario_file.path.resolve() for item in items if isinstance(item, SloItem)}
     for spec in wanted:
         path = Path(spec)
         if not path.exists():
@@ -232,10 +232,18 @@ class SloItem(pytest.Item):
         self.line = line
         self.add_marker(pytest.mark.repaychaos)
 
+    @property
+    def scenario_file(self) -> ScenarioFile:
+        """The scenario file this SLO belongs to (the item's parent)."""
+        parent = self.parent
+        if not isinstance(parent, ScenarioFile):
+            raise TypeError(f"{self.nodeid}: an SLO item outside a scenario file")
+        return parent
+
     def runtest(self) -> None:
         from repaychaos.reports.fmt import slo_sentence
 
-        result = self.parent.run()
+        result = self.scenario_file.run()
         row = next((r for r in result.get("slo", []) if r.get("metric") == self.rule_key), None)
         if row is None:
             raise SloNotMet({"metric": self.rule_key, "rule": self.rule_text, "observed": None,
@@ -258,9 +266,9 @@ class SloItem(pytest.Item):
         from repaychaos.reports.fmt import slo_sentence
 
         if isinstance(excinfo.value, SloNotMet):
-            scenario = getattr(self.parent, "scenario", None)
-            name = scenario.name if scenario is not None else self.parent.path.name
-            return f"SLO not met in scenario '{name}' ({self.parent.path.name}):\n  {slo_sentence(excinfo.value.row)}"
+            scenario = getattr(self.scenario_file, "scenario", None)
+            name = scenario.name if scenario is not None else self.scenario_file.path.name
+            return f"SLO not met in scenario '{name}' ({self.scenario_file.path.name}):\n  {slo_sentence(excinfo.value.row)}"
         if isinstance(excinfo.value, RepaychaosError):
             return f"{type(excinfo.value).__name__}: {excinfo.value}"
         return super().repr_failure(excinfo)

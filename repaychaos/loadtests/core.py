@@ -7,14 +7,15 @@ testable without a server and keeps the HTTP layer thin.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
+import os
 import secrets
 import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -69,7 +70,7 @@ class RepayOutcome:
 class Service:
     """One running reference service: its clock, database, fault board and pipeline."""
 
-    def __init__(self, scenario: Any, *, db: str | Path, time_scale: float = 1.0, t0: float | None = None,
+    def __init__(self, scenario: Any, *, db: str | os.PathLike[str], time_scale: float = 1.0, t0: float | None = None,
                  token: str | None = None, synchronous: str = "FULL", seed: int | None = None,
                  max_backlog: int | None = None):
         self.scenario = scenario
@@ -246,6 +247,8 @@ class Service:
         self.m_commit.observe(time.perf_counter() - started)
         if row is None:  # committed by an earlier process under this key (cannot normally happen)
             row = self.store.ledger_by_key(key)
+            if row is None:
+                raise RuntimeError(f"repayment {rep_id}: its key is neither new nor in the ledger")
             return RepayOutcome(200, self._remember(key, self._body(row), row.account, row.amount)[0])
         body = self._body(row)
         self._remember(key, body, account, amount)
@@ -364,8 +367,10 @@ class Service:
               registry=reg).set_function(self.clock.now)
         faults = Gauge("repaychaos_faults_active", "Faults in force now, by type", ["type"], registry=reg)
         for fault_type in FAULT_TYPES:
-            faults.labels(fault_type).set_function(
-                lambda ft=fault_type: self.board.active_counts(self.clock.now())[ft])
+            faults.labels(fault_type).set_function(functools.partial(self._active_count, fault_type))
+
+    def _active_count(self, fault_type: str) -> int:
+        return self.board.active_counts(self.clock.now())[fault_type]
 
     def metrics_text(self) -> bytes:
         from prometheus_client import generate_latest

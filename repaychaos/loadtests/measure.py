@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -106,7 +107,7 @@ def collect(scenario: Any, trace: dict[str, Any], users: list[dict[str, Any]],
     return col, counts
 
 
-def write_user_reads(path: str | Path, scenario: Any, trace: dict[str, Any], users: list[dict[str, Any]]) -> Path:
+def write_user_reads(path: str | os.PathLike[str], scenario: Any, trace: dict[str, Any], users: list[dict[str, Any]]) -> Path:
     """The per-user read log (:mod:`repaychaos.core.readlog`) of a load run, in scenario seconds.
 
     A read of a repayment under a risk hold that showed unusable is ``h``, not stale."""

@@ -158,9 +158,9 @@ class Pipeline:
                 self.unsettled[account] = None
         now = self.clock.now()
         for rep_id, _account, _acked, _held in pending:
-            trace = self.traces.get(rep_id)
-            if trace is not None:
-                self._enqueue(Message(trace, now))
+            pending_trace = self.traces.get(rep_id)
+            if pending_trace is not None:
+                self._enqueue(Message(pending_trace, now))
         return len(pending)
 
     # ------------------------------------------------------------------ ack -> outbox event

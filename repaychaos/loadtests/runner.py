@@ -192,7 +192,7 @@ class _Progress:
 
     def update(self, t: float) -> None:
         if self.bar is not None:
-            self.bar.n = max(0, min(round(t), self.bar.total))
+            self.bar.n = max(0, min(round(t), self.bar.total or 0))
             self.bar.refresh()
 
     def close(self) -> None:
@@ -316,14 +316,14 @@ def _start_locust(plan: LoadPlan, target: _Target, work: Path, records: Path, de
     cmd = [sys.executable, "-m", "locust", "-f", str(_LOCUSTFILE), "--headless", "-u", str(plan.shards), "-r",
            str(plan.shards), "--host", target.base_url, "--run-time", f"{run_time}s", "--only-summary",
            "--stop-timeout", "5", "--exit-code-on-error", "0", "--loglevel", "WARNING"]
-    popen = dict(stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    popen: dict[str, Any] = dict(stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     if not plan.locust_workers:
-        return [subprocess.Popen(cmd, **popen)]  # type: ignore[call-overload]
+        return [subprocess.Popen(cmd, **popen)]
     mport = free_port()
     procs = [subprocess.Popen(cmd + ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(mport),
-                                     "--expect-workers", str(plan.locust_workers)], **popen)]  # type: ignore[call-overload]
+                                     "--expect-workers", str(plan.locust_workers)], **popen)]
     for _ in range(plan.locust_workers):
-        procs.append(subprocess.Popen(  # type: ignore[call-overload]
+        procs.append(subprocess.Popen(
             [sys.executable, "-m", "locust", "-f", str(_LOCUSTFILE), "--worker", "--master-host", "127.0.0.1",
              "--master-port", str(mport), "--loglevel", "WARNING"], **popen))
     return procs

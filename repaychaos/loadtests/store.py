@@ -14,13 +14,13 @@ Reads use their own connection (WAL readers never block the writer).
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 import sqlite3
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, Callable
 
 from repaychaos.core.errors import RunFailed
@@ -75,8 +75,8 @@ class LedgerRow:
 class Store:
     """The database file plus its writer thread; open with :meth:`open`, then :meth:`start`."""
 
-    def __init__(self, path: str | Path, synchronous: str = "FULL"):
-        self.path = str(path)
+    def __init__(self, path: str | os.PathLike[str], synchronous: str = "FULL"):
+        self.path = os.fspath(path)
         self.synchronous = synchronous
         self._queue: queue.SimpleQueue[tuple | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
