@@ -44,6 +44,7 @@ from repaychaos.loadtests.launcher import ServiceProcess, cpu_seconds, free_port
 from repaychaos.loadtests.settings import LocustSettings
 from repaychaos.scenarios import Scenario
 from repaychaos.scenarios.distributions import Distribution
+from repaychaos.core.types import ResultRecord
 
 __all__ = ["run_load", "plan_load", "LoadPlan", "default_time_scale", "wall_time_scale", "plan_line", "check_target",
            "MAX_WALL_RATE", "TARGET_WALL_SECONDS", "STATUS_EVERY"]
@@ -382,7 +383,7 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
              host: str | None = None, locust_workers: int = 0, progress: bool | None = None,
              fail_on_inconclusive: bool = True, max_wall: float | None = None,
              keep_dir: str | os.PathLike[str] | None = None,
-             read_log: str | os.PathLike[str] | None = None, wall: float | None = None) -> dict[str, Any]:
+             read_log: str | os.PathLike[str] | None = None, wall: float | None = None) -> ResultRecord:
     """Run ``scenario`` against the reference service with Locust; the result record (source ``load``).
 
     plan -> service -> load -> drain -> collect. ``host``: drive an already running service
@@ -445,7 +446,7 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
 
 def _collect(plan: LoadPlan, work: Path, records: Path, trace: dict[str, Any], ledger_ids: set[str] | None,
              duplicates: int | None, run: dict[str, Any], fail_on_inconclusive: bool,
-             read_log: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+             read_log: str | os.PathLike[str] | None = None) -> ResultRecord:
     """Join every user's reads with the service's trace through the shared collectors: the result record."""
     from repaychaos.core.collector import finalize
     from repaychaos.core.result import build_result

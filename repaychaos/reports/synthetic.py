@@ -24,6 +24,7 @@ from repaychaos.core.collector import MetricsCollector, finalize
 from repaychaos.core.records import Read, Repayment, Touch
 from repaychaos.core.result import build_result
 from repaychaos.semantics import CORRUPT, DROP, flip, judge_bug, release_time, view_history
+from repaychaos.core.types import ResultRecord
 
 __all__ = ["synthetic_result", "synthetic_replication"]
 
@@ -159,7 +160,7 @@ def synthetic_replication(scenario: Any, seed: int) -> Any:
 
 
 def synthetic_result(scenario: Any, *, source: str = "sim", seed: int | None = None,
-                     replications: int | None = None, fail_on_inconclusive: bool = True) -> dict[str, Any]:
+                     replications: int | None = None, fail_on_inconclusive: bool = True) -> ResultRecord:
     """A complete result record for ``scenario`` (``source`` "sim" or "load").
 
     A "load" record uses one replication (Wilson intervals), like a real load test.

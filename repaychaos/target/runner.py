@@ -40,6 +40,7 @@ from repaychaos.target.driver import Clock, Driver, User
 from repaychaos.target.loader import check_against_scenario
 from repaychaos.target.model import Target
 from repaychaos.target.render import missing_env
+from repaychaos.core.types import ResultRecord
 
 __all__ = ["run_target", "ActionFailed", "LEAD_SECONDS"]
 
@@ -50,7 +51,7 @@ LEAD_SECONDS = 1.0
 class ActionFailed(RunFailed):
     """A fault action failed without ``on_error: continue`` (exit 3); carries the partial result."""
 
-    def __init__(self, message: str, result: dict[str, Any] | None = None):
+    def __init__(self, message: str, result: ResultRecord | None = None):
         super().__init__(message)
         self.result = result
 
@@ -75,7 +76,7 @@ def _tail_seconds(scenario: Any) -> float:
 
 def run_target(scenario: Any, target: Target, *, target_file: str = "TARGET", time_scale: float | None = None,
                allow_remote: bool = False, max_wall: float | None = None, read_log: Any = None,
-               progress: bool | None = None, fail_on_inconclusive: bool = True) -> dict[str, Any]:
+               progress: bool | None = None, fail_on_inconclusive: bool = True) -> ResultRecord:
     """Run ``scenario``'s users against ``target`` and return the result record (source ``target``).
 
     ``read_log``: where to write the per-user read log (``reads.jsonl.gz``), or None.
@@ -225,7 +226,7 @@ def _lateness(values: list[float], k: float) -> dict[str, Any]:
 
 def _result(scenario: Any, target: Target, driver: Driver, clock: Clock, windows: list[dict[str, Any]],
             lookups: dict[str, bool] | None, complete: bool, started: float, action_log: list[dict[str, Any]],
-            fail_on_inconclusive: bool, read_log: Any) -> dict[str, Any]:
+            fail_on_inconclusive: bool, read_log: Any) -> ResultRecord:
     col = MetricsCollector.for_scenario(scenario)
     type_of = {w["fault"]: w["type"] for w in windows}
     by_phase: dict[str, int] = {BASELINE: 0, **{w["fault"]: 0 for w in windows}}
