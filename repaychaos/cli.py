@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import click
 
 from repaychaos.core.errors import InvalidInput, RepaychaosError
 from repaychaos.core.types import ResultRecord
+
+if TYPE_CHECKING:
+    from repaychaos.scenarios import Scenario
 
 __all__ = ["main", "cli"]
 
@@ -73,7 +76,7 @@ def _wall(text: str | None) -> float | None:
         raise InvalidInput(f"--wall: expected {exc}, found {text!r}") from None
 
 
-def _warn(scenario: Any) -> None:
+def _warn(scenario: Scenario) -> None:
     """Keys that are valid but do not change the run yet: said on stderr, never silently."""
     for note in getattr(scenario, "warnings", ()):
         click.echo(f"repaychaos: warning: {note}", err=True)
@@ -231,7 +234,7 @@ def load(scenario: str, time_scale: float | None, wall: str | None, out: str | N
     sys.exit(_finish(result, out_dir))
 
 
-def _run_target(sc: Any, target_file: str, out_dir: Path, time_scale: float | None, allow_remote: bool,
+def _run_target(sc: Scenario, target_file: str, out_dir: Path, time_scale: float | None, allow_remote: bool,
                 max_wall: float | None, strict: bool) -> ResultRecord:
     """A target run; a failed fault action (exit 3) still leaves its partial result.json."""
     from repaychaos.core.result import write_result

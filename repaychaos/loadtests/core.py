@@ -16,7 +16,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -28,6 +28,9 @@ from repaychaos.loadtests.pipeline import Pipeline
 from repaychaos.loadtests.spill import Spiller, ViewMap, trace_json
 from repaychaos.loadtests.store import LedgerRow, Store
 from repaychaos.scenarios.faults import FAULT_TYPES
+
+if TYPE_CHECKING:
+    from repaychaos.scenarios import Scenario
 
 __all__ = ["Service", "RepayOutcome", "default_scenario", "default_max_backlog", "MAX_FAULT_TIME"]
 
@@ -41,7 +44,7 @@ KEY_CACHE = 10_000
 MAX_FAULT_TIME = 366 * 86_400.0
 
 
-def default_max_backlog(scenario: Any) -> int:
+def default_max_backlog(scenario: Scenario) -> int:
     """Outbox events the service holds before it sheds: the scenario's peak arrival rate times
     :data:`BACKLOG_SECONDS` or its longest finite fault window, whichever is longer (a planned
     pause must not shed), and at least :data:`MIN_BACKLOG`."""
@@ -70,7 +73,7 @@ class RepayOutcome:
 class Service:
     """One running reference service: its clock, database, fault board and pipeline."""
 
-    def __init__(self, scenario: Any, *, db: str | os.PathLike[str], time_scale: float = 1.0, t0: float | None = None,
+    def __init__(self, scenario: Scenario, *, db: str | os.PathLike[str], time_scale: float = 1.0, t0: float | None = None,
                  token: str | None = None, synchronous: str = "FULL", seed: int | None = None,
                  max_backlog: int | None = None):
         self.scenario = scenario

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from heapq import heappop, heappush
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import simpy
 from simpy.events import Timeout
@@ -28,6 +28,9 @@ from repaychaos.sim.message import N_UNIFORMS, U_HOLD, Msg
 from repaychaos.sim.schedule import Schedule
 from repaychaos.sim.streams import streams
 from repaychaos.sim.users import reads_general, reads_simple, view_history
+
+if TYPE_CHECKING:
+    from repaychaos.scenarios import Scenario
 
 __all__ = ["Model", "InjectorAPI", "arrival_times", "BACKLOG_SAMPLES_PER_BIN"]
 
@@ -130,7 +133,7 @@ class InjectorAPI:
 class Model:
     """One replication of a scenario; :meth:`run` feeds ``collector``."""
 
-    def __init__(self, scenario: Any, seed: int, index: int, collector: MetricsCollector,
+    def __init__(self, scenario: Scenario, seed: int, index: int, collector: MetricsCollector,
                  progress: Callable[[float], None] | None = None):
         self.scenario = scenario
         self.env = simpy.Environment()
@@ -223,7 +226,7 @@ class Model:
         msg = Msg(self.simulated, self._svc(), self._csvc(), self._first(), us, us[U_HOLD] < self._hold)
         self.simulated += 1
         if self._h_ledger is not None:
-            t0 = self._through(self._h_ledger, "ledger", msg, t0)
+            t0 = self._past(self._h_ledger, "ledger", msg, t0)
             if t0 == _INF:
                 return None  # never committed, never acked: not a repayment the user was told of
         msg.ack = t0

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import platform
 import time
-from typing import Any
 
 from repaychaos.core.errors import InvalidOption, RepaychaosError, RunFailed
 from repaychaos.core.collector import CollectorState, finalize
