@@ -77,8 +77,9 @@ def _headline(row: dict[str, Any], metric: str) -> tuple[float | None, list[floa
 def _axis(values: Sequence[Any]) -> tuple[list[float], list[str] | None]:
     """Positions on an axis: the numbers themselves, or 0, 1, 2, ... with tick labels."""
     nums = [_num(v) for v in values]
-    if all(n is not None for n in nums):
-        return [float(n) for n in nums], None  # type: ignore[arg-type]
+    numbers = [n for n in nums if n is not None]
+    if len(numbers) == len(nums):
+        return [float(n) for n in numbers], None
     return list(range(len(values))), [_label(v) for v in values]
 
 
