@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import click
 
 from repaychaos.core.errors import InvalidInput, RepaychaosError
+from repaychaos.core.types import ResultRecord
+
+if TYPE_CHECKING:
+    from repaychaos.scenarios import Scenario
 
 __all__ = ["main", "cli"]
 
@@ -72,7 +76,7 @@ def _wall(text: str | None) -> float | None:
         raise InvalidInput(f"--wall: expected {exc}, found {text!r}") from None
 
 
-def _warn(scenario: Any) -> None:
+def _warn(scenario: Scenario) -> None:
     """Keys that are valid but do not change the run yet: said on stderr, never silently."""
     for note in getattr(scenario, "warnings", ()):
         click.echo(f"repaychaos: warning: {note}", err=True)
@@ -84,7 +88,7 @@ def _out_dir(out: str | None, scenario_name: str, source: str) -> Path:
     return Path(out) if out else default_out_dir(scenario_name, source)
 
 
-def _finish(result: dict[str, Any], out_dir: Path) -> int:
+def _finish(result: ResultRecord, out_dir: Path) -> int:
     from repaychaos.core.result import write_result
     from repaychaos.reports.summary import format_summary
 
@@ -230,8 +234,8 @@ def load(scenario: str, time_scale: float | None, wall: str | None, out: str | N
     sys.exit(_finish(result, out_dir))
 
 
-def _run_target(sc: Any, target_file: str, out_dir: Path, time_scale: float | None, allow_remote: bool,
-                max_wall: float | None, strict: bool) -> dict[str, Any]:
+def _run_target(sc: Scenario, target_file: str, out_dir: Path, time_scale: float | None, allow_remote: bool,
+                max_wall: float | None, strict: bool) -> ResultRecord:
     """A target run; a failed fault action (exit 3) still leaves its partial result.json."""
     from repaychaos.core.result import write_result
     from repaychaos.target import ActionFailed, load_target, run_target
@@ -288,7 +292,7 @@ def run(scenario: str, time_scale: float | None, out: str | None, target: str | 
     sys.exit(_run_exit(sim_result, load_result, comparison))
 
 
-def _run_exit(sim_result: dict[str, Any], load_result: dict[str, Any], comparison: dict[str, Any]) -> int:
+def _run_exit(sim_result: ResultRecord, load_result: ResultRecord, comparison: dict[str, Any]) -> int:
     """``run``'s exit status, with one line on stderr per reason it is not 0: a
     disagreement and an SLO failure are told apart."""
     agree = bool(comparison.get("agree", False))

@@ -22,9 +22,13 @@ import importlib
 import inspect
 import re
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pytest
+
+if TYPE_CHECKING:
+    from repaychaos.core.types import ResultRecord, SloRow
+    from repaychaos.scenarios import Scenario
 
 __all__ = [
     "ScenarioFile",
@@ -40,13 +44,13 @@ __all__ = [
 DEFAULT_RUNNER = "repaychaos.sim.runner:run_model"
 SUFFIXES = (".chaos.yaml", ".chaos.yml")
 
-_RUNS = pytest.StashKey[dict]()
+_RUNS = pytest.StashKey[dict[str, "ResultRecord | Exception"]]()
 
 
 class SloNotMet(AssertionError):
     """An SLO's verdict counts against the gate; carries its result row."""
 
-    def __init__(self, row: dict[str, Any]):
+    def __init__(self, row: SloRow):
         self.row = row
         super().__init__(row.get("metric"))
 
@@ -95,7 +99,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     from repaychaos.scenarios import bundled_path
 
-    seen = {item.parent.path.resolve() for item in items if isinstance(item, SloItem)}
+    seen = {item.scenario_file.path.resolve() for item in items if isinstance(item, SloItem)}
     for spec in wanted:
         path = Path(spec)
         if not path.exists():
@@ -120,7 +124,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items.extend(node for node in report.result if isinstance(node, pytest.Item))
 
 
-def _load_runner(spec: str) -> Callable[..., dict[str, Any]]:
+def _load_runner(spec: str) -> Callable[..., ResultRecord]:
     from repaychaos.core.errors import InvalidOption
 
     module_name, _, attr = spec.partition(":")
@@ -133,20 +137,20 @@ def _load_runner(spec: str) -> Callable[..., dict[str, Any]]:
         raise InvalidOption(f"--repaychaos-runner {spec}: cannot load it ({exc})") from None
 
 
-def _target_runner(target_file: str, time_scale: float | None) -> Callable[..., dict[str, Any]]:
+def _target_runner(target_file: str, time_scale: float | None) -> Callable[..., ResultRecord]:
     """A runner for a black-box target run of each scenario (``--repaychaos-target``)."""
     from repaychaos.target import load_target, run_target
 
     target = load_target(target_file)
 
-    def run(scenario: Any, fail_on_inconclusive: bool = True) -> dict[str, Any]:
+    def run(scenario: Scenario, fail_on_inconclusive: bool = True) -> ResultRecord:
         return run_target(scenario, target, target_file=target_file, time_scale=time_scale,
                           fail_on_inconclusive=fail_on_inconclusive)
 
     return run
 
 
-def _call_runner(runner: Callable[..., dict[str, Any]], scenario: Any, options: dict[str, Any]) -> dict[str, Any]:
+def _call_runner(runner: Callable[..., ResultRecord], scenario: Scenario, options: dict[str, Any]) -> ResultRecord:
     """Pass only the options the runner accepts (custom runners may take fewer)."""
     params = inspect.signature(runner).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
@@ -167,7 +171,7 @@ class ScenarioFile(pytest.File):
             yield SloItem.from_parent(self, name=f"slo[{rule.key}]", rule_key=rule.key, rule_text=rule.rule,
                                       line=_line_of(text, rule.key))
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> ResultRecord:
         """The scenario's result record, computed once per session (errors are cached too)."""
         config = self.config
         runs = config.stash[_RUNS]
@@ -182,7 +186,7 @@ class ScenarioFile(pytest.File):
             raise outcome
         return outcome
 
-    def _run(self) -> dict[str, Any]:
+    def _run(self) -> ResultRecord:
         config = self.config
         target_file = config.getoption("--repaychaos-target")
         if target_file:
@@ -232,10 +236,18 @@ class SloItem(pytest.Item):
         self.line = line
         self.add_marker(pytest.mark.repaychaos)
 
+    @property
+    def scenario_file(self) -> ScenarioFile:
+        """The scenario file this SLO belongs to (the item's parent)."""
+        parent = self.parent
+        if not isinstance(parent, ScenarioFile):
+            raise TypeError(f"{self.nodeid}: an SLO item outside a scenario file")
+        return parent
+
     def runtest(self) -> None:
         from repaychaos.reports.fmt import slo_sentence
 
-        result = self.parent.run()
+        result = self.scenario_file.run()
         row = next((r for r in result.get("slo", []) if r.get("metric") == self.rule_key), None)
         if row is None:
             raise SloNotMet({"metric": self.rule_key, "rule": self.rule_text, "observed": None,
@@ -258,9 +270,9 @@ class SloItem(pytest.Item):
         from repaychaos.reports.fmt import slo_sentence
 
         if isinstance(excinfo.value, SloNotMet):
-            scenario = getattr(self.parent, "scenario", None)
-            name = scenario.name if scenario is not None else self.parent.path.name
-            return f"SLO not met in scenario '{name}' ({self.parent.path.name}):\n  {slo_sentence(excinfo.value.row)}"
+            scenario = getattr(self.scenario_file, "scenario", None)
+            name = scenario.name if scenario is not None else self.scenario_file.path.name
+            return f"SLO not met in scenario '{name}' ({self.scenario_file.path.name}):\n  {slo_sentence(excinfo.value.row)}"
         if isinstance(excinfo.value, RepaychaosError):
             return f"{type(excinfo.value).__name__}: {excinfo.value}"
         return super().repr_failure(excinfo)

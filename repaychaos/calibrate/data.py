@@ -13,13 +13,13 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from repaychaos.core.errors import InvalidResult
 from repaychaos.core.readlog import BASELINE, read_log_beside, read_read_log
 from repaychaos.core.result import read_result
+from repaychaos.core.types import ResultRecord
 
 __all__ = ["Observations", "load_observations", "MIN_USERS"]
 
@@ -31,7 +31,7 @@ MIN_USERS = 30
 class Observations:
     """Censored delays (scenario seconds) of the baseline phase, plus every user's ack time and phase."""
 
-    result: dict[str, Any]
+    result: ResultRecord
     source_path: str
     low: np.ndarray
     high: np.ndarray  # inf = right-censored

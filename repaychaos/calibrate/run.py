@@ -21,7 +21,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,13 +30,16 @@ from repaychaos.calibrate.data import Observations, load_observations
 from repaychaos.calibrate.fit import Fit, band_gap, censored_data, fit_families, fit_family, goodness, turnbull
 from repaychaos.calibrate.scenario import calibrated_data, render_yaml
 
+if TYPE_CHECKING:
+    from repaychaos.scenarios import Scenario
+
 __all__ = ["calibrate", "GOF_LEVEL", "MAX_MODEL_RMS"]
 
 GOF_LEVEL = 0.05
 MAX_MODEL_RMS = 0.02
 
 
-def _level_stats(obs: Observations, scenario: Any, best: Fit) -> list[dict[str, Any]]:
+def _level_stats(obs: Observations, scenario: Scenario, best: Fit) -> list[dict[str, Any]]:
     """Mean delay and its standard error per arrival-profile level (the chosen family refitted)."""
     steps = scenario.workload.arrivals.steps
     out = []

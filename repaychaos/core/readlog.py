@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from repaychaos.core.errors import InvalidResult
+from repaychaos.core.types import ResultRecord
 
 __all__ = ["READ_LOG_FORMAT", "READ_LOG_NAME", "BASELINE", "phase_of", "write_read_log", "read_read_log",
            "read_log_beside"]
@@ -89,7 +90,7 @@ def read_read_log(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Iterato
     return header, lines()
 
 
-def read_log_beside(result_path: str | os.PathLike[str], result: dict[str, Any]) -> Path | None:
+def read_log_beside(result_path: str | os.PathLike[str], result: ResultRecord) -> Path | None:
     """The read log a result names (``run.read_log``), beside its result.json, if it exists."""
     name = (result.get("run") or {}).get("read_log")
     if not name:

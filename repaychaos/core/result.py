@@ -15,10 +15,11 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 from repaychaos.core.errors import InvalidResult
 from repaychaos.core.recovery import recovery_times
+from repaychaos.core.types import ResultRecord, SloRow, Verdict
 
 __all__ = [
     "SCHEMA",
@@ -80,7 +81,7 @@ def lookup_metric(metrics: dict[str, Any], phases: dict[str, Any], key: str) -> 
 
 
 def evaluate_slos(slo_rules: Sequence[Any], metrics: dict[str, Any], phases: dict[str, Any],
-                  fail_on_inconclusive: bool = True) -> tuple[list[dict[str, Any]], bool, str]:
+                  fail_on_inconclusive: bool = True) -> tuple[list[SloRow], bool, Verdict]:
     """Judge every SLO. A metric whose 95 % interval (a ratio, a time-to-usable quantile or
     mean, support contacts) straddles the threshold is ``inconclusive``: it fails the gate
     unless ``fail_on_inconclusive`` is False. Counts, and quantiles too far in the tail
@@ -88,10 +89,11 @@ def evaluate_slos(slo_rules: Sequence[Any], metrics: dict[str, Any], phases: dic
 
     Returns the SLO rows, whether the gate passed, and the overall verdict.
     """
-    rows = []
+    rows: list[SloRow] = []
     any_fail = any_inconclusive = False
     for rule in slo_rules:
         observed, ci = lookup_metric(metrics, phases, rule.key)
+        verdict: Verdict
         if observed is None:
             verdict = "fail"
         elif ci is not None and rule.op not in ("==", "!="):
@@ -109,18 +111,18 @@ def evaluate_slos(slo_rules: Sequence[Any], metrics: dict[str, Any], phases: dic
         any_fail |= verdict == "fail"
         any_inconclusive |= verdict == "inconclusive"
         passed = verdict == "pass" or (verdict == "inconclusive" and not fail_on_inconclusive)
-        row = {"metric": rule.key, "rule": rule.rule, "observed": observed, "passed": passed, "verdict": verdict}
+        row: SloRow = {"metric": rule.key, "rule": rule.rule, "observed": observed, "passed": passed, "verdict": verdict}
         if ci is not None:
             row["ci95"] = ci
         rows.append(row)
-    overall = "fail" if any_fail else ("inconclusive" if any_inconclusive else "pass")
+    overall: Verdict = "fail" if any_fail else ("inconclusive" if any_inconclusive else "pass")
     gate = not any_fail and (not any_inconclusive or not fail_on_inconclusive)
     return rows, gate, overall
 
 
 def build_result(scenario: Any, source: str, seed: int, finalized: dict[str, Any], *,
                  replications: int, run: dict[str, Any] | None = None,
-                 fail_on_inconclusive: bool = True, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                 fail_on_inconclusive: bool = True, extra: dict[str, Any] | None = None) -> ResultRecord:
     """The whole result record from :func:`repaychaos.core.collector.finalize` output."""
     metrics, phases, series = finalized["metrics"], finalized["phases"], finalized["series"]
     slo_rows, passed, verdict = evaluate_slos(scenario.slo, metrics, phases, fail_on_inconclusive)
@@ -150,7 +152,7 @@ def build_result(scenario: Any, source: str, seed: int, finalized: dict[str, Any
     if extra:
         record.update(extra)
     record["run"] = run or {}
-    return record
+    return cast(ResultRecord, record)  # built key by key above; ``extra`` adds engine-specific keys
 
 
 def _outside(t: float, windows: list[dict[str, Any]], warmup: float) -> bool:
@@ -163,7 +165,7 @@ def _outside(t: float, windows: list[dict[str, Any]], warmup: float) -> bool:
     return True
 
 
-def write_result(result: dict[str, Any], out_dir: str | os.PathLike[str]) -> Path:
+def write_result(result: ResultRecord, out_dir: str | os.PathLike[str]) -> Path:
     """Write ``result.json`` (stable key order, no NaN) into ``out_dir`` and return its path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -187,10 +189,10 @@ def read_record(path: str | os.PathLike[str], schema: str, what: str) -> dict[st
     return data
 
 
-def read_result(path: str | os.PathLike[str]) -> dict[str, Any]:
+def read_result(path: str | os.PathLike[str]) -> ResultRecord:
     """Read a result.json, refusing anything that is not a repaychaos result."""
     data = read_record(path, SCHEMA, "result")
     for key in ("source", "scenario", "metrics", "slo", "passed"):
         if key not in data:
             raise InvalidResult(f"{path}: expected key '{key}' in a repaychaos result")
-    return data
+    return cast(ResultRecord, data)  # its schema and SPEC §5's keys checked above

@@ -107,7 +107,9 @@ class _ResultBase(TypedDict):
 class ResultRecord(_ResultBase, total=False):
     """result.json: SPEC §5's keys, plus the documented extensions (README "result.json beyond SPEC §5")."""
 
+    scenario_as_written: str | None
     replications: int
+    ci_method: str
     verdict: Verdict
     phases: dict[str, Metrics]
     windows: list[Window]

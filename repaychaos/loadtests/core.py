@@ -7,15 +7,16 @@ testable without a server and keeps the HTTP layer thin.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
+import os
 import secrets
 import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -27,6 +28,9 @@ from repaychaos.loadtests.pipeline import Pipeline
 from repaychaos.loadtests.spill import Spiller, ViewMap, trace_json
 from repaychaos.loadtests.store import LedgerRow, Store
 from repaychaos.scenarios.faults import FAULT_TYPES
+
+if TYPE_CHECKING:
+    from repaychaos.scenarios import Scenario
 
 __all__ = ["Service", "RepayOutcome", "default_scenario", "default_max_backlog", "MAX_FAULT_TIME"]
 
@@ -40,7 +44,7 @@ KEY_CACHE = 10_000
 MAX_FAULT_TIME = 366 * 86_400.0
 
 
-def default_max_backlog(scenario: Any) -> int:
+def default_max_backlog(scenario: Scenario) -> int:
     """Outbox events the service holds before it sheds: the scenario's peak arrival rate times
     :data:`BACKLOG_SECONDS` or its longest finite fault window, whichever is longer (a planned
     pause must not shed), and at least :data:`MIN_BACKLOG`."""
@@ -69,7 +73,7 @@ class RepayOutcome:
 class Service:
     """One running reference service: its clock, database, fault board and pipeline."""
 
-    def __init__(self, scenario: Any, *, db: str | Path, time_scale: float = 1.0, t0: float | None = None,
+    def __init__(self, scenario: Scenario, *, db: str | os.PathLike[str], time_scale: float = 1.0, t0: float | None = None,
                  token: str | None = None, synchronous: str = "FULL", seed: int | None = None,
                  max_backlog: int | None = None):
         self.scenario = scenario
@@ -246,6 +250,8 @@ class Service:
         self.m_commit.observe(time.perf_counter() - started)
         if row is None:  # committed by an earlier process under this key (cannot normally happen)
             row = self.store.ledger_by_key(key)
+            if row is None:
+                raise RuntimeError(f"repayment {rep_id}: its key is neither new nor in the ledger")
             return RepayOutcome(200, self._remember(key, self._body(row), row.account, row.amount)[0])
         body = self._body(row)
         self._remember(key, body, account, amount)
@@ -364,8 +370,10 @@ class Service:
               registry=reg).set_function(self.clock.now)
         faults = Gauge("repaychaos_faults_active", "Faults in force now, by type", ["type"], registry=reg)
         for fault_type in FAULT_TYPES:
-            faults.labels(fault_type).set_function(
-                lambda ft=fault_type: self.board.active_counts(self.clock.now())[ft])
+            faults.labels(fault_type).set_function(functools.partial(self._active_count, fault_type))
+
+    def _active_count(self, fault_type: str) -> int:
+        return self.board.active_counts(self.clock.now())[fault_type]
 
     def metrics_text(self) -> bytes:
         from prometheus_client import generate_latest

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from repaychaos.core.collector import MetricsCollector
 from repaychaos.core.records import Read, Repayment, Touch
+
+if TYPE_CHECKING:
+    from repaychaos.scenarios import Scenario
 
 __all__ = ["UserRecords", "read_records", "collect", "write_user_reads"]
 
@@ -51,7 +55,7 @@ def _touches(raw: Iterable[list[Any]]) -> list[Touch]:
     return [Touch(c, a, math.inf if d is None else d) for c, a, d in raw]
 
 
-def collect(scenario: Any, trace: dict[str, Any], users: list[dict[str, Any]],
+def collect(scenario: Scenario, trace: dict[str, Any], users: list[dict[str, Any]],
             ledger_ids: set[str] | None = None, duplicates: int | None = None) -> tuple[MetricsCollector, dict[str, int]]:
     """A collector fed with every acked repayment (joined with the trace) and the backlog samples.
 
@@ -106,7 +110,7 @@ def collect(scenario: Any, trace: dict[str, Any], users: list[dict[str, Any]],
     return col, counts
 
 
-def write_user_reads(path: str | Path, scenario: Any, trace: dict[str, Any], users: list[dict[str, Any]]) -> Path:
+def write_user_reads(path: str | os.PathLike[str], scenario: Scenario, trace: dict[str, Any], users: list[dict[str, Any]]) -> Path:
     """The per-user read log (:mod:`repaychaos.core.readlog`) of a load run, in scenario seconds.
 
     A read of a repayment under a risk hold that showed unusable is ``h``, not stale."""

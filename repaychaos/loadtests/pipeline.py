@@ -18,13 +18,16 @@ import asyncio
 import heapq
 import math
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from repaychaos.loadtests.clock import ScenarioClock
 from repaychaos.loadtests.faults import REJECT_RETRY, ActiveFault, FaultBoard
 from repaychaos.loadtests.store import LedgerRow, Store
 from repaychaos.semantics import (DROP, CORRUPT, cache_serves, flip, judge_bug, release_time, repaired_at,
                                   until_repair, view_at, written_state)
+
+if TYPE_CHECKING:
+    from repaychaos.scenarios import Scenario
 
 __all__ = ["Pipeline", "Message", "Trace"]
 
@@ -91,7 +94,7 @@ class Message:
 class Pipeline:
     """The sync workers, credit, view (with its cache) and the reconcile sweep of one service."""
 
-    def __init__(self, scenario: Any, clock: ScenarioClock, board: FaultBoard, store: Store, seed: int):
+    def __init__(self, scenario: Scenario, clock: ScenarioClock, board: FaultBoard, store: Store, seed: int):
         pipe = scenario.pipeline
         self.scenario = scenario
         self.clock = clock
@@ -158,9 +161,9 @@ class Pipeline:
                 self.unsettled[account] = None
         now = self.clock.now()
         for rep_id, _account, _acked, _held in pending:
-            trace = self.traces.get(rep_id)
-            if trace is not None:
-                self._enqueue(Message(trace, now))
+            pending_trace = self.traces.get(rep_id)
+            if pending_trace is not None:
+                self._enqueue(Message(pending_trace, now))
         return len(pending)
 
     # ------------------------------------------------------------------ ack -> outbox event

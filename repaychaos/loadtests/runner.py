@@ -44,6 +44,7 @@ from repaychaos.loadtests.launcher import ServiceProcess, cpu_seconds, free_port
 from repaychaos.loadtests.settings import LocustSettings
 from repaychaos.scenarios import Scenario
 from repaychaos.scenarios.distributions import Distribution
+from repaychaos.core.types import ResultRecord
 
 __all__ = ["run_load", "plan_load", "LoadPlan", "default_time_scale", "wall_time_scale", "plan_line", "check_target",
            "MAX_WALL_RATE", "TARGET_WALL_SECONDS", "STATUS_EVERY"]
@@ -192,7 +193,7 @@ class _Progress:
 
     def update(self, t: float) -> None:
         if self.bar is not None:
-            self.bar.n = max(0, min(round(t), self.bar.total))
+            self.bar.n = max(0, min(round(t), self.bar.total or 0))
             self.bar.refresh()
 
     def close(self) -> None:
@@ -316,14 +317,14 @@ def _start_locust(plan: LoadPlan, target: _Target, work: Path, records: Path, de
     cmd = [sys.executable, "-m", "locust", "-f", str(_LOCUSTFILE), "--headless", "-u", str(plan.shards), "-r",
            str(plan.shards), "--host", target.base_url, "--run-time", f"{run_time}s", "--only-summary",
            "--stop-timeout", "5", "--exit-code-on-error", "0", "--loglevel", "WARNING"]
-    popen = dict(stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    popen: dict[str, Any] = dict(stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     if not plan.locust_workers:
-        return [subprocess.Popen(cmd, **popen)]  # type: ignore[call-overload]
+        return [subprocess.Popen(cmd, **popen)]
     mport = free_port()
     procs = [subprocess.Popen(cmd + ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(mport),
-                                     "--expect-workers", str(plan.locust_workers)], **popen)]  # type: ignore[call-overload]
+                                     "--expect-workers", str(plan.locust_workers)], **popen)]
     for _ in range(plan.locust_workers):
-        procs.append(subprocess.Popen(  # type: ignore[call-overload]
+        procs.append(subprocess.Popen(
             [sys.executable, "-m", "locust", "-f", str(_LOCUSTFILE), "--worker", "--master-host", "127.0.0.1",
              "--master-port", str(mport), "--loglevel", "WARNING"], **popen))
     return procs
@@ -382,7 +383,7 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
              host: str | None = None, locust_workers: int = 0, progress: bool | None = None,
              fail_on_inconclusive: bool = True, max_wall: float | None = None,
              keep_dir: str | os.PathLike[str] | None = None,
-             read_log: str | os.PathLike[str] | None = None, wall: float | None = None) -> dict[str, Any]:
+             read_log: str | os.PathLike[str] | None = None, wall: float | None = None) -> ResultRecord:
     """Run ``scenario`` against the reference service with Locust; the result record (source ``load``).
 
     plan -> service -> load -> drain -> collect. ``host``: drive an already running service
@@ -445,7 +446,7 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
 
 def _collect(plan: LoadPlan, work: Path, records: Path, trace: dict[str, Any], ledger_ids: set[str] | None,
              duplicates: int | None, run: dict[str, Any], fail_on_inconclusive: bool,
-             read_log: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+             read_log: str | os.PathLike[str] | None = None) -> ResultRecord:
     """Join every user's reads with the service's trace through the shared collectors: the result record."""
     from repaychaos.core.collector import finalize
     from repaychaos.core.result import build_result

@@ -122,7 +122,7 @@ def _server_class() -> Any:
         instead of being re-raised after the graceful shutdown (exit 143 and a temp db left behind)."""
 
         @contextlib.contextmanager
-        def capture_signals(self):  # type: ignore[override]
+        def capture_signals(self):
             if threading.current_thread() is not threading.main_thread():
                 yield
                 return

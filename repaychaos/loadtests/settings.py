@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
-from typing import Mapping
+from typing import Any, Mapping
 
 from repaychaos.core.errors import InvalidInput
 
@@ -68,7 +68,7 @@ class LocustSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "LocustSettings":
         """The settings in ``environ`` (default: this process's); a malformed value is an InvalidInput."""
         environ = os.environ if environ is None else environ
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}
         for f in fields(cls):
             name = _PREFIX + f.name.upper()
             raw = environ.get(name)
@@ -89,7 +89,7 @@ class LocustSettings:
             except ValueError:
                 expected = {"b": "0 or 1", "f": "a number", "i": "an integer"}[kind[0]]
                 raise InvalidInput(f"{name}: expected {expected}, found {raw!r}") from None
-        settings = cls(**values)  # type: ignore[arg-type]
+        settings = cls(**values)
         if settings.shards < 1:
             raise InvalidInput(f"{_PREFIX}SHARDS: expected at least 1, found {settings.shards}")
         if settings.time_scale is not None and settings.time_scale <= 0:

@@ -38,7 +38,7 @@ class ViewMap(dict):
         self._store = store
         self._clock = clock
 
-    def get(self, account: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, account: str, default: Any = None) -> Any:
         value = dict.get(self, account)
         if value is not None:
             return value

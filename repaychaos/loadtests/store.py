@@ -14,13 +14,13 @@ Reads use their own connection (WAL readers never block the writer).
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 import sqlite3
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, Callable
 
 from repaychaos.core.errors import RunFailed
@@ -75,8 +75,8 @@ class LedgerRow:
 class Store:
     """The database file plus its writer thread; open with :meth:`open`, then :meth:`start`."""
 
-    def __init__(self, path: str | Path, synchronous: str = "FULL"):
-        self.path = str(path)
+    def __init__(self, path: str | os.PathLike[str], synchronous: str = "FULL"):
+        self.path = os.fspath(path)
         self.synchronous = synchronous
         self._queue: queue.SimpleQueue[tuple | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -121,10 +121,24 @@ class Store:
             self._reader.close()
             self._reader = None
 
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The reader connection, between :meth:`open` and :meth:`close`."""
+        if self._reader is None:
+            raise RuntimeError(f"{self.path}: the store is not open")
+        return self._reader
+
+    @property
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop that awaits the writer's futures, from :meth:`start` on."""
+        if self._loop is None:
+            raise RuntimeError(f"{self.path}: the store's writer is not started")
+        return self._loop
+
     # ------------------------------------------------------------------ meta
 
     def get_meta(self, key: str) -> str | None:
-        row = self._reader.execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()
+        row = self._db.execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()
         return None if row is None else row[0]
 
     def set_meta_now(self, key: str, value: str) -> None:
@@ -138,7 +152,7 @@ class Store:
     def repay(self, rep_id: str, key: str, account: str, amount: str, held: bool) -> asyncio.Future:
         """Queue a ledger row + outbox event; the future gives ``(acked_at_epoch, LedgerRow | None)``
         after COMMIT (``None`` row = the key was already in the ledger)."""
-        fut = self._loop.create_future()
+        fut = self._event_loop.create_future()
         self._queue.put(("repay", fut, rep_id, key, account, amount, held))
         return fut
 
@@ -153,17 +167,18 @@ class Store:
     def spill(self, rows: list[tuple[str, str, str]]) -> asyncio.Future:
         """Queue finished traces ``(id, changes_json, touches_json)``; the future resolves after COMMIT
         (and so after every view write queued before it)."""
-        fut = self._loop.create_future()
+        fut = self._event_loop.create_future()
         self._queue.put(("spill", fut, rows))
         return fut
 
     def flush(self) -> asyncio.Future:
         """A future that resolves once everything queued before it is committed."""
-        fut = self._loop.create_future()
+        fut = self._event_loop.create_future()
         self._queue.put(("flush", fut))
         return fut
 
     def _run(self) -> None:
+        loop = self._event_loop
         conn = self._connect()
         get = self._queue.get
         get_nowait = self._queue.get_nowait
@@ -194,10 +209,10 @@ class Store:
             except Exception as exc:  # nothing in this batch is acked; the callers see RunFailed
                 self.failed = exc
                 results = [(op[1], exc) for op in batch if op[1] is not None]
-                self._loop.call_soon_threadsafe(_resolve, results, True)
+                loop.call_soon_threadsafe(_resolve, results, True)
                 continue
             if results:
-                self._loop.call_soon_threadsafe(self._acked, results)
+                loop.call_soon_threadsafe(self._acked, results)
             self.batches += 1
         if self._restamps:
             try:
@@ -289,40 +304,40 @@ class Store:
     # ------------------------------------------------------------------ reads
 
     def ledger_row(self, rep_id: str) -> LedgerRow | None:
-        row = self._reader.execute(
+        row = self._db.execute(
             "SELECT id, idem_key, account, amount, acked_at, held FROM ledger WHERE id = ?", (rep_id,)).fetchone()
         return None if row is None else LedgerRow(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
 
     def ledger_by_key(self, key: str) -> LedgerRow | None:
-        row = self._reader.execute(
+        row = self._db.execute(
             "SELECT id, idem_key, account, amount, acked_at, held FROM ledger WHERE idem_key = ?", (key,)).fetchone()
         return None if row is None else LedgerRow(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
 
     def all_ledger(self) -> list[LedgerRow]:
-        rows = self._reader.execute("SELECT id, idem_key, account, amount, acked_at, held FROM ledger").fetchall()
+        rows = self._db.execute("SELECT id, idem_key, account, amount, acked_at, held FROM ledger").fetchall()
         return [LedgerRow(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
 
     def pending_outbox(self) -> list[tuple[str, str, float, bool]]:
         """Outbox events not yet completed (to republish after a restart), oldest first."""
-        rows = self._reader.execute("SELECT id, account, acked_at, held FROM outbox ORDER BY acked_at").fetchall()
+        rows = self._db.execute("SELECT id, account, acked_at, held FROM outbox ORDER BY acked_at").fetchall()
         return [(r[0], r[1], r[2], bool(r[3])) for r in rows]
 
     def all_views(self) -> dict[str, tuple[bool, float]]:
-        rows = self._reader.execute("SELECT account, usable, as_of FROM view").fetchall()
+        rows = self._db.execute("SELECT account, usable, as_of FROM view").fetchall()
         return {r[0]: (bool(r[1]), r[2]) for r in rows}
 
     def view_row(self, account: str) -> tuple[bool, float] | None:
         """The committed view of one account ``(usable, as_of epoch)``, or None."""
-        row = self._reader.execute("SELECT usable, as_of FROM view WHERE account = ?", (account,)).fetchone()
+        row = self._db.execute("SELECT usable, as_of FROM view WHERE account = ?", (account,)).fetchone()
         return None if row is None else (bool(row[0]), row[1])
 
     def spilled_traces(self) -> dict[str, tuple[str, str]]:
         """Every spilled trace: id -> (changes_json, touches_json)."""
-        return {r[0]: (r[1], r[2]) for r in self._reader.execute("SELECT id, changes, touches FROM trace")}
+        return {r[0]: (r[1], r[2]) for r in self._db.execute("SELECT id, changes, touches FROM trace")}
 
     def duplicate_rows(self) -> int:
         """Ledger rows beyond one per idempotency key (the UNIQUE index should keep this 0)."""
-        row = self._reader.execute("SELECT COUNT(*) - COUNT(DISTINCT idem_key) FROM ledger").fetchone()
+        row = self._db.execute("SELECT COUNT(*) - COUNT(DISTINCT idem_key) FROM ledger").fetchone()
         return int(row[0])
 
 

@@ -27,9 +27,10 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from repaychaos.reports.fmt import format_ci, format_value
+from repaychaos.core.types import ResultRecord
 
 __all__ = [
     "SCHEMA",
@@ -119,7 +120,7 @@ def holm(p_values: list[float], alpha: float = ALPHA) -> tuple[list[float], list
     return adjusted, [adj <= alpha for adj in adjusted]
 
 
-def _estimate(result: dict[str, Any], metric: str) -> tuple[float | None, list[float] | None, float | None, int | None]:
+def _estimate(result: Mapping[str, Any], metric: str) -> tuple[float | None, list[float] | None, float | None, int | None]:
     """Value, 95 % interval, standard error and d.o.f. of ``metric`` (``path@phase``) in a result."""
     path, _, phase = metric.partition("@")
     source = result["metrics"] if not phase else (result.get("phases") or {}).get(phase)
@@ -145,7 +146,7 @@ def _z(p: float) -> float:
     return float(norm.ppf(p))
 
 
-def _curve(sim: dict[str, Any], load: dict[str, Any]) -> dict[str, Any]:
+def _curve(sim: Mapping[str, Any], load: Mapping[str, Any]) -> dict[str, Any]:
     a, b = sim["metrics"].get("visibility") or {}, load["metrics"].get("visibility") or {}
     shared = [x for x in a.get("t", []) if x in set(b.get("t", []))]
     ia = {x: i for i, x in enumerate(a.get("t", []))}
@@ -170,7 +171,7 @@ def _curve(sim: dict[str, Any], load: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _test_rows(sim_result: dict[str, Any], load_result: dict[str, Any], metrics: list[str]) -> list[dict[str, Any]]:
+def _test_rows(sim_result: Mapping[str, Any], load_result: Mapping[str, Any], metrics: list[str]) -> list[dict[str, Any]]:
     """One row per metric with both values, the test, and Holm's verdict over the rows tested."""
     rows = []
     for metric in metrics:
@@ -202,7 +203,7 @@ def _t(dof: float) -> float:
     return float(student_t.ppf(1 - ALPHA / 2, dof))
 
 
-def _power(sim_result: dict[str, Any], load_result: dict[str, Any], family: int) -> dict[str, Any]:
+def _power(sim_result: Mapping[str, Any], load_result: Mapping[str, Any], family: int) -> dict[str, Any]:
     """The smallest relative bias of stale_read_ratio caught with probability POWER."""
     m, _, m_se, _ = _estimate(sim_result, "stale_read_ratio")
     _, _, s_se, _ = _estimate(load_result, "stale_read_ratio")
@@ -216,7 +217,7 @@ def _power(sim_result: dict[str, Any], load_result: dict[str, Any], family: int)
     return out
 
 
-def compare_results(sim_result: dict[str, Any], load_result: dict[str, Any]) -> dict[str, Any]:
+def compare_results(sim_result: ResultRecord, load_result: ResultRecord) -> dict[str, Any]:
     """Per headline metric: model value, measured value, intervals, the two-sample test and
     Holm's verdict; the curve RMS difference; the power; ``agree`` overall. Phase stale ratios
     shared by both results are compared too, as their own Holm family (shown, not folded in)."""
@@ -272,7 +273,7 @@ def _p(value: float | None) -> str:
     return "<0.0001" if value < 1e-4 else f"{value:.2g}"
 
 
-def _cells(row: dict[str, Any]) -> list[str]:
+def _cells(row: Mapping[str, Any]) -> list[str]:
     metric = row["metric"]
     agree = {True: "agree", False: "DISAGREE", None: "not tested"}[row["agree"]]
     diff, tol = row.get("difference"), row.get("tolerance")

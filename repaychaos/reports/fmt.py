@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from repaychaos.core.catalog import RATIO_METRICS
 from repaychaos.scenarios.units import format_duration
@@ -81,12 +81,12 @@ def format_ci(metric: str, ci: Any) -> str:
     return f"{format_value(metric, ci[0])} – {format_value(metric, ci[1])}"
 
 
-def verdict_of(row_or_result: dict[str, Any]) -> str:
+def verdict_of(row_or_result: Mapping[str, Any]) -> str:
     """The verdict of an SLO row or a result (older records only have ``passed``)."""
     return row_or_result.get("verdict") or ("pass" if row_or_result.get("passed") else "fail")
 
 
-def overall_verdict(results: list[dict[str, Any]]) -> str:
+def overall_verdict(results: Sequence[Mapping[str, Any]]) -> str:
     """The worst verdict over several results: fail > inconclusive > pass."""
     verdicts = {verdict_of(r) for r in results}
     for v in ("fail", "inconclusive"):
@@ -95,12 +95,12 @@ def overall_verdict(results: list[dict[str, Any]]) -> str:
     return "pass"
 
 
-def result_label(result: dict[str, Any]) -> str:
+def result_label(result: Mapping[str, Any]) -> str:
     """``nightly-maintenance (sim)``: how a result is named in every report."""
     return f"{result['scenario'].get('name', '?')} ({result.get('source', '?')})"
 
 
-def slo_sentence(row: dict[str, Any]) -> str:
+def slo_sentence(row: Mapping[str, Any]) -> str:
     """One line saying what was observed against which rule, for failure messages."""
     metric = row["metric"]
     text = f"{metric}: observed {format_value(metric, row.get('observed'))}"

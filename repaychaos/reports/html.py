@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import yaml
 
@@ -55,7 +55,7 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def _slo_table(results: list[dict[str, Any]]) -> str:
+def _slo_table(results: Sequence[Mapping[str, Any]]) -> str:
     rows = []
     for r in results:
         for row in r.get("slo", []):
@@ -71,7 +71,7 @@ def _slo_table(results: list[dict[str, Any]]) -> str:
             "<th>verdict</th><th>gate</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
-def _headline(results: list[dict[str, Any]]) -> str:
+def _headline(results: Sequence[Mapping[str, Any]]) -> str:
     rows = []
     for r in results:
         m = r["metrics"]
@@ -96,7 +96,7 @@ def _figure(png: bytes, alt: str, caption: str) -> str:
             f"<figcaption>{esc(caption)}</figcaption></figure>")
 
 
-def _recovery(result: dict[str, Any]) -> str:
+def _recovery(result: Mapping[str, Any]) -> str:
     rec = result.get("recovery") or {}
     windows = rec.get("windows") or []
     if not windows:
@@ -115,7 +115,7 @@ def _recovery(result: dict[str, Any]) -> str:
             + "".join(rows) + "</tbody></table>")
 
 
-def _phases(result: dict[str, Any]) -> str:
+def _phases(result: Mapping[str, Any]) -> str:
     phases = result.get("phases") or {}
     if not phases:
         return ""
@@ -137,12 +137,12 @@ def _phases(result: dict[str, Any]) -> str:
             "<th>support /10k</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
-def _causes(result: dict[str, Any]) -> str:
+def _causes(result: Mapping[str, Any]) -> str:
     by = result["metrics"].get("stale_reads_by_cause", {})
     return ", ".join(f"{c} {by.get(c, 0):,}" for c in CAUSES if by.get(c))
 
 
-def report_html(results: list[dict[str, Any]], plots: list[list[tuple[str, bytes, str]]],
+def report_html(results: Sequence[Mapping[str, Any]], plots: list[list[tuple[str, bytes, str]]],
                 comparison: dict[str, Any] | None = None, comparison_png: bytes | None = None) -> str:
     """The whole page. ``plots[i]`` are the ``(alt, png, caption)`` figures of ``results[i]``."""
     verdict = overall_verdict(results)

@@ -11,19 +11,19 @@ silent pass. Counts on every suite and on the root are consistent with the cases
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from repaychaos.reports.fmt import format_value, slo_sentence, verdict_of
 
 __all__ = ["junit_xml", "suite_name"]
 
 
-def suite_name(result: dict[str, Any]) -> str:
+def suite_name(result: Mapping[str, Any]) -> str:
     """``repaychaos.<scenario>.<source>``: a stable class name CI tools group by."""
     return f"repaychaos.{result['scenario'].get('name', 'scenario')}.{result.get('source', 'result')}"
 
 
-def _suite(result: dict[str, Any]) -> ET.Element:
+def _suite(result: Mapping[str, Any]) -> ET.Element:
     name = suite_name(result)
     suite = ET.Element("testsuite", name=name)
     props = ET.SubElement(suite, "properties")
@@ -52,7 +52,7 @@ def _suite(result: dict[str, Any]) -> ET.Element:
     return suite
 
 
-def junit_xml(results: list[dict[str, Any]]) -> str:
+def junit_xml(results: Sequence[Mapping[str, Any]]) -> str:
     """The whole junit.xml text for ``results``."""
     root = ET.Element("testsuites", name="repaychaos")
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from repaychaos.core.catalog import CAUSES
 from repaychaos.reports.fmt import (
@@ -32,7 +32,7 @@ def _escape(text: str) -> str:
     return str(text).replace("|", "\\|")
 
 
-def slo_table_markdown(results: list[dict[str, Any]]) -> str:
+def slo_table_markdown(results: Sequence[Mapping[str, Any]]) -> str:
     """One row per SLO per result; the gate column says whether it counts against the run."""
     head = "| result | SLO | rule | observed | 95% CI | verdict | gate |\n|---|---|---|---|---|---|---|\n"
     rows = []
@@ -51,7 +51,7 @@ def slo_table_markdown(results: list[dict[str, Any]]) -> str:
     return head + "\n".join(rows) + "\n"
 
 
-def _headline(results: list[dict[str, Any]]) -> str:
+def _headline(results: Sequence[Mapping[str, Any]]) -> str:
     head = ("| result | repayments | reads | stale read ratio | affected | time to usable p50 / p95 / p99 "
             "| never usable | support /10k | lost | duplicates |\n|---|---|---|---|---|---|---|---|---|---|\n")
     rows = []
@@ -74,7 +74,7 @@ def _headline(results: list[dict[str, Any]]) -> str:
     return head + "\n".join(rows) + "\n"
 
 
-def _causes(results: list[dict[str, Any]]) -> str:
+def _causes(results: Sequence[Mapping[str, Any]]) -> str:
     head = "| result | " + " | ".join(CAUSES) + " |\n|---|" + "---|" * len(CAUSES) + "\n"
     rows = []
     for r in results:
@@ -85,7 +85,7 @@ def _causes(results: list[dict[str, Any]]) -> str:
     return head + "\n".join(rows) + "\n"
 
 
-def summary_markdown(results: list[dict[str, Any]], comparison: dict[str, Any] | None = None) -> str:
+def summary_markdown(results: Sequence[Mapping[str, Any]], comparison: dict[str, Any] | None = None) -> str:
     """The whole summary.md text: verdict first, then SLOs, headline numbers, causes, comparison."""
     verdict = overall_verdict(results)
     names = ", ".join(result_label(r) for r in results)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any, Sequence
+from typing import Any, Sequence, Mapping
 
 import matplotlib
 
@@ -50,7 +50,7 @@ def _figure(width: float = 8.0, height: float = 4.2) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def slo_thresholds(result: dict[str, Any], prefix: str = "time_to_usable.") -> list[tuple[str, float, str]]:
+def slo_thresholds(result: Mapping[str, Any], prefix: str = "time_to_usable.") -> list[tuple[str, float, str]]:
     """``(metric, threshold, verdict)`` of every whole-run SLO on ``prefix*``.
 
     The threshold comes from the rule text through the scenario's own rule parser, so a
@@ -76,7 +76,7 @@ def _quantile_of(metric: str) -> float | None:
     return dict(QUANTILES).get(key)
 
 
-def quantile_points(result: dict[str, Any]) -> list[tuple[float, float]]:
+def quantile_points(result: Mapping[str, Any]) -> list[tuple[float, float]]:
     """Points of the staleness curve read off the time-to-usable quantiles, where the fixed
     visibility grid is sparse (its steps widen to 5 and 15 minutes in the tail).
 
@@ -101,7 +101,7 @@ def quantile_points(result: dict[str, Any]) -> list[tuple[float, float]]:
     return out
 
 
-def _curve(result: dict[str, Any]) -> tuple[list[float], list[float], list[float], list[float]]:
+def _curve(result: Mapping[str, Any]) -> tuple[list[float], list[float], list[float], list[float]]:
     """The visibility curve without t = 0 (a log axis cannot show it; it is 1 by definition)."""
     vis = result["metrics"]["visibility"]
     t, p = vis["t"], vis["p_stale"]
@@ -111,7 +111,7 @@ def _curve(result: dict[str, Any]) -> tuple[list[float], list[float], list[float
     return [t[i] for i in keep], [p[i] for i in keep], [low[i] for i in keep], [high[i] for i in keep]
 
 
-def _draw_curve(ax: Any, result: dict[str, Any], colour: str, label: str) -> None:
+def _draw_curve(ax: Any, result: Mapping[str, Any], colour: str, label: str) -> None:
     t, p, low, high = _curve(result)
     ax.fill_between(t, low, high, color=colour, alpha=0.2, linewidth=0, step=None)
     # the grid and the quantile points together, in time order, so the tail has its shape
@@ -125,7 +125,7 @@ def _draw_curve(ax: Any, result: dict[str, Any], colour: str, label: str) -> Non
                 markerfacecolor="white", label=f"{label.split(' (')[0]}: from time-to-usable quantiles")
 
 
-def _curve_axes(ax: Any, results: Sequence[dict[str, Any]]) -> None:
+def _curve_axes(ax: Any, results: Sequence[Mapping[str, Any]]) -> None:
     positive = [v for r in results for v in _curve(r)[1] if v > 0]
     positive += [v for r in results for _, v in quantile_points(r) if v > 0]
     # keep every SLO target point (T, 1 - Q) inside the axes
@@ -147,7 +147,7 @@ def _seconds_ticks(ax: Any) -> None:
     ax.set_xticklabels([seconds(x) for x in ticks])
 
 
-def _mark_slos(ax: Any, result: dict[str, Any]) -> None:
+def _mark_slos(ax: Any, result: Mapping[str, Any]) -> None:
     """A time_to_usable.pQ < T SLO holds (roughly) where the curve passes under (T, 1 - Q)."""
     colours = {"pass": "#2e7d32", "fail": "#c62828", "inconclusive": "#ef6c00"}
     for metric, threshold, verdict in slo_thresholds(result):
@@ -161,7 +161,7 @@ def _mark_slos(ax: Any, result: dict[str, Any]) -> None:
             ax.plot([], [], color=colour, linestyle="--", label=label)
 
 
-def staleness_curve(result: dict[str, Any]) -> bytes:
+def staleness_curve(result: Mapping[str, Any]) -> bytes:
     """P(still stale at t) with its 95 % band, log time axis, time-to-usable SLOs marked."""
     fig = _figure(8.0, 4.8)
     ax = fig.add_subplot()
@@ -182,7 +182,7 @@ def _time_unit(duration: float) -> tuple[float, str]:
     return 1.0, "s"
 
 
-def _shade_windows(ax: Any, result: dict[str, Any], scale: float, duration: float, label: bool = True) -> None:
+def _shade_windows(ax: Any, result: Mapping[str, Any], scale: float, duration: float, label: bool = True) -> None:
     """Shade every fault window and name it at the top of the axes."""
     transform = ax.get_xaxis_transform()
     for i, w in enumerate(result.get("windows", [])):
@@ -199,7 +199,7 @@ def _shade_windows(ax: Any, result: dict[str, Any], scale: float, duration: floa
                     bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.75, "linewidth": 0})
 
 
-def _series_axis(result: dict[str, Any]) -> tuple[list[float], float, float, str, float]:
+def _series_axis(result: Mapping[str, Any]) -> tuple[list[float], float, float, str, float]:
     series = result["series"]
     duration = float(result["scenario"].get("duration", series["bin_width"] * len(series["t"])))
     scale, unit = _time_unit(duration)
@@ -208,7 +208,7 @@ def _series_axis(result: dict[str, Any]) -> tuple[list[float], float, float, str
     return centres, width, scale, unit, duration
 
 
-def stale_reads_over_time(result: dict[str, Any]) -> bytes:
+def stale_reads_over_time(result: Mapping[str, Any]) -> bytes:
     """Stale reads per minute over scenario time, stacked by cause, fault windows shaded."""
     fig = _figure(9.0, 6.0)
     ax, share_ax = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
@@ -244,7 +244,7 @@ def stale_reads_over_time(result: dict[str, Any]) -> bytes:
     return _png(fig)
 
 
-def backlog_over_time(result: dict[str, Any]) -> bytes:
+def backlog_over_time(result: Mapping[str, Any]) -> bytes:
     """Sync backlog (messages waiting or in service): bin mean and bin maximum."""
     fig = _figure(9.0, 3.6)
     ax = fig.add_subplot()
@@ -268,7 +268,7 @@ def backlog_over_time(result: dict[str, Any]) -> bytes:
     return _png(fig)
 
 
-def stale_reads_by_cause(result: dict[str, Any]) -> bytes:
+def stale_reads_by_cause(result: Mapping[str, Any]) -> bytes:
     """Total stale reads per cause, with each cause's share of all stale reads."""
     fig = _figure(7.0, 3.2)
     ax = fig.add_subplot()
@@ -288,7 +288,7 @@ def stale_reads_by_cause(result: dict[str, Any]) -> bytes:
     return _png(fig)
 
 
-def time_to_usable_quantiles(result: dict[str, Any]) -> bytes:
+def time_to_usable_quantiles(result: Mapping[str, Any]) -> bytes:
     """Time-to-usable quantiles on a log axis, each SLO threshold drawn on its bar."""
     fig = _figure(7.0, 3.6)
     ax = fig.add_subplot()
@@ -318,7 +318,7 @@ def time_to_usable_quantiles(result: dict[str, Any]) -> bytes:
     return _png(fig)
 
 
-def model_vs_measurement(sim: dict[str, Any], load: dict[str, Any], comparison: dict[str, Any] | None = None) -> bytes:
+def model_vs_measurement(sim: Mapping[str, Any], load: Mapping[str, Any], comparison: dict[str, Any] | None = None) -> bytes:
     """Model and measurement on the same axes: staleness curves with bands, headline numbers with CIs.
 
     Each headline metric gets its own small panel (their scales differ by orders of
@@ -368,7 +368,7 @@ def model_vs_measurement(sim: dict[str, Any], load: dict[str, Any], comparison: 
     return _png(fig)
 
 
-def _headline_value(result: dict[str, Any], metric: str) -> tuple[float | None, list[float] | None]:
+def _headline_value(result: Mapping[str, Any], metric: str) -> tuple[float | None, list[float] | None]:
     m = result["metrics"]
     if metric.startswith("time_to_usable."):
         return (m.get("time_to_usable") or {}).get(metric.split(".", 1)[1]), None

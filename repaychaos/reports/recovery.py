@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any
+from typing import Any, Mapping
 
 __all__ = ["fault_free_recovery", "TOLERANCE"]
 
@@ -21,7 +21,7 @@ __all__ = ["fault_free_recovery", "TOLERANCE"]
 TOLERANCE = 0.5
 
 
-def _fault_free_series(result: dict[str, Any]) -> dict[str, Any]:
+def _fault_free_series(result: Mapping[str, Any]) -> dict[str, Any]:
     from repaychaos.scenarios.loader import load_scenario_data
     from repaychaos.sim.runner import run_model
 
@@ -34,7 +34,7 @@ def _fault_free_series(result: dict[str, Any]) -> dict[str, Any]:
     return base["series"]
 
 
-def fault_free_recovery(result: dict[str, Any]) -> dict[str, Any] | None:
+def fault_free_recovery(result: Mapping[str, Any]) -> dict[str, Any] | None:
     """``{"baseline": ..., "baseline_stale_share", "windows": [{fault, start, end, recovered_after}]}``
     measured against a fault-free model run, or None when there is nothing to measure
     (no faults, no series, a synthetic record)."""

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, Mapping
 
 from repaychaos.core.errors import InvalidResult
+from repaychaos.core.types import ResultRecord
 
 __all__ = ["write_report", "result_plots", "pair_for_comparison"]
 
@@ -20,7 +21,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-") or "result"
 
 
-def result_plots(result: dict[str, Any]) -> list[tuple[str, str, bytes, str]]:
+def result_plots(result: Mapping[str, Any]) -> list[tuple[str, str, bytes, str]]:
     """``(name, alt, png, caption)`` of every per-result plot, in report order."""
     from repaychaos.reports import plots
 
@@ -42,7 +43,7 @@ def result_plots(result: dict[str, Any]) -> list[tuple[str, str, bytes, str]]:
     return out
 
 
-def pair_for_comparison(results: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def pair_for_comparison(results: Sequence[ResultRecord]) -> tuple[ResultRecord, ResultRecord] | None:
     """The (sim, load) pair to compare when the results are exactly one of each for one scenario."""
     sims = [r for r in results if r.get("source") == "sim"]
     loads = [r for r in results if r.get("source") in ("load", "target")]
@@ -51,7 +52,7 @@ def pair_for_comparison(results: Sequence[dict[str, Any]]) -> tuple[dict[str, An
     return None
 
 
-def _check(results: Sequence[dict[str, Any]]) -> None:
+def _check(results: Sequence[Mapping[str, Any]]) -> None:
     if not results:
         raise InvalidResult("a report needs at least one result")
     for i, r in enumerate(results):
@@ -60,7 +61,7 @@ def _check(results: Sequence[dict[str, Any]]) -> None:
                 raise InvalidResult(f"result #{i + 1}: expected key '{key}' in a repaychaos result")
 
 
-def _with_fault_free_recovery(result: dict[str, Any]) -> dict[str, Any]:
+def _with_fault_free_recovery(result: ResultRecord) -> ResultRecord:
     """The result with ``recovery`` measured against a fault-free model run (see
     :mod:`repaychaos.reports.recovery`); unchanged when that cannot be done."""
     from repaychaos.core.errors import RepaychaosError
@@ -70,10 +71,13 @@ def _with_fault_free_recovery(result: dict[str, Any]) -> dict[str, Any]:
         recovery = fault_free_recovery(result)
     except RepaychaosError:
         recovery = None
-    return result if recovery is None else {**result, "recovery": recovery}
+    if recovery is None:
+        return result
+    measured: ResultRecord = {**result, "recovery": recovery}
+    return measured
 
 
-def write_report(results: Sequence[dict[str, Any]], out_dir: str | os.PathLike[str], *,
+def write_report(results: Sequence[ResultRecord], out_dir: str | os.PathLike[str], *,
                  comparison: dict[str, Any] | None = None) -> dict[str, Path]:
     """Write report.html, summary.md, junit.xml and plots/*.png into ``out_dir``.
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from repaychaos.core.catalog import CAUSES
 from repaychaos.reports.fmt import pct, seconds
+from repaychaos.core.types import ResultRecord
 
 __all__ = ["format_summary", "summarize_sweep"]
 
 
-def _observed(row: dict[str, Any]) -> str:
+def _observed(row: Mapping[str, Any]) -> str:
     value = row["observed"]
     if value is None:
         return "n/a"
@@ -24,9 +25,9 @@ def _observed(row: dict[str, Any]) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def format_summary(result: dict[str, Any]) -> str:
+def format_summary(result: ResultRecord) -> str:
     """Verdict, headline numbers, stale reads by cause and the SLO table, for a terminal."""
-    m = result["metrics"]
+    m: Mapping[str, Any] = result["metrics"]
     scenario = result["scenario"]
     ttu = m["time_to_usable"]
     verdict = result.get("verdict", "pass" if result["passed"] else "fail").upper()

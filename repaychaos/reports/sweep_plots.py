@@ -77,8 +77,9 @@ def _headline(row: dict[str, Any], metric: str) -> tuple[float | None, list[floa
 def _axis(values: Sequence[Any]) -> tuple[list[float], list[str] | None]:
     """Positions on an axis: the numbers themselves, or 0, 1, 2, ... with tick labels."""
     nums = [_num(v) for v in values]
-    if all(n is not None for n in nums):
-        return [float(n) for n in nums], None  # type: ignore[arg-type]
+    numbers = [n for n in nums if n is not None]
+    if len(numbers) == len(nums):
+        return [float(n) for n in numbers], None
     return list(range(len(values))), [_label(v) for v in values]
 
 
@@ -168,8 +169,9 @@ def heatmap_plot(record: dict[str, Any], metric: str = "stale_read_ratio") -> by
     if record.get("search") or len(vary) < 2:
         return None
     frontier = record.get("frontier") or {}
-    keys = [v["key"] for v in vary]
-    col_key = frontier.get("key") if frontier.get("key") in keys[:2] else keys[1]
+    keys: list[str] = [v["key"] for v in vary]
+    frontier_key = frontier.get("key")
+    col_key = frontier_key if isinstance(frontier_key, str) and frontier_key in keys[:2] else keys[1]
     row_key = keys[0] if col_key != keys[0] else keys[1]
     facet_keys = [k for k in keys if k not in (row_key, col_key)]
     values = {v["key"]: v["values"] for v in vary}
@@ -203,8 +205,9 @@ def heatmap_plot(record: dict[str, Any], metric: str = "stale_read_ratio") -> by
         image = ax.imshow(grid, cmap="YlOrRd", norm=norm, aspect="auto", origin="lower")
         for i in range(len(r_vals)):
             for j in range(len(c_vals)):
-                text = cell_text(shown[i][j], verdict[i][j])
-                dark = shown[i][j] is not None and norm(max(shown[i][j], vmin)) > 0.6
+                cell = shown[i][j]
+                text = cell_text(cell, verdict[i][j])
+                dark = cell is not None and norm(max(cell, vmin)) > 0.6
                 ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black",
                         fontweight="bold" if verdict[i][j] is False else "normal")
         ax.set_xticks(range(len(c_vals)), [_label(v) for v in c_vals])

@@ -18,19 +18,23 @@ from __future__ import annotations
 import math
 import random
 from bisect import bisect_right
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from repaychaos.core.collector import MetricsCollector, finalize
 from repaychaos.core.records import Read, Repayment, Touch
 from repaychaos.core.result import build_result
 from repaychaos.semantics import CORRUPT, DROP, flip, judge_bug, release_time, view_history
+from repaychaos.core.types import ResultRecord
+
+if TYPE_CHECKING:
+    from repaychaos.scenarios import Scenario
 
 __all__ = ["synthetic_result", "synthetic_replication"]
 
 _BACKLOG_SAMPLES_PER_BIN = 4
 
 
-def _arrivals(scenario: Any, rng: random.Random) -> list[float]:
+def _arrivals(scenario: Scenario, rng: random.Random) -> list[float]:
     """Poisson arrival instants in ``[0, duration)`` from the piecewise-constant rate."""
     steps = scenario.workload.arrivals.steps
     out: list[float] = []
@@ -53,7 +57,7 @@ def _in(t: float, windows: list[tuple[float, float]]) -> tuple[float, float] | N
     return None
 
 
-def synthetic_replication(scenario: Any, seed: int) -> Any:
+def synthetic_replication(scenario: Scenario, seed: int) -> Any:
     """One replication's :class:`~repaychaos.core.collector.CollectorState` (see the module caveats)."""
     rng = random.Random(seed)
     horizon = scenario.duration
@@ -158,8 +162,8 @@ def synthetic_replication(scenario: Any, seed: int) -> Any:
     return collector.state
 
 
-def synthetic_result(scenario: Any, *, source: str = "sim", seed: int | None = None,
-                     replications: int | None = None, fail_on_inconclusive: bool = True) -> dict[str, Any]:
+def synthetic_result(scenario: Scenario, *, source: str = "sim", seed: int | None = None,
+                     replications: int | None = None, fail_on_inconclusive: bool = True) -> ResultRecord:
     """A complete result record for ``scenario`` (``source`` "sim" or "load").
 
     A "load" record uses one replication (Wilson intervals), like a real load test.

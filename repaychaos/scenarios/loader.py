@@ -20,6 +20,7 @@ from typing import Any, Iterable
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
 
 from repaychaos.scenarios.model import FAULT_TYPES, Fault, Scenario, SloRule
 from repaychaos.scenarios.distributions import DIST_NAMES
@@ -185,12 +186,12 @@ def _data_path(data: Any, loc: PathT) -> tuple[PathT, bool]:
     return tuple(path), exists
 
 
-def _suggest(word: str, options: Iterable[str]) -> str | None:
+def _suggest(word: object, options: Iterable[str]) -> str | None:
     close = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
 
 
-def _problem(err: dict, data: Any, lines: _Lines, file: str, root: type[BaseModel] = Scenario) -> ScenarioProblem:
+def _problem(err: ErrorDetails, data: Any, lines: _Lines, file: str, root: type[BaseModel] = Scenario) -> ScenarioProblem:
     loc = tuple(err["loc"])
     path, exists = _data_path(data, loc)
     kind = err["type"]
@@ -276,7 +277,7 @@ def _field_for(models: list[type[BaseModel]], key: str) -> tuple[Any, bool] | No
     return None
 
 
-def _tagged(models: list[type[BaseModel]], node: dict) -> list[type[BaseModel]]:
+def _tagged(models: list[type[BaseModel]], node: dict[str, Any]) -> list[type[BaseModel]]:
     """Narrow a union of models to the one the node's ``type``/``dist`` tag selects."""
     for tag in ("type", "dist"):
         if tag in node:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from typing import Annotated, Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal, cast
 
 from pydantic import (
     BaseModel,
@@ -134,7 +134,7 @@ class CheckPolicy(_Frozen):
 
     first_after: Distribution = Constant(value=5.0)
     every: Duration = 30.0
-    max_checks: int = Field(5, ge=1, le=1000)
+    max_checks: int = Field(default=5, ge=1, le=1000)
 
 
 class Workload(_Frozen):
@@ -161,7 +161,7 @@ def _workers(value: object) -> object:
 class Sync(_Frozen):
     """The worker pool that carries outbox events to the credit stage."""
 
-    workers: Annotated[int | None, BeforeValidator(_workers)] = Field(8, ge=1)
+    workers: Annotated[int | None, BeforeValidator(_workers)] = Field(default=8, ge=1)
     service: Distribution = Constant(value=0.1)
 
     @property
@@ -169,7 +169,7 @@ class Sync(_Frozen):
         return self.workers is None
 
     @model_serializer(mode="wrap")
-    def _dump(self, handler: Callable[[Any], dict]) -> dict:
+    def _dump(self, handler: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
         data = handler(self)
         if data.get("workers") is None:
             data["workers"] = "unlimited"
@@ -215,7 +215,7 @@ class Reconcile(_Frozen):
         return value
 
     @model_serializer(mode="wrap")
-    def _dump(self, handler: Callable[[Any], dict]) -> dict:
+    def _dump(self, handler: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
         data = handler(self)
         if data.get("every") is None:
             data["every"] = "off"
@@ -260,6 +260,8 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
     "!=": operator.ne,
 }
+#: An SLO rule's comparison; ``_RULE`` matches exactly these.
+RuleOp = Literal["<", "<=", ">", ">=", "==", "!="]
 _RULE = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*$")
 
 
@@ -268,7 +270,7 @@ class SloRule(_Frozen):
 
     metric: str
     phase: str | None = None
-    op: Literal["<", "<=", ">", ">=", "==", "!="]
+    op: RuleOp
     threshold: float
     rule: str
 
@@ -293,7 +295,7 @@ class SloRule(_Frozen):
             raise ValueError("a rule such as '< 0.5%', '<= 2m' or '== 0'")
         op, raw = match.groups()
         threshold = _threshold(raw)
-        return cls(metric=metric, phase=phase or None, op=op, threshold=threshold, rule=text.strip())
+        return cls(metric=metric, phase=phase or None, op=cast(RuleOp, op), threshold=threshold, rule=text.strip())
 
 
 def _threshold(raw: str) -> float:
@@ -366,7 +368,7 @@ class Scenario(_Frozen):
         return self
 
     @model_serializer(mode="wrap")
-    def _dump(self, handler: Callable[[Any], dict]) -> dict:
+    def _dump(self, handler: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
         data = handler(self)
         data["slo"] = {r.key: r.rule for r in self.slo}
         return data
@@ -384,7 +386,7 @@ class Scenario(_Frozen):
         names |= {self.fault_label(i) for i in range(len(self.faults))}
         return names
 
-    def normalised(self) -> dict:
+    def normalised(self) -> dict[str, Any]:
         """The scenario as plain JSON data (seconds, per-second rates); it validates again."""
         return self.model_dump(mode="json", by_alias=True)
 

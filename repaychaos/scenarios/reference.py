@@ -29,6 +29,7 @@ from pydantic_core import PydanticUndefined, core_schema
 
 from repaychaos.core.catalog import PHASE_AFTER, QUANTILES, slo_metric_paths
 from repaychaos.scenarios import units
+from repaychaos.scenarios.distributions import Constant
 from repaychaos.scenarios.model import Scenario, _RULE
 
 __all__ = [
@@ -265,9 +266,8 @@ def _default_text(info: FieldInfo, kind: str | None) -> str:
     if default is None:
         return "none" if kind != "period" else "`off`"
     if isinstance(default, BaseModel):
-        dist = getattr(default, "dist", None)
-        if dist == "constant":
-            return f"`{units.format_duration(default.value)}`"  # type: ignore[attr-defined]
+        if isinstance(default, Constant):
+            return f"`{units.format_duration(default.value)}`"
         return "see below"
     if isinstance(default, tuple) and not default:
         return "none"

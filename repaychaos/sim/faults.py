@@ -19,12 +19,18 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from repaychaos.semantics import DROP, CORRUPT, REJECT_RETRY, flip, judge_bug, release_time
 from repaychaos.sim.message import U_CUT_LOSS, U_LINK, U_UNMAPPED, Msg
 
 if TYPE_CHECKING:  # pragma: no cover
+    from repaychaos.scenarios import Scenario
+    from repaychaos.scenarios.faults.base import FaultBase
+    from repaychaos.scenarios.faults.cutover import Cutover as CutoverFault
+    from repaychaos.scenarios.faults.interface_bug import InterfaceBug as InterfaceBugFault
+    from repaychaos.scenarios.faults.maintenance import Maintenance as MaintenanceFault
+    from repaychaos.scenarios.faults.sync_delay import SyncDelay as SyncDelayFault
     from repaychaos.sim.pipeline import InjectorAPI
 
 __all__ = ["REJECT_RETRY", "Injector", "INJECTORS", "register", "build_injectors", "POINTS",
@@ -42,8 +48,9 @@ class Injector:
     type: ClassVar[str] = ""
     #: Gates (work waits) run before modifiers so a modifier is judged at the real start.
     order: ClassVar[int] = 1
+    fault: FaultBase
 
-    def __init__(self, fault: Any, label: str, model: "InjectorAPI"):
+    def __init__(self, fault: FaultBase, label: str, model: "InjectorAPI"):
         self.fault = fault
         self.label = label
         self.model = model
@@ -78,7 +85,7 @@ def register(cls: type[Injector]) -> type[Injector]:
     return cls
 
 
-def build_injectors(scenario: Any, model: "InjectorAPI") -> list[Injector]:
+def build_injectors(scenario: Scenario, model: "InjectorAPI") -> list[Injector]:
     """One injector per fault of the scenario, in scenario order."""
     out = []
     for index, fault in enumerate(scenario.faults):
@@ -94,6 +101,7 @@ class Maintenance(Injector):
     """A component paused (work waits for the window end) or rejecting (work retries)."""
 
     type = "maintenance"
+    fault: MaintenanceFault
     order = 0
 
     def hooks(self) -> list[tuple[str, float, float]]:
@@ -143,8 +151,9 @@ class SyncDelay(Injector):
     """Each sync message whose service starts in the window takes ``extra`` longer."""
 
     type = "sync_delay"
+    fault: SyncDelayFault
 
-    def __init__(self, fault: Any, label: str, model: "InjectorAPI"):
+    def __init__(self, fault: SyncDelayFault, label: str, model: "InjectorAPI"):
         super().__init__(fault, label, model)
         self._extra = fault.extra.sampler(model.rng)
 
@@ -168,8 +177,9 @@ class InterfaceBug(Injector):
     """
 
     type = "interface_bug"
+    fault: InterfaceBugFault
 
-    def __init__(self, fault: Any, label: str, model: "InjectorAPI"):
+    def __init__(self, fault: InterfaceBugFault, label: str, model: "InjectorAPI"):
         super().__init__(fault, label, model)
         self._slot = U_LINK[fault.link]
         self._drop = fault.drop_ratio
@@ -199,6 +209,7 @@ class Cutover(Injector):
     """At ``at`` messages in flight are lost; writes during the window may be mis-mapped."""
 
     type = "cutover"
+    fault: CutoverFault
 
     def hooks(self) -> list[tuple[str, float, float]]:
         out = []

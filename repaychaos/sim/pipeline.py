@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from heapq import heappop, heappush
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import simpy
 from simpy.events import Timeout
@@ -28,6 +28,9 @@ from repaychaos.sim.message import N_UNIFORMS, U_HOLD, Msg
 from repaychaos.sim.schedule import Schedule
 from repaychaos.sim.streams import streams
 from repaychaos.sim.users import reads_general, reads_simple, view_history
+
+if TYPE_CHECKING:
+    from repaychaos.scenarios import Scenario
 
 __all__ = ["Model", "InjectorAPI", "arrival_times", "BACKLOG_SAMPLES_PER_BIN"]
 
@@ -130,7 +133,7 @@ class InjectorAPI:
 class Model:
     """One replication of a scenario; :meth:`run` feeds ``collector``."""
 
-    def __init__(self, scenario: Any, seed: int, index: int, collector: MetricsCollector,
+    def __init__(self, scenario: Scenario, seed: int, index: int, collector: MetricsCollector,
                  progress: Callable[[float], None] | None = None):
         self.scenario = scenario
         self.env = simpy.Environment()
@@ -206,6 +209,13 @@ class Model:
             if t == _INF:
                 return t
 
+    def _past(self, sched: Schedule, point: str, msg: Msg, t: float) -> float:
+        """:meth:`_through` at a point where nothing defers a message (only ``sync`` does)."""
+        passed = self._through(sched, point, msg, t)
+        if passed is None:
+            raise RuntimeError(f"a fault deferred a message at {point}, where only sync may")
+        return passed
+
     # ------------------------------------------------------------------ arrivals and acks
 
     def _new(self, arr: float) -> Msg | None:
@@ -216,7 +226,7 @@ class Model:
         msg = Msg(self.simulated, self._svc(), self._csvc(), self._first(), us, us[U_HOLD] < self._hold)
         self.simulated += 1
         if self._h_ledger is not None:
-            t0 = self._through(self._h_ledger, "ledger", msg, t0)
+            t0 = self._past(self._h_ledger, "ledger", msg, t0)
             if t0 == _INF:
                 return None  # never committed, never acked: not a repayment the user was told of
         msg.ack = t0
@@ -263,9 +273,10 @@ class Model:
         if self.degraded is not None and now > msg.enq:
             msg.touch(self.degraded, msg.enq, now - msg.enq)
         if self._h_sync is not None:
-            t = self._through(self._h_sync, "sync", msg, t)
-            if t is None:
+            passed = self._through(self._h_sync, "sync", msg, t)
+            if passed is None:
                 return  # deferred by a rejecting window; the worker stays free
+            t = passed
         if msg.extra:
             self.degraded = "sync_delay"
         done = t + msg.svc + msg.extra
@@ -314,7 +325,7 @@ class Model:
                 self.finish(msg, None)
                 return
         if h["credit"] is not None:
-            t = self._through(h["credit"], "credit", msg, t)
+            t = self._past(h["credit"], "credit", msg, t)
         t += msg.csvc
         if h["credit->view"] is not None and t != _INF:
             self._through(h["credit->view"], "credit->view", msg, t)
@@ -322,7 +333,7 @@ class Model:
                 self.finish(msg, None)
                 return
         if h["view"] is not None and t != _INF:
-            t = self._through(h["view"], "view", msg, t)
+            t = self._past(h["view"], "view", msg, t)
         if t == _INF:
             self.finish(msg, None)
             return

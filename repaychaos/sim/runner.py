@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 import platform
 import time
-from typing import Any
 
 from repaychaos.core.errors import InvalidOption, RepaychaosError, RunFailed
 from repaychaos.core.collector import CollectorState, finalize
 from repaychaos.core.result import build_result
+from repaychaos.core.types import ResultRecord
 from repaychaos.scenarios import Scenario
 from repaychaos.sim.executor import Task, open_backend, replicate
 
@@ -38,7 +38,7 @@ def _versions() -> dict[str, str]:
 
 def run_model(scenario: Scenario, *, seed: int | None = None, replications: int | None = None,
               processes: int | None = None, scheduler: str | None = None, progress: bool | None = None,
-              fail_on_inconclusive: bool = True) -> dict[str, Any]:
+              fail_on_inconclusive: bool = True) -> ResultRecord:
     """Run ``scenario``'s replications (defaults from the scenario) and build the result record.
 
     Replications run in a process pool of ``processes`` workers (default

@@ -20,10 +20,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from repaychaos.target.model import Target
 from repaychaos.target.render import MISSING, render, resolve_pointer
+
+if TYPE_CHECKING:
+    from repaychaos.scenarios import Scenario
 
 __all__ = ["Clock", "Driver", "User", "arrival_times", "MAX_FAILURES"]
 
@@ -50,7 +53,7 @@ class Clock:
         return self.scenario(time.time())
 
 
-def arrival_times(scenario: Any, rng: random.Random) -> Iterator[float]:
+def arrival_times(scenario: Scenario, rng: random.Random) -> Iterator[float]:
     """Poisson arrivals in ``[0, duration)`` at the scenario's rate or piecewise profile."""
     arrivals, end = scenario.workload.arrivals, scenario.duration
     steps = arrivals.steps
@@ -109,7 +112,7 @@ def _retry_after(value: str | None) -> float | None:
 class Driver:
     """Schedules and runs every user's requests; call :meth:`run` from one thread."""
 
-    def __init__(self, scenario: Any, target: Target, base_url: str, clock: Clock, run_id: str,
+    def __init__(self, scenario: Scenario, target: Target, base_url: str, clock: Clock, run_id: str,
                  deadline: float, on_tick: Callable[[], None] | None = None):
         import requests
 

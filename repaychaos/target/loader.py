@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from repaychaos.core.errors import InvalidScenario, ScenarioProblem
 from repaychaos.scenarios.loader import load_model_text
 from repaychaos.target.model import Target
+
+if TYPE_CHECKING:
+    from repaychaos.scenarios import Scenario
 
 __all__ = ["load_target", "is_target_file", "check_against_scenario", "target_schema"]
 
@@ -34,7 +37,7 @@ def is_target_file(path: str | os.PathLike[str]) -> bool:
     return isinstance(data, dict) and ("base_url" in data or "repay" in data)
 
 
-def check_against_scenario(target: Target, scenario: Any, file: str) -> None:
+def check_against_scenario(target: Target, scenario: Scenario, file: str) -> None:
     """Every fault the target file names must be a fault of the scenario (by name or label)."""
     labels = {scenario.fault_label(i) for i in range(len(scenario.faults))}
     problems = []

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from repaychaos.core.errors import InvalidInput, RunFailed
 from repaychaos.core.collector import MetricsCollector, finalize
@@ -40,6 +40,10 @@ from repaychaos.target.driver import Clock, Driver, User
 from repaychaos.target.loader import check_against_scenario
 from repaychaos.target.model import Target
 from repaychaos.target.render import missing_env
+from repaychaos.core.types import ResultRecord
+
+if TYPE_CHECKING:
+    from repaychaos.scenarios import Scenario
 
 __all__ = ["run_target", "ActionFailed", "LEAD_SECONDS"]
 
@@ -50,12 +54,12 @@ LEAD_SECONDS = 1.0
 class ActionFailed(RunFailed):
     """A fault action failed without ``on_error: continue`` (exit 3); carries the partial result."""
 
-    def __init__(self, message: str, result: dict[str, Any] | None = None):
+    def __init__(self, message: str, result: ResultRecord | None = None):
         super().__init__(message)
         self.result = result
 
 
-def _check_budget(scenario: Any, target: Target) -> None:
+def _check_budget(scenario: Scenario, target: Target) -> None:
     check = scenario.workload.check
     expected = scenario.workload.arrivals.expected_count(0.0, scenario.duration) * (1 + check.max_checks)
     if expected > target.max_requests:
@@ -63,7 +67,7 @@ def _check_budget(scenario: Any, target: Target) -> None:
                            f"the target file's max_requests {target.max_requests:,}; raise it or shorten the scenario")
 
 
-def _tail_seconds(scenario: Any) -> float:
+def _tail_seconds(scenario: Scenario) -> float:
     """Scenario seconds after ``duration`` a user may still be checking (first read at p99.99)."""
     check = scenario.workload.check
     dist = check.first_after
@@ -73,9 +77,9 @@ def _tail_seconds(scenario: Any) -> float:
     return hi + check.every * (check.max_checks - 1)
 
 
-def run_target(scenario: Any, target: Target, *, target_file: str = "TARGET", time_scale: float | None = None,
+def run_target(scenario: Scenario, target: Target, *, target_file: str = "TARGET", time_scale: float | None = None,
                allow_remote: bool = False, max_wall: float | None = None, read_log: Any = None,
-               progress: bool | None = None, fail_on_inconclusive: bool = True) -> dict[str, Any]:
+               progress: bool | None = None, fail_on_inconclusive: bool = True) -> ResultRecord:
     """Run ``scenario``'s users against ``target`` and return the result record (source ``target``).
 
     ``read_log``: where to write the per-user read log (``reads.jsonl.gz``), or None.
@@ -223,9 +227,9 @@ def _lateness(values: list[float], k: float) -> dict[str, Any]:
             "max": round(float(arr.max()), 6)}
 
 
-def _result(scenario: Any, target: Target, driver: Driver, clock: Clock, windows: list[dict[str, Any]],
+def _result(scenario: Scenario, target: Target, driver: Driver, clock: Clock, windows: list[dict[str, Any]],
             lookups: dict[str, bool] | None, complete: bool, started: float, action_log: list[dict[str, Any]],
-            fail_on_inconclusive: bool, read_log: Any) -> dict[str, Any]:
+            fail_on_inconclusive: bool, read_log: Any) -> ResultRecord:
     col = MetricsCollector.for_scenario(scenario)
     type_of = {w["fault"]: w["type"] for w in windows}
     by_phase: dict[str, int] = {BASELINE: 0, **{w["fault"]: 0 for w in windows}}
