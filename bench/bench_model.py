@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import simpy  # noqa: E402
 
 from repaychaos.scenarios import load_scenario_data  # noqa: E402
-from repaychaos.sim.pipeline import arrival_times  # noqa: E402
+from repaychaos.semantics import arrival_times  # noqa: E402
 from repaychaos.sim.executor import replicate  # noqa: E402
 from repaychaos.sim.streams import stream  # noqa: E402
 

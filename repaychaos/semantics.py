@@ -22,9 +22,10 @@ Everything is in scenario seconds.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 __all__ = [
+    "arrival_times",
     "REJECT_RETRY",
     "DROP",
     "CORRUPT",
@@ -38,6 +39,41 @@ __all__ = [
     "until_repair",
     "cache_serves",
 ]
+
+
+def arrival_times(steps: Sequence[tuple[float, float]], duration: float, exp1: Callable[[], float], *,
+                  start: float = 0.0, scale: float = 1.0) -> Iterator[float]:
+    """Poisson arrival instants in ``[start, duration)`` for a piecewise-constant rate.
+
+    ``steps`` are ``(from, rate)`` pairs (the scenario's rate or profile); ``scale`` thins
+    them (one of N Locust shards draws ``scale = 1/N``). One unit-exponential draw per
+    arrival, mapped through the integrated rate, so a change of rate moves arrivals
+    without changing how many random numbers are used. The model, the Locust users and
+    target mode all draw their arrivals here.
+    """
+    t = start
+    n = len(steps)
+    i = 0
+    while i + 1 < n and steps[i + 1][0] <= t:
+        i += 1
+    while True:
+        e = exp1()
+        while True:
+            rate = steps[i][1] * scale
+            end = steps[i + 1][0] if i + 1 < n else duration
+            if end > duration:
+                end = duration
+            if rate > 0:
+                cand = t + e / rate
+                if cand < end:
+                    t = cand
+                    break
+                e -= (end - t) * rate
+            if end >= duration:
+                return
+            t = end
+            i += 1
+        yield t
 
 #: Scenario seconds between retries of a rejected request or message (SEMANTICS 1, 3).
 REJECT_RETRY = 5.0

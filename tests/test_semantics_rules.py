@@ -61,3 +61,21 @@ def test_until_repair_counts_to_the_last_change_that_makes_the_view_right():
 def test_cache_serves_within_ttl_only():
     assert cache_serves(4.9, 0.0, 5.0) and not cache_serves(5.0, 0.0, 5.0)
     assert not cache_serves(1.0, 0.0, 0.0)
+
+
+def test_arrivals_thinned_and_started_late_are_the_same_poisson_process():
+    """One shard of two (scale 1/2) starting at t=100 s draws half the rate from there on:
+    a count within 4 sd of its Poisson mean, none before the start, none after the end."""
+    import math
+    import random
+
+    from repaychaos.semantics import arrival_times
+
+    rng = random.Random(3)
+    steps = ((0.0, 40.0), (500.0, 0.0), (600.0, 20.0))
+    times = list(arrival_times(steps, 1000.0, lambda: rng.expovariate(1.0), start=100.0, scale=0.5))
+    expected = 20.0 * 400 + 0.0 + 10.0 * 400
+    assert abs(len(times) - expected) <= 4 * math.sqrt(expected)
+    assert min(times) >= 100.0 and max(times) < 1000.0
+    assert not [t for t in times if 500.0 <= t < 600.0]
+    assert times == sorted(times)

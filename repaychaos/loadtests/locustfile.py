@@ -38,6 +38,7 @@ from repaychaos.loadtests.faults import REJECT_RETRY
 from repaychaos.core.safety import check_target
 from repaychaos.core.errors import RepaychaosError
 from repaychaos.loadtests.settings import LocustSettings
+from repaychaos.semantics import arrival_times
 
 try:
     SETTINGS = LocustSettings.from_env()
@@ -160,31 +161,14 @@ class Repayer(FastHttpUser):
     def arrivals(self) -> None:
         if self.finished:
             raise StopUser()
-        arrivals = SCENARIO.workload.arrivals
-        steps = arrivals.steps
         rng = random.Random(SCENARIO.seed if SHARDS == 1 else f"{SCENARIO.seed}:{self.shard}")
         first_after = SCENARIO.workload.check.first_after.sampler(rng)
-        end = SCENARIO.duration
-        t = max(0.0, self.scenario_now())
         group = Group()
         lags: list[float] = []
         seq = 0
-        while True:
-            rate = arrivals.rate_at(t) / SHARDS
-            later = [at for at, _ in steps if at > t]
-            boundary = min(later) if later else float("inf")
-            if rate <= 0:
-                if boundary >= end:
-                    break
-                t = boundary
-                continue
-            gap = rng.expovariate(rate)
-            if t + gap >= boundary:  # memoryless: restart the draw at the rate change
-                t = boundary
-                continue
-            t += gap
-            if t >= end:
-                break
+        # open loop: this shard's share of the arrivals, from now on (the shared rule)
+        for t in arrival_times(SCENARIO.workload.arrivals.steps, SCENARIO.duration, lambda: rng.expovariate(1.0),
+                               start=max(0.0, self.scenario_now()), scale=1.0 / SHARDS):
             first = first_after()
             delay = self.wall(t) - time.time()
             if delay > 0:

@@ -23,6 +23,7 @@ from simpy.events import Timeout
 
 from repaychaos.core.collector import MetricsCollector
 from repaychaos.core.records import Repayment, Touch
+from repaychaos.semantics import arrival_times
 from repaychaos.sim.faults import POINTS, REJECT_RETRY, build_injectors
 from repaychaos.sim.message import N_UNIFORMS, U_HOLD, Msg
 from repaychaos.sim.schedule import Schedule
@@ -38,36 +39,6 @@ __all__ = ["Model", "InjectorAPI", "arrival_times", "BACKLOG_SAMPLES_PER_BIN"]
 BACKLOG_SAMPLES_PER_BIN = 4
 
 _INF = math.inf
-
-
-def arrival_times(steps: tuple[tuple[float, float], ...], duration: float,
-                  exp1: Callable[[], float]) -> Iterator[float]:
-    """Poisson arrival instants in ``[0, duration)`` for a piecewise-constant rate.
-
-    One unit-exponential draw per arrival, mapped through the integrated rate, so a
-    change of rate moves arrivals without changing how many random numbers are used.
-    """
-    t = 0.0
-    i = 0
-    n = len(steps)
-    while True:
-        e = exp1()
-        while True:
-            rate = steps[i][1]
-            end = steps[i + 1][0] if i + 1 < n else duration
-            if end > duration:
-                end = duration
-            if rate > 0:
-                cand = t + e / rate
-                if cand < end:
-                    t = cand
-                    break
-                e -= (end - t) * rate
-            if end >= duration:
-                return
-            t = end
-            i += 1
-        yield t
 
 
 class InjectorAPI:

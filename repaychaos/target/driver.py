@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
+from repaychaos import semantics
 from repaychaos.target.model import Target
 from repaychaos.target.render import MISSING, render, resolve_pointer
 
@@ -54,26 +55,8 @@ class Clock:
 
 
 def arrival_times(scenario: Scenario, rng: random.Random) -> Iterator[float]:
-    """Poisson arrivals in ``[0, duration)`` at the scenario's rate or piecewise profile."""
-    arrivals, end = scenario.workload.arrivals, scenario.duration
-    steps = arrivals.steps
-    t = 0.0
-    while t < end:
-        rate = arrivals.rate_at(t)
-        later = [at for at, _ in steps if at > t]
-        boundary = min(later) if later else float("inf")
-        if rate <= 0:
-            if boundary >= end:
-                return
-            t = boundary
-            continue
-        gap = rng.expovariate(rate)
-        if t + gap >= boundary:  # memoryless: draw again from the rate change
-            t = boundary
-            continue
-        t += gap
-        if t < end:
-            yield t
+    """Poisson arrivals in ``[0, duration)`` at the scenario's rate or piecewise profile (the shared rule)."""
+    return semantics.arrival_times(scenario.workload.arrivals.steps, scenario.duration, lambda: rng.expovariate(1.0))
 
 
 @dataclass
