@@ -188,11 +188,26 @@ def test_correlated_reads_widen_the_interval_past_wilson():
 
 
 def test_replications_pool_their_batches():
-    """Three replications of BATCHES batches: the interval has 3·BATCHES − 1 d.o.f., not 2."""
+    """Three replications of BATCHES batches: batch positions are strata, so the interval has
+    BATCHES·(3 − 1) d.o.f. (within positions), not 2 (one value per replication)."""
     states = [_batch_run([(b + k) % 5 for b in range(BATCHES)]) for k in range(3)]
     r = finalize(states)["metrics"]["stale_read_ratio"]
-    assert r["dof"] == 3 * BATCHES - 1
+    assert r["dof"] == BATCHES * (3 - 1)
     assert r["value"] == pytest.approx(sum((b + k) % 5 for b in range(BATCHES) for k in range(3)) / (30 * BATCHES))
+
+
+def test_a_fault_window_is_not_noise_when_replications_pair_the_batches():
+    """Every replication stale in the same batches (a fault window): one run pooled counts the
+    window as batch-to-batch noise (wide); replications paired by position do not (no wider than
+    Wilson over the reads, as identical replications have no within-position spread)."""
+    window = [10 if b < BATCHES // 4 else 0 for b in range(BATCHES)]
+    one = finalize([_batch_run(window)])["metrics"]["stale_read_ratio"]
+    three = finalize([_batch_run(window) for _ in range(3)])["metrics"]["stale_read_ratio"]
+    from repaychaos.core.stats import t975
+
+    low, high = wilson(3 * 10 * (BATCHES // 4), 3 * 10 * BATCHES, z=t975(three["dof"]))
+    assert three["ci95"][1] - three["ci95"][0] <= (high - low) * 1.0001
+    assert one["ci95"][1] - one["ci95"][0] > 2 * (three["ci95"][1] - three["ci95"][0])
 
 
 def test_no_stale_read_still_gives_an_interval_of_width():

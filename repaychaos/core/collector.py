@@ -326,14 +326,15 @@ def _population(groups: list[_Counts]) -> dict[str, Any]:
     truth_usable = _cat(groups, "b_truth_usable")
     n = sum(repayments)
     n_truth = sum(truth_usable)
+    r = len(groups)  # replications: batch positions are strata across them (stats module)
     p_stale, band_low, band_high = [], [], []
     for i in range(_GRID):
         still = [x for g in groups for x in g.still_stale(i)]
-        est = proportion_estimate(still, truth_usable)
+        est = proportion_estimate(still, truth_usable, r)
         p_stale.append(_r(sum(still) / n_truth) if n_truth else 0.0)
         band_low.append(_r(est.low))
         band_high.append(_r(est.high))
-    support = proportion_estimate(_cat(groups, "b_support"), repayments).scaled(10_000)
+    support = proportion_estimate(_cat(groups, "b_support"), repayments, r).scaled(10_000)
     ttu = LogHistogram()
     by_cause = {c: 0 for c in CAUSES}
     for g in groups:
@@ -342,7 +343,7 @@ def _population(groups: list[_Counts]) -> dict[str, Any]:
             by_cause[c] += g.by_cause[c]
     summary = {k: _r(v) for k, v in ttu.summary().items()}
     intervals: dict[str, Any] = {"support_contacts_per_10k": as_json(support, _r)}
-    mean = mean_estimate(_cat(groups, "b_ttu_sum"), [sum(h.values()) for h in _cat(groups, "b_ttu")])
+    mean = mean_estimate(_cat(groups, "b_ttu_sum"), [sum(h.values()) for h in _cat(groups, "b_ttu")], r)
     if mean is not None:
         intervals["time_to_usable.mean"] = as_json(mean, _r)
     quantiles = quantile_estimates(_cat(groups, "b_ttu"), [q for _, q in QUANTILES], ttu.max)
@@ -355,8 +356,8 @@ def _population(groups: list[_Counts]) -> dict[str, Any]:
         "repayments": n,
         "reads": sum(reads),
         "stale_reads": sum(stale),
-        "stale_read_ratio": _ratio_node(proportion_estimate(stale, reads)),
-        "affected_ratio": _ratio_node(proportion_estimate(_cat(groups, "b_affected"), repayments)),
+        "stale_read_ratio": _ratio_node(proportion_estimate(stale, reads, r)),
+        "affected_ratio": _ratio_node(proportion_estimate(_cat(groups, "b_affected"), repayments, r)),
         "never_usable": sum(g.never_usable for g in groups),
         "risk_holds": sum(g.risk_holds for g in groups),
         "visibility": {"t": list(VISIBILITY_GRID), "p_stale": p_stale, "ci95_low": band_low, "ci95_high": band_high},
@@ -411,5 +412,8 @@ def finalize(states: Sequence[CollectorState]) -> dict[str, Any]:
         "replications": len(states),
     }
     ci_method = {"method": CI_METHOD, "batches_per_replication": BATCHES, "batches": BATCHES * len(states),
+                 # ratios and means: variance within batch positions across replications when
+                 # there are several (a fault window is not noise), else over the pooled batches
+                 "variance": "within batch positions across replications" if len(states) > 1 else "pooled batches",
                  "confidence": 0.95}
     return {"metrics": ordered, "phases": phases, "series": series, "ci_method": ci_method}

@@ -15,6 +15,13 @@ Batches of every replication are pooled, so ``R`` replications of ``B`` batches 
   the Wilson interval at ``n_eff`` with Student-t quantile on ``n−1`` d.o.f. — the
   batch-means t-interval in the middle, never below 0 or above 1 near the edges, and
   not zero-width when no event was seen (Korn & Graubard 1998, Survey Methodology 24).
+- With **R ≥ 2 replications**, batch ``b`` of every replication covers the same stretch of
+  ack time, so the batches are strata: the variance is taken *within* each batch position
+  across replications, ``Σ_b R/(R−1) · Σ_r (e_rb − ē_b)²`` with ``e = y − r·x``, on
+  ``B·(R−1)`` d.o.f. A fault window or a rate step then makes some positions differ from
+  others without widening the interval (pooling all batches would count that
+  heterogeneity as noise: honest but needlessly wide). One replication (every live run)
+  has no such pairing and keeps the pooled batch means, on the safe side.
 - A **mean** (time to usable) gets the same ratio variance and a Student-t interval.
 - A **quantile** gets the delete-one-batch (grouped) jackknife variance over per-batch
   histograms, ``(n−1)/n · Σ(θ_(−b) − θ̄)²``, and a Student-t interval around the
@@ -90,10 +97,20 @@ def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
     return wilson_p(successes / n, n, z)
 
 
-def _ratio_variance(num: np.ndarray, den: np.ndarray) -> tuple[float, float, int | None]:
-    """Ratio of sums, its linearisation variance over the batches that have a denominator, and d.o.f."""
+def _ratio_variance(num: np.ndarray, den: np.ndarray, strata: int = 1) -> tuple[float, float, int | None]:
+    """Ratio of sums, its linearisation variance, and d.o.f.
+
+    ``strata`` > 1: the batches are ``strata`` replications of the same batch positions
+    (replication-major), and the variance is taken within positions (module docstring).
+    Otherwise: pooled over the batches that have a denominator.
+    """
     total = float(den.sum())
     value = float(num.sum()) / total
+    if strata > 1 and len(num) % strata == 0 and len(num) >= 2 * strata:
+        resid = (num - value * den).reshape(strata, -1)
+        spread = resid - resid.mean(axis=0)
+        var = strata / (strata - 1) * float(np.sum(spread * spread)) / (total * total)
+        return value, var, resid.shape[1] * (strata - 1)
     used = den > 0
     n = int(used.sum())
     if n < 2:
@@ -103,13 +120,13 @@ def _ratio_variance(num: np.ndarray, den: np.ndarray) -> tuple[float, float, int
     return value, var, n - 1
 
 
-def proportion_estimate(num: Sequence[float], den: Sequence[float]) -> Estimate:
+def proportion_estimate(num: Sequence[float], den: Sequence[float], strata: int = 1) -> Estimate:
     """A proportion Σnum/Σden from per-batch counts (see the module docstring)."""
     y, x = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
     total = float(x.sum())
     if total <= 0:
         return Estimate(0.0, 0.0, 1.0, None, None)
-    p, var, dof = _ratio_variance(y, x)
+    p, var, dof = _ratio_variance(y, x, strata)
     if dof is None:  # one batch: nothing to estimate the correlation from; say so with a wide interval
         low, high = wilson_p(p, 1.0)
         return Estimate(p, low, high, None, None)
@@ -120,12 +137,12 @@ def proportion_estimate(num: Sequence[float], den: Sequence[float]) -> Estimate:
     return Estimate(p, min(low, p), max(high, p), se, dof)
 
 
-def mean_estimate(sums: Sequence[float], counts: Sequence[float]) -> Estimate | None:
+def mean_estimate(sums: Sequence[float], counts: Sequence[float], strata: int = 1) -> Estimate | None:
     """A mean Σsums/Σcounts from per-batch sums, with a Student-t batch-means interval."""
     y, x = np.asarray(sums, dtype=float), np.asarray(counts, dtype=float)
     if float(x.sum()) <= 0:
         return None
-    value, var, dof = _ratio_variance(y, x)
+    value, var, dof = _ratio_variance(y, x, strata)
     if dof is None:
         return None
     se = math.sqrt(var)

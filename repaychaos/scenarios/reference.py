@@ -463,7 +463,8 @@ RESULT_KEYS: dict[str, str] = {
     "series": "Fixed-width time bins over the run: acks, reads, stale reads by cause, sync backlog.",
     "ci_method": "How the intervals were computed: `method` (`batch-means`: non-overlapping batches of "
                  "repayments by ack time, pooled over replications), `batches_per_replication`, `batches`, "
-                 "`confidence`.",
+                 "`variance` (ratios and means: within batch positions across replications when there are several, "
+                 "else over the pooled batches), `confidence`.",
     "run": "Wall-clock facts (seconds, rates, versions); not part of the deterministic metrics.",
 }
 
