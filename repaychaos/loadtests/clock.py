@@ -17,6 +17,10 @@ __all__ = ["ScenarioClock"]
 #: Most the clock wakes early to make up for the event loop's typical lateness (wall seconds).
 MAX_BIAS = 0.005
 _GAIN = 0.05
+#: Wall seconds before a precise instant at which :meth:`ScenarioClock.sleep_until_precise` stops
+#: sleeping and starts yielding to the loop: the event loop's timers land up to about a millisecond
+#: late (epoll and libuv count timeouts in whole milliseconds).
+SPIN_WALL = 0.0012
 
 
 @dataclass
@@ -51,3 +55,19 @@ class ScenarioClock:
             await asyncio.sleep(delay)
             late = time.time() - target
             self.bias = min(MAX_BIAS, max(0.0, self.bias + _GAIN * late))
+
+    async def sleep_until_precise(self, t: float) -> None:
+        """Wait until scenario instant ``t`` to within a few wall microseconds.
+
+        The event loop's timers wake up to ~1 ms late, and the time scale multiplies that (25 ms
+        at K = 25): on the stage that ends in a view write this lateness *is* time_to_usable's
+        error (issue 8). So sleep until :data:`SPIN_WALL` before ``t``, then yield to the loop
+        (which keeps serving I/O with a zero timeout) until ``t``. Costs at most SPIN_WALL of
+        loop time per call, so it is kept for the one sleep per message that decides a write.
+        """
+        target = self.t0 + t / self.time_scale
+        delay = target - time.time() - SPIN_WALL
+        if delay > 0:
+            await asyncio.sleep(delay)
+        while time.time() < target:
+            await asyncio.sleep(0)

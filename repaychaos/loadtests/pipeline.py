@@ -218,8 +218,6 @@ class Pipeline:
             end = None
             try:
                 end = await self._sync(msg, max(msg.enqueued, free_at))
-                if end is not None:
-                    self._spawn(self._after_sync(msg, end))
                 if self.queue.empty():
                     self.degraded = None  # SEMANTICS 3a: the backlog a fault left has drained
             except asyncio.CancelledError:
@@ -233,9 +231,7 @@ class Pipeline:
                 heapq.heappush(self._free_at, free_at if end is None else end)
 
     async def _carry(self, msg: Message) -> None:
-        end = await self._sync(msg, msg.enqueued)
-        if end is not None:
-            await self._after_sync(msg, end)
+        await self._sync(msg, msg.enqueued)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -286,6 +282,10 @@ class Pipeline:
             if extra > 0 and self.workers is not None:
                 self.degraded = "sync_delay"
         end = start + service
+        # The stages after sync start now, from the intended end: they do not wait for this
+        # task to wake at ``end`` (up to a millisecond late, more on a busy loop), so the one
+        # wake that decides the view write is their own precise one (see _after_sync).
+        self._spawn(self._after_sync(msg, end))
         self.sync_busy += 1
         try:
             await self.clock.sleep_until(end)
@@ -317,14 +317,19 @@ class Pipeline:
             self.in_sync -= 1
 
     async def _after_sync(self, msg: Message, t: float) -> None:
-        """Credit and the view write, from the intended sync end ``t``."""
+        """Credit and the view write, from the intended sync end ``t``.
+
+        Started when the sync stage begins: every rule is judged at its intended instant (the
+        fault board answers for any instant), only the waits are real, and the last one is
+        :meth:`ScenarioClock.sleep_until_precise`. A message lost meanwhile (a cutover's switch)
+        is checked again right before the write."""
         clock = self.clock
         if msg.lost or self._link(msg, "sync->credit", t) == "drop":
             self._finish(msg, wrote=False)
             return
         t = await self._wait_out("credit", msg, t, t)
         t += self.credit_service()
-        await clock.sleep_until(t)
+        await clock.sleep_until_precise(t)  # this instant is the view write's: see ScenarioClock
         if msg.lost or self._link(msg, "credit->view", t) == "drop":
             self._finish(msg, wrote=False)
             return
@@ -375,7 +380,11 @@ class Pipeline:
             if first is None:
                 first = went
             release = release_time(first if mode == "reject" else went, end, mode)
-            await clock.sleep_until(min(release, clock.now() + _POLL_WALL * clock.time_scale))
+            poll = clock.now() + _POLL_WALL * clock.time_scale
+            if release <= poll:
+                await clock.sleep_until_precise(release)  # it may be the view write's instant
+            else:
+                await clock.sleep_until(poll)
             now = clock.now()
             if now >= release:
                 went = release
