@@ -169,8 +169,12 @@ class Service:
         """What the live service adds to the scenario's stage times, in scenario seconds (issue 8):
         ``view_write``: how late each view write happened after its intended instant (the sum of
         the scenario's stage times from the ack) — exactly what time_to_usable gains over the
-        stages; ``ack_to_publish``: from the ack instant to the outbox event's start."""
-        return {"view_write": _summary(self.pipeline.lateness), "ack_to_publish": _summary(self._publish_lag)}
+        stages (0 on the ordinary path, where a write is due at its instant); ``timer_wake``:
+        how late the event loop woke each write's task (not on the view's timeline: a read
+        applies a due write first); ``ack_to_publish``: from the ack instant to the outbox
+        event's start."""
+        return {"view_write": _summary(self.pipeline.lateness), "timer_wake": _summary(self.pipeline.wake_lateness),
+                "ack_to_publish": _summary(self._publish_lag)}
 
     def _on_acked(self, row: LedgerRow) -> None:
         """The outbox event of a committed row, published in the writer's callback itself."""

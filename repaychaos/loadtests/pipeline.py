@@ -91,6 +91,25 @@ class Message:
         self.in_sync = False
 
 
+class Reservoir(list):
+    """A bounded uniform sample of a stream of values (reservoir sampling), for overheads."""
+
+    def __init__(self, size: int = 20_000):
+        super().__init__()
+        self.size = size
+        self.seen = 0
+        self._rng = random.Random(0)  # its own stream: sampling must not shift the pipeline's draws
+
+    def add(self, value: float) -> None:
+        self.seen += 1
+        if len(self) < self.size:
+            self.append(value)
+        else:
+            j = self._rng.randrange(self.seen)
+            if j < self.size:
+                self[j] = value
+
+
 class Pipeline:
     """The sync workers, credit, view (with its cache) and the reconcile sweep of one service."""
 
@@ -125,7 +144,14 @@ class Pipeline:
         self.writes = 0
         #: the fault whose backlog the sync queue is draining (SEMANTICS 3a), or None
         self.degraded: str | None = None
-        self.lateness: list[float] = []
+        self.lateness = Reservoir()
+        #: how late the event loop woke the write's own task (not on the timeline: see _after_sync)
+        self.wake_lateness = Reservoir()
+        #: account -> view writes decided for an intended instant and not yet applied, in time
+        #: order: (instant, message, state). A read at or after the instant applies them first.
+        self.due: dict[str, list[tuple[float, Message, bool]]] = {}
+        #: cutover switch instants not yet carried out (a due write after one waits for it)
+        self._switches_pending: list[float] = []
         board.on_add.append(self._fault_added)
 
     # ------------------------------------------------------------------ lifecycle
@@ -175,6 +201,8 @@ class Pipeline:
     def publish(self, row: LedgerRow) -> Trace:
         """The outbox event of a just-committed repayment (link ledger->sync judged now)."""
         t = self.clock.to_scenario(row.acked_at)
+        if row.account in self.due:
+            self._apply_due(row.account, t)
         trace = Trace(row.id, row.account, t, row.held)
         self.traces[row.id] = trace
         self.latest[row.account] = trace
@@ -203,9 +231,9 @@ class Pipeline:
 
     # Scheduling uses *intended* scenario instants: a stage starts when the previous one was
     # due to end (or when its worker was due to be free), not when the event loop got round
-    # to it. So timer lateness (~0.2-2 ms wall, times K in scenario seconds) does not add
-    # up along a message's path; only the last sleep's lateness shows, and the view write
-    # is recorded at the real instant it happened (reads see exactly what the trace says).
+    # to it, and the view write enters the view's timeline at its intended instant (reads
+    # apply due writes: see _after_sync). So timer lateness (~0.2-2 ms wall, times K in
+    # scenario seconds) is not added to any stage; it is measured (run.overhead.timer_wake).
 
     async def _worker(self) -> None:
         # The pool is c servers in *intended* time: a message takes the server that is free
@@ -319,45 +347,79 @@ class Pipeline:
     async def _after_sync(self, msg: Message, t: float) -> None:
         """Credit and the view write, from the intended sync end ``t``.
 
-        Started when the sync stage begins: every rule is judged at its intended instant (the
-        fault board answers for any instant), only the waits are real, and the last one is
-        :meth:`ScenarioClock.sleep_until_precise`. A message lost meanwhile (a cutover's switch)
-        is checked again right before the write."""
+        Started when the sync stage begins, so no earlier wake's lateness carries over. Every
+        rule is judged for its intended instant (the fault board answers for any instant).
+        On the ordinary path the write is then *due* at its instant ``t``: it enters the view's
+        timeline at ``t`` exactly — a read of the account at or after ``t`` applies it first
+        (:meth:`_apply_due`), and this task applies it when its own (late) timer fires.
+        So the event loop's timer lateness, which the time scale multiplies, is not added
+        to time_to_usable, and every read still sees exactly what the trace says (issue 8).
+        Paths that wait out a view window, or lose the message at credit->view, keep the
+        real instant; a message lost meanwhile (a cutover's switch) is never written."""
         clock = self.clock
         if msg.lost or self._link(msg, "sync->credit", t) == "drop":
             self._finish(msg, wrote=False)
             return
         t = await self._wait_out("credit", msg, t, t)
         t += self.credit_service()
-        await clock.sleep_until_precise(t)  # this instant is the view write's: see ScenarioClock
-        if msg.lost or self._link(msg, "credit->view", t) == "drop":
-            self._finish(msg, wrote=False)
+        dropped = self._link(msg, "credit->view", t) == "drop"
+        if dropped or self.board.maintenance("view", t) is not None:
+            await clock.sleep_until_precise(t)
+            if dropped or msg.lost:
+                self._finish(msg, wrote=False)
+                return
+            t = await self._wait_out("view", msg, t, t)
+            if msg.lost:
+                self._finish(msg, wrote=False)
+                return
+            state = self._final_state(msg, t)
+            now = clock.now()
+            self._note_lateness(now - t)
+            self._write(msg.trace, state, now, done_id=msg.id)
+            self.inflight.pop(msg.id, None)
             return
-        t = await self._wait_out("view", msg, t, t)
-        if msg.lost:
-            self._finish(msg, wrote=False)
-            return
+        state = self._final_state(msg, t)
+        self.due.setdefault(msg.account, []).append((t, msg, state))
+        await clock.sleep_until(t)
+        now = clock.now()
+        self.wake_lateness.add(now - t)
+        self._apply_due(msg.account, max(t, now), by_read=False)
+
+    def _final_state(self, msg: Message, t: float) -> bool:
+        """The state the view write of ``msg`` at ``t`` shows (a cutover may leave it unmapped)."""
         unmapped = False
         for active in self.board.in_force("cutover", t):
             if self.rng.random() < active.fault.unmapped_ratio:
                 unmapped = True
                 msg.trace.touch("cutover", t, UNTIL_REPAIR)
-        state = written_state(not msg.held, msg.corrupt, unmapped)
-        now = clock.now()
-        self._note_lateness(now - t)
-        self._write(msg.trace, state, now, done_id=msg.id)
-        self.inflight.pop(msg.id, None)
+        return written_state(not msg.held, msg.corrupt, unmapped)
+
+    def _apply_due(self, account: str, upto: float, by_read: bool = True) -> None:
+        """Apply ``account``'s due view writes whose instants are at or before ``upto``, each
+        at its own instant. A read does not apply one due after a cutover switch that has
+        not happened yet (the switch may still lose its message): its task will."""
+        queue = self.due.get(account)
+        if not queue:
+            return
+        while queue and queue[0][0] <= upto:
+            t, msg, state = queue[0]
+            if by_read and self._switches_pending and min(self._switches_pending) <= t:
+                return
+            queue.pop(0)
+            if msg.lost:
+                self._finish(msg, wrote=False)
+                continue
+            self._note_lateness(0.0)
+            self._write(msg.trace, state, t, done_id=msg.id)
+            self.inflight.pop(msg.id, None)
+        if not queue:
+            del self.due[account]
 
     def _note_lateness(self, late: float) -> None:
-        """Keep a bounded uniform sample of how late view writes were (scenario seconds)."""
+        """How late a view write entered the view's timeline (scenario seconds): time_to_usable's
+        excess over the stages. 0 on the ordinary path; the real lateness on the others."""
         self.writes += 1
-        sample = self.lateness
-        if len(sample) < 20_000:
-            sample.append(late)
-        else:
-            j = self.rng.randrange(self.writes)
-            if j < len(sample):
-                sample[j] = late
+        self.lateness.add(late)
 
     def lateness_summary(self) -> dict[str, float | None]:
         values = sorted(self.lateness)
@@ -432,6 +494,8 @@ class Pipeline:
 
     def _write(self, trace: Trace, state: bool, t: float, done_id: str | None) -> None:
         account = trace.account
+        if account in self.due:
+            self._apply_due(account, t, by_read=False)  # the timeline stays in time order
         before = self.view.get(account)
         self.view[account] = (state, t)
         self.store.write_view(account, state, self.clock.to_epoch(t), done_id)
@@ -447,6 +511,8 @@ class Pipeline:
 
     def read(self, account: str, t: float) -> tuple[bool, float]:
         """What the app shows at ``t``: ``(usable, as_of)``, through the cache when cache_ttl > 0."""
+        if account in self.due:
+            self._apply_due(account, t)
         usable = self.view.get(account, (False, t))[0]
         if self.cache_ttl > 0:
             cached = self.cache.get(account)
@@ -490,6 +556,7 @@ class Pipeline:
             return
         if active.type == "cutover":
             for start, _end in active.windows:
+                self._switches_pending.append(start)
                 self._spawn(self._cutover_switch(active, start))
         elif active.type == "maintenance" and active.fault.component == "sync" and self.workers is not None:
             self._spawn(self._sync_window_ends(active))
@@ -511,9 +578,17 @@ class Pipeline:
 
     async def _cutover_switch(self, active: ActiveFault, start: float) -> None:
         """At the switch, messages in flight (acked before it, not yet written) may be lost."""
-        await self.clock.sleep_until(start)
+        try:
+            await self.clock.sleep_until(start)
+            self._switch(active, start)
+        finally:
+            self._switches_pending.remove(start)
+
+    def _switch(self, active: ActiveFault, start: float) -> None:
         if not any(s == start for s, _ in active.windows):
             return  # ended before the switch
+        for account in list(self.due):  # written before the switch: no longer in flight then
+            self._apply_due(account, start, by_read=False)
         ratio = active.fault.inflight_loss_ratio
         for msg in list(self.inflight.values()):
             if not msg.lost and msg.trace.acked_at < start and self.rng.random() < ratio:
