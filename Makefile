@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SCENARIO ?= nightly-maintenance
 
-.PHONY: demo test soak bench live-demo clean
+.PHONY: demo test soak bench live-demo calibrate-demo clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,13 @@ demo: $(STAMP)
 	  status=$$?; [ $$status -le 1 ] || exit $$status
 	$(BIN)/repaychaos report reports/out/$(SCENARIO)-sim/result.json --out reports/out/$(SCENARIO)-sim
 	@echo "open reports/out/$(SCENARIO)-sim/report.html"
+
+## calibrate-demo: measure the bundled slow-sync scenario live, fit a model to it, and report both
+calibrate-demo: $(STAMP)
+	$(BIN)/repaychaos load slow-sync --out reports/out/slow-sync-load; \
+	  status=$$?; [ $$status -le 1 ] || exit $$status
+	$(BIN)/repaychaos calibrate reports/out/slow-sync-load/result.json
+	@echo "open reports/out/slow-sync-load/calibration-report/report.html"
 
 ## test: the whole default test suite (theory checks, CLI, a short live run); fails if no test ran
 test: $(STAMP)

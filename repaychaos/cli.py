@@ -316,9 +316,13 @@ def report(results: Sequence[str], out: str | None) -> None:
     from repaychaos.reports.render import write_report
     from repaychaos.core.result import read_result
 
+    from repaychaos.reports.calibration import calibration_beside
+
     records = [read_result(path) for path in results]
     out_dir = Path(out) if out else Path(results[0]).parent
-    paths = write_report(records, out_dir)
+    # a calibration made from one of these results (calibration.json beside it) gets its section
+    calibration = next((found for found in map(calibration_beside, results) if found is not None), None)
+    paths = write_report(records, out_dir, calibration=calibration)
     for kind, path in paths.items():
         click.echo(f"wrote {kind}: {path}")
 
@@ -417,12 +421,21 @@ def serve(scenario: str | None, host: str, port: int, db: str | None, time_scale
 @cli.command()
 @click.argument("result", type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Scenario file to write (default calibrated.yaml beside RESULT).")
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="Run the model on the calibrated scenario and write one report of it beside the measurement "
+                   "(calibrated-sim/, calibration-report/).")
+@_progress
 @_guarded
-def calibrate(result: str, out: str | None) -> None:
+def calibrate(result: str, out: str | None, report: bool, progress: bool | None) -> None:
     """Fit a model scenario to a live or target measurement (exit 0 fitted, 1 poor fit, 2 bad input)."""
     from repaychaos.calibrate import calibrate as run_calibration
+    from repaychaos.calibrate.loop import close_loop
 
     record = run_calibration(result, out)
+    if report:
+        for kind, path in close_loop(record, result, progress=progress).items():
+            if kind in ("sim", "html"):
+                record["paths"]["calibrated model" if kind == "sim" else "report"] = path
     chosen, cap = record["chosen"], record["capacity"]
     click.echo(f"calibrate {result}: {chosen['family']} delay, median {chosen['median']:.4g}s p95 {chosen['p95']:.4g}s "
                f"({record['data']['users']} users); fit gap {record['goodness']['max_gap']:.3f} "

@@ -124,3 +124,44 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path, source):
     missing = subprocess.run([sys.executable, "-m", "repaychaos", "calibrate", str(tmp_path / "nope.json")],
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "cannot read" in missing.stderr
+
+
+@pytest.mark.live
+def test_calibrating_a_bundled_scenario_closes_the_loop(tmp_path):
+    """Issue 13's loop from the command line: a live run of the bundled slow-sync scenario (cut
+    to 12 minutes at time scale 30, about 25 s of arrivals), then `repaychaos calibrate`:
+    exit 0; the fitted median within 10 % of the truth (lognormal sync of median 1.5 s plus
+    the 20 ms credit stage; 16 workers at 3.6 Erlangs barely queue); one report with the
+    measurement, the calibrated model's run and the calibration section; the calibrated
+    model's stale_read_ratio agrees with the measured one and its curve is within 2 pp RMS;
+    and `repaychaos report` finds the calibration beside the measured result by itself."""
+    import yaml
+
+    from repaychaos.scenarios import bundled_scenarios
+
+    data = yaml.safe_load(Path(bundled_scenarios()["slow-sync"]).read_text(encoding="utf-8"))
+    data.update(duration="12m", warmup="1m")
+    scenario = tmp_path / "slow-sync.yaml"
+    scenario.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    cli = [sys.executable, "-m", "repaychaos"]
+    load = subprocess.run(cli + ["load", str(scenario), "--time-scale", "30", "--out", str(tmp_path / "load"),
+                                 "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert load.returncode in (0, 1), load.stderr[-2000:]
+    result = tmp_path / "load" / "result.json"
+    cal = subprocess.run(cli + ["calibrate", str(result), "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert cal.returncode == 0, cal.stdout + cal.stderr
+    assert "GOOD" in cal.stdout and "wrote report:" in cal.stdout
+    record = json.loads((tmp_path / "load" / "calibration.json").read_text())
+    assert abs(record["chosen"]["median"] - 1.52) <= 0.152, record["chosen"]
+    page = (tmp_path / "load" / "calibration-report" / "report.html").read_text(encoding="utf-8")
+    assert "Calibration: good fit" in page and page.count("data:image/png;base64,") >= 3
+    comparison = json.loads((tmp_path / "load" / "calibration-report" / "comparison.json").read_text())
+    stale = next(m for m in comparison["metrics"] if m["metric"] == "stale_read_ratio")
+    assert stale["agree"], stale
+    assert comparison["curve"]["rms"] <= 0.02
+    # `repaychaos report` of the two results shows the calibration too (calibration.json beside)
+    again = subprocess.run(cli + ["report", str(result), str(tmp_path / "load" / "calibrated-sim" / "result.json"),
+                                  "--out", str(tmp_path / "again")], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "Calibration: good fit" in (tmp_path / "again" / "report.html").read_text(encoding="utf-8")
+    assert "## Calibration: good fit" in (tmp_path / "again" / "summary.md").read_text(encoding="utf-8")

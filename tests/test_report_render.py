@@ -230,3 +230,22 @@ def test_report_renders_a_record_with_only_the_spec_keys(tmp_path):
     assert len(page.images) == 3  # staleness, causes, time to usable: no series to plot over time
     assert paths["markdown"].read_text(encoding="utf-8").startswith("## repaychaos: FAIL")
     assert _junit(paths).get("failures") == "1"
+
+
+def test_a_calibration_beside_its_result_is_found_and_one_of_another_file_is_not(tmp_path):
+    """`repaychaos report` shows a calibration only for the result it was made from."""
+    import json
+
+    from repaychaos.reports.calibration import calibration_beside
+
+    result = tmp_path / "result.json"
+    result.write_text("{}")
+    record = {"schema": "repaychaos.calibration/1", "source": {"result": str(result)}}
+    (tmp_path / "calibration.json").write_text(json.dumps(record))
+    (tmp_path / "calibration.png").write_bytes(b"png")
+    assert calibration_beside(result) == (record, b"png")
+    record["source"]["result"] = str(tmp_path / "other" / "result.json")
+    (tmp_path / "calibration.json").write_text(json.dumps(record))
+    assert calibration_beside(result) is None
+    (tmp_path / "calibration.json").write_text("not json")
+    assert calibration_beside(result) is None

@@ -1,8 +1,8 @@
 """report.html: one self-contained page (inline CSS, PNGs as base64 data URIs, no network).
 
 Order is what a reader needs first: the verdict, the SLO table, the headline numbers,
-then the plots, recovery and phases, the model-vs-measurement comparison, and last the
-scenario that produced it all.
+the model-vs-measurement comparison and the calibration (when there is one), then the
+plots, recovery and phases of each result, and last the scenario that produced it all.
 """
 
 from __future__ import annotations
@@ -143,8 +143,10 @@ def _causes(result: Mapping[str, Any]) -> str:
 
 
 def report_html(results: Sequence[Mapping[str, Any]], plots: list[list[tuple[str, bytes, str]]],
-                comparison: dict[str, Any] | None = None, comparison_png: bytes | None = None) -> str:
-    """The whole page. ``plots[i]`` are the ``(alt, png, caption)`` figures of ``results[i]``."""
+                comparison: dict[str, Any] | None = None, comparison_png: bytes | None = None,
+                calibration: Mapping[str, Any] | None = None, calibration_png: bytes | None = None) -> str:
+    """The whole page. ``plots[i]`` are the ``(alt, png, caption)`` figures of ``results[i]``;
+    ``calibration`` is a ``calibration.json`` record made from one of the results."""
     verdict = overall_verdict(results)
     gate = all(r.get("passed") for r in results)
     title = "repaychaos report — " + ", ".join(result_label(r) for r in results)
@@ -172,6 +174,11 @@ def report_html(results: Sequence[Mapping[str, Any]], plots: list[list[tuple[str
                                  "Left: staleness curves of the model and the measurement, bands are 95% CIs. "
                                  "Right: headline ratios and time-to-usable quantiles with 95% intervals."))
         parts.append(comparison_html(comparison))
+    if calibration:
+        from repaychaos.reports.calibration import calibration_html
+
+        parts.append("<h2>Calibration: measured, fitted and calibrated model</h2>")
+        parts.append(calibration_html(calibration, data_uri(calibration_png) if calibration_png else None))
     for r, figures in zip(results, plots):
         label = result_label(r)
         parts.append(f"<h2>{esc(label)}</h2>")

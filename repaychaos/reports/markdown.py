@@ -85,7 +85,8 @@ def _causes(results: Sequence[Mapping[str, Any]]) -> str:
     return head + "\n".join(rows) + "\n"
 
 
-def summary_markdown(results: Sequence[Mapping[str, Any]], comparison: dict[str, Any] | None = None) -> str:
+def summary_markdown(results: Sequence[Mapping[str, Any]], comparison: dict[str, Any] | None = None,
+                     calibration: Mapping[str, Any] | None = None) -> str:
     """The whole summary.md text: verdict first, then SLOs, headline numbers, causes, comparison."""
     verdict = overall_verdict(results)
     names = ", ".join(result_label(r) for r in results)
@@ -119,6 +120,10 @@ def summary_markdown(results: Sequence[Mapping[str, Any]], comparison: dict[str,
         from repaychaos.reports.compare import comparison_markdown
 
         parts += [comparison_markdown(comparison)]
+    if calibration:
+        from repaychaos.reports.calibration import calibration_markdown
+
+        parts += [calibration_markdown(calibration)]
     if any((r.get("run") or {}).get("synthetic") for r in results):
         parts += ["> note: built from synthetic records (repaychaos.reports.synthetic), not a model run or a measurement."]
     return "\n".join(parts).rstrip() + "\n"

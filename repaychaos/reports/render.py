@@ -78,11 +78,14 @@ def _with_fault_free_recovery(result: ResultRecord) -> ResultRecord:
 
 
 def write_report(results: Sequence[ResultRecord], out_dir: str | os.PathLike[str], *,
-                 comparison: dict[str, Any] | None = None) -> dict[str, Path]:
+                 comparison: dict[str, Any] | None = None,
+                 calibration: tuple[Mapping[str, Any], bytes | None] | None = None) -> dict[str, Path]:
     """Write report.html, summary.md, junit.xml and plots/*.png into ``out_dir``.
 
     When ``comparison`` is None but the results are one sim and one load result of the same
-    scenario, the comparison is computed here (and comparison.json written). Returns the
+    scenario, the comparison is computed here (and comparison.json written). ``calibration``
+    is a calibration record and its figure (:func:`repaychaos.reports.calibration.calibration_beside`)
+    shown in its own section. Returns the
     paths by kind: ``html``, ``markdown``, ``junit``, ``comparison`` (if any) and
     ``plot:<file stem>`` for each PNG.
     """
@@ -130,9 +133,10 @@ def write_report(results: Sequence[ResultRecord], out_dir: str | os.PathLike[str
         paths["plot:model-vs-measurement"] = path
 
     html_path = out / "report.html"
-    html_path.write_text(report_html(results, figures, comparison, comparison_png), encoding="utf-8")
+    html_path.write_text(report_html(results, figures, comparison, comparison_png,
+                                     *(calibration or (None, None))), encoding="utf-8")
     md_path = out / "summary.md"
-    md_path.write_text(summary_markdown(results, comparison), encoding="utf-8")
+    md_path.write_text(summary_markdown(results, comparison, calibration[0] if calibration else None), encoding="utf-8")
     junit_path = out / "junit.xml"
     junit_path.write_text(junit_xml(results), encoding="utf-8")
     paths = {"html": html_path, "markdown": md_path, "junit": junit_path, **paths}
