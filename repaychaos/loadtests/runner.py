@@ -15,10 +15,12 @@ margin for other work on it), so long busy scenarios take longer than a minute.
 
 Time resolution: the event loops wake sleepers a fraction of a millisecond late, and K
 multiplies that into scenario time. The service schedules each stage from the previous
-stage's *intended* end (no accumulation), both sides learn their typical lateness and
-wake that much earlier, and the run record reports what remained
-(``run.write_lateness_s``, ``run.read_lateness_s``, scenario seconds). Delays in the
-scenario much shorter than those numbers are not resolved: lower K for them.
+stage's *intended* end (no accumulation) and makes a view write *due* at its intended
+instant (a read applies it first), so the view's timeline carries no timer lateness; the
+users learn their typical lateness and wake that much earlier; and the run record reports
+what remained (``run.overhead``, ``run.write_lateness_s``, ``run.read_lateness_s``,
+scenario seconds). Read instants are the service's own, so a late read is measured when
+it happened, not when it was meant to.
 """
 
 from __future__ import annotations
