@@ -112,9 +112,25 @@ def busy_runs():
 @pytest.mark.parametrize("key", ["stale_read_ratio", "p50"])
 def test_one_run_interval_covers_the_long_run_value(busy_runs, key):
     """≥ 90 of 100 single-replication intervals cover the closed-form value, and are not padded.
-    (p95 is checked in the soak version, where it falls short: see ``_P95_SHORTFALL``.)"""
+    (p95 falls short of 95 %: see ``_P95_SHORTFALL`` and the floor test below.)"""
     hits, half, spread = coverage(busy_runs, theory())[key]
     assert hits >= 90, (hits, half, spread)
+    assert half <= 1.5 * spread, (half, spread)
+
+
+def _floor_hits(seeds: int, floor: float = 0.90) -> int:
+    """Fewest hits of ``seeds`` an interval covering ``floor`` of the time shows in 99 % of runs."""
+    from scipy import stats
+
+    return int(stats.binom.ppf(0.01, seeds, floor))
+
+
+def test_one_run_p95_interval_keeps_the_ninety_percent_floor(busy_runs):
+    """The p95 interval is known to under-cover (~91-92.5 % measured, see ``_P95_SHORTFALL``);
+    it must not slip below the 90 % the issue allows: with 100 seeds at a true 90 %, 99 % of
+    runs show ≥ 83 hits. Not padded either."""
+    hits, half, spread = coverage(busy_runs, theory())["p95"]
+    assert hits >= _floor_hits(100), (hits, half, spread)
     assert half <= 1.5 * spread, (half, spread)
 
 
@@ -169,7 +185,8 @@ def soak_runs():
 
 #: Known shortfall: the p95 jackknife under-covers because runs without a long congestion
 #: episode have both a low p95 and a small spread (estimate and se correlate ≈ 0.8); 366/400 at
-#: 4 h, 359/400 at 90 min were measured. A log-scale jackknife did not help (359/400).
+#: 4 h, 359/400 at 90 min were measured. A log-scale jackknife did not help (359/400), nor did
+#: grouping the 20 batches into 10 (185/200 either way at 4 h, with a 9 % wider interval).
 _P95_SHORTFALL = pytest.mark.xfail(reason="p95 interval covers ~91% (366/400 measured), not 95%", strict=False)
 
 
@@ -180,6 +197,13 @@ def test_one_run_interval_covers_the_long_run_value_soak(soak_runs, key):
     hits, half, spread = coverage(soak_runs, theory())[key]
     assert hits >= 369, (hits, half, spread)
     assert half <= 1.5 * spread, (half, spread)
+
+
+@pytest.mark.soak
+def test_one_run_p95_interval_keeps_the_ninety_percent_floor_soak(soak_runs):
+    """400 seeds of 4 h: p95's coverage is not below 90 % (≥ the binomial 1 % quantile at 0.90)."""
+    hits, half, spread = coverage(soak_runs, theory())["p95"]
+    assert hits >= _floor_hits(400), (hits, half, spread)
 
 
 def paused_pool(seed: int, replications: int) -> object:
