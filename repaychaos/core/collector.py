@@ -75,9 +75,11 @@ class _Counts:
     b_stale: list[int] = field(default_factory=lambda: [0] * BATCHES)
     b_affected: list[int] = field(default_factory=lambda: [0] * BATCHES)
     b_support: list[int] = field(default_factory=lambda: [0] * BATCHES)
-    # repayments with usable truth, and how many were still stale at each grid t (batch-major)
+    # repayments with usable truth, and per batch how many were still stale at exactly the
+    # first k grid points (k = 0.._GRID, batch-major): one count per repayment on the hot path
+    # instead of k; :meth:`still_stale` sums the tail
     b_truth_usable: list[int] = field(default_factory=lambda: [0] * BATCHES)
-    b_still_stale: list[int] = field(default_factory=lambda: [0] * (BATCHES * _GRID))
+    b_stale_k: list[int] = field(default_factory=lambda: [0] * (BATCHES * (_GRID + 1)))
     # time to usable: sum per batch, and a sparse histogram (bin -> count) per batch
     b_ttu_sum: list[float] = field(default_factory=lambda: [0.0] * BATCHES)
     b_ttu: list[dict[int, int]] = field(default_factory=lambda: [{} for _ in range(BATCHES)])
@@ -103,8 +105,10 @@ class _Counts:
         return sum(self.b_truth_usable)
 
     def still_stale(self, i: int) -> list[int]:
-        """Per batch: repayments still stale at grid point ``i``."""
-        return self.b_still_stale[i::_GRID]
+        """Per batch: repayments still stale at grid point ``i`` (those stale at more than i points)."""
+        width = _GRID + 1
+        k = self.b_stale_k
+        return [sum(k[b * width + i + 1:(b + 1) * width]) for b in range(BATCHES)]
 
 
 @dataclass
@@ -292,10 +296,7 @@ class MetricsCollector:
                 g.risk_holds += 1
             else:
                 g.b_truth_usable[gb] += 1
-                base = gb * _GRID
-                ss = g.b_still_stale
-                for i in range(base, base + k):
-                    ss[i] += 1
+                g.b_stale_k[gb * (_GRID + 1) + k] += 1
             if support:
                 g.b_support[gb] += 1
             if not rep.in_ledger:
