@@ -145,15 +145,43 @@ def test_every_headline_metric_carries_a_test(pair):
 
 def test_power_is_stated(pair):
     """comparison.json says the minimal detectable relative bias of stale_read_ratio at 80 % power:
-    (z(1 − α/2m) + z(0.8))·hypot(se_model, se_measured) / model value."""
+    (z(1 − α/2m) + z(0.8))·se / model value, with the paired-by-position se when both results
+    carry batches and hypot(se_model, se_measured) when they do not."""
     from scipy.stats import norm
+
+    from repaychaos.reports.compare import paired_test
 
     comparison = compare_results(*pair)
     power = comparison["power"]
     row = comparison["metrics"][0]
     m = power["family"]
-    expected = (norm.ppf(1 - 0.05 / m / 2) + norm.ppf(0.8)) * math.hypot(row["model_se"], row["measured_se"]) / row["model"]
-    assert power["min_detectable_relative_bias"] == pytest.approx(expected, rel=1e-4)
+    z = norm.ppf(1 - 0.05 / m / 2) + norm.ppf(0.8)
+    assert power["test"] == row["test"] == "paired by batch position"
+    se = paired_test(*pair, "stale_read_ratio")[2]
+    assert power["min_detectable_relative_bias"] == pytest.approx(z * se / row["model"], rel=1e-4)
+    unpaired = [copy.deepcopy(r) for r in pair]
+    for r in unpaired:
+        del r["batches"]
+    comparison = compare_results(*unpaired)
+    row = comparison["metrics"][0]
+    assert row["test"] == "two-sample" and "test" not in comparison["power"]
+    expected = z * math.hypot(row["model_se"], row["measured_se"]) / row["model"]
+    assert comparison["power"]["min_detectable_relative_bias"] == pytest.approx(expected, rel=1e-4)
+
+
+def test_a_fault_window_is_not_noise_when_paired_by_position(pair):
+    """The pair's scenario has a sync_delay window: pairing by batch position takes the window's
+    between-batch differences out of the measured side's noise, so the paired tolerance of
+    stale_read_ratio is far tighter than the two-sample one (the coverage of the paired test over
+    seeds is checked in tests/test_statistics_calibration.py)."""
+    from repaychaos.reports.compare import paired_test, two_sample_test
+
+    sim, load = pair
+    _diff, p, se, dof = paired_test(sim, load, "stale_read_ratio")
+    row = compare_results(sim, load)["metrics"][0]
+    _p, se_two, _dof = two_sample_test(row["model"], row["model_se"], None, row["measured"], row["measured_se"], None)
+    assert 1 <= dof <= 19 and 0 <= p <= 1
+    assert se < 0.5 * se_two, (se, se_two)
 
 
 def test_terminal_text_has_the_verdict_and_a_row_per_metric(pair):

@@ -34,7 +34,7 @@ slo:
 
 #: The bundled library, spelled out so a new scenario must be added here (checked below).
 BUNDLED = ["bad-day", "cached-app-view", "corrupting-interface", "interface-drop-reconcile", "maintenance-reject",
-           "month-end-peak", "nightly-maintenance", "quiet-baseline", "risk-holds", "system-cutover"]
+           "month-end-peak", "nightly-maintenance", "quiet-baseline", "risk-holds", "slow-sync", "system-cutover"]
 
 
 @pytest.fixture(scope="module")

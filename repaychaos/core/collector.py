@@ -417,4 +417,10 @@ def finalize(states: Sequence[CollectorState]) -> dict[str, Any]:
                  # there are several (a fault window is not noise), else over the pooled batches
                  "variance": "within batch positions across replications" if len(states) > 1 else "pooled batches",
                  "confidence": 0.95}
-    return {"metrics": ordered, "phases": phases, "series": series, "ci_method": ci_method}
+    # per batch position, summed over replications: what a paired comparison needs
+    # (repaychaos.core.stats.paired_ratio_difference)
+    batches = {"positions": BATCHES,
+               **{key: [sum(getattr(s.all, attr)[b] for s in states) for b in range(BATCHES)]
+                  for key, attr in (("repayments", "b_repayments"), ("reads", "b_reads"),
+                                    ("stale_reads", "b_stale"), ("affected", "b_affected"))}}
+    return {"metrics": ordered, "phases": phases, "series": series, "ci_method": ci_method, "batches": batches}

@@ -149,6 +149,8 @@ def build_result(scenario: Any, source: str, seed: int, finalized: dict[str, Any
     }
     if "ci_method" in finalized:
         record["ci_method"] = finalized["ci_method"]
+    if "batches" in finalized:
+        record["batches"] = finalized["batches"]
     if extra:
         record.update(extra)
     record["run"] = run or {}

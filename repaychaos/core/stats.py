@@ -27,6 +27,10 @@ Batches of every replication are pooled, so ``R`` replications of ``B`` batches 
   histograms, ``(n−1)/n · Σ(θ_(−b) − θ̄)²``, and a Student-t interval around the
   pooled estimate. Through the Bahadur representation a quantile behaves like a mean, so
   the grouped jackknife is consistent as batches grow (Shao & Wu 1989, Ann. Stat. 17).
+- Two results of one scenario (model and measurement) share the batch positions, so a
+  ratio is compared **paired by position** (:func:`paired_ratio_difference`): the
+  measurement's counts against the model's per-position ratios, so a fault window that
+  makes positions differ is not counted as noise of a single live run.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ __all__ = [
     "proportion_estimate",
     "mean_estimate",
     "quantile_estimates",
+    "paired_ratio_difference",
     "MIN_PER_BATCH_BEYOND_QUANTILE",
 ]
 
@@ -182,3 +187,36 @@ def quantile_estimates(batches: Sequence[Mapping[int, int]], qs: Sequence[float]
 def as_json(est: Estimate, rnd: Any) -> dict[str, Any]:
     """``{"ci95": [low, high], "se": .., "dof": ..}`` rounded by ``rnd``."""
     return {"ci95": [rnd(est.low), rnd(est.high)], "se": rnd(est.se), "dof": est.dof}
+
+
+def paired_ratio_difference(y_a: Sequence[float], x_a: Sequence[float], y_b: Sequence[float],
+                            x_b: Sequence[float]) -> tuple[float, float, float] | None:
+    """Ratio A against ratio B paired by batch position: ``(difference, se, dof)`` or None.
+
+    A's and B's per-position counts (summed over each side's replications) cover the same
+    stretches of ack time. With ``m_b = y_b^B / x_b^B`` and residuals
+    ``e_b = y_b^A − x_b^A·m_b``, the difference ``Σe_b / Σx^A`` is A's ratio minus B's
+    per-position ratios weighted as A's batches are; under "same process" every e_b has
+    mean 0, so ``Σe_b² / (Σx^A)²`` estimates its variance with both sides' noise in it (a
+    heteroscedasticity-consistent sum over independent batches). Its d.o.f. are
+    Satterthwaite's ``(Σv_b)² / Σv_b²`` for the per-position variances ``v_b``, with ``v_b``
+    estimated by ``e_b²`` and ``v_b²`` by ``e_b⁴/3`` (a normal e_b has ``E e⁴ = 3v²``):
+    ``3(Σe_b²)² / Σe_b⁴``, at most positions − 1 — a few fault-window positions with most of
+    the variance leave few d.o.f. None when a position has data on one side only (nothing
+    to pair) or fewer than two positions.
+    """
+    ya, xa, yb, xb = (np.asarray(v, dtype=float) for v in (y_a, x_a, y_b, x_b))
+    if not (len(ya) == len(xa) == len(yb) == len(xb)):
+        return None
+    used = (xa > 0) | (xb > 0)
+    if int(used.sum()) < 2 or bool(np.any(used & ((xa > 0) != (xb > 0)))):
+        return None
+    ya, xa, yb, xb = ya[used], xa[used], yb[used], xb[used]
+    total = float(xa.sum())
+    e = ya - xa * (yb / xb)
+    ss = float(np.sum(e * e))
+    diff = float(e.sum()) / total
+    if ss == 0.0:
+        return diff, 0.0, float(len(e) - 1)
+    dof = min(float(len(e) - 1), max(1.0, 3 * ss * ss / float(np.sum(e ** 4))))
+    return diff, math.sqrt(ss) / total, dof

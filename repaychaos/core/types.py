@@ -115,4 +115,5 @@ class ResultRecord(_ResultBase, total=False):
     windows: list[Window]
     recovery: dict[str, Any]
     series: Series
+    batches: dict[str, Any]
     run: dict[str, Any]

@@ -171,6 +171,48 @@ def _curve(sim: Mapping[str, Any], load: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+#: Ratios compared paired by batch position when both results carry ``batches``:
+#: metric -> (numerator, denominator) keys of the batches section.
+PAIRED: dict[str, tuple[str, str]] = {"stale_read_ratio": ("stale_reads", "reads"),
+                                      "affected_ratio": ("affected", "repayments")}
+
+
+def _same_positions(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Both results carry per-position batches over the same stretch of ack time."""
+    ba, bb = a.get("batches"), b.get("batches")
+    if not ba or not bb or ba.get("positions") != bb.get("positions"):
+        return False
+    sa, sb = a["scenario"], b["scenario"]
+    return bool(sa.get("warmup") == sb.get("warmup") and sa.get("duration") == sb.get("duration"))
+
+
+def paired_test(sim_result: Mapping[str, Any], load_result: Mapping[str, Any],
+                metric: str) -> tuple[float, float, float, float] | None:
+    """``metric`` (a PAIRED ratio) compared by batch position: ``(model − measured, p, se, dof)``
+    with the measurement's counts against the model's per-position ratios
+    (:func:`repaychaos.core.stats.paired_ratio_difference`); None when not possible."""
+    from scipy.stats import t as student_t
+
+    from repaychaos.core.stats import paired_ratio_difference
+
+    if metric not in PAIRED or not _same_positions(sim_result, load_result):
+        return None
+    num, den = PAIRED[metric]
+    bm, bl = sim_result["batches"], load_result["batches"]
+    for result, batches in ((sim_result, bm), (load_result, bl)):
+        value = _estimate(result, metric)[0]
+        total = sum(batches.get(den) or ())
+        if value is None or not total or abs(sum(batches.get(num) or ()) / total - value) > 1e-6 * max(1.0, value):
+            return None  # the batches are not this result's (an edited record): no pairing
+    found = paired_ratio_difference(bl[num], bl[den], bm[num], bm[den])
+    if found is None:
+        return None
+    diff, se, dof = found
+    if se == 0:
+        return -diff, (1.0 if abs(diff) <= 1e-12 else 0.0), 0.0, dof
+    return -diff, 2 * float(student_t.sf(abs(diff) / se, dof)), se, dof
+
+
 def _test_rows(sim_result: Mapping[str, Any], load_result: Mapping[str, Any], metrics: list[str]) -> list[dict[str, Any]]:
     """One row per metric with both values, the test, and Holm's verdict over the rows tested."""
     rows = []
@@ -180,14 +222,20 @@ def _test_rows(sim_result: Mapping[str, Any], load_result: Mapping[str, Any], me
         row: dict[str, Any] = {"metric": metric, "model": m, "model_ci95": m_ci, "model_se": m_se,
                                "measured": s, "measured_ci95": s_ci, "measured_se": s_se,
                                "difference": None, "tolerance": None, "p_value": None, "p_holm": None,
-                               "agree": None, "measured_over_model": None}
+                               "agree": None, "measured_over_model": None, "test": None}
         if m is not None and s is not None:
             row["difference"] = round(m - s, 9)
             row["measured_over_model"] = round(s / m, 6) if m else None
-            if m_se is not None and s_se is not None:
-                p, se, dof = two_sample_test(m, m_se, m_dof, s, s_se, s_dof)
-                crit = _z(1 - ALPHA / 2) if dof is None else _t(dof)
-                row.update(p_value=round(p, 6), tolerance=round(crit * se, 9))
+            paired = paired_test(sim_result, load_result, metric)
+            if paired is not None:
+                # the model's per-position ratios weighted as the measurement's batches are
+                diff, p, se, dof = paired
+                row.update(difference=round(diff, 9), p_value=round(p, 6), tolerance=round(_t(dof) * se, 9),
+                           test="paired by batch position")
+            elif m_se is not None and s_se is not None:
+                p, se, welch = two_sample_test(m, m_se, m_dof, s, s_se, s_dof)
+                crit = _z(1 - ALPHA / 2) if welch is None else _t(welch)
+                row.update(p_value=round(p, 6), tolerance=round(crit * se, 9), test="two-sample")
         rows.append(row)
     tested = [r for r in rows if r["p_value"] is not None]
     adjusted, rejected = holm([r["p_value"] for r in tested])
@@ -210,8 +258,14 @@ def _power(sim_result: Mapping[str, Any], load_result: Mapping[str, Any], family
     out: dict[str, Any] = {"metric": "stale_read_ratio", "power": POWER, "alpha": ALPHA,
                            "family": family, "level": round(ALPHA / max(1, family), 6),
                            "min_detectable_relative_bias": None}
-    if m and m_se is not None and s_se is not None:
+    paired = paired_test(sim_result, load_result, "stale_read_ratio")
+    se: float | None = None
+    if m and paired is not None:
+        out["test"] = "paired by batch position"
+        se = paired[2]
+    elif m_se is not None and s_se is not None:
         se = math.hypot(m_se, s_se)
+    if m and se is not None:
         mde = (_z(1 - ALPHA / max(1, family) / 2) + _z(POWER)) * se
         out["min_detectable_relative_bias"] = round(mde / m, 6)
     return out
@@ -247,7 +301,9 @@ def compare_results(sim_result: ResultRecord, load_result: ResultRecord) -> dict
         "measured": {"source": load_result.get("source"), "seed": load_result.get("seed"),
                      "replications": load_result.get("replications", 1),
                      "repayments": load_result["metrics"].get("repayments")},
-        "method": {"test": "two-sample t on the results' standard errors (Welch-Satterthwaite d.o.f.)",
+        "method": {"test": "two-sample t on the results' standard errors (Welch-Satterthwaite d.o.f.); "
+                           "stale_read_ratio and affected_ratio paired by batch position when both results "
+                           "carry per-position batches (each row's 'test')",
                    "family_wise_error": "Holm", "alpha": ALPHA},
         "metrics": headline + phase_rows,
         "curve": _curve(sim_result, load_result),
@@ -292,7 +348,9 @@ def _cells(row: Mapping[str, Any]) -> list[str]:
 _HEAD = ["metric", "model (95% CI)", "measured (95% CI)", "model − measured", "tolerance (95%)",
          "p / Holm p", "verdict"]
 
-_METHOD_NOTE = ("Each metric: two-sample t-test on the results' batch-means standard errors; "
+_METHOD_NOTE = ("Each metric: two-sample t-test on the results' batch-means standard errors (the two ratios: "
+                "paired by batch position, the measurement's batches against the model's ratio at the "
+                "same stretch of ack time, so a fault window is not counted as noise); "
                 "the headline metrics' family-wise error is held at 5% by Holm's procedure "
                 "(so a correct model agrees in at least 95% of runs). Tolerance: the difference "
                 "a single test would accept at 95%.")
