@@ -263,10 +263,13 @@ class Repayer(FastHttpUser):
                 resp.success()
             usable = data["status"] == "usable"
             read_at = data.get("read_at", time.time())
+            late = read_at - self.wall(at)
             if delay > 0:
-                late = read_at - self.wall(at)
                 self.read_bias = min(READ_BIAS_MAX, max(0.0, self.read_bias + 0.05 * late))
-                self.read_late.append(late)
+            # every read counts, also one whose instant had passed before it could be sent (a
+            # first look due sooner after the ack than the ack took to arrive): that lateness
+            # is the load test's, K times the wall latency, and the model has no such delay
+            self.read_late.append(late)
             rec["reads"].append([read_at, usable, data.get("as_of")])
             if usable:
                 return
