@@ -339,7 +339,8 @@ def _cells(row: Mapping[str, Any]) -> list[str]:
         format_value(metric, row["model"]) + " " + format_ci(metric, row["model_ci95"]),
         format_value(metric, row["measured"]) + " " + format_ci(metric, row["measured_ci95"]),
         signed,
-        "n/a" if tol is None else "±" + format_value(metric, tol),
+        "n/a" if tol is None else "±" + format_value(metric, tol)
+        + (" paired" if row.get("test") == "paired by batch position" else ""),
         f"{_p(row.get('p_value'))} / {_p(row.get('p_holm'))}",
         agree,
     ]
@@ -348,9 +349,10 @@ def _cells(row: Mapping[str, Any]) -> list[str]:
 _HEAD = ["metric", "model (95% CI)", "measured (95% CI)", "model − measured", "tolerance (95%)",
          "p / Holm p", "verdict"]
 
-_METHOD_NOTE = ("Each metric: two-sample t-test on the results' batch-means standard errors (the two ratios: "
-                "paired by batch position, the measurement's batches against the model's ratio at the "
-                "same stretch of ack time, so a fault window is not counted as noise); "
+_METHOD_NOTE = ("Each metric: two-sample t-test on the results' batch-means standard errors; a tolerance marked "
+                "'paired' is of a ratio tested by batch position — the measurement's batches against the "
+                "model's ratio at the same stretch of ack time, so a fault window is not counted as noise "
+                "(which is why it can be far narrower than the measured interval); "
                 "the headline metrics' family-wise error is held at 5% by Holm's procedure "
                 "(so a correct model agrees in at least 95% of runs). Tolerance: the difference "
                 "a single test would accept at 95%.")
