@@ -221,9 +221,16 @@ class Service:
 
     async def _commit(self, key: str, account: str, amount: str) -> RepayOutcome:
         clock, pipe = self.clock, self.pipeline
-        arrive = clock.now() + pipe.channel_latency()
-        await clock.sleep_until(arrive)
         waited_from = self.rejected_at.get(key)
+        if waited_from is None:
+            await clock.sleep_until(clock.now() + pipe.channel_latency())
+        else:
+            # SEMANTICS 1: retries reach the ledger every REJECT_RETRY from the first attempt
+            # there (the channel was crossed once). The client aims at that grid (the 503 says
+            # when: retry_at); one that comes a little early waits for its grid instant, so a
+            # burst after the window has the model's shape instead of drifting apart.
+            grid = waited_from + max(1, round((clock.now() - waited_from) / REJECT_RETRY)) * REJECT_RETRY
+            await clock.sleep_until_precise(grid)
         while True:
             window = self.board.maintenance("ledger", clock.now())
             if window is None:
@@ -235,8 +242,11 @@ class Service:
                 if len(self.rejected_at) > KEY_CACHE:
                     self.rejected_at.popitem(last=False)
                 wait_wall = max(1, math.ceil(REJECT_RETRY / clock.time_scale))
+                first = self.rejected_at[key]
+                retry = first + (math.floor((clock.now() - first) / REJECT_RETRY) + 1) * REJECT_RETRY
                 return RepayOutcome(503, {"detail": "the ledger is in a maintenance window; retry with the same Idempotency-Key",
-                                          "reason": "maintenance"}, {"Retry-After": str(wait_wall)})
+                                          "reason": "maintenance", "retry_at": clock.to_epoch(retry)},
+                                    {"Retry-After": str(wait_wall)})
             if waited_from is None:
                 waited_from = clock.now()
             await clock.sleep_until(min(release_time(clock.now(), end, mode), clock.now() + 0.2 * clock.time_scale))

@@ -48,6 +48,8 @@ except RepaychaosError as exc:  # a bad setting or scenario is the user's input:
 SHARDS = SETTINGS.shards
 RECORD_DIR = SETTINGS.record
 READ_BIAS_MAX = 0.010  # wall seconds a read may be sent ahead of its instant
+#: Wall seconds a ledger retry is sent ahead of its grid instant (the service waits for the instant).
+RETRY_LEAD = 0.003
 MAX_FAILURES = 8  # non-503 failures (timeouts, 5xx) before a user gives up; it is then counted
 
 _open_records: dict[str, dict[str, Any]] = {}
@@ -227,10 +229,14 @@ class Repayer(FastHttpUser):
                 if code == 503:
                     resp.success()  # expected; retried with the same key
                     if _reason(resp) == "maintenance":
-                        # a ledger reject window: the scenario's retry period (Retry-After is rounded up
-                        # to whole wall seconds, far longer than REJECT_RETRY / K)
+                        # a ledger reject window: retry on the scenario's grid (every REJECT_RETRY from
+                        # the first attempt), at the instant the reference service names, a little
+                        # early (it waits for the instant); Retry-After is whole wall seconds, far
+                        # longer than REJECT_RETRY / K
                         rec["rejected"] += 1
-                        gevent.sleep(REJECT_RETRY / self.k)
+                        retry_at = _retry_at(resp)
+                        wait = REJECT_RETRY / self.k if retry_at is None else retry_at - time.time() - RETRY_LEAD
+                        gevent.sleep(max(0.0, wait))
                     else:
                         # back-pressure (or stopping): the server's Retry-After, honoured as sent
                         rec["shed"] = rec.get("shed", 0) + 1
@@ -281,6 +287,16 @@ def _reason(resp: Any) -> str | None:
         return resp.json().get("reason")
     except Exception:  # a body that is not JSON: no reason given
         return None
+
+
+def _retry_at(resp: Any) -> float | None:
+    """The epoch instant a ledger-reject 503 says to retry at (the reference service's
+    ``retry_at``), or None."""
+    try:
+        value = resp.json().get("retry_at")
+    except Exception:  # a body that is not JSON
+        return None
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def _retry_after(resp: Any) -> float:
