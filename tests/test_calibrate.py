@@ -128,8 +128,10 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path, source):
 
 @pytest.mark.live
 def test_calibrating_a_bundled_scenario_closes_the_loop(tmp_path):
-    """Issue 13's loop from the command line: a live run of the bundled slow-sync scenario (cut
-    to 12 minutes at time scale 30, about 25 s of arrivals), then `repaychaos calibrate`:
+    """Issue 13's loop from the command line: a live run of the bundled slow-sync scenario as
+    shipped (30 minutes at time scale 30, a minute of arrivals, ~3,400 users: cut to 12 minutes,
+    ~1,350 users, the measured curve was noisy enough that the calibrated model's 2 pp RMS check
+    failed once in CI), then `repaychaos calibrate`:
     exit 0; the fitted median within 10 % of the truth (lognormal sync of median 1.5 s plus
     the 20 ms credit stage; 16 workers at 3.6 Erlangs barely queue); one report with the
     measurement, the calibrated model's run and the calibration section; the calibrated
@@ -140,7 +142,6 @@ def test_calibrating_a_bundled_scenario_closes_the_loop(tmp_path):
     from repaychaos.scenarios import bundled_scenarios
 
     data = yaml.safe_load(Path(bundled_scenarios()["slow-sync"]).read_text(encoding="utf-8"))
-    data.update(duration="12m", warmup="1m")
     scenario = tmp_path / "slow-sync.yaml"
     scenario.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     cli = [sys.executable, "-m", "repaychaos"]
