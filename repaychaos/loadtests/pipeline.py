@@ -383,7 +383,9 @@ class Pipeline:
         await clock.sleep_until(t)
         now = clock.now()
         self.wake_lateness.add(now - t)
-        self._apply_due(msg.account, max(t, now), by_read=False)
+        if now < t:  # woke early (the clock's learnt bias): a read before t must not see it yet
+            await clock.sleep_until_precise(t)
+        self._apply_due(msg.account, clock.now(), by_read=False)
 
     def _final_state(self, msg: Message, t: float) -> bool:
         """The state the view write of ``msg`` at ``t`` shows (a cutover may leave it unmapped)."""
