@@ -4,7 +4,7 @@
     python bench/bench_model.py --day      # plus the one-day, 10-million-repayment scenario
 
 All three simulate the same customers: the inter-arrival gaps and service times are
-drawn once from the model's own random streams (repaychaos.sim.streams), so the FIFO waits agree
+drawn once from the model's own random streams (repaychaos.core.streams), so the FIFO waits agree
 and the mean time in system printed beside each rate is a correctness check. Our model
 does much more per customer (faults hooks, reads, streaming metrics): the target is at
 least 0.6x the bare SimPy loop and 1.5x Ciw. Peak memory (tracemalloc) of the full
@@ -28,7 +28,7 @@ import simpy  # noqa: E402
 from repaychaos.scenarios import load_scenario_data  # noqa: E402
 from repaychaos.semantics import arrival_times  # noqa: E402
 from repaychaos.sim.executor import replicate  # noqa: E402
-from repaychaos.sim.streams import stream  # noqa: E402
+from repaychaos.core.streams import stream  # noqa: E402
 
 __all__ = ["main"]
 

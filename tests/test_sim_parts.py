@@ -11,7 +11,7 @@ from repaychaos.semantics import REJECT_RETRY, release_time
 from repaychaos.sim.faults import INJECTORS
 from repaychaos.semantics import arrival_times
 from repaychaos.sim.schedule import Schedule
-from repaychaos.sim.streams import stream
+from repaychaos.core.streams import stream
 from repaychaos.sim.users import reads_general, reads_simple, view_history
 
 

@@ -24,7 +24,7 @@ from repaychaos.core.errors import InvalidInput
 from repaychaos.loadtests.clock import ScenarioClock
 from repaychaos.loadtests.edge import MAX_KEY, key_ok, parse_repayment, to_plain
 from repaychaos.loadtests.faults import REJECT_RETRY, FaultBoard, release_time
-from repaychaos.loadtests.pipeline import Pipeline
+from repaychaos.loadtests.pipeline import Pipeline, Reservoir
 from repaychaos.loadtests.spill import Spiller, ViewMap, trace_json
 from repaychaos.loadtests.store import LedgerRow, Store
 from repaychaos.scenarios.faults import FAULT_TYPES
@@ -97,7 +97,7 @@ class Service:
         self.spiller = Spiller(self.pipeline, self.store)
         # the outbox event starts at the commit callback itself (not one more hop later, when the
         # request's coroutine resumes), and even when that coroutine was cancelled meanwhile
-        self._publish_lag: list[float] = []  # bounded sample, scenario seconds
+        self._publish_lag = Reservoir()  # scenario seconds
         self._ledger_waits: dict[str, float] = {}  # rep_id -> when its ack began waiting out a ledger window
         self.store.on_acked = self._on_acked
         self._spill_task: asyncio.Task | None = None
@@ -173,16 +173,12 @@ class Service:
         how late the event loop woke each write's task (not on the view's timeline: a read
         applies a due write first); ``ack_to_publish``: from the ack instant to the outbox
         event's start."""
-        return {"view_write": _summary(self.pipeline.lateness), "timer_wake": _summary(self.pipeline.wake_lateness),
-                "ack_to_publish": _summary(self._publish_lag)}
+        return {"view_write": self.pipeline.lateness.summary(), "timer_wake": self.pipeline.wake_lateness.summary(),
+                "ack_to_publish": self._publish_lag.summary()}
 
     def _on_acked(self, row: LedgerRow) -> None:
         """The outbox event of a committed row, published in the writer's callback itself."""
-        lag = self.clock.now() - self.clock.to_scenario(row.acked_at)
-        if len(self._publish_lag) < 20_000:
-            self._publish_lag.append(lag)
-        else:
-            self._publish_lag[self._seq % 20_000] = lag
+        self._publish_lag.add(self.clock.now() - self.clock.to_scenario(row.acked_at))
         trace = self.pipeline.publish(row)
         waited_from = self._ledger_waits.pop(row.id, None)
         if waited_from is not None:  # the ack itself waited out a ledger window (as the model records it)
@@ -393,16 +389,3 @@ class Service:
         from prometheus_client import generate_latest
 
         return generate_latest(self._registry)
-
-
-def _summary(values: list[float]) -> dict[str, float | None]:
-    """mean and quantiles of a sample (None when empty)."""
-    if not values:
-        return {"n": 0, "mean": None, "p50": None, "p90": None, "p99": None, "max": None}
-    ordered = sorted(values)
-
-    def at(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-    return {"n": len(ordered), "mean": sum(ordered) / len(ordered), "p50": at(0.5), "p90": at(0.9),
-            "p99": at(0.99), "max": ordered[-1]}

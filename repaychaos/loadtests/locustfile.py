@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import time
 import uuid
@@ -36,6 +35,7 @@ from locust.runners import LocalRunner
 from repaychaos.scenarios import resolve_scenario
 from repaychaos.loadtests.faults import REJECT_RETRY
 from repaychaos.core.safety import check_target
+from repaychaos.core.streams import stream
 from repaychaos.core.errors import RepaychaosError
 from repaychaos.loadtests.settings import LocustSettings
 from repaychaos.semantics import arrival_times
@@ -163,8 +163,10 @@ class Repayer(FastHttpUser):
     def arrivals(self) -> None:
         if self.finished:
             raise StopUser()
-        rng = random.Random(SCENARIO.seed if SHARDS == 1 else f"{SCENARIO.seed}:{self.shard}")
-        first_after = SCENARIO.workload.check.first_after.sampler(rng)
+        # its own streams, shared with nothing in the service (see Pipeline.__init__)
+        part = "" if SHARDS == 1 else f"/{self.shard}"
+        rng = stream(SCENARIO.seed, 0, "live-arrivals" + part)
+        first_after = SCENARIO.workload.check.first_after.sampler(stream(SCENARIO.seed, 0, "live-users" + part))
         group = Group()
         lags: list[float] = []
         seq = 0

@@ -20,6 +20,7 @@ import math
 import random
 from typing import TYPE_CHECKING, Any
 
+from repaychaos.core.streams import stream
 from repaychaos.loadtests.clock import ScenarioClock
 from repaychaos.loadtests.faults import REJECT_RETRY, ActiveFault, FaultBoard
 from repaychaos.loadtests.store import LedgerRow, Store
@@ -109,6 +110,18 @@ class Reservoir(list):
             if j < self.size:
                 self[j] = value
 
+    def summary(self) -> dict[str, float | int | None]:
+        """How many values were seen, and the sample's mean and quantiles (None when empty)."""
+        if not self:
+            return {"n": self.seen, "mean": None, "p50": None, "p90": None, "p99": None, "max": None}
+        ordered = sorted(self)
+
+        def at(q: float) -> float:
+            return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+        return {"n": self.seen, "mean": sum(ordered) / len(ordered), "p50": at(0.5), "p90": at(0.9),
+                "p99": at(0.99), "max": ordered[-1]}
+
 
 class Pipeline:
     """The sync workers, credit, view (with its cache) and the reconcile sweep of one service."""
@@ -119,10 +132,17 @@ class Pipeline:
         self.clock = clock
         self.board = board
         self.store = store
-        self.rng = random.Random(seed)
-        self.sync_service = pipe.sync.service.sampler(self.rng)
-        self.credit_service = pipe.credit.service.sampler(self.rng)
-        self.channel_latency = pipe.channel.latency.sampler(self.rng)
+        # One stream per purpose, none shared with the Locust process: with one generator on
+        # both sides (same seed), which draw became a service time and which a risk-hold
+        # decision depended on the client's gap drawn from the *same* uniform, and short
+        # service times were picked out (cached-app-view's sync mean read 85 ms, not 100).
+        service = stream(seed, 0, "live-service")
+        #: per-repayment decisions: risk hold, interface bugs, cutover loss and mapping
+        self.rng = stream(seed, 0, "live-decisions")
+        self.faults_rng = stream(seed, 0, "live-faults")
+        self.sync_service = pipe.sync.service.sampler(service)
+        self.credit_service = pipe.credit.service.sampler(service)
+        self.channel_latency = pipe.channel.latency.sampler(service)
         self.workers = pipe.sync.workers
         self.risk_hold_ratio = pipe.credit.risk_hold_ratio
         self.cache_ttl = pipe.view.cache_ttl
@@ -304,7 +324,7 @@ class Pipeline:
             return None
         service = self.sync_service()
         for active in self.board.in_force("sync_delay", start):
-            extra = active.fault.extra.sampler(self.rng)()
+            extra = active.fault.extra.sampler(self.faults_rng)()
             service += extra
             msg.trace.touch("sync_delay", start, extra)
             if extra > 0 and self.workers is not None:
@@ -423,11 +443,9 @@ class Pipeline:
         self.writes += 1
         self.lateness.add(late)
 
-    def lateness_summary(self) -> dict[str, float | None]:
-        values = sorted(self.lateness)
-        if not values:
-            return {"p50": None, "p99": None, "max": None}
-        return {"p50": values[len(values) // 2], "p99": values[int(0.99 * (len(values) - 1))], "max": values[-1]}
+    def lateness_summary(self) -> dict[str, float | int | None]:
+        summary = self.lateness.summary()
+        return {key: summary[key] for key in ("p50", "p99", "max")}
 
     async def _wait_out(self, component: str, msg: Message, since: float, t: float) -> float:
         """Pass ``component`` at intended instant ``t``: wait while it is in a maintenance window,

@@ -27,7 +27,7 @@ from repaychaos.semantics import arrival_times
 from repaychaos.sim.faults import POINTS, REJECT_RETRY, build_injectors
 from repaychaos.sim.message import N_UNIFORMS, U_HOLD, Msg
 from repaychaos.sim.schedule import Schedule
-from repaychaos.sim.streams import streams
+from repaychaos.core.streams import streams
 from repaychaos.sim.users import reads_general, reads_simple, view_history
 
 if TYPE_CHECKING:
