@@ -14,7 +14,7 @@ import pytest
 from repaychaos.calibrate import calibrate
 from repaychaos.core.result import write_result
 from repaychaos.loadtests.launcher import ServiceProcess
-from repaychaos.reports.synthetic import synthetic_result
+from synthetic import synthetic_result
 from repaychaos.scenarios import load_scenario, load_scenario_data
 from repaychaos.target import load_target, run_target
 

@@ -22,7 +22,7 @@ from repaychaos.reports.compare import (
     two_sample_test,
     write_comparison,
 )
-from repaychaos.reports.synthetic import synthetic_result
+from synthetic import synthetic_result
 
 SCENARIO = """\
 version: 1

@@ -14,13 +14,13 @@ import repaychaos.reports.html  # noqa: F401
 import repaychaos.reports.junit  # noqa: F401
 import repaychaos.reports.markdown  # noqa: F401
 import repaychaos.reports.compare  # noqa: F401
-import repaychaos.reports.synthetic  # noqa: F401
+import synthetic  # noqa: F401
 import scipy.stats  # noqa: F401
 
 pytest_plugins = ["pytester"]
 
 #: the synthetic runner keeps these tests fast and independent of the SimPy model
-FAST = "--repaychaos-runner=repaychaos.reports.synthetic:synthetic_result"
+FAST = "--repaychaos-runner=synthetic:synthetic_result"
 
 TINY = """\
 version: 1
@@ -89,7 +89,7 @@ def test_scenario_runs_once_per_session(pytester: pytest.Pytester):
     """Three SLOs of one scenario share a single run of the runner."""
     pytester.makepyfile(counting_runner="""
         from pathlib import Path
-        from repaychaos.reports.synthetic import synthetic_result
+        from synthetic import synthetic_result
 
         def run(scenario, fail_on_inconclusive=True, **ignored):
             log = Path("runs.log")
@@ -106,7 +106,7 @@ def test_scenario_runs_once_per_session(pytester: pytest.Pytester):
 def straddling() -> str:
     """SLOs where `affected_ratio@maintenance` has its threshold at the observed value: inconclusive."""
     from repaychaos.scenarios.loader import load_scenario_text
-    from repaychaos.reports.synthetic import synthetic_result
+    from synthetic import synthetic_result
 
     probe = synthetic_result(load_scenario_text(tiny('lost_repayments: "== 0"')))
     value = probe["phases"]["maintenance"]["affected_ratio"]["value"]

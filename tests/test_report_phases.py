@@ -69,7 +69,7 @@ def _theory() -> dict[str, float]:
 
 
 def _synthetic(scenario):
-    from repaychaos.reports.synthetic import synthetic_result
+    from synthetic import synthetic_result
 
     return synthetic_result(scenario)
 
@@ -139,7 +139,7 @@ def test_phase_slo_verdicts_follow_the_theory(result):
 
 def test_unnamed_fault_label_phase_exists_when_an_slo_names_it():
     """`@maintenance#1` (a label the scenario accepts) gets its own phase; unnamed faults no SLO names do not."""
-    from repaychaos.reports.synthetic import synthetic_result
+    from synthetic import synthetic_result
 
     text = SCENARIO.replace("faults:\n", "faults:\n  - {type: maintenance, component: credit, at: 30m, for: 1m}\n")
     text = text.replace('  stale_read_ratio@after: "== 0"\n', '  stale_read_ratio@maintenance#1: "< 50%"\n')

@@ -12,7 +12,7 @@ from repaychaos.scenarios.loader import load_scenario_text
 from repaychaos.core.errors import InvalidResult
 from repaychaos.reports.markdown import INCONCLUSIVE_RULE
 from repaychaos.reports.render import write_report
-from repaychaos.reports.synthetic import synthetic_result
+from synthetic import synthetic_result
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

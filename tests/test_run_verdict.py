@@ -12,7 +12,7 @@ from repaychaos.cli import _run_exit
 from repaychaos.reports.compare import compare_results
 from repaychaos.reports.html import report_html
 from repaychaos.reports.markdown import summary_markdown
-from repaychaos.reports.synthetic import synthetic_result
+from synthetic import synthetic_result
 from repaychaos.scenarios.loader import load_scenario_text
 
 SCENARIO = """\

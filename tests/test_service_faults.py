@@ -26,10 +26,10 @@ def test_scenario_fault_windows_are_placed_on_the_timeline():
     """A recurring maintenance fault has one window per period up to the horizon."""
     board = FaultBoard(horizon=100.0)
     board.add(parse_fault({"type": "maintenance", "component": "sync", "at": "10s", "for": "5s", "every": "40s"}))
-    assert board.maintenance("sync", 9.99) is None
-    assert board.maintenance("sync", 10.0) == (10.0, 15.0, "pause")
-    assert board.maintenance("sync", 52.0) == (50.0, 55.0, "pause")
-    assert board.maintenance("credit", 12.0) is None
+    assert board.gate("sync", 9.99) is None
+    assert board.gate("sync", 10.0) == (10.0, 15.0, "pause", "maintenance")
+    assert board.gate("sync", 52.0) == (50.0, 55.0, "pause", "maintenance")
+    assert board.gate("credit", 12.0) is None
 
 
 def test_live_fault_is_relative_to_now_and_open_ended_without_for():
@@ -37,7 +37,7 @@ def test_live_fault_is_relative_to_now_and_open_ended_without_for():
     board = FaultBoard(horizon=100.0)
     active = board.add(parse_fault({"type": "sync_delay", "at": "2s", "extra": "1s"}), offset=30.0, source="live")
     assert active.windows == [(32.0, math.inf)]
-    assert [a.id for a in board.in_force("sync_delay", 1e6)] == [active.id]
+    assert [a.id for a in board.in_force(1e6)] == [active.id] and board.in_force(31.9) == []
 
 
 def test_ending_a_fault_cuts_its_windows_now():
@@ -47,16 +47,26 @@ def test_ending_a_fault_cuts_its_windows_now():
                                     "every": "20s"}))
     assert board.end(active.id, 12.0)
     assert active.windows == [(10.0, 12.0)]
-    assert board.maintenance("view", 12.0) is None
+    assert board.gate("view", 12.0) is None
     assert board.listing(12.0) == []
 
 
-def test_interface_bugs_are_found_by_link():
-    """An interface bug is in force only on its own link."""
+def test_interface_bugs_act_on_their_own_link_only():
+    """An interface bug's live rule drops on its own link (and draws nothing on the others)."""
+    import random
+    from types import SimpleNamespace
+
     board = FaultBoard(horizon=100.0)
-    board.add(parse_fault({"type": "interface_bug", "link": "credit->view", "drop_ratio": 0.5}))
-    assert len(board.bugs("credit->view", 1.0)) == 1
-    assert board.bugs("sync->credit", 1.0) == []
+    board.add(parse_fault({"type": "interface_bug", "link": "credit->view", "drop_ratio": 1.0}))
+    api = SimpleNamespace(rng=random.Random(1), faults_rng=random.Random(2), pooled=True)
+    touches: list = []
+    msg = SimpleNamespace(account="a", held=False, corrupt=False, lost=False, enqueued=0.0,
+                          trace=SimpleNamespace(acked_at=0.0, touch=lambda *t: touches.append(t)))
+    [active] = board.in_force(1.0)
+    state = api.rng.getstate()
+    assert not active.rule.link(api, active, msg, "sync->credit", 1.0) and api.rng.getstate() == state
+    assert active.rule.link(api, active, msg, "credit->view", 1.0)
+    assert [t[0] for t in touches] == ["interface_bug"]
 
 
 def test_invalid_fault_names_the_key():
@@ -90,12 +100,12 @@ def test_a_fault_with_the_shortest_period_over_a_long_horizon_costs_nothing_to_a
     began = time.perf_counter()
     active = board.add(parse_fault({"type": "maintenance", "component": "view", "every": "1s", "for": "100ms"}),
                        offset=5.0)
-    assert board.maintenance("view", 1e8 + 5.05) == (1e8 + 5.0, 1e8 + 5.1, "pause")
-    assert board.maintenance("view", 1e8 + 5.5) is None
+    assert board.gate("view", 1e8 + 5.05) == (1e8 + 5.0, 1e8 + 5.1, "pause", "maintenance")
+    assert board.gate("view", 1e8 + 5.5) is None
     assert len(active.as_json(1e8)["windows"]) == 10
     assert time.perf_counter() - began < 0.05
     board.end(active.id, 20.05)
-    assert board.maintenance("view", 20.02) == (20.0, 20.05, "pause") and board.maintenance("view", 21.0) is None
+    assert board.gate("view", 20.02) == (20.0, 20.05, "pause", "maintenance") and board.gate("view", 21.0) is None
 
 
 def test_a_period_below_the_minimum_is_refused_saying_so():

@@ -8,7 +8,7 @@ import random
 from repaychaos.scenarios.model import FAULT_TYPES
 from repaychaos.core.records import Read
 from repaychaos.semantics import REJECT_RETRY, release_time
-from repaychaos.sim.faults import INJECTORS
+from repaychaos.scenarios.faults.hooks import ModelInjector
 from repaychaos.semantics import arrival_times
 from repaychaos.sim.schedule import Schedule
 from repaychaos.core.streams import stream
@@ -21,7 +21,10 @@ def _sweeps(every: float):
 
 def test_every_fault_type_has_one_injector():
     """The registry holds exactly one injector per scenario fault type."""
-    assert set(INJECTORS) == set(FAULT_TYPES)
+    from repaychaos.scenarios.faults import REGISTRY
+
+    assert set(REGISTRY) == set(FAULT_TYPES)
+    assert all(issubclass(ft.model, ModelInjector) for ft in REGISTRY.values())
 
 
 def test_streams_are_reproducible_and_independent():

@@ -98,13 +98,14 @@ class Service:
         # the outbox event starts at the commit callback itself (not one more hop later, when the
         # request's coroutine resumes), and even when that coroutine was cancelled meanwhile
         self._publish_lag = Reservoir()  # scenario seconds
-        self._ledger_waits: dict[str, float] = {}  # rep_id -> when its ack began waiting out a ledger window
+        #: rep_id -> when its ack began waiting out a ledger window, and the cause of that window
+        self._ledger_waits: dict[str, tuple[float, str]] = {}
         self.store.on_acked = self._on_acked
         self._spill_task: asyncio.Task | None = None
         # key -> (ack body, account, amount): a bounded cache in front of the ledger's UNIQUE index
         self.keys: OrderedDict[str, tuple[dict[str, Any], str, str]] = OrderedDict()
         self.pending: dict[str, asyncio.Future] = {}
-        self.rejected_at: OrderedDict[str, float] = OrderedDict()
+        self.rejected_at: OrderedDict[str, tuple[float, str]] = OrderedDict()  # key -> (first reject, cause)
         self.shedding = False
         self.accepting = False
         self.recovered = 0
@@ -180,9 +181,9 @@ class Service:
         """The outbox event of a committed row, published in the writer's callback itself."""
         self._publish_lag.add(self.clock.now() - self.clock.to_scenario(row.acked_at))
         trace = self.pipeline.publish(row)
-        waited_from = self._ledger_waits.pop(row.id, None)
-        if waited_from is not None:  # the ack itself waited out a ledger window (as the model records it)
-            trace.touch("maintenance", trace.acked_at, trace.acked_at - waited_from)
+        waited = self._ledger_waits.pop(row.id, None)
+        if waited is not None:  # the ack itself waited out a ledger window (as the model records it)
+            trace.touch(waited[1], trace.acked_at, trace.acked_at - waited[0])
 
     @property
     def backlog(self) -> int:
@@ -217,7 +218,8 @@ class Service:
 
     async def _commit(self, key: str, account: str, amount: str) -> RepayOutcome:
         clock, pipe = self.clock, self.pipeline
-        waited_from = self.rejected_at.get(key)
+        rejected = self.rejected_at.get(key)
+        waited_from, held_by = rejected if rejected is not None else (None, None)
         if waited_from is None:
             await clock.sleep_until(clock.now() + pipe.channel_latency())
         else:
@@ -228,17 +230,17 @@ class Service:
             grid = waited_from + max(1, round((clock.now() - waited_from) / REJECT_RETRY)) * REJECT_RETRY
             await clock.sleep_until_precise(grid)
         while True:
-            window = self.board.maintenance("ledger", clock.now())
+            window = self.board.gate("ledger", clock.now())
             if window is None:
                 break
-            _start, end, mode = window
+            _start, end, mode, held_by = window
             if mode == "reject":
                 self.m_rejected.inc()
-                self.rejected_at.setdefault(key, clock.now())
+                self.rejected_at.setdefault(key, (clock.now(), held_by))
                 if len(self.rejected_at) > KEY_CACHE:
                     self.rejected_at.popitem(last=False)
                 wait_wall = max(1, math.ceil(REJECT_RETRY / clock.time_scale))
-                first = self.rejected_at[key]
+                first = self.rejected_at[key][0]
                 retry = first + (math.floor((clock.now() - first) / REJECT_RETRY) + 1) * REJECT_RETRY
                 return RepayOutcome(503, {"detail": "the ledger is in a maintenance window; retry with the same Idempotency-Key",
                                           "reason": "maintenance", "retry_at": clock.to_epoch(retry)},
@@ -250,8 +252,8 @@ class Service:
         self._seq += 1
         rep_id = f"r-{self._boot}-{self._seq}"
         started = time.perf_counter()
-        if waited_from is not None:
-            self._ledger_waits[rep_id] = waited_from
+        if waited_from is not None and held_by is not None:
+            self._ledger_waits[rep_id] = (waited_from, held_by)
         try:
             _acked, row = await self.store.repay(rep_id, key, account, amount, held)
         except Exception:

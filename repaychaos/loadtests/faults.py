@@ -5,8 +5,10 @@ one more (``at`` relative to now) and ``DELETE`` ends one now. Every fault is va
 by the same pydantic models as a scenario file (:mod:`repaychaos.scenarios.model`), so a
 fault that would be refused in a file is refused here too.
 
-The stages ask this board questions in scenario time (``maintenance("sync", t)``,
-``bugs("sync->credit", t)``, ...); they never look at wall time.
+The stages ask this board questions in scenario time (``gate("sync", t)``,
+``in_force(t)``); they never look at wall time. What a fault *does* is its type's live
+rule (``LIVE`` in its module of :mod:`repaychaos.scenarios.faults`); this board only
+knows where each placed fault's windows are.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from repaychaos.scenarios.faults import FAULT_TYPES
+from repaychaos.scenarios.faults import FAULT_TYPES, REGISTRY
+from repaychaos.scenarios.faults.hooks import Gate, LiveRule
 from repaychaos.scenarios.loader import load_fault_data
 from repaychaos.core.errors import InvalidInput, InvalidScenario
 from repaychaos.semantics import REJECT_RETRY, release_time
@@ -50,6 +53,12 @@ class ActiveFault:
     @property
     def type(self) -> str:
         return self.fault.type
+
+    @property
+    def rule(self) -> LiveRule:
+        """What this fault does in the service: its type's live rule."""
+        rule: LiveRule = REGISTRY[self.fault.type].live
+        return rule
 
     @property
     def windows(self) -> list[tuple[float, float]]:
@@ -121,22 +130,19 @@ class FaultBoard:
 
     # ------------------------------------------------------------------ questions the stages ask
 
-    def maintenance(self, component: str, t: float) -> tuple[float, float, str] | None:
-        """The maintenance window on ``component`` containing ``t`` (latest end wins), or None."""
+    def gate(self, component: str, t: float) -> Gate | None:
+        """The window holding ``component`` at ``t`` — ``(start, end, mode, cause)``, the latest
+        end winning — or None."""
         best = None
         for active in self.faults.values():
-            fault = active.fault
-            if fault.type == "maintenance" and fault.component == component:
-                window = active.window_at(t)
-                if window is not None and (best is None or window[1] > best[1]):
-                    best = (window[0], window[1], fault.mode)
+            window = active.rule.gate(active, component, t)
+            if window is not None and (best is None or window[1] > best[1]):
+                best = window
         return best
 
-    def in_force(self, fault_type: str, t: float) -> list[ActiveFault]:
-        return [a for a in self.faults.values() if a.fault.type == fault_type and a.window_at(t) is not None]
-
-    def bugs(self, link: str, t: float) -> list[ActiveFault]:
-        return [a for a in self.in_force("interface_bug", t) if a.fault.link == link]
+    def in_force(self, t: float) -> list[ActiveFault]:
+        """The faults with a window holding ``t``, in the order they were placed."""
+        return [a for a in self.faults.values() if a.window_at(t) is not None]
 
     def listing(self, now: float) -> list[dict[str, Any]]:
         """Faults in force and scheduled (those with a window not yet over)."""

@@ -18,14 +18,13 @@ import asyncio
 import heapq
 import math
 import random
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from repaychaos.core.streams import stream
 from repaychaos.loadtests.clock import ScenarioClock
 from repaychaos.loadtests.faults import REJECT_RETRY, ActiveFault, FaultBoard
 from repaychaos.loadtests.store import LedgerRow, Store
-from repaychaos.semantics import (DROP, CORRUPT, cache_serves, flip, judge_bug, release_time, repaired_at,
-                                  until_repair, view_at, written_state)
+from repaychaos.semantics import cache_serves, release_time, repaired_at, until_repair, view_at, written_state
 
 if TYPE_CHECKING:
     from repaychaos.scenarios import Scenario
@@ -123,6 +122,42 @@ class Reservoir(list):
                 "p99": at(0.99), "max": ordered[-1]}
 
 
+class RuleAPI:
+    """All a fault's live rule may do to the pipeline (:class:`~repaychaos.scenarios.faults.hooks.LiveAPI`):
+    no queue object, no tasks, no view."""
+
+    __slots__ = ("_pipe", "rng", "faults_rng", "pooled")
+
+    def __init__(self, pipe: "Pipeline"):
+        self._pipe = pipe
+        self.rng = pipe.rng
+        self.faults_rng = pipe.faults_rng
+        self.pooled = pipe.workers is not None
+
+    def now(self) -> float:
+        return self._pipe.clock.now()
+
+    def sleep_until(self, t: float) -> Awaitable[None]:
+        return self._pipe.clock.sleep_until(t)
+
+    def spawn(self, coro: Any) -> None:
+        self._pipe._spawn(coro)
+
+    def at(self, t: float, fn: Callable[[float], None]) -> None:
+        self._pipe._at(t, fn)
+
+    def inflight(self) -> list[Message]:
+        return list(self._pipe.inflight.values())
+
+    def blame_backlog(self, cause: str) -> None:
+        if self.pooled and not self._pipe.queue.empty():
+            self._pipe.degraded = cause
+
+    def slows_pool(self, cause: str) -> None:
+        if self.pooled:
+            self._pipe.degraded = cause
+
+
 class Pipeline:
     """The sync workers, credit, view (with its cache) and the reconcile sweep of one service."""
 
@@ -170,8 +205,11 @@ class Pipeline:
         #: account -> view writes decided for an intended instant and not yet applied, in time
         #: order: (instant, message, state). A read at or after the instant applies them first.
         self.due: dict[str, list[tuple[float, Message, bool]]] = {}
-        #: cutover switch instants not yet carried out (a due write after one waits for it)
-        self._switches_pending: list[float] = []
+        #: instants at which a fault acts on in-flight work (a cutover's switch), not yet carried
+        #: out: a read does not apply a write due after one (that act may still lose its message)
+        self._barriers: list[float] = []
+        #: what the faults' live rules may do here
+        self.api = RuleAPI(self)
         board.on_add.append(self._fault_added)
 
     # ------------------------------------------------------------------ lifecycle
@@ -305,30 +343,26 @@ class Pipeline:
         if self.degraded is not None and start > msg.enqueued:
             # SEMANTICS 3a: it waited for a worker in the backlog a fault left behind
             msg.trace.touch(self.degraded, msg.enqueued, start - msg.enqueued)
-        window = self.board.maintenance("sync", start)
+        window = self.board.gate("sync", start)
         if window is not None and window[2] == "reject":
             # rejected: the message comes back at its retry and the worker is free meanwhile
             retry = release_time(start, window[1], "reject")
             since = max(msg.enqueued, window[0])
-            msg.trace.touch("maintenance", since, retry - since)
+            msg.trace.touch(window[3], since, retry - since)
             self._spawn(self._requeue(msg, start))
             return None
         waited_from = start
-        start = await self._wait_out("sync", msg, msg.enqueued, start)
-        if start > waited_from and self.workers is not None and not self.queue.empty():
+        start, held_by = await self._wait_out("sync", msg, msg.enqueued, start)
+        if held_by is not None and start > waited_from:
             # SEMANTICS 3a also for a window ended early through DELETE /chaos/faults/{id}
-            self.degraded = "maintenance"
+            self.api.blame_backlog(held_by)
         if msg.lost:
             self._leave_sync(msg)
             self._finish(msg, wrote=False)
             return None
         service = self.sync_service()
-        for active in self.board.in_force("sync_delay", start):
-            extra = active.fault.extra.sampler(self.faults_rng)()
-            service += extra
-            msg.trace.touch("sync_delay", start, extra)
-            if extra > 0 and self.workers is not None:
-                self.degraded = "sync_delay"
+        for active in self.board.in_force(start):
+            service += active.rule.sync_start(self.api, active, msg, start)
         end = start + service
         # The stages after sync start now, from the intended end: they do not wait for this
         # task to wake at ``end`` (up to a millisecond late, more on a busy loop), so the one
@@ -349,7 +383,7 @@ class Pipeline:
         while True:
             retry = first + k * REJECT_RETRY
             await clock.sleep_until(retry)
-            window = self.board.maintenance("sync", retry)
+            window = self.board.gate("sync", retry)
             if window is None or window[2] != "reject":
                 break
             k += 1
@@ -380,15 +414,15 @@ class Pipeline:
         if msg.lost or self._link(msg, "sync->credit", t) == "drop":
             self._finish(msg, wrote=False)
             return
-        t = await self._wait_out("credit", msg, t, t)
+        t, _ = await self._wait_out("credit", msg, t, t)
         t += self.credit_service()
         dropped = self._link(msg, "credit->view", t) == "drop"
-        if dropped or self.board.maintenance("view", t) is not None:
+        if dropped or self.board.gate("view", t) is not None:
             await clock.sleep_until_precise(t)
             if dropped or msg.lost:
                 self._finish(msg, wrote=False)
                 return
-            t = await self._wait_out("view", msg, t, t)
+            t, _ = await self._wait_out("view", msg, t, t)
             if msg.lost:
                 self._finish(msg, wrote=False)
                 return
@@ -410,10 +444,9 @@ class Pipeline:
     def _final_state(self, msg: Message, t: float) -> bool:
         """The state the view write of ``msg`` at ``t`` shows (a cutover may leave it unmapped)."""
         unmapped = False
-        for active in self.board.in_force("cutover", t):
-            if self.rng.random() < active.fault.unmapped_ratio:
+        for active in self.board.in_force(t):
+            if active.rule.write(self.api, active, msg, t):
                 unmapped = True
-                msg.trace.touch("cutover", t, UNTIL_REPAIR)
         return written_state(not msg.held, msg.corrupt, unmapped)
 
     def _apply_due(self, account: str, upto: float, by_read: bool = True) -> None:
@@ -425,7 +458,7 @@ class Pipeline:
             return
         while queue and queue[0][0] <= upto:
             t, msg, state = queue[0]
-            if by_read and self._switches_pending and min(self._switches_pending) <= t:
+            if by_read and self._barriers and min(self._barriers) <= t:
                 return
             queue.pop(0)
             if msg.lost:
@@ -447,18 +480,20 @@ class Pipeline:
         summary = self.lateness.summary()
         return {key: summary[key] for key in ("p50", "p99", "max")}
 
-    async def _wait_out(self, component: str, msg: Message, since: float, t: float) -> float:
-        """Pass ``component`` at intended instant ``t``: wait while it is in a maintenance window,
+    async def _wait_out(self, component: str, msg: Message, since: float, t: float) -> tuple[float, str | None]:
+        """Pass ``component`` at intended instant ``t``: wait while a fault holds it (a gate),
         touching the message for every window it waited in (counted from ``since``, when it
-        reached the component). Returns the instant it went through."""
+        reached the component). Returns the instant it went through and the cause of the last
+        gate that held it (None: none did)."""
         clock = self.clock
         went = t
         first = None
+        held_by = None
         while True:
-            window = self.board.maintenance(component, went)
+            window = self.board.gate(component, went)
             if window is None:
                 break
-            _start, end, mode = window
+            _start, end, mode, held_by = window
             if first is None:
                 first = went
             release = release_time(first if mode == "reject" else went, end, mode)
@@ -470,39 +505,24 @@ class Pipeline:
             now = clock.now()
             if now >= release:
                 went = release
-            elif self.board.maintenance(component, now) is None:
+            elif self.board.gate(component, now) is None:
                 # the window was ended live: through now, or at the next retry when rejected
                 went = release_time(first, now, mode)
                 await clock.sleep_until(went)
                 break
             else:
                 went = max(went, now)
-        self._touch_windows(component, msg, since, went)
-        return went
-
-    def _touch_windows(self, component: str, msg: Message, since: float, went: float) -> None:
+        # touches for every window it waited in, also one it queued in that ended before ``t``
         for active in self.board.faults.values():
-            fault = active.fault
-            if fault.type != "maintenance" or fault.component != component:
-                continue
-            for start, end in active.iter_windows(since=since, until=went):
-                if start < went and end > since:
-                    at = max(since, start)
-                    msg.trace.touch("maintenance", at, min(end, went) - at)
+            active.rule.waited(self.api, active, component, msg, since, went)
+        return went, held_by
 
     def _link(self, msg: Message, link: str, t: float) -> str | None:
-        """Judge every interface bug on ``link`` at ``t``, each with its own draw
-        (:func:`repaychaos.semantics.judge_bug`): 'drop', or the message's state flipped."""
-        for active in self.board.bugs(link, t):
-            fault = active.fault
-            outcome = judge_bug(self.rng.random(), fault.drop_ratio, fault.corrupt_ratio)
-            if outcome is None:
-                continue
-            msg.trace.touch("interface_bug", t, UNTIL_REPAIR)
-            if outcome is DROP:
+        """Every fault in force on ``link`` at ``t`` judges the message, in the order placed
+        (each with its own draw): 'drop', or None (its state may have been flipped)."""
+        for active in self.board.in_force(t):
+            if active.rule.link(self.api, active, msg, link, t):
                 return "drop"
-            if outcome is CORRUPT:
-                msg.corrupt = flip(msg.corrupt)
         return None
 
     def _finish(self, msg: Message, wrote: bool) -> None:
@@ -572,48 +592,23 @@ class Pipeline:
     # ------------------------------------------------------------------ faults with a moment of their own
 
     def _fault_added(self, active: ActiveFault) -> None:
-        if not self._started:
-            return
-        if active.type == "cutover":
-            for start, _end in active.windows:
-                self._switches_pending.append(start)
-                self._spawn(self._cutover_switch(active, start))
-        elif active.type == "maintenance" and active.fault.component == "sync" and self.workers is not None:
-            self._spawn(self._sync_window_ends(active))
+        if self._started:
+            active.rule.placed(self.api, active)
 
-    async def _sync_window_ends(self, active: ActiveFault) -> None:
-        """SEMANTICS 3a: a sync window that ends with messages queued leaves a backlog to blame on it.
-        One task per fault walks its windows lazily (a recurring fault may have very many)."""
-        since = self.clock.now()
-        while True:
-            window = next(active.iter_windows(since=since), None)
-            if window is None or window[1] == math.inf:
-                return
-            end = window[1]
-            await self.clock.sleep_until(end)
-            still = active.window_at(end - 1e-9)  # None or shorter: ended live (handled in _sync)
-            if still is not None and still[1] == end and not self.queue.empty():
-                self.degraded = "maintenance"
-            since = end
+    def _at(self, t: float, act: Callable[[float], None]) -> None:
+        """Call ``act(t)`` at scenario instant ``t``, after every view write due by then; until
+        it has run, reads do not apply writes due after ``t`` (``act`` may still lose them)."""
+        self._barriers.append(t)
+        self._spawn(self._act_at(t, act))
 
-    async def _cutover_switch(self, active: ActiveFault, start: float) -> None:
-        """At the switch, messages in flight (acked before it, not yet written) may be lost."""
+    async def _act_at(self, t: float, act: Callable[[float], None]) -> None:
         try:
-            await self.clock.sleep_until(start)
-            self._switch(active, start)
+            await self.clock.sleep_until(t)
+            for account in list(self.due):  # written before t: no longer in flight then
+                self._apply_due(account, t, by_read=False)
+            act(t)
         finally:
-            self._switches_pending.remove(start)
-
-    def _switch(self, active: ActiveFault, start: float) -> None:
-        if not any(s == start for s, _ in active.windows):
-            return  # ended before the switch
-        for account in list(self.due):  # written before the switch: no longer in flight then
-            self._apply_due(account, start, by_read=False)
-        ratio = active.fault.inflight_loss_ratio
-        for msg in list(self.inflight.values()):
-            if not msg.lost and msg.trace.acked_at < start and self.rng.random() < ratio:
-                msg.lost = True
-                msg.trace.touch("cutover", start, UNTIL_REPAIR)
+            self._barriers.remove(t)
 
     # ------------------------------------------------------------------ observation
 

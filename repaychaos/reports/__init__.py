@@ -4,7 +4,7 @@
   summary.md, junit.xml and plots/*.png.
 - :mod:`repaychaos.reports.compare` — ``compare_results(sim, load)``: model against measurement.
 - :mod:`repaychaos.reports.plots`, :mod:`repaychaos.reports.html`, :mod:`repaychaos.reports.markdown`, :mod:`repaychaos.reports.junit`,
-  :mod:`repaychaos.reports.fmt` — one output each; :mod:`repaychaos.reports.synthetic` — stand-in records for tests.
+  :mod:`repaychaos.reports.fmt` — one output each. (Stand-in records for tests are built by `tests/synthetic.py`.)
 
 Nothing here runs a model or a load test: it only renders records (SPEC §5).
 """

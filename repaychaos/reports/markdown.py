@@ -125,5 +125,5 @@ def summary_markdown(results: Sequence[Mapping[str, Any]], comparison: dict[str,
 
         parts += [calibration_markdown(calibration)]
     if any((r.get("run") or {}).get("synthetic") for r in results):
-        parts += ["> note: built from synthetic records (repaychaos.reports.synthetic), not a model run or a measurement."]
+        parts += ["> note: built from synthetic records (tests/synthetic.py), not a model run or a measurement."]
     return "\n".join(parts).rstrip() + "\n"

@@ -30,6 +30,7 @@ from pydantic_core import PydanticUndefined, core_schema
 from repaychaos.core.catalog import PHASE_AFTER, QUANTILES, slo_metric_paths
 from repaychaos.scenarios import units
 from repaychaos.scenarios.distributions import Constant
+from repaychaos.scenarios.faults import REGISTRY
 from repaychaos.scenarios.model import Scenario, _RULE
 
 __all__ = [
@@ -484,44 +485,10 @@ pipeline:
   reconcile: {{every: 15m}}
 """
 
-#: A runnable scenario per fault type (``tests`` validate and run each through the model).
+#: A runnable scenario per fault type, from its registry module (``tests`` validate and run each).
 FAULT_EXAMPLES: dict[str, str] = {
-    "sync_delay": _BASE.format(name="example-sync-delay", description="A slow consumer for ten minutes.") + """faults:
-  - type: sync_delay
-    at: 10m
-    for: 10m
-    extra: {dist: pareto, scale: 2s, shape: 1.5}
-slo:
-  stale_read_ratio@sync_delay: "< 5%"
-""",
-    "maintenance": _BASE.format(name="example-maintenance", description="The sync workers pause for five minutes.") + """faults:
-  - type: maintenance
-    name: deploy
-    component: sync
-    mode: pause
-    at: 10m
-    for: 5m
-slo:
-  stale_read_ratio@deploy: "< 50%"
-  stale_read_ratio@after: "< 1%"
-""",
-    "interface_bug": _BASE.format(name="example-interface-bug", description="A client drops 5% of messages.") + """faults:
-  - type: interface_bug
-    link: sync->credit
-    at: 5m
-    for: 15m
-    drop_ratio: 5%
-slo:
-  time_to_usable.p99: "< 15m"
-""",
-    "cutover": _BASE.format(name="example-cutover", description="Traffic moves to a new credit platform.") + """faults:
-  - type: cutover
-    at: 15m
-    inflight_loss_ratio: 50%
-    unmapped_ratio: 0.2%
-slo:
-  lost_repayments: "== 0"
-""",
+    name: _BASE.format(name="example-" + name.replace("_", "-"), description=ft.example_description) + ft.example
+    for name, ft in REGISTRY.items()
 }
 
 #: One ``first_after`` (or service time) per distribution, shown in the reference.

@@ -8,15 +8,12 @@ same repayment (common random numbers).
 from __future__ import annotations
 
 from repaychaos.core.records import Touch
+from repaychaos.scenarios.faults.hooks import N_UNIFORMS, U_CUT_LOSS, U_HOLD, U_LINK, U_UNMAPPED
 
 __all__ = ["Msg", "U_HOLD", "U_LINK", "U_CUT_LOSS", "U_UNMAPPED", "N_UNIFORMS"]
 
-#: Positions in :attr:`Msg.u`, the repayment's decision uniforms.
-U_HOLD = 0
-U_LINK = {"ledger->sync": 1, "sync->credit": 2, "credit->view": 3}
-U_CUT_LOSS = 4
-U_UNMAPPED = 5
-N_UNIFORMS = 6
+# Positions in :attr:`Msg.u`, the repayment's decision uniforms, are laid out in
+# :mod:`repaychaos.scenarios.faults.hooks` (the fault injectors read them).
 
 
 class Msg:

@@ -93,6 +93,10 @@ class InjectorAPI:
         if self._model.queue:
             self._model.degraded = cause
 
+    def slows_pool(self, cause: str) -> None:
+        """This fault slowed a worker: the queue that builds behind it is blamed on it (SEMANTICS 3a)."""
+        self._model.degraded = cause
+
     def claim_link_draw(self, link: str) -> bool:
         """True for the first interface bug on ``link``: it may use the repayment's pre-drawn
         link uniform; every later bug on that link must draw its own from :attr:`rng`."""
@@ -248,8 +252,6 @@ class Model:
             if passed is None:
                 return  # deferred by a rejecting window; the worker stays free
             t = passed
-        if msg.extra:
-            self.degraded = "sync_delay"
         done = t + msg.svc + msg.extra
         self.busy += 1
         if done == _INF:

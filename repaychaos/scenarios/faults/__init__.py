@@ -2,11 +2,12 @@
 
 Each module ``<type>.py`` holds the type's scenario spec (``SPEC``, a pydantic model
 whose ``type`` literal is the module name), its report ``LABEL`` and ``COLOUR``, its
-place in report order (``ORDER``) and the shared rules of :mod:`repaychaos.semantics`
-it applies. The scenario schema (:data:`Fault`), the loader's did-you-mean, Prometheus
-labels, plot colours and the cause catalogue all derive from :data:`REGISTRY`, so
-adding a fault type is adding one module here (plus its behaviour in each engine's
-injector table and docs/SEMANTICS.md).
+place in report order (``ORDER``), its behaviour in the model (``MODEL``, an injector
+class) and in the live service (``LIVE``, a rule), written against the narrow engine
+APIs of :mod:`.hooks` with the shared rules of :mod:`repaychaos.semantics`. The scenario
+schema (:data:`Fault`), the loader's did-you-mean, Prometheus labels, plot colours, both
+engines' fault handling and the cause check all derive from :data:`REGISTRY`, so adding a
+fault type is adding one module here (and its paragraph in docs/SEMANTICS.md).
 """
 
 from __future__ import annotations
@@ -30,16 +31,24 @@ class FaultType:
     label: str
     colour: str
     doc: str
+    #: the model's injector class (:class:`.hooks.ModelInjector`)
+    model: Any
+    #: the live service's rule (:class:`.hooks.LiveRule`)
+    live: Any
+    #: a runnable example's ``faults`` and ``slo`` (YAML) and what it shows
+    example: str
+    example_description: str
 
 
 def _discover() -> dict[str, FaultType]:
     found = []
     for info in pkgutil.iter_modules(__path__):
-        if info.name == "base" or info.name.startswith("_"):
+        if info.name in ("base", "hooks") or info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
         doc = (module.__doc__ or "").strip().splitlines()[0]
-        found.append((module.ORDER, FaultType(info.name, module.SPEC, module.LABEL, module.COLOUR, doc)))
+        found.append((module.ORDER, FaultType(info.name, module.SPEC, module.LABEL, module.COLOUR, doc,
+                                            module.MODEL, module.LIVE, module.EXAMPLE, module.EXAMPLE_DESCRIPTION)))
     found.sort(key=lambda pair: (pair[0], pair[1].name))
     return {ft.name: ft for _, ft in found}
 

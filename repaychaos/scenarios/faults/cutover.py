@@ -8,17 +8,32 @@ At ``at`` every message in flight (acked before ``at``, not yet written) is lost
 
 from __future__ import annotations
 
-from typing import Literal
+import functools
+import math
+from typing import Any, Literal
 
 from repaychaos.scenarios.faults.base import FaultBase, Ratio
+from repaychaos.scenarios.faults.hooks import U_CUT_LOSS, U_UNMAPPED, LiveAPI, LiveFault, LiveMessage, LiveRule, ModelInjector
 from repaychaos.semantics import written_state
 
-__all__ = ["Cutover", "SPEC", "LABEL", "COLOUR", "ORDER", "written_state"]
+__all__ = ["Cutover", "SPEC", "LABEL", "COLOUR", "ORDER", "MODEL", "LIVE", "EXAMPLE", "EXAMPLE_DESCRIPTION", "written_state"]
+
+_INF = math.inf
 
 ORDER = 4
 LABEL = "cutover"
 COLOUR = "#00798c"
 
+#: The reference's runnable example (its ``faults`` and ``slo``; tests run it through the model).
+EXAMPLE_DESCRIPTION = "Traffic moves to a new credit platform."
+EXAMPLE = """faults:
+  - type: cutover
+    at: 15m
+    inflight_loss_ratio: 50%
+    unmapped_ratio: 0.2%
+slo:
+  lost_repayments: "== 0"
+"""
 
 class Cutover(FaultBase):
     """Traffic moves to a new system: in-flight messages may be lost, accounts mis-mapped."""
@@ -29,3 +44,77 @@ class Cutover(FaultBase):
 
 
 SPEC = Cutover
+
+
+class CutoverInjector(ModelInjector):
+    """The model: writes in the window may be mis-mapped; at the switch, messages in flight
+    (queued ones at once, the rest when they would be written) may be lost."""
+
+    fault: Cutover
+
+    def hooks(self) -> list[tuple[str, float, float]]:
+        out = []
+        for s, e in self.windows:
+            out.append(("write", s, e))
+            out.append(("final", s, _INF))
+        return out
+
+    def apply(self, point: str, msg: Any, t: float) -> float:
+        if point == "write":
+            if msg.u[U_UNMAPPED] < self.fault.unmapped_ratio:
+                msg.bad = True
+                msg.touch_until_repair("cutover", t)
+        else:  # final: was it in flight at the switch?
+            at = self.fault.at
+            if msg.ack < at and not msg.lost and msg.u[U_CUT_LOSS] < self.fault.inflight_loss_ratio:
+                msg.lost = True
+                msg.touch_until_repair("cutover", at)
+        return t
+
+    def start(self) -> None:
+        for s, _ in self.windows:
+            self.model.at(s, self._switch, s)
+
+    def _switch(self, at: float) -> None:
+        # Queued messages lost at the switch never reach a worker of the new system.
+        ratio = self.fault.inflight_loss_ratio
+        if not ratio:
+            return
+
+        def lost(msg: Any) -> bool:
+            if msg.ack < at and msg.u[U_CUT_LOSS] < ratio:
+                msg.lost = True
+                msg.touch_until_repair("cutover", at)
+                return True
+            return False
+
+        self.model.lose_waiting(lost, at)
+
+
+class CutoverRule(LiveRule):
+    """The service: the same two draws, from the decision stream; the switch happens at its
+    instant (:meth:`LiveAPI.at`: writes due before it are applied first)."""
+
+    def write(self, api: LiveAPI, active: LiveFault, msg: LiveMessage, t: float) -> bool:
+        if api.rng.random() < active.fault.unmapped_ratio:
+            msg.trace.touch("cutover", t, math.nan)  # until the view is repaired
+            return True
+        return False
+
+    def placed(self, api: LiveAPI, active: LiveFault) -> None:
+        for start, _end in active.windows:
+            api.at(start, functools.partial(self._switch, api, active))
+
+    @staticmethod
+    def _switch(api: LiveAPI, active: LiveFault, start: float) -> None:
+        if not any(s == start for s, _ in active.windows):
+            return  # ended before the switch
+        ratio = active.fault.inflight_loss_ratio
+        for msg in api.inflight():
+            if not msg.lost and msg.trace.acked_at < start and api.rng.random() < ratio:
+                msg.lost = True
+                msg.trace.touch("cutover", start, math.nan)
+
+
+MODEL = CutoverInjector
+LIVE = CutoverRule()

@@ -7,17 +7,28 @@ this fault too. Both engines draw ``extra`` with :meth:`SyncDelay.extra` ``.samp
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from repaychaos.scenarios.distributions import Distribution
 from repaychaos.scenarios.faults.base import FaultBase
+from repaychaos.scenarios.faults.hooks import LiveAPI, LiveFault, LiveMessage, LiveRule, ModelAPI, ModelInjector
 
-__all__ = ["SyncDelay", "SPEC", "LABEL", "COLOUR", "ORDER"]
+__all__ = ["SyncDelay", "SPEC", "LABEL", "COLOUR", "ORDER", "MODEL", "LIVE", "EXAMPLE", "EXAMPLE_DESCRIPTION"]
 
 ORDER = 1
 LABEL = "sync delay"
 COLOUR = "#e6a100"
 
+#: The reference's runnable example (its ``faults`` and ``slo``; tests run it through the model).
+EXAMPLE_DESCRIPTION = "A slow consumer for ten minutes."
+EXAMPLE = """faults:
+  - type: sync_delay
+    at: 10m
+    for: 10m
+    extra: {dist: pareto, scale: 2s, shape: 1.5}
+slo:
+  stale_read_ratio@sync_delay: "< 5%"
+"""
 
 class SyncDelay(FaultBase):
     """Each sync message whose service starts in the window takes ``extra`` longer."""
@@ -27,3 +38,39 @@ class SyncDelay(FaultBase):
 
 
 SPEC = SyncDelay
+
+
+class SyncDelayInjector(ModelInjector):
+    """The model: the message's service gets ``extra`` (from the fault stream)."""
+
+    fault: SyncDelay
+
+    def __init__(self, fault: SyncDelay, label: str, model: ModelAPI):
+        super().__init__(fault, label, model)
+        self._extra = fault.extra.sampler(model.rng)
+
+    def hooks(self) -> list[tuple[str, float, float]]:
+        return [("sync", s, e) for s, e in self.windows]
+
+    def apply(self, point: str, msg: Any, t: float) -> float:
+        extra = self._extra()
+        msg.extra += extra
+        msg.touch("sync_delay", t, extra)
+        if extra:
+            self.model.slows_pool("sync_delay")
+        return t
+
+
+class SyncDelayRule(LiveRule):
+    """The service: the worker holds the message ``extra`` longer."""
+
+    def sync_start(self, api: LiveAPI, active: LiveFault, msg: LiveMessage, t: float) -> float:
+        extra: float = active.fault.extra.sampler(api.faults_rng)()
+        msg.trace.touch("sync_delay", t, extra)
+        if extra > 0:
+            api.slows_pool("sync_delay")
+        return extra
+
+
+MODEL = SyncDelayInjector
+LIVE = SyncDelayRule()

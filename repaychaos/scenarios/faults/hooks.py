@@ -1,0 +1,220 @@
+"""What a fault type may do in each engine, and the narrow APIs the engines give it.
+
+A fault module (one per type, in this package) holds its spec, label and colour, and
+its behaviour in both engines:
+
+- ``MODEL``: a :class:`ModelInjector` subclass — how the SimPy model applies the fault to
+  a repayment passing a pipeline point (:data:`POINTS`), and any moment of its own;
+- ``LIVE``: a :class:`LiveRule` — how the live reference service applies it.
+
+Both talk to their engine only through the verbs here (:class:`ModelAPI`,
+:class:`LiveAPI`) and the message protocols, never its queue or tasks, so neither
+engine has code for a particular fault type: adding a fault type is adding one module.
+The rules they apply (link draws, flips, retry times, until-repaired) are the functions
+of :mod:`repaychaos.semantics`.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar, Iterable, Protocol
+
+if TYPE_CHECKING:  # pragma: no cover
+    import random
+
+    from repaychaos.scenarios.faults.base import FaultBase
+
+__all__ = ["POINTS", "U_HOLD", "U_LINK", "U_CUT_LOSS", "U_UNMAPPED", "N_UNIFORMS",
+           "ModelMessage", "ModelAPI", "ModelInjector", "LiveMessage", "LiveFault", "LiveAPI", "LiveRule",
+           "Gate"]
+
+#: Pipeline points, in path order: ``ledger`` (commit attempt), ``ledger->sync`` (at the ack),
+#: ``sync`` (a worker starts the message), ``sync->credit`` (sync done), ``credit`` (arrival
+#: at credit), ``credit->view`` (credit done), ``view`` (the write), ``write`` (the instant
+#: the view is written), ``final`` (the same instant, for in-flight checks).
+POINTS: tuple[str, ...] = ("ledger", "ledger->sync", "sync", "sync->credit", "credit", "credit->view",
+                           "view", "write", "final")
+
+#: Positions of a repayment's decision uniforms in the model (drawn at arrival, in this
+#: order, whatever the faults: common random numbers across scenarios).
+U_HOLD = 0
+U_LINK = {"ledger->sync": 1, "sync->credit": 2, "credit->view": 3}
+U_CUT_LOSS = 4
+U_UNMAPPED = 5
+N_UNIFORMS = 6
+
+#: A component's window in force: ``(start, end, mode, cause)``; mode ``pause`` or ``reject``.
+Gate = tuple[float, float, str, str]
+
+
+# ---------------------------------------------------------------------------------- the model
+
+class ModelMessage(Protocol):
+    """A repayment as a model injector sees it (scenario seconds)."""
+
+    ack: float
+    enq: float
+    u: tuple[float, ...]
+    extra: float
+    bad: bool
+    dropped: bool
+    lost: bool
+
+    def touch(self, cause: str, at: float, added: float) -> None: ...
+
+    def touch_until_repair(self, cause: str, at: float) -> None: ...
+
+
+class ModelAPI(Protocol):
+    """All a fault injector may do to the model: no SimPy, no queue object, no pool counters."""
+
+    horizon: float
+    rng: random.Random
+
+    def at(self, t: float, fn: Callable[[Any], None], arg: Any) -> None: ...
+
+    def defer(self, msg: Any, retry_at: float) -> None: ...
+
+    def waiting(self) -> tuple[Any, ...]: ...
+
+    def lose_waiting(self, lost: Callable[[Any], bool], at: float) -> None: ...
+
+    def on_leave_queue(self, hook: Callable[[Any, float], None]) -> None: ...
+
+    def blame_backlog(self, cause: str) -> None:
+        """The messages queued now wait behind a backlog this fault left (SEMANTICS 3a)."""
+
+    def slows_pool(self, cause: str) -> None:
+        """This fault slowed a worker: the queue behind it is blamed on it (SEMANTICS 3a)."""
+
+    def claim_link_draw(self, link: str) -> bool: ...
+
+
+class ModelInjector:
+    """One scenario fault in the model: its windows and what it does to a passing message.
+
+    The stage at a point calls :meth:`apply` for a message passing while a window is open;
+    the injector may delay it (return a later time), defer it (return ``None`` after
+    re-submitting it itself), or mark it dropped, corrupted or lost, recording a touch.
+    Injectors that act at an instant of their own schedule it in :meth:`start`.
+    """
+
+    #: Gates (work waits) run before modifiers so a modifier is judged at the real start.
+    order: ClassVar[int] = 1
+
+    def __init__(self, fault: FaultBase, label: str, model: ModelAPI):
+        self.fault: Any = fault
+        self.label = label
+        self.model = model
+        self.windows = fault.windows(model.horizon)
+        self._starts = [s for s, _ in self.windows]
+
+    def hooks(self) -> list[tuple[str, float, float]]:
+        """``(point, start, end)`` for every window in which this injector acts."""
+        raise NotImplementedError
+
+    def apply(self, point: str, msg: Any, t: float) -> float | None:
+        """Act on ``msg`` passing ``point`` at ``t``; the time it may proceed (None: deferred)."""
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Schedule any instants of its own (called once before the run)."""
+
+    def window_at(self, t: float) -> tuple[float, float]:
+        """The window holding ``t`` (the schedule only calls an injector inside one)."""
+        return self.windows[bisect_right(self._starts, t) - 1]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.label})"
+
+
+# ---------------------------------------------------------------------------------- the service
+
+class LiveTrace(Protocol):
+    acked_at: float
+
+    def touch(self, cause: str, at: float, added: float) -> None: ...
+
+
+class LiveMessage(Protocol):
+    """An outbox message as a live rule sees it (scenario seconds)."""
+
+    account: str
+    held: bool
+    corrupt: bool
+    lost: bool
+    enqueued: float
+
+    @property
+    def trace(self) -> LiveTrace: ...
+
+
+class LiveFault(Protocol):
+    """A fault placed on the service's timeline (windows shifted, possibly ended live)."""
+
+    fault: Any
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def windows(self) -> list[tuple[float, float]]: ...
+
+    def window_at(self, t: float) -> tuple[float, float] | None: ...
+
+    def iter_windows(self, since: float = -math.inf, until: float = math.inf) -> Iterable[tuple[float, float]]: ...
+
+
+class LiveAPI(Protocol):
+    """All a live rule may do to the service's pipeline."""
+
+    #: per-repayment decisions (interface bugs, cutover loss and mapping)
+    rng: random.Random
+    #: fault-only draws (a sync delay's extra time)
+    faults_rng: random.Random
+    #: True when the sync pool has a fixed number of workers (a backlog can form)
+    pooled: bool
+
+    def now(self) -> float: ...
+
+    def sleep_until(self, t: float) -> Awaitable[None]: ...
+
+    def spawn(self, coro: Any) -> None: ...
+
+    def at(self, t: float, fn: Callable[[float], None]) -> None: ...
+
+    def inflight(self) -> list[Any]: ...
+
+    def blame_backlog(self, cause: str) -> None: ...
+
+    def slows_pool(self, cause: str) -> None: ...
+
+
+class LiveRule:
+    """How a fault type acts in the live service. Stateless: one instance per type, every
+    method is told which placed fault it answers for. The defaults do nothing."""
+
+    def gate(self, active: LiveFault, component: str, t: float) -> Gate | None:
+        """The window in which ``component`` is held at ``t`` by this fault, or None."""
+        return None
+
+    def waited(self, api: LiveAPI, active: LiveFault, component: str, msg: LiveMessage,
+               since: float, went: float) -> None:
+        """``msg`` reached ``component`` at ``since`` and went through at ``went``: touch it
+        for the time this fault held it."""
+
+    def sync_start(self, api: LiveAPI, active: LiveFault, msg: LiveMessage, t: float) -> float:
+        """A worker starts ``msg`` at ``t`` inside a window: extra service time."""
+        return 0.0
+
+    def link(self, api: LiveAPI, active: LiveFault, msg: LiveMessage, link: str, t: float) -> bool:
+        """``msg`` crosses ``link`` at ``t`` inside a window: True if it is dropped there."""
+        return False
+
+    def write(self, api: LiveAPI, active: LiveFault, msg: LiveMessage, t: float) -> bool:
+        """The view write of ``msg`` at ``t`` inside a window: True if it is mis-mapped."""
+        return False
+
+    def placed(self, api: LiveAPI, active: LiveFault) -> None:
+        """The fault was placed on a running pipeline: schedule instants of its own."""
