@@ -8,6 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from repaychaos.semantics import REJECT_RETRY
+
 from repaychaos.scenarios import load_scenario_data
 from repaychaos.loadtests.launcher import ServiceProcess
 
@@ -146,6 +148,23 @@ def test_ledger_reject_window_answers_503_then_accepts_the_same_key(svc):
     assert resp.status_code == 503 and int(resp.headers["Retry-After"]) >= 1
     assert requests.delete(f"{svc.url}/chaos/faults/{fid}", headers=svc.auth(), timeout=10).status_code == 200
     assert post(svc, "k-reject", {"account": "a-reject", "amount": "1"}).status_code == 201
+
+
+def test_a_reject_names_the_first_retry_that_can_succeed_and_an_early_retry_is_held_for_it(svc):
+    """SEMANTICS 1: retries every REJECT_RETRY from the first attempt; every one before the window's
+    end is rejected, so the 503 names the first grid instant at or after the end (retry_at). A retry
+    sent early is held for that instant and acked at it."""
+    created = fault(svc, {"type": "maintenance", "component": "ledger", "mode": "reject", "for": "1s"}).json()
+    end = created["windows"][0][1]
+    resp = post(svc, "k-named", {"account": "a-named", "amount": "1"})
+    assert resp.status_code == 503
+    health = requests.get(svc.url + "/healthz", timeout=10).json()
+    to_s = lambda epoch: (epoch - health["t0"]) * health["time_scale"]  # noqa: E731
+    named = to_s(resp.json()["retry_at"])
+    assert end <= named < end + REJECT_RETRY
+    again = post(svc, "k-named", {"account": "a-named", "amount": "1"})  # at once: early
+    assert again.status_code == 201
+    assert abs(to_s(again.json()["acked_at"]) - named) < 0.05 * health["time_scale"]
 
 
 def test_ledger_pause_window_delays_the_ack_to_its_end(svc):

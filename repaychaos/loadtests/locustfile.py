@@ -49,7 +49,7 @@ SHARDS = SETTINGS.shards
 RECORD_DIR = SETTINGS.record
 READ_BIAS_MAX = 0.010  # wall seconds a read may be sent ahead of its instant
 #: Wall seconds a ledger retry is sent ahead of its grid instant (the service waits for the instant).
-RETRY_LEAD = 0.003
+RETRY_LEAD = 0.5
 MAX_FAILURES = 8  # non-503 failures (timeouts, 5xx) before a user gives up; it is then counted
 
 _open_records: dict[str, dict[str, Any]] = {}
@@ -127,7 +127,7 @@ class Repayer(FastHttpUser):
 
     fixed_count = SHARDS
     wait_time = constant(0)
-    concurrency = 256  # the HTTP pool shared by this user's repayment greenlets
+    concurrency = 1024  # the HTTP pool shared by this user's repayment greenlets
     network_timeout = 30.0
     connection_timeout = 10.0
 

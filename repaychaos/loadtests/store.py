@@ -86,6 +86,7 @@ class Store:
         #: called on the event loop with each newly committed row, before its waiter resumes
         self.on_acked: Callable[[LedgerRow], None] | None = None
         self._restamps: deque[tuple[float, list[str]]] = deque()  # appended on the loop, drained by the writer
+        self._as_of: dict[str, float] = {}  # rep_id -> an ack instant earlier than the commit (see repay)
         self.failed: BaseException | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -149,12 +150,20 @@ class Store:
 
     # ------------------------------------------------------------------ writes
 
-    def repay(self, rep_id: str, key: str, account: str, amount: str, held: bool) -> asyncio.Future:
+    def repay(self, rep_id: str, key: str, account: str, amount: str, held: bool,
+              as_of: float | None = None) -> asyncio.Future:
         """Queue a ledger row + outbox event; the future gives ``(acked_at_epoch, LedgerRow | None)``
-        after COMMIT (``None`` row = the key was already in the ledger)."""
+        after COMMIT (``None`` row = the key was already in the ledger). The ack instant is the
+        commit's, or ``as_of`` (epoch) if earlier: a retry taken as of the instant it aimed at."""
         fut = self._event_loop.create_future()
+        if as_of is not None:
+            self._as_of[rep_id] = as_of
         self._queue.put(("repay", fut, rep_id, key, account, amount, held))
         return fut
+
+    def forget_as_of(self, rep_id: str) -> None:
+        """Drop a pending ``as_of`` of :meth:`repay` whose row was not committed as new."""
+        self._as_of.pop(rep_id, None)
 
     def write_view(self, account: str, usable: bool, as_of: float, done_id: str | None) -> None:
         """Queue a view write (epoch ``as_of``); ``done_id`` also completes that outbox event."""
@@ -232,8 +241,13 @@ class Store:
         ids = []
         for fut, value in results:
             if isinstance(value, tuple) and value[1] is not None:
-                value = (now, replace(value[1], acked_at=now))
-                ids.append(value[1].id)
+                as_of = self._as_of.pop(value[1].id, None)
+                at = now if as_of is None else min(as_of, now)
+                value = (at, replace(value[1], acked_at=at))
+                if at == now:
+                    ids.append(value[1].id)
+                else:
+                    self._restamps.append((at, [value[1].id]))
                 if self.on_acked is not None:
                     self.on_acked(value[1])
             if not fut.done():
