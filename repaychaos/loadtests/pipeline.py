@@ -42,7 +42,7 @@ UNTIL_REPAIR = math.nan
 class Trace:
     """What happened to one repayment, in scenario seconds (see module docstring)."""
 
-    __slots__ = ("id", "account", "acked_at", "held", "changes", "touches")
+    __slots__ = ("id", "account", "acked_at", "held", "changes", "touches", "read_unusable_at")
 
     def __init__(self, rep_id: str, account: str, acked_at: float, held: bool):
         self.id = rep_id
@@ -51,6 +51,8 @@ class Trace:
         self.held = held
         self.changes: list[tuple[float, bool]] = []
         self.touches: list[tuple[str, float, float]] = []
+        #: the last instant a read of the account was answered "unusable" (see Pipeline._after_sync)
+        self.read_unusable_at = -math.inf
 
     def touch(self, cause: str, at: float, added: float) -> None:
         self.touches.append((cause, at, added))
@@ -433,6 +435,12 @@ class Pipeline:
             self.inflight.pop(msg.id, None)
             return
         state = self._final_state(msg, t)
+        # Decided late (the loop woke this task after t, as in the drain of a backlog): a read
+        # answered "unusable" meanwhile must stay true of the timeline, so the write goes just
+        # after it, not back to t (that read would be a stale read of a view the trace calls usable).
+        seen = msg.trace.read_unusable_at
+        if seen >= t:
+            t = math.nextafter(seen, math.inf)
         self.due.setdefault(msg.account, []).append((t, msg, state))
         await clock.sleep_until(t)
         now = clock.now()
@@ -554,6 +562,10 @@ class Pipeline:
         if account in self.due:
             self._apply_due(account, t)
         usable = self.view.get(account, (False, t))[0]
+        if not usable:
+            trace = self.latest.get(account)
+            if trace is not None:
+                trace.read_unusable_at = t
         if self.cache_ttl > 0:
             cached = self.cache.get(account)
             if cached is not None and cache_serves(t, cached[0], self.cache_ttl):
