@@ -245,7 +245,7 @@ class Service:
             if late < 0:
                 # early (the client sends ahead of the instant): held here, tried at each grid
                 # instant up to the named one, so a window ended live lets it in at the next one
-                t = waited_from + math.ceil((now - waited_from) / REJECT_RETRY) * REJECT_RETRY
+                t = release_time(waited_from, now, "reject")  # the next grid instant
                 while t < named:
                     await clock.sleep_until(t)
                     if self.board.gate("ledger", t) is None:
@@ -256,7 +256,7 @@ class Service:
             elif late <= RETRY_LATE_MAX_WALL * clock.time_scale:
                 as_of = named
             else:
-                await clock.sleep_until(waited_from + math.ceil((now - waited_from) / REJECT_RETRY) * REJECT_RETRY)
+                await clock.sleep_until(release_time(waited_from, now, "reject"))  # the next grid instant
         while True:
             window = self.board.gate("ledger", clock.now() if as_of is None else as_of)
             if window is None:
