@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 
 from repaychaos.scenarios import load_scenario_data
-from repaychaos.loadtests.measure import read_records
-from repaychaos.loadtests.runner import run_load
+from repaychaos.load.measure import read_records
+from repaychaos.load.runner import run_load
 
 
 def scenario(rate: float, seconds: float) -> object:

@@ -1,4 +1,4 @@
-"""The ``repaychaos`` command line (SPEC §6). Thin: it resolves input, calls one entry
+"""The ``repaychaos`` command line (docs/reference/cli.md). Thin: it resolves input, calls one entry
 point, writes and prints the record, and maps errors to exit codes.
 
 Exit codes: 0 SLOs met, 1 an SLO failed (or model and measurement disagree for ``run``),
@@ -114,7 +114,7 @@ _progress = click.option("--progress/--no-progress", default=None, help="Progres
 def cli(debug: bool) -> None:
     """How often, and for how long, do users see a stale "unusable" account after repaying?
 
-    Scenario format: docs/scenarios.md (every key, unit, fault type, distribution and SLO
+    Scenario format: docs/reference/scenario-format.md (every key, unit, fault type, distribution and SLO
     key); `repaychaos schema` prints it as a JSON Schema for editors.
     """
     global _DEBUG
@@ -183,7 +183,7 @@ def sim(scenario: str, seed: int | None, replications: int | None, processes: in
         out: str | None, inconclusive: str, progress: bool | None) -> None:
     """Run the SimPy model of SCENARIO (a path or a bundled name)."""
     sc = _scenario(scenario)
-    from repaychaos.sim.runner import run_model
+    from repaychaos.sim.simulate import run_model
 
     result = run_model(sc, seed=seed, replications=replications, processes=processes, scheduler=scheduler,
                        progress=progress, fail_on_inconclusive=inconclusive == "fail")
@@ -207,7 +207,7 @@ def sim(scenario: str, seed: int | None, replications: int | None, processes: in
 @click.option("--keep-dir", type=click.Path(file_okay=False), default=None,
               help="Keep the service database, Locust records and logs in this folder.")
 @click.option("--target", "target", default=None, metavar="TARGET.yaml",
-              help="Drive your own service described by this target file, black-box (SPEC §8; time scale 1 by default).")
+              help="Drive your own service described by this target file, black-box (docs/reference/target-file.md; time scale 1 by default).")
 @_inconclusive
 @_progress
 @_guarded
@@ -224,7 +224,7 @@ def load(scenario: str, time_scale: float | None, wall: str | None, out: str | N
         out_dir = _out_dir(out, sc.name, "target")
         result = _run_target(sc, target, out_dir, time_scale, allow_remote, max_wall, inconclusive == "fail")
         sys.exit(_finish(result, out_dir))
-    from repaychaos.loadtests.runner import run_load
+    from repaychaos.load.runner import run_load
 
     out_dir = _out_dir(out, sc.name, "load")
     result = run_load(sc, time_scale=time_scale, allow_remote=allow_remote, host=host,
@@ -263,12 +263,12 @@ def run(scenario: str, time_scale: float | None, out: str | None, target: str | 
         inconclusive: str, progress: bool | None) -> None:
     """Model and measurement of SCENARIO, then a comparison and a report."""
     sc = _scenario(scenario)
-    from repaychaos.loadtests.runner import run_load
+    from repaychaos.load.runner import run_load
     from repaychaos.reports.compare import compare_results, comparison_text
     from repaychaos.reports.render import write_report
     from repaychaos.core.result import write_result
     from repaychaos.reports.summary import format_summary
-    from repaychaos.sim.runner import run_model
+    from repaychaos.sim.simulate import run_model
 
     out_dir = _out_dir(out, sc.name, "run")
     strict = inconclusive == "fail"
@@ -379,13 +379,13 @@ def sweep_exit_code(record: dict[str, Any]) -> int:
 
 
 @cli.command()
-@click.option("--target", "target", is_flag=True, help="The target file format (SPEC §8) instead of the scenario format.")
+@click.option("--target", "target", is_flag=True, help="The target file format (docs/reference/target-file.md) instead of the scenario format.")
 @_guarded
 def schema(target: bool) -> None:
     """Print the JSON Schema (draft 2020-12) of the scenario format (or --target: the target file format).
 
     Generated from the scenario model; the same file is committed as
-    docs/scenario.schema.json. Reference: docs/scenarios.md.
+    docs/reference/scenario.schema.json. Reference: docs/reference/scenario-format.md.
     """
     if target:
         import json
@@ -411,9 +411,9 @@ def schema(target: bool) -> None:
 @_guarded
 def serve(scenario: str | None, host: str, port: int, db: str | None, time_scale: float,
           max_backlog: int | None) -> None:
-    """The reference service alone (SPEC §7)."""
+    """The reference service alone (docs/reference/http-api.md)."""
     sc = _scenario(scenario) if scenario else None
-    from repaychaos.loadtests.service import serve as serve_service
+    from repaychaos.service.serve import serve as serve_service
 
     serve_service(sc, host=host, port=port, db=db, time_scale=time_scale, max_backlog=max_backlog)
 

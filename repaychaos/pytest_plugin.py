@@ -6,7 +6,7 @@ Registered through the ``pytest11`` entry point, so installing repaychaos is eno
     pytest checks/nightly.yaml          # any scenario file named on the command line
     pytest --repaychaos-scenario bad-day -m repaychaos   # a bundled scenario, only the gates
 
-Each scenario is run once per session (through ``repaychaos.sim.runner.run_model`` unless
+Each scenario is run once per session (through ``repaychaos.sim.simulate.run_model`` unless
 ``--repaychaos-runner module:function`` names another runner with the same shape) and
 each of its SLOs is one test item that fails with the observed value, its 95 % interval
 and the rule. An inconclusive SLO fails, or with ``--repaychaos-allow-inconclusive`` is
@@ -41,7 +41,7 @@ __all__ = [
     "pytest_collection_modifyitems",
 ]
 
-DEFAULT_RUNNER = "repaychaos.sim.runner:run_model"
+DEFAULT_RUNNER = "repaychaos.sim.simulate:run_model"
 SUFFIXES = (".chaos.yaml", ".chaos.yml")
 
 _RUNS = pytest.StashKey[dict[str, "ResultRecord | Exception"]]()
@@ -68,7 +68,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--repaychaos-out", default=None, metavar="DIR",
                     help="write result.json and the report of each scenario into DIR/<scenario>/")
     group.addoption("--repaychaos-target", default=None, metavar="TARGET.yaml",
-                    help="gate on a black-box run against the service this target file describes (SPEC §8)")
+                    help="gate on a black-box run against the service this target file describes (docs/reference/target-file.md)")
     group.addoption("--repaychaos-time-scale", type=float, default=None, metavar="K",
                     help="time scale of a --repaychaos-target run (default 1: real time)")
 

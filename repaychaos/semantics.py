@@ -1,8 +1,8 @@
 """What happens to a repayment, as executable rules shared by the model and the service.
 
-docs/SEMANTICS.md states the pipeline in prose; this module is that prose as functions.
+docs/explanation/semantics.md states the pipeline in prose; this module is that prose as functions.
 The SimPy model (:mod:`repaychaos.sim`) and the reference service
-(:mod:`repaychaos.loadtests`) both call these, so a rule cannot drift between the
+(:mod:`repaychaos.service`) both call these, so a rule cannot drift between the
 engines: they differ only in *how they wait* (simulated time vs. the compressed clock),
 never in what a fault does, when a retry goes through, what the view shows at ``t``,
 what the app's cache serves, or how long a fault's damage lasts.

@@ -1,7 +1,7 @@
 """Synthetic result records, built through the real metric collectors.
 
 It lives with the tests, not in the package: it is a third, simplified implementation of
-the pipeline, and the package keeps exactly one per engine (issue 8).
+the pipeline, and the package keeps exactly one per engine.
 
 Why: reports, gates and the comparison need realistic ``result.json`` records to be
 developed and tested against, independent of the SimPy model and the live service. This

@@ -13,7 +13,7 @@ import pytest
 
 from repaychaos.calibrate import calibrate
 from repaychaos.core.result import write_result
-from repaychaos.loadtests.launcher import ServiceProcess
+from repaychaos.load.launcher import ServiceProcess
 from synthetic import synthetic_result
 from repaychaos.scenarios import load_scenario, load_scenario_data
 from repaychaos.target import load_target, run_target
@@ -128,7 +128,7 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path, source):
 
 @pytest.mark.live
 def test_calibrating_a_bundled_scenario_closes_the_loop(tmp_path):
-    """Issue 13's loop from the command line: a live run of the bundled slow-sync scenario as
+    """The calibration loop from the command line: a live run of the bundled slow-sync scenario as
     shipped (30 minutes at time scale 30, a minute of arrivals, ~3,400 users: cut to 12 minutes,
     ~1,350 users, the measured curve was noisy enough that the calibrated model's 2 pp RMS check
     failed once in CI), then `repaychaos calibrate`:

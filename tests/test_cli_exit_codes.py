@@ -1,4 +1,4 @@
-"""The command line's contract (SPEC §6): exit codes, one-line errors, result files."""
+"""The command line's contract (docs/reference/cli.md): exit codes, one-line errors, result files."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def test_list_shows_every_bundled_scenario():
 
 
 def test_sim_exit_0_when_slos_met_and_writes_result(write_scenario, tmp_path):
-    """A loose SLO passes: exit 0, and result.json follows SPEC §5."""
+    """A loose SLO passes: exit 0, and result.json follows docs/reference/result-file.md."""
     out = tmp_path / "out"
     proc = repaychaos("sim", str(tiny(write_scenario, "< 50%")), "--out", str(out), "--no-progress")
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from repaychaos.scenarios import load_scenario_data
-from repaychaos.loadtests.runner import run_load
+from repaychaos.load.runner import run_load
 
 pytestmark = pytest.mark.live
 

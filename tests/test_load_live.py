@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from repaychaos.scenarios import load_scenario_data
-from repaychaos.loadtests.runner import run_load
-from repaychaos.loadtests.launcher import ServiceProcess
+from repaychaos.load.runner import run_load
+from repaychaos.load.launcher import ServiceProcess
 from repaychaos.core.stats import wilson
 
 pytestmark = pytest.mark.live

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from repaychaos.loadtests.runner import (
+from repaychaos.load.runner import (
     MAX_WALL_RATE,
     STATUS_EVERY,
     _Status,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from repaychaos.scenarios import load_scenario_data
-from repaychaos.loadtests.measure import collect
-from repaychaos.loadtests.runner import MAX_WALL_RATE, check_target, default_time_scale, run_load
+from repaychaos.load.measure import collect
+from repaychaos.load.runner import MAX_WALL_RATE, check_target, default_time_scale, run_load
 from repaychaos.core.errors import InvalidInput, UnsafeTarget
 from repaychaos.core.collector import finalize
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from repaychaos.core.errors import InvalidInput
-from repaychaos.loadtests.settings import LocustSettings
+from repaychaos.load.settings import LocustSettings
 
 
 def test_settings_survive_the_trip_through_the_environment():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from repaychaos.scenarios import resolve_scenario
-from repaychaos.loadtests.runner import run_load
+from repaychaos.load.runner import run_load
 
 pytestmark = [pytest.mark.soak, pytest.mark.live]
 

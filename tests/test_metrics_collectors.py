@@ -1,4 +1,4 @@
-"""The metric definitions of SPEC §4, checked on hand-built repayments with exact answers."""
+"""The metric definitions of docs/reference/metrics.md, checked on hand-built repayments with exact answers."""
 
 from __future__ import annotations
 

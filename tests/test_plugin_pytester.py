@@ -155,8 +155,8 @@ def test_plain_test_runs_are_untouched(pytester: pytest.Pytester):
 
 
 def test_runs_the_simpy_model_by_default(pytester: pytest.Pytester):
-    """Without --repaychaos-runner the SimPy model (repaychaos.sim.runner.run_model) is used."""
-    pytest.importorskip("repaychaos.sim.runner")
+    """Without --repaychaos-runner the SimPy model (repaychaos.sim.simulate.run_model) is used."""
+    pytest.importorskip("repaychaos.sim.simulate")
     pytester.makefile(".chaos.yaml", gate=tiny(SLOS))
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=2, failed=1)

@@ -177,7 +177,7 @@ def test_every_readme_command_runs(tmp_path):
 def _run_against_reference_service(argv: list[str], work: Path, env: dict[str, str],
                                    tmp_path: Path) -> subprocess.CompletedProcess[str]:
     """A `--target` command, with the reference service it describes started on a free port."""
-    from repaychaos.loadtests.launcher import ServiceProcess
+    from repaychaos.load.launcher import ServiceProcess
     from repaychaos.scenarios import resolve_scenario
 
     index = argv.index("--target") + 1

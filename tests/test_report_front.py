@@ -12,7 +12,7 @@ from repaychaos.reports.render import write_report
 from repaychaos.reports.sweep_plots import _axis_label, cell_text
 from repaychaos.scenarios.loader import load_scenario_text
 from repaychaos.scenarios.reference import FAULT_EXAMPLES
-from repaychaos.sim.runner import run_model
+from repaychaos.sim.simulate import run_model
 
 EMOJI = ("\u2705", "\u274c", "\u26a0")
 

@@ -3,7 +3,7 @@ interval straddles the threshold, and say so instead of flipping a coin between 
 
 from __future__ import annotations
 
-from repaychaos.scenarios.model import SloRule
+from repaychaos.scenarios.spec import SloRule
 from repaychaos.core.result import evaluate_slos
 
 

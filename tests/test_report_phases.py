@@ -2,7 +2,7 @@
 
 The scenario: constant sync (100 ms, unlimited workers) and credit (20 ms) services, no
 reconcile, users read at ack + 5 s, then every 30 s, at most 4 times; sync is paused for
-[600 s, 1200 s). By docs/SEMANTICS.md a repayment acked at ``a`` inside the window becomes
+[600 s, 1200 s). By docs/explanation/semantics.md a repayment acked at ``a`` inside the window becomes
 usable at ``1200.12`` (it waits out the pause, then 120 ms of service), so with
 ``D = 1200.12 - a`` (uniform on (0.12, 600.12]) its user sees ``#{k < 4: 5 + 30k < D}``
 stale reads. Outside the window the view is usable 120 ms after the ack, long before the
@@ -75,7 +75,7 @@ def _synthetic(scenario):
 
 
 def _model(scenario):
-    runner = pytest.importorskip("repaychaos.sim.runner")
+    runner = pytest.importorskip("repaychaos.sim.simulate")
     return runner.run_model(scenario, progress=False)
 
 

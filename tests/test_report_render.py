@@ -201,7 +201,7 @@ def test_write_report_refuses_a_record_without_metrics(tmp_path):
         write_report([{"source": "sim", "scenario": {}, "slo": [], "passed": True}], tmp_path)
 
 
-SPEC_EXAMPLE = {
+FORMAT_EXAMPLE = {
     "schema": "repaychaos.core.result/1",
     "source": "sim",
     "scenario": {"name": "nightly-maintenance"},
@@ -223,8 +223,8 @@ SPEC_EXAMPLE = {
 
 
 def test_report_renders_a_record_with_only_the_spec_keys(tmp_path):
-    """A SPEC §5 record without series, phases or verdicts still renders, with the verdict derived from `passed`."""
-    paths = write_report([SPEC_EXAMPLE], tmp_path)
+    """A docs/reference/result-file.md record without series, phases or verdicts still renders, with the verdict derived from `passed`."""
+    paths = write_report([FORMAT_EXAMPLE], tmp_path)
     page = _Page()
     page.feed(paths["html"].read_text(encoding="utf-8"))
     assert len(page.images) == 3  # staleness, causes, time to usable: no series to plot over time

@@ -1,4 +1,4 @@
-"""The scenario reference (docs/scenarios.md) and JSON Schema (docs/scenario.schema.json)
+"""The scenario reference (docs/reference/scenario-format.md) and JSON Schema (docs/reference/scenario.schema.json)
 are generated from the model; these tests fail when either drifts from it."""
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def test_every_fault_type_and_distribution_has_an_example():
 @pytest.mark.parametrize("fault_type", sorted(FAULT_EXAMPLES))
 def test_fault_examples_validate_and_run(fault_type):
     """Each example in the reference is a whole scenario that runs through the model."""
-    from repaychaos.sim.runner import run_model
+    from repaychaos.sim.simulate import run_model
 
     scenario = load_scenario_text(FAULT_EXAMPLES[fault_type], f"example {fault_type}")
     assert [f.type for f in scenario.faults] == [fault_type]

@@ -1,4 +1,4 @@
-"""Loading and validating scenario files: every key of SPEC §3 and every class of error."""
+"""Loading and validating scenario files: every key of docs/reference/scenario-format.md and every class of error."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from repaychaos.scenarios import bundled_scenarios, load_scenario, resolve_scenario, with_overrides
 from repaychaos.scenarios.loader import load_scenario_data, load_scenario_text, parse_key_path
-from repaychaos.scenarios.model import Cutover, InterfaceBug, Maintenance, SyncDelay
+from repaychaos.scenarios.spec import Cutover, InterfaceBug, Maintenance, SyncDelay
 from repaychaos.core.errors import InvalidInput, InvalidScenario
 
 from conftest import MINIMAL
@@ -74,7 +74,7 @@ def problems_of(text: str) -> list:
 
 
 def test_every_key_is_read_into_seconds_and_ratios():
-    """The full SPEC example loads with durations in seconds, rates per second, ratios as shares."""
+    """The full reference example loads with durations in seconds, rates per second, ratios as shares."""
     s = load_scenario_text(FULL, "full.yaml")
     assert (s.duration, s.warmup, s.seed, s.replications) == (21600, 600, 7, 5)
     assert s.workload.arrivals.steps == ((0.0, 5.0), (7200.0, 20.0))

@@ -1,4 +1,4 @@
-"""Units of the scenario format: durations, rates and ratios (SPEC §3)."""
+"""Units of the scenario format: durations, rates and ratios (docs/reference/scenario-format.md)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from repaychaos.scenarios.units import format_duration, parse_duration, parse_ra
      ("1m30s", 90), (12, 12.0), (0.5, 0.5), ("7", 7.0), ("0s", 0.0)],
 )
 def test_durations_parse_to_seconds(text, seconds):
-    """Every duration form in SPEC §3 reads as seconds."""
+    """Every duration form in docs/reference/scenario-format.md reads as seconds."""
     assert parse_duration(text) == pytest.approx(seconds)
 
 

@@ -2,7 +2,7 @@
 
 Both the SimPy model and the live reference service apply the rules of
 :mod:`repaychaos.semantics`; these tests run every fault type alone, and the two
-composition cases of docs/SEMANTICS.md, through both and check:
+composition cases of docs/explanation/semantics.md, through both and check:
 
 - against the closed form where there is one (two overlapping 10 % drops lose
   1 − 0.9² = 0.19; two 30 % corrupting links leave 2 · 0.3 · 0.7 = 0.42 wrong);
@@ -26,9 +26,9 @@ from typing import Any
 import pytest
 
 from repaychaos.core.stats import wilson
-from repaychaos.loadtests.runner import run_load
+from repaychaos.load.runner import run_load
 from repaychaos.scenarios import load_scenario_data
-from repaychaos.sim.runner import run_model
+from repaychaos.sim.simulate import run_model
 
 Z = 3.2905  # two-sided 99.9 %
 LIVE_SCALE = 5.0

@@ -12,7 +12,7 @@ from repaychaos.scenarios.faults.hooks import LiveRule, ModelInjector
 
 
 def test_registry_lists_every_fault_type_once_in_report_order():
-    """The registry's types are its modules; causes are queueing, every fault type, cache (SPEC §4)."""
+    """The registry's types are its modules; causes are queueing, every fault type, cache (docs/reference/metrics.md)."""
     assert FAULT_TYPES == ("sync_delay", "maintenance", "interface_bug", "cutover")
     assert CAUSES == ("queueing", *FAULT_TYPES, "cache")
     for name, ft in REGISTRY.items():

@@ -1,4 +1,4 @@
-"""SPEC §7 against a running reference service: status codes, idempotency, auth, faults."""
+"""docs/reference/http-api.md against a running reference service: status codes, idempotency, auth, faults."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import requests
 from repaychaos.semantics import REJECT_RETRY
 
 from repaychaos.scenarios import load_scenario_data
-from repaychaos.loadtests.launcher import ServiceProcess
+from repaychaos.load.launcher import ServiceProcess
 
 pytestmark = pytest.mark.live
 

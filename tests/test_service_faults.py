@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from repaychaos.loadtests.faults import REJECT_RETRY, FaultBoard, parse_fault, release_time
+from repaychaos.service.fault_board import REJECT_RETRY, FaultBoard, parse_fault, release_time
 from repaychaos.core.errors import InvalidInput
 
 
@@ -16,7 +16,7 @@ def test_pause_releases_at_the_window_end():
 
 
 def test_reject_releases_at_the_first_retry_at_or_after_the_end():
-    """Rejected work retries every REJECT_RETRY from its first attempt (docs/SEMANTICS.md step 1)."""
+    """Rejected work retries every REJECT_RETRY from its first attempt (docs/explanation/semantics.md step 1)."""
     assert REJECT_RETRY == 5.0
     assert release_time(2.0, 11.0, "reject") == 12.0  # retries at 7, 12
     assert release_time(1.0, 11.0, "reject") == 11.0  # a retry falls exactly on the end
@@ -78,7 +78,7 @@ def test_invalid_fault_names_the_key():
 
 
 def test_recurring_windows_are_lazy_and_agree_with_the_eager_list():
-    """Issue 10: window_at is O(1) and iter_windows lazy, and both say what windows() lists."""
+    """window_at is O(1) and iter_windows lazy, and both say what windows() lists."""
     import random
 
     fault = parse_fault({"type": "maintenance", "component": "sync", "at": "7s", "for": "2s", "every": "5s"})
@@ -93,7 +93,7 @@ def test_recurring_windows_are_lazy_and_agree_with_the_eager_list():
 
 
 def test_a_fault_with_the_shortest_period_over_a_long_horizon_costs_nothing_to_add():
-    """Issue 10 case 7: every 1s over ten years of horizon is placed in O(1) and answers in O(1)."""
+    """Every 1s over ten years of horizon is placed in O(1) and answers in O(1)."""
     import time
 
     board = FaultBoard(horizon=10 * 365 * 86_400.0)

@@ -1,4 +1,4 @@
-"""Issue 10: the reference service tried as an attacker would, on loopback. Every answer is a
+"""The reference service tried as an attacker would, on loopback. Every answer is a
 4xx with a JSON body saying what was wrong (never a 500 or a hang), and is counted in /metrics."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from repaychaos.loadtests.edge import BODY_TIMEOUT, MAX_AMOUNT
-from repaychaos.loadtests.launcher import ServiceProcess, free_port
+from repaychaos.service.edge import BODY_TIMEOUT, MAX_AMOUNT
+from repaychaos.load.launcher import ServiceProcess, free_port
 from repaychaos.scenarios import load_scenario_data
 
 pytestmark = pytest.mark.live

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from repaychaos.scenarios import load_scenario_data
-from repaychaos.loadtests.launcher import ServiceProcess
+from repaychaos.load.launcher import ServiceProcess
 
 pytestmark = pytest.mark.live
 

@@ -1,8 +1,8 @@
-"""Issue 10: the service's memory does not grow with what it has served.
+"""The service's memory does not grow with what it has served.
 
 Status reads of accounts nobody repaid cache nothing; idempotency keys are answered from
 the ledger's index behind a bounded cache; a repayment's trace and its account's view
-move to SQLite once final (:mod:`repaychaos.loadtests.spill`). The default suite reads
+move to SQLite once final (:mod:`repaychaos.service.spill`). The default suite reads
 40k accounts and posts 20k repayments; the soak version reads 200k and posts 100k.
 """
 
@@ -15,7 +15,7 @@ import threading
 import pytest
 import requests
 
-from repaychaos.loadtests.launcher import ServiceProcess
+from repaychaos.load.launcher import ServiceProcess
 from repaychaos.scenarios import load_scenario_data
 
 pytestmark = pytest.mark.live

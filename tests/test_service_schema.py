@@ -1,4 +1,4 @@
-"""Issue 10: the service held to its own OpenAPI document by Schemathesis, with every check.
+"""The service held to its own OpenAPI document by Schemathesis, with every check.
 
 Schemathesis generates requests from ``/openapi.json`` (valid and invalid ones) and checks
 each answer: no 5xx, status codes and bodies and headers as documented, invalid data
@@ -18,8 +18,8 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from repaychaos.loadtests.openapi import openapi_document
-from repaychaos.loadtests.launcher import ServiceProcess
+from repaychaos.service.openapi import openapi_document
+from repaychaos.load.launcher import ServiceProcess
 from repaychaos.scenarios import load_scenario_data
 
 pytestmark = pytest.mark.live

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from repaychaos.scenarios.loader import load_scenario_text
-from repaychaos.sim.runner import run_model
+from repaychaos.sim.simulate import run_model
 
 SLOWED = """\
 version: 1

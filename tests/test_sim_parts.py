@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 
-from repaychaos.scenarios.model import FAULT_TYPES
+from repaychaos.scenarios.spec import FAULT_TYPES
 from repaychaos.core.records import Read
 from repaychaos.semantics import REJECT_RETRY, release_time
 from repaychaos.scenarios.faults.hooks import ModelInjector

@@ -8,7 +8,7 @@ import pytest
 
 from repaychaos.scenarios import load_scenario_data, with_overrides
 from repaychaos.core.errors import InvalidOption
-from repaychaos.sim.runner import run_model, run_replication
+from repaychaos.sim.simulate import run_model, run_replication
 
 
 def _scenario(**over):

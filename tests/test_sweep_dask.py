@@ -58,7 +58,7 @@ def test_an_unreachable_scheduler_is_a_user_error(tmp_path, monkeypatch):
 
 def test_sim_replications_run_on_the_same_cluster_with_identical_metrics(cluster):
     """`repaychaos sim --scheduler` uses the one executor: the Dask run equals the local one byte for byte."""
-    from repaychaos.sim.runner import run_model
+    from repaychaos.sim.simulate import run_model
 
     scenario = load_scenario_text(TINY, "tiny.yaml")
     remote = run_model(scenario, scheduler=cluster.scheduler_address, progress=False)

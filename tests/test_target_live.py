@@ -16,7 +16,7 @@ import requests
 
 from repaychaos.core.stats import wilson
 from repaychaos.core.readlog import read_read_log
-from repaychaos.loadtests.launcher import ServiceProcess, free_port
+from repaychaos.load.launcher import ServiceProcess, free_port
 from repaychaos.scenarios import load_scenario_data
 from repaychaos.target import ActionFailed, load_target, run_target
 
@@ -192,7 +192,7 @@ def test_black_box_agrees_with_the_trace_based_load_run_of_the_same_scenario(tmp
     """`repaychaos load` (trace-based, its own service) and a target run (black-box, a service
     started on the same scenario) measure stale_read_ratio within their combined 95 % intervals;
     the load run writes the same read log format."""
-    from repaychaos.loadtests.runner import run_load
+    from repaychaos.load.runner import run_load
     from repaychaos.reports.compare import interval_agreement
 
     scenario = _scenario(duration="60s", pipeline={

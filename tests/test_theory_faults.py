@@ -13,8 +13,8 @@ import math
 import pytest
 
 from theory_scenarios import theory_scenario
-from repaychaos.sim.faults import REJECT_RETRY
-from repaychaos.sim.runner import run_model
+from repaychaos.sim.injectors import REJECT_RETRY
+from repaychaos.sim.simulate import run_model
 
 
 def _scenario(**over):

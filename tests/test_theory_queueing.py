@@ -13,7 +13,7 @@ import math
 import pytest
 
 from theory_scenarios import erlang_c_wait, theory_scenario
-from repaychaos.sim.runner import run_model, run_replication
+from repaychaos.sim.simulate import run_model, run_replication
 
 
 def _scenario(**over):

@@ -1,4 +1,4 @@
-"""Closing the loop (issue 13): the model run on the calibrated scenario, and one report
+"""Closing the loop: the model run on the calibrated scenario, and one report
 that shows it beside the measurement it was fitted to.
 
 ``repaychaos calibrate`` calls :func:`close_loop` after the fit: ``calibrated-sim/result.json``
@@ -23,7 +23,7 @@ def close_loop(record: Mapping[str, Any], result_path: str | Path, *, progress: 
     from repaychaos.reports.calibration import calibration_beside
     from repaychaos.reports.render import write_report
     from repaychaos.scenarios import load_scenario
-    from repaychaos.sim.runner import run_model
+    from repaychaos.sim.simulate import run_model
 
     scenario_path = Path(record["paths"]["scenario"])
     base = scenario_path.parent

@@ -61,7 +61,7 @@ def _level_stats(obs: Observations, scenario: Scenario, best: Fit) -> list[dict[
 
 def _model_curve(data: dict[str, Any]) -> tuple[list[float], list[float]]:
     from repaychaos.scenarios import load_scenario_data
-    from repaychaos.sim.runner import run_model
+    from repaychaos.sim.simulate import run_model
 
     check = dict(data, faults=[], slo={}, replications=1)
     result = run_model(load_scenario_data(check, "<calibrated>"), replications=2, processes=1, progress=False)

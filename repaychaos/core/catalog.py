@@ -17,7 +17,7 @@ __all__ = [
     "PHASE_AFTER",
 ]
 
-#: Causes a stale read can be attributed to (SPEC §4), in report order.
+#: Causes a stale read can be attributed to (docs/reference/metrics.md), in report order.
 CAUSES: tuple[str, ...] = ("queueing", "sync_delay", "maintenance", "interface_bug", "cutover", "cache")
 
 #: Quantile keys of ``time_to_usable`` (plus ``mean``).

@@ -1,4 +1,4 @@
-"""Every metric of SPEC §4, collected once, for the model and the load test alike.
+"""Every metric of docs/reference/metrics.md, collected once, for the model and the load test alike.
 
 Both sources feed :class:`~repaychaos.core.records.Repayment` s and their
 :class:`~repaychaos.core.records.Read` s to a :class:`MetricsCollector`. Collectors
@@ -52,7 +52,7 @@ SERIES_BINS = 240
 #: more correlated batches).
 BATCHES = 20
 
-#: What result.json says about how its intervals were made (README "result.json beyond SPEC §5").
+#: What result.json says about how its intervals were made (README "result.json beyond docs/reference/result-file.md").
 CI_METHOD = "batch-means"
 
 _GRID = len(VISIBILITY_GRID)
@@ -165,7 +165,7 @@ class _Batching:
 
 
 class MetricsCollector:
-    """Streams repayments and their reads into the SPEC §4 metrics for one replication.
+    """Streams repayments and their reads into the docs/reference/metrics.md metrics for one replication.
 
     ``windows`` maps a phase name (a fault type or fault name) to its ``[start, end)``
     windows; a repayment acked inside one also counts in that phase, and one acked after
@@ -269,7 +269,7 @@ class MetricsCollector:
             k = bisect_right(VISIBILITY_GRID, delay) if delay != math.inf else _GRID
             if k and VISIBILITY_GRID[k - 1] == delay:
                 k -= 1
-        # SPEC: a user who used all max_checks and saw only stale reads contacts support.
+        # docs/reference/metrics.md: a user who used all max_checks and saw only stale reads contacts support.
         support = n_stale == n_reads >= self.max_checks
         for g, gb in groups:
             g.b_repayments[gb] += 1

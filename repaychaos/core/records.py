@@ -5,7 +5,7 @@ was acked, whether a risk hold keeps its truth unusable, when the view first sho
 usable, which faults touched its path) plus the :class:`Read` s its user made, and hand
 them to :class:`~repaychaos.core.collector.MetricsCollector`.
 
-Attribution of a stale read (SPEC §4), :func:`cause_of`: ``cache`` when the view itself
+Attribution of a stale read (docs/reference/metrics.md), :func:`cause_of`: ``cache`` when the view itself
 was already usable at the read but a cached older status was served; otherwise, among
 the faults that touched the repayment's path at or before the read, the one that added
 the most delay; with none, ``queueing``. Ties go to the earlier entry in

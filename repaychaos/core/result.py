@@ -1,12 +1,12 @@
-"""The result record (SPEC §5): built once here for the model and the load test, SLO
+"""The result record (docs/reference/result-file.md): built once here for the model and the load test, SLO
 verdicts included, written and read back with clear errors.
 
-Extensions beyond SPEC §5 (documented in the README): ``replications``, ``verdict``
+Extensions beyond docs/reference/result-file.md (documented in the README): ``replications``, ``verdict``
 (``pass``/``fail``/``inconclusive``), per-SLO ``verdict`` and ``ci95``, ``phases``
 (the metrics of repayments acked inside each fault's windows and ``after`` them),
 ``series`` (fixed-width time bins), ``windows`` (every fault window), ``recovery``,
 ``ci_method`` (how the intervals were made), ``metrics.intervals`` (intervals of the
-metrics SPEC §5 gives as plain numbers) and ``run`` (wall-clock facts that are *not* part of the deterministic metrics).
+metrics docs/reference/result-file.md gives as plain numbers) and ``run`` (wall-clock facts that are *not* part of the deterministic metrics).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ SCHEMA = "repaychaos.core.result/1"
 
 
 def default_out_dir(scenario_name: str, source: str) -> Path:
-    """SPEC §6: ``reports/out/<scenario>-<source>/``."""
+    """docs/reference/cli.md: ``reports/out/<scenario>-<source>/``."""
     return Path("reports") / "out" / f"{scenario_name}-{source}"
 
 
@@ -60,7 +60,7 @@ def lookup_metric(metrics: dict[str, Any], phases: dict[str, Any], key: str) -> 
     """Value and 95 % interval (None where the metric has none) of a metric path such as
     ``time_to_usable.p99`` or ``stale_read_ratio@maintenance``.
 
-    Ratios carry their interval in their node (SPEC §5); other metrics with an interval
+    Ratios carry their interval in their node (docs/reference/result-file.md); other metrics with an interval
     (quantiles, the mean, support contacts) carry it in the population's ``intervals``.
     """
     path, _, phase = key.partition("@")
@@ -197,4 +197,4 @@ def read_result(path: str | os.PathLike[str]) -> ResultRecord:
     for key in ("source", "scenario", "metrics", "slo", "passed"):
         if key not in data:
             raise InvalidResult(f"{path}: expected key '{key}' in a repaychaos result")
-    return cast(ResultRecord, data)  # its schema and SPEC §5's keys checked above
+    return cast(ResultRecord, data)  # its schema and docs/reference/result-file.md's keys checked above

@@ -1,4 +1,4 @@
-"""Interval estimators that stay honest for correlated data (SPEC §4).
+"""Interval estimators that stay honest for correlated data (docs/reference/metrics.md).
 
 The reads of one user are correlated, and repayments close in time share the state of
 the queues, so nothing here treats reads or repayments as independent. Instead every

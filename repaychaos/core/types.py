@@ -1,4 +1,4 @@
-"""The shapes of the records that cross layer boundaries: result.json and its parts (SPEC §5).
+"""The shapes of the records that cross layer boundaries: result.json and its parts (docs/reference/result-file.md).
 
 Records travel as plain JSON-ready dicts (they are written, read back and rendered); these
 ``TypedDict``s give them names and keys, so a type checker sees a misspelt key or a
@@ -50,7 +50,7 @@ class Visibility(TypedDict):
 
 
 class Metrics(TypedDict, total=False):
-    """SPEC §4's metrics, identical for every source."""
+    """docs/reference/metrics.md's metrics, identical for every source."""
 
     repayments: int
     reads: int
@@ -105,7 +105,7 @@ class _ResultBase(TypedDict):
 
 
 class ResultRecord(_ResultBase, total=False):
-    """result.json: SPEC §5's keys, plus the documented extensions (README "result.json beyond SPEC §5")."""
+    """result.json: docs/reference/result-file.md's keys, plus the documented extensions (README "result.json beyond docs/reference/result-file.md")."""
 
     scenario_as_written: str | None
     replications: int

@@ -6,5 +6,5 @@
 - :mod:`repaychaos.reports.plots`, :mod:`repaychaos.reports.html`, :mod:`repaychaos.reports.markdown`, :mod:`repaychaos.reports.junit`,
   :mod:`repaychaos.reports.fmt` — one output each. (Stand-in records for tests are built by `tests/synthetic.py`.)
 
-Nothing here runs a model or a load test: it only renders records (SPEC §5).
+Nothing here runs a model or a load test: it only renders records (docs/reference/result-file.md).
 """

@@ -1,4 +1,4 @@
-"""The calibration section of report.html and summary.md (issue 13: closing the loop).
+"""The calibration section of report.html and summary.md: closing the loop.
 
 ``repaychaos calibrate`` writes ``calibration.json`` (schema ``repaychaos.calibration/1``)
 and ``calibration.png``; a report of the measured result shows them: the measured

@@ -2,7 +2,7 @@
 
 Figures are built on :class:`matplotlib.figure.Figure` directly (Agg, no pyplot state),
 so reports can be rendered from any thread or process without a display. Each function
-takes result records (SPEC §5 plus the ``series``/``windows``/``slo`` extensions) and
+takes result records (docs/reference/result-file.md plus the ``series``/``windows``/``slo`` extensions) and
 returns ``bytes``; nothing here reads files or knows about HTML.
 """
 
@@ -56,7 +56,7 @@ def slo_thresholds(result: Mapping[str, Any], prefix: str = "time_to_usable.") -
     The threshold comes from the rule text through the scenario's own rule parser, so a
     report never disagrees with the gate about what ``< 2m`` means.
     """
-    from repaychaos.scenarios.model import SloRule
+    from repaychaos.scenarios.spec import SloRule
 
     out = []
     for row in result.get("slo", []):

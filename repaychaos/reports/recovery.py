@@ -23,7 +23,7 @@ TOLERANCE = 0.5
 
 def _fault_free_series(result: Mapping[str, Any]) -> dict[str, Any]:
     from repaychaos.scenarios.loader import load_scenario_data
-    from repaychaos.sim.runner import run_model
+    from repaychaos.sim.simulate import run_model
 
     data = copy.deepcopy(result["scenario"])
     data["faults"] = []

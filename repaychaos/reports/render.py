@@ -37,7 +37,7 @@ def result_plots(result: Mapping[str, Any]) -> list[tuple[str, str, bytes, str]]
         out.append(("backlog", "sync backlog over time", plots.backlog_over_time(result),
                     "Messages waiting for or in a sync worker; line: bin mean, shade: bin maximum."))
     out.append(("causes", "stale reads by cause", plots.stale_reads_by_cause(result),
-                "What delayed each stale read (SPEC §4 attribution)."))
+                "What delayed each stale read (docs/reference/metrics.md attribution)."))
     out.append(("time-to-usable", "time to usable quantiles", plots.time_to_usable_quantiles(result),
                 "Time from the ack until the app first shows usable; SLO thresholds drawn on their bars."))
     return out

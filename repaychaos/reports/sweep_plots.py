@@ -224,7 +224,7 @@ def heatmap_plot(record: dict[str, Any], metric: str = "stale_read_ratio") -> by
 
 
 def _slo_threshold(record: dict[str, Any], metric: str) -> float | None:
-    from repaychaos.scenarios.model import SloRule
+    from repaychaos.scenarios.spec import SloRule
 
     rule = (record.get("scenario", {}).get("slo") or {}).get(metric)
     try:

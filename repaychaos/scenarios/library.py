@@ -1,4 +1,4 @@
-"""The bundled scenario library: realistic stories from SPEC §1, shipped as YAML.
+"""The bundled scenario library: realistic stories from docs/index.md, shipped as YAML.
 
 The files live in the repository's ``chaos_scenarios/`` folder. A wheel carries them
 as ``repaychaos/bundled/`` (pyproject maps the folder there); an editable install or a

@@ -2,7 +2,7 @@
 what was expected and what was found.
 
 YAML is composed into nodes first so each key path knows its line; validation is done
-by the pydantic models in :mod:`repaychaos.scenarios.model`; their errors are translated here
+by the pydantic models in :mod:`repaychaos.scenarios.spec`; their errors are translated here
 into :class:`~repaychaos.core.errors.ScenarioProblem` so nobody downstream sees pydantic.
 """
 
@@ -22,7 +22,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from repaychaos.scenarios.model import FAULT_TYPES, Fault, Scenario, SloRule
+from repaychaos.scenarios.spec import FAULT_TYPES, Fault, Scenario, SloRule
 from repaychaos.scenarios.distributions import DIST_NAMES
 from repaychaos.core.errors import InvalidInput, InvalidScenario, ScenarioProblem
 
@@ -338,7 +338,7 @@ def _notes(data: Any, lines: _Lines, file: str) -> tuple[str, ...]:
         path = ("workload", "accounts")
         notes.append(
             f"{file}:{lines.line(path)}: workload.accounts: accepted for compatibility but not yet modelled "
-            "(every repayment is on its own account in both engines; see docs/scenarios.md)"
+            "(every repayment is on its own account in both engines; see docs/reference/scenario-format.md)"
         )
     return tuple(notes)
 

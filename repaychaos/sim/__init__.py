@@ -1,8 +1,8 @@
-"""The SimPy model of the repayment pipeline (docs/SEMANTICS.md).
+"""The SimPy model of the repayment pipeline (docs/explanation/semantics.md).
 
-:func:`repaychaos.sim.runner.run_model` runs a scenario's replications and returns the result
-record; :func:`repaychaos.sim.runner.run_replication` runs one and returns its collector state.
-Stages live in :mod:`repaychaos.sim.pipeline`, fault injectors in :mod:`repaychaos.sim.faults`, the user's
+:func:`repaychaos.sim.simulate.run_model` runs a scenario's replications and returns the result
+record; :func:`repaychaos.sim.simulate.run_replication` runs one and returns its collector state.
+Stages live in :mod:`repaychaos.sim.event_engine`, fault injectors in :mod:`repaychaos.sim.injectors`, the user's
 reads in :mod:`repaychaos.sim.users`.
 """
 

@@ -61,7 +61,7 @@ def replicate(scenario: Scenario, seed: int, index: int,
     ``report(fraction)`` (in this process only) hears how far the replication has got.
     """
     from repaychaos.core.collector import MetricsCollector
-    from repaychaos.sim.pipeline import Model
+    from repaychaos.sim.event_engine import Model
 
     collector = MetricsCollector.for_scenario(scenario)
     progress = None
@@ -166,7 +166,7 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["repaychaos.sim.executor", "repaychaos.sim.pipeline"])
+    ctx.set_forkserver_preload(["repaychaos.sim.executor", "repaychaos.sim.event_engine"])
     return ctx
 
 

@@ -1,4 +1,4 @@
-"""sweep.json and sweep.csv (SPEC §6): one row per grid point, written the same way every time.
+"""sweep.json and sweep.csv (docs/reference/cli.md): one row per grid point, written the same way every time.
 
 sweep.json keeps each point's full metrics, phases and SLO verdicts; sweep.csv flattens
 the headline numbers for a spreadsheet. Key order and number formatting are stable so

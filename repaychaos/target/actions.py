@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from repaychaos.core.errors import RepaychaosError
-from repaychaos.target.model import Action
+from repaychaos.target.spec import Action
 from repaychaos.target.render import render
 
 __all__ = ["ActionRunner", "ActionOutcome", "EXCERPT"]

@@ -23,7 +23,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from repaychaos import semantics
-from repaychaos.target.model import Target
+from repaychaos.target.spec import Target
 from repaychaos.target.render import MISSING, render, resolve_pointer
 
 if TYPE_CHECKING:

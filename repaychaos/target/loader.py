@@ -10,7 +10,7 @@ import yaml
 
 from repaychaos.core.errors import InvalidScenario, ScenarioProblem
 from repaychaos.scenarios.loader import load_model_text
-from repaychaos.target.model import Target
+from repaychaos.target.spec import Target
 
 if TYPE_CHECKING:
     from repaychaos.scenarios import Scenario

@@ -7,7 +7,7 @@ class) and in the live service (``LIVE``, a rule), written against the narrow en
 APIs of :mod:`.hooks` with the shared rules of :mod:`repaychaos.semantics`. The scenario
 schema (:data:`Fault`), the loader's did-you-mean, Prometheus labels, plot colours, both
 engines' fault handling and the cause check all derive from :data:`REGISTRY`, so adding a
-fault type is adding one module here (and its paragraph in docs/SEMANTICS.md).
+fault type is adding one module here (and its paragraph in docs/explanation/semantics.md).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def _discover() -> dict[str, FaultType]:
     return {ft.name: ft for _, ft in found}
 
 
-#: Every fault type, in report order (SPEC §3).
+#: Every fault type, in report order (docs/reference/scenario-format.md).
 REGISTRY: dict[str, FaultType] = _discover()
 FAULT_TYPES: tuple[str, ...] = tuple(REGISTRY)
 

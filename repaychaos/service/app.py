@@ -1,4 +1,4 @@
-"""SPEC §7 over HTTP: the FastAPI app of the reference service.
+"""docs/reference/http-api.md over HTTP: the FastAPI app of the reference service.
 
 Handlers are thin and answer with pre-encoded JSON (no response models): the hot paths
 (``POST /repayments`` and the status read) must stay cheap enough for hundreds of
@@ -15,9 +15,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from repaychaos.core.errors import InvalidInput
-from repaychaos.loadtests import edge
-from repaychaos.loadtests.core import Service
-from repaychaos.loadtests.openapi import openapi_document
+from repaychaos.service import edge
+from repaychaos.service.domain import Service
+from repaychaos.service.openapi import openapi_document
 
 __all__ = ["create_app"]
 

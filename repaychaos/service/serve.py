@@ -1,4 +1,4 @@
-"""Run the reference service: ``repaychaos serve`` and ``python -m repaychaos.loadtests.service``.
+"""Run the reference service: ``repaychaos serve`` and ``python -m repaychaos.service.serve``.
 
 uvicorn on one event loop (uvloop and httptools when installed), binding 127.0.0.1
 unless told otherwise. The chaos token comes from ``REPAYCHAOS_TOKEN`` or is generated
@@ -25,7 +25,7 @@ __all__ = ["serve", "build_service", "main"]
 
 
 def _resolve(scenario: Any) -> Any:
-    from repaychaos.loadtests.core import default_scenario
+    from repaychaos.service.domain import default_scenario
 
     if scenario is None:
         return default_scenario()
@@ -39,8 +39,8 @@ def _resolve(scenario: Any) -> Any:
 def build_service(scenario: Any = None, *, db: str | os.PathLike[str] | None = None, time_scale: float = 1.0,
                   token: str | None = None, t0: float | None = None, synchronous: str = "FULL",
                   max_backlog: int | None = None) -> Any:
-    """The :class:`~repaychaos.loadtests.core.Service` that :func:`serve` runs (also used by tests)."""
-    from repaychaos.loadtests.core import Service
+    """The :class:`~repaychaos.service.domain.Service` that :func:`serve` runs (also used by tests)."""
+    from repaychaos.service.domain import Service
 
     if time_scale <= 0:
         raise InvalidInput(f"time_scale must be > 0, found {time_scale}")
@@ -73,14 +73,14 @@ def serve(scenario: Any = None, *, host: str = "127.0.0.1", port: int = 8000, db
           time_scale: float = 1.0, token: str | None = None, t0: float | None = None,
           synchronous: str = "FULL", quiet: bool = False, parent_pid: int | None = None,
           max_backlog: int | None = None) -> None:
-    """Serve SPEC §7 until interrupted (blocks). ``scenario``: a Scenario, a name or path, or None
+    """Serve docs/reference/http-api.md until interrupted (blocks). ``scenario``: a Scenario, a name or path, or None
     (the default pipeline without faults). ``t0``: epoch second of scenario time 0 (default: now,
     or the one stored in ``db`` when restarting on the same file). ``parent_pid``: stop
     gracefully when that process is gone (a load runner killed hard leaves no server behind)."""
     import uvicorn
 
-    from repaychaos.loadtests.app import create_app
-    from repaychaos.loadtests.fastpath import FastPath
+    from repaychaos.service.app import create_app
+    from repaychaos.service.fastpath import FastPath
 
     # The writer thread re-takes the GIL after every SQLite step; a short switch interval keeps
     # it from waiting 5 ms each time behind the event loop (the classic convoy).
@@ -157,8 +157,8 @@ def _pick(module: str, fallback: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m repaychaos.loadtests.service``: what the load runner starts as a subprocess."""
-    parser = argparse.ArgumentParser(prog="python -m repaychaos.loadtests.service", description=__doc__.splitlines()[0])
+    """``python -m repaychaos.service.serve``: what the load runner starts as a subprocess."""
+    parser = argparse.ArgumentParser(prog="python -m repaychaos.service.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default=None, help="bundled name or path (JSON works: it is YAML)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)

@@ -1,6 +1,6 @@
 """The reference service without HTTP: ledger commits, idempotency, recovery, metrics, trace.
 
-:mod:`repaychaos.loadtests.app` maps SPEC §7 onto this object; keeping the behaviour here makes it
+:mod:`repaychaos.service.app` maps docs/reference/http-api.md onto this object; keeping the behaviour here makes it
 testable without a server and keeps the HTTP layer thin.
 """
 
@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from repaychaos.core.errors import InvalidInput
-from repaychaos.loadtests.clock import ScenarioClock
-from repaychaos.loadtests.edge import MAX_KEY, key_ok, parse_repayment, to_plain
-from repaychaos.loadtests.faults import REJECT_RETRY, FaultBoard, release_time
-from repaychaos.loadtests.pipeline import Pipeline, Reservoir
-from repaychaos.loadtests.spill import Spiller, ViewMap, trace_json
-from repaychaos.loadtests.store import LedgerRow, Store
+from repaychaos.service.clock import ScenarioClock
+from repaychaos.service.edge import MAX_KEY, key_ok, parse_repayment, to_plain
+from repaychaos.service.fault_board import REJECT_RETRY, FaultBoard, release_time
+from repaychaos.service.stages import Pipeline, Reservoir
+from repaychaos.service.spill import Spiller, ViewMap, trace_json
+from repaychaos.service.store import LedgerRow, Store
 from repaychaos.scenarios.faults import FAULT_TYPES
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def default_max_backlog(scenario: Scenario) -> int:
 
 
 def default_scenario() -> Any:
-    """The pipeline of SPEC §3 with no faults: what ``repaychaos serve`` runs without --scenario."""
+    """The pipeline of docs/reference/scenario-format.md with no faults: what ``repaychaos serve`` runs without --scenario."""
     from repaychaos.scenarios import load_scenario_data
 
     return load_scenario_data({"version": 1, "name": "serve-default", "duration": "1d",
@@ -145,7 +145,7 @@ class Service:
         return {"id": row.id, "account": row.account, "acked_at": row.acked_at}
 
     async def handle_repayment(self, key: str | None, raw: bytes) -> RepayOutcome:
-        """``POST /repayments`` from its Idempotency-Key header and raw JSON body (SPEC §7)."""
+        """``POST /repayments`` from its Idempotency-Key header and raw JSON body (docs/reference/http-api.md)."""
         if key is None or not key_ok(key):
             return RepayOutcome(422, {"detail": f"header Idempotency-Key: required, 1-{MAX_KEY} visible ASCII characters"})
         parsed = parse_repayment(raw)
@@ -173,7 +173,7 @@ class Service:
         return known
 
     def overhead(self) -> dict[str, Any]:
-        """What the live service adds to the scenario's stage times, in scenario seconds (issue 8):
+        """What the live service adds to the scenario's stage times, in scenario seconds:
         ``view_write``: how late each view write happened after its intended instant (the sum of
         the scenario's stage times from the ack) — exactly what time_to_usable gains over the
         stages (0 on the ordinary path, where a write is due at its instant); ``timer_wake``:
@@ -209,7 +209,7 @@ class Service:
         backlog = self.backlog
         self.shedding = backlog >= self.max_backlog
         if self.shedding:
-            # back-pressure: acknowledge nothing the pipeline cannot hold (SPEC §7)
+            # back-pressure: acknowledge nothing the pipeline cannot hold (docs/reference/http-api.md)
             self.m_shed.inc()
             return RepayOutcome(503, {"detail": f"the service holds {backlog} events, its bound is {self.max_backlog}; "
                                                 "retry with the same Idempotency-Key after Retry-After",
@@ -237,7 +237,7 @@ class Service:
             # of retries at a window's end costs the client and this service wall time that K
             # multiplies: 0.5 s wall is 15 s of scenario at K = 30) is taken as of the named
             # instant, like every stage here runs on intended instants, so the burst keeps the
-            # model's shape (issue 8). Later than RETRY_LATE_MAX_WALL: the next grid instant.
+            # model's shape. Later than RETRY_LATE_MAX_WALL: the next grid instant.
             waited_from, held_by, named = rejected
             now = clock.now()
             late = now - named
@@ -269,8 +269,8 @@ class Service:
                 # first grid instant that can succeed (release_time). Polling the grid through the
                 # window instead costs K times the requests in wall time (0.12 s apart at K = 40);
                 # a saturated service then answered retries late, each pushed to a later grid
-                # instant, which spread the burst at the window's end over ~18 s instead of 5
-                # (issue 8: maintenance-reject's `after` phase read 0.38 % live, 1.75 % modelled).
+                # instant, which spreads the burst at the window's end over many grid instants
+                # instead of one, and the `after` phase then reads low live.
                 # A window ended live (DELETE) ends earlier than named: those clients come at the
                 # scheduled end's grid instant.
                 now = clock.now() if as_of is None else as_of
@@ -350,7 +350,7 @@ class Service:
 
     def add_fault(self, data: Any) -> dict[str, Any]:
         """Validate one fault in scenario syntax and place it with ``at`` relative to now."""
-        from repaychaos.loadtests.faults import parse_fault
+        from repaychaos.service.fault_board import parse_fault
 
         fault = parse_fault(to_plain(data))
         for name in ("at", "for_", "every"):

@@ -5,7 +5,7 @@ caller), on a free loopback port with a temporary database, on one shared scenar
 clock: both get the same ``t0`` (a few seconds ahead, so Locust is up before scenario
 time 0) and time scale K. The run is bounded: arrivals stop at the scenario's
 ``duration``, users stop after their last check, and a wall-clock deadline ends
-whatever is left. The metrics come from :mod:`repaychaos.loadtests.measure` through the shared
+whatever is left. The metrics come from :mod:`repaychaos.load.measure` through the shared
 collectors, in scenario seconds.
 
 Default time scale: K = duration / 60 s (a run of about a minute of arrivals), but never
@@ -42,8 +42,8 @@ from typing import Any, Iterator
 
 from repaychaos.core.errors import InvalidInput, RunFailed
 from repaychaos.core.safety import check_target
-from repaychaos.loadtests.launcher import ServiceProcess, cpu_seconds, free_port, stop_process
-from repaychaos.loadtests.settings import LocustSettings
+from repaychaos.load.launcher import ServiceProcess, cpu_seconds, free_port, stop_process
+from repaychaos.load.settings import LocustSettings
 from repaychaos.scenarios import Scenario
 from repaychaos.scenarios.distributions import Distribution
 from repaychaos.core.types import ResultRecord
@@ -452,7 +452,7 @@ def _collect(plan: LoadPlan, work: Path, records: Path, trace: dict[str, Any], l
     """Join every user's reads with the service's trace through the shared collectors: the result record."""
     from repaychaos.core.collector import finalize
     from repaychaos.core.result import build_result
-    from repaychaos.loadtests.measure import collect, read_records
+    from repaychaos.load.measure import collect, read_records
 
     recs = read_records(records)
     if not recs.users and not recs.done:
@@ -469,7 +469,7 @@ def _collect(plan: LoadPlan, work: Path, records: Path, trace: dict[str, Any], l
         # (event-loop lateness times K): the load test's own time resolution
         "write_lateness_s": trace.get("write_lateness"),
         # what the live service adds to the scenario's stage times (scenario seconds); it is
-        # measured, never added to the model (issue 8)
+        # measured, never added to the model (docs/explanation/semantics.md, time compression)
         "overhead": trace.get("overhead"),
         # how far the server's read instants fell from the check policy's (scenario seconds)
         "read_lateness_s": _scaled(recs.done, "read_late", k),
@@ -477,7 +477,7 @@ def _collect(plan: LoadPlan, work: Path, records: Path, trace: dict[str, Any], l
         **counts,
     }
     if read_log is not None:
-        from repaychaos.loadtests.measure import write_user_reads
+        from repaychaos.load.measure import write_user_reads
 
         run["read_log"] = write_user_reads(read_log, plan.scenario, trace, recs.users).name
     return build_result(plan.scenario, "load", plan.scenario.seed, finalize([col.state]), replications=1, run=run,

@@ -3,8 +3,8 @@
 Everything here answers "is this input acceptable, and if not, what exactly is wrong"
 before any of it reaches the ledger: the routes and their methods, the JSON content type,
 a size- and depth-bounded JSON parse, the account pattern and the amount format. Both the
-raw-ASGI front (:mod:`repaychaos.loadtests.fastpath`) and the FastAPI handlers
-(:mod:`repaychaos.loadtests.app`) call these functions, so the two cannot drift.
+raw-ASGI front (:mod:`repaychaos.service.fastpath`) and the FastAPI handlers
+(:mod:`repaychaos.service.app`) call these functions, so the two cannot drift.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The scenario's faults are placed on the timeline at start; ``POST /chaos/faults`` adds
 one more (``at`` relative to now) and ``DELETE`` ends one now. Every fault is validated
-by the same pydantic models as a scenario file (:mod:`repaychaos.scenarios.model`), so a
+by the same pydantic models as a scenario file (:mod:`repaychaos.scenarios.spec`), so a
 fault that would be refused in a file is refused here too.
 
 The stages ask this board questions in scenario time (``gate("sync", t)``,

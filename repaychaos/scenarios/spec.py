@@ -1,6 +1,6 @@
 """The typed, immutable scenario: the only shape of a scenario anything downstream sees.
 
-Every key of SPEC §3 is defined here, once. Times are seconds, rates are per second,
+Every key of docs/reference/scenario-format.md is defined here, once. Times are seconds, rates are per second,
 ratios are in [0, 1]. The loader (:mod:`repaychaos.scenarios.loader`) turns a YAML file into a
 :class:`Scenario` or raises :class:`~repaychaos.core.errors.InvalidScenario`.
 """

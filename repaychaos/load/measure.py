@@ -101,7 +101,7 @@ def collect(scenario: Scenario, trace: dict[str, Any], users: list[dict[str, Any
                             touches=_touches(tr["touches"]), view_changes=changes)
         col.observe(rep, reads)
     if lost_outside:
-        col.count("lost_repayments", lost_outside)  # SPEC: lost at all, not only inside the window
+        col.count("lost_repayments", lost_outside)  # docs/reference/metrics.md: lost at all, not only inside the window
     col.count("duplicate_repayments", trace.get("duplicates", 0) if duplicates is None else duplicates)
     if counts["unacked"]:
         col.count("unacked_repayments", counts["unacked"])

@@ -11,7 +11,7 @@ scenario's check policy (``first_after``, ``every``, ``max_checks``, stop at the
 ``usable``) and records every read.
 
 Settings: the ``REPAYCHAOS_*`` environment variables of
-:class:`repaychaos.loadtests.settings.LocustSettings` (all optional): ``SCENARIO`` (bundled
+:class:`repaychaos.load.settings.LocustSettings` (all optional): ``SCENARIO`` (bundled
 name or path, default ``nightly-maintenance``), ``TIME_SCALE``, ``T0``, ``RECORD``,
 ``SHARDS``, ``QUIT_WHEN_DONE``, ``DEADLINE``, ``RUN_ID``, ``PARENT_PID``, ``ALLOW_REMOTE``.
 """
@@ -33,11 +33,11 @@ from locust.exception import StopUser
 from locust.runners import LocalRunner
 
 from repaychaos.scenarios import resolve_scenario
-from repaychaos.loadtests.faults import REJECT_RETRY
+from repaychaos.semantics import REJECT_RETRY
 from repaychaos.core.safety import check_target
 from repaychaos.core.streams import stream
 from repaychaos.core.errors import RepaychaosError
-from repaychaos.loadtests.settings import LocustSettings
+from repaychaos.load.settings import LocustSettings
 from repaychaos.semantics import arrival_times
 
 try:

@@ -1,4 +1,4 @@
-"""The pipeline of docs/SEMANTICS.md as a SimPy model: one replication.
+"""The pipeline of docs/explanation/semantics.md as a SimPy model: one replication.
 
 Where work contends (the sync worker pool) the model is event-driven: a finite FIFO
 pool of workers, each completion a SimPy timeout whose callback pulls the next message.
@@ -24,7 +24,7 @@ from simpy.events import Timeout
 from repaychaos.core.collector import MetricsCollector
 from repaychaos.core.records import Repayment, Touch
 from repaychaos.semantics import arrival_times
-from repaychaos.sim.faults import POINTS, REJECT_RETRY, build_injectors
+from repaychaos.sim.injectors import POINTS, REJECT_RETRY, build_injectors
 from repaychaos.sim.message import N_UNIFORMS, U_HOLD, Msg
 from repaychaos.sim.schedule import Schedule
 from repaychaos.core.streams import streams

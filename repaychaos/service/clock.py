@@ -1,6 +1,6 @@
 """The scenario clock of the reference service: wall time compressed by ``time_scale``.
 
-Scenario time is ``(wall - t0) * time_scale`` (docs/SEMANTICS.md). Every stage sleeps
+Scenario time is ``(wall - t0) * time_scale`` (docs/explanation/semantics.md). Every stage sleeps
 *until* a scenario instant rather than *for* a duration, so rounding in the event loop
 never accumulates along a message's path.
 """
@@ -61,7 +61,7 @@ class ScenarioClock:
 
         The event loop's timers wake up to ~1 ms late, and the time scale multiplies that (25 ms
         at K = 25): on the stage that ends in a view write this lateness *is* time_to_usable's
-        error (issue 8). So sleep until :data:`SPIN_WALL` before ``t``, then yield to the loop
+        error. So sleep until :data:`SPIN_WALL` before ``t``, then yield to the loop
         (which keeps serving I/O with a zero timeout) until ``t``. Costs at most SPIN_WALL of
         loop time per call, so it is kept for the one sleep per message that decides a write.
         """

@@ -1,6 +1,6 @@
 """Bounded memory: what the pipeline no longer needs moves from process memory to SQLite.
 
-A repayment's :class:`~repaychaos.loadtests.pipeline.Trace` and its account's entries in
+A repayment's :class:`~repaychaos.service.stages.Trace` and its account's entries in
 the pipeline's ``view`` and ``latest`` maps are needed only while something can still
 change them: while its message is in flight, while the account's view is wrong (a
 reconcile sweep will write it), or while another message for the account is in flight.
@@ -18,8 +18,8 @@ import json
 import math
 from typing import Any
 
-from repaychaos.loadtests.clock import ScenarioClock
-from repaychaos.loadtests.store import Store
+from repaychaos.service.clock import ScenarioClock
+from repaychaos.service.store import Store
 
 __all__ = ["Spiller", "ViewMap", "trace_json"]
 

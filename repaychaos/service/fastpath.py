@@ -5,7 +5,7 @@ Every HTTP request passes here first. This front
 - answers an unknown method on a known path with 405 and the full ``Allow`` list
   (two FastAPI routes on one path would list only the first one's methods);
 - reads a request body itself, bounded in size (413) and time (408 and the connection
-  closed when the body has not arrived within :data:`~repaychaos.loadtests.edge.BODY_TIMEOUT`),
+  closed when the body has not arrived within :data:`~repaychaos.service.edge.BODY_TIMEOUT`),
   and refuses a body that is not ``application/json`` (415), before any handler runs;
 - answers the two hot routes, ``POST /repayments`` and the status read, directly: the
   profile of the plain FastAPI app at 300 repayments/s put two thirds of the service's
@@ -13,9 +13,9 @@ Every HTTP request passes here first. This front
 - counts every response by route and status (``repaychaos_requests_total``), whoever
   answered it, 4xx and 5xx included, and turns an exception into a counted JSON 500.
 
-Everything else goes to the FastAPI app (:mod:`repaychaos.loadtests.app`), which holds
+Everything else goes to the FastAPI app (:mod:`repaychaos.service.app`), which holds
 the reference handlers and the OpenAPI document; the validation both use is in
-:mod:`repaychaos.loadtests.edge`.
+:mod:`repaychaos.service.edge`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import time
 import traceback
 from typing import Any, Awaitable, Callable
 
-from repaychaos.loadtests import edge
-from repaychaos.loadtests.core import Service
+from repaychaos.service import edge
+from repaychaos.service.domain import Service
 
 __all__ = ["FastPath"]
 

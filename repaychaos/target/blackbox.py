@@ -2,7 +2,7 @@
 
 From the scenario: duration, warmup, workload (arrivals, check policy), faults (as a
 schedule of fault actions) and SLOs; ``pipeline`` describes the model only. Everything is
-measured at the client (SPEC §8) and fed to the same collectors as the other sources:
+measured at the client (docs/reference/target-file.md) and fed to the same collectors as the other sources:
 
 - the ack is when the repay answer with an ``ok`` status arrived;
 - a read is stale when it shows neither usable nor the target's ``hold``;
@@ -38,7 +38,7 @@ from repaychaos.core.safety import check_target
 from repaychaos.target.actions import ActionRunner
 from repaychaos.target.driver import Clock, Driver, User
 from repaychaos.target.loader import check_against_scenario
-from repaychaos.target.model import Target
+from repaychaos.target.spec import Target
 from repaychaos.target.render import missing_env
 from repaychaos.core.types import ResultRecord
 

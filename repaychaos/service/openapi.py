@@ -1,7 +1,7 @@
-"""The OpenAPI 3.1 document of the reference service (SPEC §7), written once, served at /openapi.json.
+"""The OpenAPI 3.1 document of the reference service (docs/reference/http-api.md), written once, served at /openapi.json.
 
 Written out rather than generated: the two hot routes are answered by the raw-ASGI front
-(:mod:`repaychaos.loadtests.fastpath`), which FastAPI cannot see, and every status code
+(:mod:`repaychaos.service.fastpath`), which FastAPI cannot see, and every status code
 each route can give (the edge's 408/413/415 included) must be listed for a contract test
 (Schemathesis, ``tests/test_service_schema.py``) to hold the service to it.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from repaychaos.loadtests.edge import ACCOUNT_PATTERN, AMOUNT_PATTERN, BODY_TIMEOUT, MAX_AMOUNT, MAX_BODY, MAX_KEY
+from repaychaos.service.edge import ACCOUNT_PATTERN, AMOUNT_PATTERN, BODY_TIMEOUT, MAX_AMOUNT, MAX_BODY, MAX_KEY
 
 __all__ = ["openapi_document"]
 
@@ -131,7 +131,7 @@ def openapi_document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "repaychaos reference service", "version": "1",
-                 "description": "SPEC §7. Times are epoch seconds unless said otherwise."},
+                 "description": "docs/reference/http-api.md. Times are epoch seconds unless said otherwise."},
         "paths": paths,
         "components": {"schemas": schemas,
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},

@@ -1,6 +1,6 @@
 """The stages after the ledger, live: outbox -> sync pool -> credit -> view, plus reconcile.
 
-This follows docs/SEMANTICS.md step by step (the model follows it too), but with real
+This follows docs/explanation/semantics.md step by step (the model follows it too), but with real
 asyncio tasks on the compressed clock instead of simulated time. Every repayment keeps a
 :class:`Trace` — ack time, risk hold, every view change, every fault that touched its
 message and how much delay that fault added — in scenario seconds. That is the truth the
@@ -21,9 +21,9 @@ import random
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from repaychaos.core.streams import stream
-from repaychaos.loadtests.clock import ScenarioClock
-from repaychaos.loadtests.faults import REJECT_RETRY, ActiveFault, FaultBoard
-from repaychaos.loadtests.store import LedgerRow, Store
+from repaychaos.service.clock import ScenarioClock
+from repaychaos.service.fault_board import REJECT_RETRY, ActiveFault, FaultBoard
+from repaychaos.service.store import LedgerRow, Store
 from repaychaos.semantics import cache_serves, release_time, repaired_at, until_repair, view_at, written_state
 
 if TYPE_CHECKING:
@@ -409,7 +409,7 @@ class Pipeline:
         timeline at ``t`` exactly — a read of the account at or after ``t`` applies it first
         (:meth:`_apply_due`), and this task applies it when its own (late) timer fires.
         So the event loop's timer lateness, which the time scale multiplies, is not added
-        to time_to_usable, and every read still sees exactly what the trace says (issue 8).
+        to time_to_usable, and every read still sees exactly what the trace says.
         Paths that wait out a view window, or lose the message at credit->view, keep the
         real instant; a message lost meanwhile (a cutover's switch) is never written."""
         clock = self.clock

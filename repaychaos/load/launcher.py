@@ -58,7 +58,7 @@ def cpu_seconds(proc: subprocess.Popen[Any]) -> float | None:
 
 @dataclass
 class ServiceProcess:
-    """``python -m repaychaos.loadtests.service`` on ``db``; a context manager, or call start/kill/stop.
+    """``python -m repaychaos.service.serve`` on ``db``; a context manager, or call start/kill/stop.
 
     ``t0``: epoch second of scenario time 0 (default: when the service starts).
     ``max_backlog``: outbox events beyond which repayments are shed with 503 (default: the service's).
@@ -89,7 +89,7 @@ class ServiceProcess:
         """Start the service and wait until /healthz answers 200 (RunFailed with its log's tail if not)."""
         path = Path(self.db).with_suffix(".scenario.json")
         path.write_text(json.dumps(self.scenario.normalised()), encoding="utf-8")
-        cmd = [sys.executable, "-m", "repaychaos.loadtests.service", "--scenario", str(path), "--port", str(self.port),
+        cmd = [sys.executable, "-m", "repaychaos.service.serve", "--scenario", str(path), "--port", str(self.port),
                "--db", str(self.db), "--time-scale", repr(self.time_scale)]
         if self.watch_parent:
             cmd += ["--parent-pid", str(os.getpid())]

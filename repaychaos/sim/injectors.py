@@ -5,7 +5,7 @@ as a :class:`~repaychaos.scenarios.faults.hooks.ModelInjector` subclass (``MODEL
 module only builds one per fault of a scenario. An injector says at which pipeline
 points (:data:`POINTS`) and in which windows it is in force; the stage at that point
 calls its ``apply`` for a message passing while the window is open. It reaches the model
-only through :class:`~repaychaos.sim.pipeline.InjectorAPI`. See docs/SEMANTICS.md.
+only through :class:`~repaychaos.sim.event_engine.InjectorAPI`. See docs/explanation/semantics.md.
 """
 
 from __future__ import annotations

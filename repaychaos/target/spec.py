@@ -1,4 +1,4 @@
-"""The target file (SPEC §8): how to drive someone else's repayment API, black-box.
+"""The target file (docs/reference/target-file.md): how to drive someone else's repayment API, black-box.
 
 Every key is defined here once; :mod:`repaychaos.target.loader` turns YAML into a
 :class:`Target` with the scenario loader's error quality. Strings may hold placeholders
