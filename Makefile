@@ -1,4 +1,5 @@
-# The two commands of the README: `make demo` (the main job) and `make test`.
+# The two commands of the README: `make demo` (the main job) and `make test`; `make check` is
+# the fast loop while editing.
 # Both create .venv and install what they need; nothing is installed by hand.
 
 PYTHON ?= python3
@@ -7,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SCENARIO ?= nightly-maintenance
 
-.PHONY: demo test soak bench live-demo calibrate-demo clean
+.PHONY: demo check test soak bench live-demo calibrate-demo clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,13 @@ calibrate-demo: $(STAMP)
 	  status=$$?; [ $$status -le 1 ] || exit $$status
 	$(BIN)/repaychaos calibrate reports/out/slow-sync-load/result.json
 	@echo "open reports/out/slow-sync-load/calibration-report/report.html"
+
+## check: the fast loop (under 90 s): types (mypy), layers (lint-imports), the docs build and every
+## test that neither starts a service (live) nor runs the model at length (slow); tests/test_types.py
+## and tests/test_layers.py are the types and layers checks
+CHECK_MARKERS := (not live and not slow and not soak) or docs
+check: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "$(CHECK_MARKERS)"
 
 ## test: the whole default test suite (theory checks, CLI, a short live run); fails if no test ran
 test: $(STAMP)

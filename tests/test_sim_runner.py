@@ -111,6 +111,7 @@ def test_progress_bar_writes_to_stderr_when_asked(capsys):
     assert _metrics_bytes(quiet) == _metrics_bytes(shown)
 
 
+@pytest.mark.slow
 def test_every_bundled_scenario_runs_through_the_model():
     """Each bundled scenario runs (one replication): causes add up, only its own faults are blamed,
     nothing is lost, and the count of repayments is the Poisson expectation within 5 sd."""

@@ -33,6 +33,8 @@ from repaychaos.reports.compare import compare_results
 from repaychaos.scenarios import load_scenario_data, resolve_scenario
 from repaychaos.sim.simulate import run_model
 
+pytestmark = pytest.mark.slow
+
 C, MU, LAM, EVERY, MAX_CHECKS = 2, 1.0, 1.6, 10.0, 4
 FIRST_MEDIAN, FIRST_P95 = 2.0, 20.0
 

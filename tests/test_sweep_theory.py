@@ -17,6 +17,8 @@ from repaychaos.scenarios.loader import load_scenario_text
 from repaychaos.sim.sweep import run_sweep
 from theory_scenarios import erlang_c_wait
 
+pytestmark = pytest.mark.slow
+
 MU = 10.0
 THRESHOLD = 0.107
 

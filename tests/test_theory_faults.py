@@ -16,6 +16,8 @@ from theory_scenarios import theory_scenario
 from repaychaos.sim.injectors import REJECT_RETRY
 from repaychaos.sim.simulate import run_model
 
+pytestmark = pytest.mark.slow
+
 
 def _scenario(**over):
     """The theory scenario (tests/theory_scenarios.py) with seed 23 and 3 check(s)."""

@@ -15,6 +15,8 @@ import pytest
 from theory_scenarios import erlang_c_wait, theory_scenario
 from repaychaos.sim.simulate import run_model, run_replication
 
+pytestmark = pytest.mark.slow
+
 
 def _scenario(**over):
     """The theory scenario (tests/theory_scenarios.py) with seed 11 and 1 check(s)."""
