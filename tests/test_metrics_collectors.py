@@ -9,12 +9,15 @@ import pytest
 
 from repaychaos.core.collector import BATCHES, VISIBILITY_GRID, MetricsCollector, finalize
 from repaychaos.core.histogram import LogHistogram
-from repaychaos.core.records import Read, Repayment, Touch, cause_of
+from repaychaos.core.records import Read, Repayment, Touch, cause_of, cause_rank
 from repaychaos.core.stats import t975, wilson
+from repaychaos.scenarios.faults import CAUSES
+
+RANK = cause_rank(CAUSES)
 
 
 def collector(max_checks=3, windows=None, duration=1000.0, warmup=0.0):
-    return MetricsCollector(duration, warmup, max_checks, windows)
+    return MetricsCollector(duration, warmup, max_checks, windows, causes=CAUSES)
 
 
 def test_stale_means_view_unusable_while_truth_usable():
@@ -58,15 +61,15 @@ def test_attribution_picks_the_largest_delay_touch_before_the_read():
     """Among touches at or before the read, the one with the most added delay wins."""
     rep = Repayment(0.0, view_usable_at=500.0, touches=[
         Touch("sync_delay", 1.0, 5.0), Touch("maintenance", 2.0, 300.0), Touch("cutover", 50.0, 900.0)])
-    assert cause_of(rep, Read(10.0, False, 10.0)) == "maintenance"
-    assert cause_of(rep, Read(60.0, False, 60.0)) == "cutover"
-    assert cause_of(rep, Read(0.5, False, 0.5)) == "queueing"
+    assert cause_of(rep, Read(10.0, False, 10.0), RANK) == "maintenance"
+    assert cause_of(rep, Read(60.0, False, 60.0), RANK) == "cutover"
+    assert cause_of(rep, Read(0.5, False, 0.5), RANK) == "queueing"
 
 
 def test_attribution_cache_when_view_was_already_usable():
     """A stale read served from a cache while the view was usable is 'cache'."""
     rep = Repayment(0.0, view_usable_at=1.0, touches=[Touch("maintenance", 0.0, 100.0)])
-    assert cause_of(rep, Read(5.0, False, 0.0)) == "cache"
+    assert cause_of(rep, Read(5.0, False, 0.0), RANK) == "cache"
 
 
 def test_view_changes_allow_the_view_to_flip_back():

@@ -11,9 +11,9 @@ import jsonschema
 import pytest
 import yaml
 
-from repaychaos.core.catalog import slo_metric_paths
 from repaychaos.scenarios import bundled_scenarios
 from repaychaos.scenarios.loader import load_scenario_text
+from repaychaos.scenarios.spec import SLO_METRIC_PATHS
 from repaychaos.scenarios.reference import (
     DIST_EXAMPLES,
     FAULT_EXAMPLES,
@@ -58,7 +58,7 @@ def test_every_fault_type_and_distribution_has_an_example():
     dists = {p[5:p.index("]")] for p in docs if p.startswith("dist[")}
     assert fault_types == set(FAULT_EXAMPLES)
     assert dists == set(DIST_EXAMPLES)
-    assert {p.split(".")[0] for p in slo_metric_paths()} <= set(METRIC_MEANINGS)
+    assert {p.split(".")[0] for p in SLO_METRIC_PATHS} <= set(METRIC_MEANINGS)
 
 
 @pytest.mark.parametrize("fault_type", sorted(FAULT_EXAMPLES))

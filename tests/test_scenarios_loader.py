@@ -8,7 +8,10 @@ import pytest
 
 from repaychaos.scenarios import bundled_scenarios, load_scenario, resolve_scenario, with_overrides
 from repaychaos.scenarios.loader import load_scenario_data, load_scenario_text, parse_key_path
-from repaychaos.scenarios.spec import Cutover, InterfaceBug, Maintenance, SyncDelay
+from repaychaos.scenarios.faults.cutover import Cutover
+from repaychaos.scenarios.faults.interface_bug import InterfaceBug
+from repaychaos.scenarios.faults.maintenance import Maintenance
+from repaychaos.scenarios.faults.sync_delay import SyncDelay
 from repaychaos.core.errors import InvalidInput, InvalidScenario
 
 from conftest import MINIMAL

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
-from repaychaos.core.catalog import CAUSES
-from repaychaos.scenarios.faults import FAULT_TYPES, REGISTRY
+import pkgutil
+
+from repaychaos.scenarios import faults
+from repaychaos.scenarios.faults import CAUSES, FAULT_TYPES, REGISTRY
 from repaychaos.semantics import (CORRUPT, DROP, cache_serves, flip, judge_bug, release_time, repaired_at,
                                   until_repair, view_at, written_state)
 from repaychaos.scenarios.faults.hooks import LiveRule, ModelInjector
@@ -13,7 +15,9 @@ from repaychaos.scenarios.faults.hooks import LiveRule, ModelInjector
 
 def test_registry_lists_every_fault_type_once_in_report_order():
     """The registry's types are its modules; causes are queueing, every fault type, cache (docs/reference/metrics.md)."""
-    assert FAULT_TYPES == ("sync_delay", "maintenance", "interface_bug", "cutover")
+    modules = {m.name for m in pkgutil.iter_modules(faults.__path__)} - {"base", "hooks"}
+    assert set(FAULT_TYPES) == modules and len(FAULT_TYPES) == len(modules)
+    assert [REGISTRY[t].spec.__module__ for t in FAULT_TYPES] == [f"{faults.__name__}.{t}" for t in FAULT_TYPES]
     assert CAUSES == ("queueing", *FAULT_TYPES, "cache")
     for name, ft in REGISTRY.items():
         assert ft.spec.model_fields["type"].annotation.__args__ == (name,)

@@ -2,12 +2,21 @@
 
 The scenario validator checks SLO metric paths against this list, the collectors in
 :mod:`repaychaos.core.collector` produce exactly these keys, and reports label them from here.
+
+The causes a stale read can be attributed to are ``queueing``, then every registered
+fault type, then ``cache`` (:func:`causes`). The fault types are not known here: the fault
+registry (:mod:`repaychaos.scenarios.faults`, a layer above) lists them, and its
+``CAUSES`` is ``causes(FAULT_TYPES)``; collectors take the list as data.
 """
 
 from __future__ import annotations
 
+from typing import Iterable, Sequence
+
 __all__ = [
-    "CAUSES",
+    "QUEUEING",
+    "CACHE",
+    "causes",
     "QUANTILES",
     "COUNT_METRICS",
     "RATIO_METRICS",
@@ -17,8 +26,17 @@ __all__ = [
     "PHASE_AFTER",
 ]
 
-#: Causes a stale read can be attributed to (docs/reference/metrics.md), in report order.
-CAUSES: tuple[str, ...] = ("queueing", "sync_delay", "maintenance", "interface_bug", "cutover", "cache")
+#: The cause of a stale read no fault touched: the pipeline's own queues (docs/reference/metrics.md).
+QUEUEING = "queueing"
+#: The cause of a stale read the view had already made usable: a cached older status was served.
+CACHE = "cache"
+
+
+def causes(fault_types: Iterable[str]) -> tuple[str, ...]:
+    """Every cause a stale read can be attributed to, in report order: ``queueing``, each
+    fault type (in registry order), ``cache``."""
+    return (QUEUEING, *fault_types, CACHE)
+
 
 #: Quantile keys of ``time_to_usable`` (plus ``mean``).
 QUANTILES: tuple[tuple[str, float], ...] = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99), ("p999", 0.999))
@@ -44,11 +62,11 @@ SCALAR_METRICS: tuple[str, ...] = ("support_contacts_per_10k",)
 PHASE_AFTER = "after"
 
 
-def slo_metric_paths() -> tuple[str, ...]:
-    """Every metric path an SLO may name (without an ``@phase`` suffix)."""
+def slo_metric_paths(all_causes: Sequence[str]) -> tuple[str, ...]:
+    """Every metric path an SLO may name (without an ``@phase`` suffix), given every cause."""
     paths = list(COUNT_METRICS) + list(RATIO_METRICS) + list(SCALAR_METRICS)
     paths += ["time_to_usable." + q for q, _ in QUANTILES] + ["time_to_usable.mean", "time_to_usable.max"]
-    paths += ["stale_reads_by_cause." + c for c in CAUSES]
+    paths += ["stale_reads_by_cause." + c for c in all_causes]
     return tuple(paths)
 
 

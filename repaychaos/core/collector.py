@@ -17,9 +17,9 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from repaychaos.core.catalog import CAUSES, PHASE_AFTER, QUANTILES
+from repaychaos.core.catalog import PHASE_AFTER, QUANTILES
 from repaychaos.core.histogram import _LOG_GROWTH, LOW as _LOW, TOP as _TOP, LogHistogram
-from repaychaos.core.records import Read, Repayment, cause_of
+from repaychaos.core.records import Read, Repayment, cause_of, cause_rank
 from repaychaos.core.stats import (
     Estimate,
     as_json,
@@ -61,13 +61,16 @@ _log = math.log
 
 @dataclass
 class _Counts:
-    """The additive core of every metric for one population (all, or one phase), per batch."""
+    """The additive core of every metric for one population (all, or one phase), per batch.
 
+    ``by_cause`` starts with every cause at 0, in report order (:meth:`zero`).
+    """
+
+    by_cause: dict[str, int]
     never_usable: int = 0
     risk_holds: int = 0
     wrong_usable_reads: int = 0
     lost_repayments: int = 0
-    by_cause: dict[str, int] = field(default_factory=lambda: {c: 0 for c in CAUSES})
     ttu: LogHistogram = field(default_factory=LogHistogram)
     # per batch of ack time
     b_repayments: list[int] = field(default_factory=lambda: [0] * BATCHES)
@@ -83,6 +86,10 @@ class _Counts:
     # time to usable: sum per batch, and a sparse histogram (bin -> count) per batch
     b_ttu_sum: list[float] = field(default_factory=lambda: [0.0] * BATCHES)
     b_ttu: list[dict[int, int]] = field(default_factory=lambda: [{} for _ in range(BATCHES)])
+
+    @classmethod
+    def zero(cls, causes: Sequence[str]) -> "_Counts":
+        return cls(by_cause=dict.fromkeys(causes, 0))
 
     @property
     def repayments(self) -> int:
@@ -113,22 +120,31 @@ class _Counts:
 
 @dataclass
 class CollectorState:
-    """Everything one replication measured; picklable and mergeable, bounded in size."""
+    """Everything one replication measured; picklable and mergeable, bounded in size.
+
+    ``causes`` is every cause a stale read can be attributed to, in report order
+    (:func:`repaychaos.core.catalog.causes`): the keys of every ``by_cause``.
+    """
 
     duration: float
     warmup: float
     bin_width: float
-    all: _Counts = field(default_factory=_Counts)
+    causes: tuple[str, ...]
+    all: _Counts = field(init=False)
     phases: dict[str, _Counts] = field(default_factory=dict)
     extra: dict[str, int] = field(default_factory=lambda: {"duplicate_repayments": 0})
     # series over [0, duration) in SERIES_BINS bins
     s_acks: list[int] = field(default_factory=lambda: [0] * SERIES_BINS)
     s_reads: list[int] = field(default_factory=lambda: [0] * SERIES_BINS)
     s_stale: list[int] = field(default_factory=lambda: [0] * SERIES_BINS)
-    s_stale_by_cause: dict[str, list[int]] = field(default_factory=lambda: {c: [0] * SERIES_BINS for c in CAUSES})
+    s_stale_by_cause: dict[str, list[int]] = field(init=False)
     s_backlog_sum: list[float] = field(default_factory=lambda: [0.0] * SERIES_BINS)
     s_backlog_n: list[int] = field(default_factory=lambda: [0] * SERIES_BINS)
     s_backlog_max: list[float] = field(default_factory=lambda: [0.0] * SERIES_BINS)
+
+    def __post_init__(self) -> None:
+        self.all = _Counts.zero(self.causes)
+        self.s_stale_by_cause = {c: [0] * SERIES_BINS for c in self.causes}
 
     @property
     def ttu(self) -> LogHistogram:
@@ -167,30 +183,34 @@ class _Batching:
 class MetricsCollector:
     """Streams repayments and their reads into the docs/reference/metrics.md metrics for one replication.
 
-    ``windows`` maps a phase name (a fault type or fault name) to its ``[start, end)``
-    windows; a repayment acked inside one also counts in that phase, and one acked after
-    every window has ended counts in the ``after`` phase.
+    ``causes`` is every cause a stale read can be attributed to, in report order (the
+    scenario format's ``CAUSES``). ``windows`` maps a phase name (a fault type or fault
+    name) to its ``[start, end)`` windows; a repayment acked inside one also counts in that
+    phase, and one acked after every window has ended counts in the ``after`` phase.
     """
 
     def __init__(self, duration: float, warmup: float, max_checks: int,
-                 windows: Mapping[str, Sequence[tuple[float, float]]] | None = None):
+                 windows: Mapping[str, Sequence[tuple[float, float]]] | None = None, *, causes: Sequence[str]):
         self.max_checks = max_checks
-        self.state = CollectorState(duration=duration, warmup=warmup, bin_width=duration / SERIES_BINS)
+        self.state = CollectorState(duration=duration, warmup=warmup, bin_width=duration / SERIES_BINS,
+                                    causes=tuple(causes))
+        self._rank = cause_rank(causes)
         self._windows = {name: tuple(ws) for name, ws in (windows or {}).items()}
         ends = [end for ws in self._windows.values() for _, end in ws]
         self._all_over = max(ends) if ends else None
         self._batch_scale = BATCHES / (duration - warmup) if duration > warmup else 0.0
         self._batching: dict[str, _Batching] = {}
         for name, ws in self._windows.items():
-            self.state.phases[name] = _Counts()
+            self.state.phases[name] = _Counts.zero(causes)
             self._batching[name] = _Batching([(max(s, warmup), min(e, duration)) for s, e in ws])
         if self._all_over is not None:
-            self.state.phases[PHASE_AFTER] = _Counts()
+            self.state.phases[PHASE_AFTER] = _Counts.zero(causes)
             self._batching[PHASE_AFTER] = _Batching([(max(self._all_over, warmup), duration)])
 
     @classmethod
     def for_scenario(cls, scenario: Any, horizon: float | None = None) -> "MetricsCollector":
-        """A collector with one phase per fault type and fault name of ``scenario``."""
+        """A collector with one phase per fault type and fault name of ``scenario``, counting
+        the causes the scenario format knows (``scenario.causes``)."""
         horizon = scenario.duration if horizon is None else horizon
         windows: dict[str, list[tuple[float, float]]] = {}
         # SLOs may also say `@type#index` (Scenario.phase_names); only then is that phase kept
@@ -201,7 +221,8 @@ class MetricsCollector:
             label = fault.name or f"{fault.type}#{index}"
             if label != fault.type and (fault.name or label in wanted):
                 windows.setdefault(label, []).extend(ws)
-        return cls(scenario.duration, scenario.warmup, scenario.workload.check.max_checks, windows)
+        return cls(scenario.duration, scenario.warmup, scenario.workload.check.max_checks, windows,
+                   causes=scenario.causes)
 
     def _bin(self, t: float) -> int:
         return int(t / self.state.bin_width) if 0 <= t < self.state.duration else -1
@@ -253,7 +274,7 @@ class MetricsCollector:
                     n_wrong += 1
             elif not held:
                 n_stale += 1
-                cause = cause_of(rep, read)
+                cause = cause_of(rep, read, self._rank)
                 stale_causes.append(cause)
                 if rb >= 0:
                     st.s_stale[rb] += 1
@@ -337,10 +358,10 @@ def _population(groups: list[_Counts]) -> dict[str, Any]:
         band_high.append(_r(est.high))
     support = proportion_estimate(_cat(groups, "b_support"), repayments, r).scaled(10_000)
     ttu = LogHistogram()
-    by_cause = {c: 0 for c in CAUSES}
+    by_cause = dict.fromkeys(groups[0].by_cause, 0)
     for g in groups:
         ttu.merge(g.ttu)
-        for c in CAUSES:
+        for c in by_cause:
             by_cause[c] += g.by_cause[c]
     summary = {k: _r(v) for k, v in ttu.summary().items()}
     intervals: dict[str, Any] = {"support_contacts_per_10k": as_json(support, _r)}
@@ -407,7 +428,7 @@ def finalize(states: Sequence[CollectorState]) -> dict[str, Any]:
         "acks": total("s_acks"),
         "reads": total("s_reads"),
         "stale_reads": total("s_stale"),
-        "stale_reads_by_cause": {c: [sum(s.s_stale_by_cause[c][i] for s in states) for i in range(SERIES_BINS)] for c in CAUSES},
+        "stale_reads_by_cause": {c: [sum(s.s_stale_by_cause[c][i] for s in states) for i in range(SERIES_BINS)] for c in first.causes},
         "backlog_mean": [_r(backlog_sum[i] / backlog_n[i]) if backlog_n[i] else None for i in range(SERIES_BINS)],
         "backlog_max": [max(s.s_backlog_max[i] for s in states) for i in range(SERIES_BINS)],
         "replications": len(states),

@@ -8,21 +8,19 @@ them to :class:`~repaychaos.core.collector.MetricsCollector`.
 Attribution of a stale read (docs/reference/metrics.md), :func:`cause_of`: ``cache`` when the view itself
 was already usable at the read but a cached older status was served; otherwise, among
 the faults that touched the repayment's path at or before the read, the one that added
-the most delay; with none, ``queueing``. Ties go to the earlier entry in
-:data:`~repaychaos.core.catalog.CAUSES`.
+the most delay; with none, ``queueing``. Ties go to the cause earlier in report order
+(:func:`~repaychaos.core.catalog.causes`), given to :func:`cause_of` as ``rank``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
-from repaychaos.core.catalog import CAUSES
+from repaychaos.core.catalog import CACHE, QUEUEING
 
-__all__ = ["Touch", "Read", "Repayment", "cause_of"]
-
-_CAUSE_RANK = {c: i for i, c in enumerate(CAUSES)}
+__all__ = ["Touch", "Read", "Repayment", "cause_of", "cause_rank"]
 
 
 class Touch(NamedTuple):
@@ -74,16 +72,22 @@ class Repayment:
         return state
 
 
-def cause_of(rep: Repayment, read: Read) -> str:
-    """The one cause a stale read is attributed to (see the module docstring)."""
+def cause_rank(causes: Sequence[str]) -> dict[str, int]:
+    """Each cause's place in report order, the tie-break of :func:`cause_of`."""
+    return {c: i for i, c in enumerate(causes)}
+
+
+def cause_of(rep: Repayment, read: Read, rank: Mapping[str, int]) -> str:
+    """The one cause a stale read is attributed to (see the module docstring); ``rank``
+    is :func:`cause_rank` of every cause."""
     if rep.view_usable(read.t):
-        return "cache"
+        return CACHE
     best = None
     for touch in rep.touches:
         if touch.at <= read.t and (
             best is None
             or touch.added > best.added
-            or (touch.added == best.added and _CAUSE_RANK[touch.cause] < _CAUSE_RANK[best.cause])
+            or (touch.added == best.added and rank[touch.cause] < rank[best.cause])
         ):
             best = touch
-    return "queueing" if best is None else best.cause
+    return QUEUEING if best is None else best.cause

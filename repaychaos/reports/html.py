@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from repaychaos.core.catalog import CAUSES
+from repaychaos.scenarios.faults import CAUSES
 from repaychaos.reports.fmt import VERDICT_WORD, format_ci, format_value, overall_verdict, pct, per_10k, result_label, seconds, verdict_of
 from repaychaos.reports.markdown import INCONCLUSIVE_RULE
 

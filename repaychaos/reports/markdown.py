@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from repaychaos.core.catalog import CAUSES
+from repaychaos.scenarios.faults import CAUSES
 from repaychaos.reports.fmt import (
     VERDICT_MARK,
     VERDICT_WORD,

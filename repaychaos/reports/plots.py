@@ -18,7 +18,8 @@ matplotlib.use("Agg")  # never open a window, even if a GUI backend is installed
 
 from matplotlib.figure import Figure  # noqa: E402
 
-from repaychaos.core.catalog import CAUSES, QUANTILES  # noqa: E402
+from repaychaos.core.catalog import QUANTILES  # noqa: E402
+from repaychaos.scenarios.faults import CAUSES  # noqa: E402
 from repaychaos.scenarios.faults import REGISTRY as FAULT_REGISTRY  # noqa: E402
 from repaychaos.reports.fmt import result_label, seconds  # noqa: E402
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from repaychaos.core.catalog import CAUSES
+from repaychaos.scenarios.faults import CAUSES
 from repaychaos.reports.fmt import pct, seconds
 from repaychaos.core.types import ResultRecord
 

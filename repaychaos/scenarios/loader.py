@@ -22,7 +22,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from repaychaos.scenarios.spec import FAULT_TYPES, Fault, Scenario, SloRule
+from repaychaos.scenarios.spec import FAULT_TYPES, SLO_METRIC_PATHS, Fault, Scenario, SloRule
 from repaychaos.scenarios.distributions import DIST_NAMES
 from repaychaos.core.errors import InvalidInput, InvalidScenario, ScenarioProblem
 
@@ -363,9 +363,7 @@ def _validate(data: Any, lines: _Lines, file: str) -> Scenario:
             except ValueError as exc:
                 text, _, found = str(exc).partition(", found ")
                 metric = str(key).partition("@")[0]
-                from repaychaos.core.catalog import slo_metric_paths
-
-                hint = _suggest(metric, slo_metric_paths()) if "metric path" in text else None
+                hint = _suggest(metric, SLO_METRIC_PATHS) if "metric path" in text else None
                 if hint:
                     text = "a known metric path such as stale_read_ratio or time_to_usable.p99"
                 problems.append(

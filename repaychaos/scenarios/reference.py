@@ -27,11 +27,11 @@ from pydantic.fields import FieldInfo
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import PydanticUndefined, core_schema
 
-from repaychaos.core.catalog import PHASE_AFTER, QUANTILES, slo_metric_paths
+from repaychaos.core.catalog import PHASE_AFTER, QUANTILES
 from repaychaos.scenarios import units
 from repaychaos.scenarios.distributions import Constant
 from repaychaos.scenarios.faults import REGISTRY
-from repaychaos.scenarios.spec import Scenario, _RULE
+from repaychaos.scenarios.spec import SLO_METRIC_PATHS, Scenario, _RULE
 
 __all__ = [
     "scenario_json_schema",
@@ -121,7 +121,7 @@ class _ScenarioSchema(GenerateJsonSchema):
 
 
 def _slo_schema() -> JsonSchemaValue:
-    metrics = "|".join(re.escape(m) for m in slo_metric_paths())
+    metrics = "|".join(re.escape(m) for m in SLO_METRIC_PATHS)
     return {
         "type": "object",
         "description": "metric[@phase] -> rule, e.g. stale_read_ratio: '< 0.5%'",
@@ -396,16 +396,8 @@ MEANINGS: dict[str, str] = {
     "faults[*].at": "When the fault starts (scenario time).",
     "faults[*].for": "How long it lasts (default: to the end of the run).",
     "faults[*].type": "The fault type.",
-    "faults[sync_delay].extra": "Extra time added to each sync message whose service starts in the window.",
-    "faults[maintenance].component": "Which stage is down.",
-    "faults[maintenance].mode": "`pause`: work waits and resumes after the window; `reject`: work is refused "
-                                "and retried.",
-    "faults[maintenance].every": "Repeat the window with this period (needs `for`, shorter than `every`).",
-    "faults[interface_bug].link": "Which link between stages misbehaves.",
-    "faults[interface_bug].drop_ratio": "Share of messages on the link that are dropped (only reconcile repairs them).",
-    "faults[interface_bug].corrupt_ratio": "Share of messages on the link that carry the wrong state.",
-    "faults[cutover].inflight_loss_ratio": "Share of messages in flight at the switch that are lost.",
-    "faults[cutover].unmapped_ratio": "Share of accounts the new system mis-maps (stale until reconcile).",
+    # each fault type's own keys: its module's MEANINGS
+    **{f"faults[{name}].{key}": text for name, ft in REGISTRY.items() for key, text in ft.meanings.items()},
     "dist[constant].dist": "`constant` (may be omitted: a bare duration is a constant).",
     "dist[constant].value": "The delay.",
     "dist[exponential].dist": "`exponential`.",
@@ -620,7 +612,7 @@ def reference_markdown() -> str:
         "| metric path | meaning |",
         "| --- | --- |",
     ]
-    for path in slo_metric_paths():
+    for path in SLO_METRIC_PATHS:
         head = path.split(".")[0]
         meaning = METRIC_MEANINGS.get(path) or METRIC_MEANINGS.get(head, "")
         if path.startswith("time_to_usable."):

@@ -26,12 +26,8 @@ from pydantic import (
 from repaychaos.scenarios.distributions import Constant, Distribution, Duration
 from repaychaos.scenarios.units import parse_duration, parse_rate
 from repaychaos.core.catalog import PHASE_AFTER, slo_metric_paths
-from repaychaos.scenarios.faults import FAULT_TYPES, Fault
+from repaychaos.scenarios.faults import CAUSES, FAULT_TYPES, Fault
 from repaychaos.scenarios.faults.base import FaultBase, Ratio, Window
-from repaychaos.scenarios.faults.cutover import Cutover
-from repaychaos.scenarios.faults.interface_bug import InterfaceBug
-from repaychaos.scenarios.faults.maintenance import Maintenance
-from repaychaos.scenarios.faults.sync_delay import SyncDelay
 
 __all__ = [
     "Scenario",
@@ -47,12 +43,10 @@ __all__ = [
     "Reconcile",
     "Fault",
     "FaultBase",
-    "SyncDelay",
-    "Maintenance",
-    "InterfaceBug",
-    "Cutover",
     "SloRule",
     "FAULT_TYPES",
+    "CAUSES",
+    "SLO_METRIC_PATHS",
     "COMPONENTS",
     "LINKS",
     "Window",
@@ -61,6 +55,9 @@ __all__ = [
 Rate = Annotated[float, BeforeValidator(parse_rate)]
 
 COMPONENTS = ("sync", "credit", "ledger", "view")
+
+#: Every metric path an SLO may name (without an ``@phase`` suffix).
+SLO_METRIC_PATHS: tuple[str, ...] = slo_metric_paths(CAUSES)
 LINKS = ("ledger->sync", "sync->credit", "credit->view")
 
 
@@ -285,8 +282,8 @@ class SloRule(_Frozen):
     def parse(cls, key: str, rule: object) -> "SloRule":
         """Parse one ``slo:`` entry; ``ValueError`` names what was expected."""
         metric, _, phase = str(key).partition("@")
-        if metric not in slo_metric_paths():
-            raise ValueError(f"a known metric path ({', '.join(slo_metric_paths())}), found '{metric}'")
+        if metric not in SLO_METRIC_PATHS:
+            raise ValueError(f"a known metric path ({', '.join(SLO_METRIC_PATHS)}), found '{metric}'")
         if not isinstance(rule, (str, int, float)) or isinstance(rule, bool):
             raise ValueError("a rule such as '< 0.5%', '<= 2m' or '== 0'")
         text = str(rule) if isinstance(rule, str) else f"== {rule}"
@@ -343,6 +340,12 @@ class Scenario(_Frozen):
     def warnings(self) -> tuple[str, ...]:
         """``file:line: key: ...`` notes about keys accepted but not modelled (the loader fills them)."""
         return self._warnings
+
+    @property
+    def causes(self) -> tuple[str, ...]:
+        """Every cause a stale read can be attributed to, in report order: ``queueing``, every
+        registered fault type (whether or not this scenario has one), ``cache``."""
+        return CAUSES
 
     @field_validator("slo", mode="before")
     @classmethod

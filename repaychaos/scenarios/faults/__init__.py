@@ -2,24 +2,30 @@
 
 Each module ``<type>.py`` holds the type's scenario spec (``SPEC``, a pydantic model
 whose ``type`` literal is the module name), its report ``LABEL`` and ``COLOUR``, its
-place in report order (``ORDER``), its behaviour in the model (``MODEL``, an injector
-class) and in the live service (``LIVE``, a rule), written against the narrow engine
-APIs of :mod:`.hooks` with the shared rules of :mod:`repaychaos.semantics`. The scenario
-schema (:data:`Fault`), the loader's did-you-mean, Prometheus labels, plot colours, both
-engines' fault handling and the cause check all derive from :data:`REGISTRY`, so adding a
-fault type is adding one module here (and its paragraph in docs/explanation/semantics.md).
+place in report order (``ORDER``), the meaning of each of its own keys for the scenario
+reference (``MEANINGS``, optional), a runnable example (``EXAMPLE``,
+``EXAMPLE_DESCRIPTION``), its behaviour in the model (``MODEL``, an injector class) and in
+the live service (``LIVE``, a rule), written against the narrow engine APIs of
+:mod:`.hooks` with the shared rules of :mod:`repaychaos.semantics`. The scenario schema
+(:data:`Fault`) and its reference text, the causes of stale reads (:data:`CAUSES`) and the
+SLO metric paths built on them, the loader's did-you-mean, Prometheus labels, plot colours,
+both engines' fault handling and the cause check all derive from :data:`REGISTRY`, so
+adding a fault type is adding one module here (and its paragraph in
+docs/explanation/semantics.md); ``tests/test_fault_registry.py`` adds a toy one to show it.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Union
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any, Mapping, Union
 
 from pydantic import Field
 
-__all__ = ["FaultType", "REGISTRY", "FAULT_TYPES", "Fault", "colour", "label"]
+from repaychaos.core.catalog import causes
+
+__all__ = ["FaultType", "REGISTRY", "FAULT_TYPES", "CAUSES", "Fault", "colour", "label"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,8 @@ class FaultType:
     #: a runnable example's ``faults`` and ``slo`` (YAML) and what it shows
     example: str
     example_description: str
+    #: what each of the type's own keys means (``extra`` -> text), for the scenario reference
+    meanings: Mapping[str, str] = field(default_factory=dict)
 
 
 def _discover() -> dict[str, FaultType]:
@@ -48,7 +56,8 @@ def _discover() -> dict[str, FaultType]:
         module = importlib.import_module(f"{__name__}.{info.name}")
         doc = (module.__doc__ or "").strip().splitlines()[0]
         found.append((module.ORDER, FaultType(info.name, module.SPEC, module.LABEL, module.COLOUR, doc,
-                                            module.MODEL, module.LIVE, module.EXAMPLE, module.EXAMPLE_DESCRIPTION)))
+                                            module.MODEL, module.LIVE, module.EXAMPLE, module.EXAMPLE_DESCRIPTION,
+                                            dict(getattr(module, "MEANINGS", {})))))
     found.sort(key=lambda pair: (pair[0], pair[1].name))
     return {ft.name: ft for _, ft in found}
 
@@ -56,6 +65,9 @@ def _discover() -> dict[str, FaultType]:
 #: Every fault type, in report order (docs/reference/scenario-format.md).
 REGISTRY: dict[str, FaultType] = _discover()
 FAULT_TYPES: tuple[str, ...] = tuple(REGISTRY)
+#: Every cause a stale read can be attributed to, in report order (docs/reference/metrics.md):
+#: ``queueing``, each fault type, ``cache``.
+CAUSES: tuple[str, ...] = causes(FAULT_TYPES)
 
 #: A scenario's fault: one of the registered specs, told apart by ``type``.
 if TYPE_CHECKING:  # the union is built at import time, which a type checker cannot follow

@@ -16,13 +16,19 @@ from repaychaos.scenarios.faults.base import FaultBase, Ratio
 from repaychaos.scenarios.faults.hooks import U_CUT_LOSS, U_UNMAPPED, LiveAPI, LiveFault, LiveMessage, LiveRule, ModelInjector
 from repaychaos.semantics import written_state
 
-__all__ = ["Cutover", "SPEC", "LABEL", "COLOUR", "ORDER", "MODEL", "LIVE", "EXAMPLE", "EXAMPLE_DESCRIPTION", "written_state"]
+__all__ = ["Cutover", "SPEC", "LABEL", "COLOUR", "ORDER", "MODEL", "LIVE", "EXAMPLE", "EXAMPLE_DESCRIPTION", "MEANINGS", "written_state"]
 
 _INF = math.inf
 
 ORDER = 4
 LABEL = "cutover"
 COLOUR = "#00798c"
+
+#: What the type's own keys mean (the scenario reference).
+MEANINGS = {
+    "inflight_loss_ratio": "Share of messages in flight at the switch that are lost.",
+    "unmapped_ratio": "Share of accounts the new system mis-maps (stale until reconcile).",
+}
 
 #: The reference's runnable example (its ``faults`` and ``slo``; tests run it through the model).
 EXAMPLE_DESCRIPTION = "Traffic moves to a new credit platform."

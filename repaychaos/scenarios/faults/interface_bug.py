@@ -16,11 +16,18 @@ from repaychaos.scenarios.faults.base import FaultBase, Ratio
 from repaychaos.scenarios.faults.hooks import U_LINK, LiveAPI, LiveFault, LiveMessage, LiveRule, ModelAPI, ModelInjector
 from repaychaos.semantics import CORRUPT, DROP, flip, judge_bug
 
-__all__ = ["InterfaceBug", "SPEC", "LABEL", "COLOUR", "ORDER", "MODEL", "LIVE", "EXAMPLE", "EXAMPLE_DESCRIPTION", "judge_bug", "flip"]
+__all__ = ["InterfaceBug", "SPEC", "LABEL", "COLOUR", "ORDER", "MODEL", "LIVE", "EXAMPLE", "EXAMPLE_DESCRIPTION", "MEANINGS", "judge_bug", "flip"]
 
 ORDER = 3
 LABEL = "interface bug"
 COLOUR = "#6a4c93"
+
+#: What the type's own keys mean (the scenario reference).
+MEANINGS = {
+    "link": "Which link between stages misbehaves.",
+    "drop_ratio": "Share of messages on the link that are dropped (only reconcile repairs them).",
+    "corrupt_ratio": "Share of messages on the link that carry the wrong state.",
+}
 
 #: The reference's runnable example (its ``faults`` and ``slo``; tests run it through the model).
 EXAMPLE_DESCRIPTION = "A client drops 5% of messages."

@@ -18,7 +18,7 @@ from repaychaos.scenarios.faults.base import FaultBase, Window
 from repaychaos.scenarios.faults.hooks import Gate, LiveAPI, LiveFault, LiveMessage, LiveRule, ModelInjector
 from repaychaos.semantics import release_time
 
-__all__ = ["Maintenance", "SPEC", "LABEL", "COLOUR", "ORDER", "MODEL", "LIVE", "EXAMPLE", "EXAMPLE_DESCRIPTION", "MIN_EVERY", "release_time"]
+__all__ = ["Maintenance", "SPEC", "LABEL", "COLOUR", "ORDER", "MODEL", "LIVE", "EXAMPLE", "EXAMPLE_DESCRIPTION", "MEANINGS", "MIN_EVERY", "release_time"]
 
 #: Shortest period of a recurring maintenance window (seconds); a shorter one is refused.
 MIN_EVERY = 1.0
@@ -26,6 +26,13 @@ MIN_EVERY = 1.0
 ORDER = 2
 LABEL = "maintenance"
 COLOUR = "#d1495b"
+
+#: What the type's own keys mean (the scenario reference).
+MEANINGS = {
+    "component": "Which stage is down.",
+    "mode": "`pause`: work waits and resumes after the window; `reject`: work is refused and retried.",
+    "every": "Repeat the window with this period (needs `for`, shorter than `every`).",
+}
 
 #: The reference's runnable example (its ``faults`` and ``slo``; tests run it through the model).
 EXAMPLE_DESCRIPTION = "The sync workers pause for five minutes."

@@ -13,11 +13,16 @@ from repaychaos.scenarios.distributions import Distribution
 from repaychaos.scenarios.faults.base import FaultBase
 from repaychaos.scenarios.faults.hooks import LiveAPI, LiveFault, LiveMessage, LiveRule, ModelAPI, ModelInjector
 
-__all__ = ["SyncDelay", "SPEC", "LABEL", "COLOUR", "ORDER", "MODEL", "LIVE", "EXAMPLE", "EXAMPLE_DESCRIPTION"]
+__all__ = ["SyncDelay", "SPEC", "LABEL", "COLOUR", "ORDER", "MODEL", "LIVE", "EXAMPLE", "EXAMPLE_DESCRIPTION", "MEANINGS"]
 
 ORDER = 1
 LABEL = "sync delay"
 COLOUR = "#e6a100"
+
+#: What the type's own keys mean (the scenario reference).
+MEANINGS = {
+    "extra": "Extra time added to each sync message whose service starts in the window.",
+}
 
 #: The reference's runnable example (its ``faults`` and ``slo``; tests run it through the model).
 EXAMPLE_DESCRIPTION = "A slow consumer for ten minutes."
