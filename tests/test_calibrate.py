@@ -14,6 +14,7 @@ import pytest
 from repaychaos.calibrate import calibrate
 from repaychaos.core.result import write_result
 from repaychaos.load.launcher import ServiceProcess
+from builders import scenario_data
 from synthetic import synthetic_result
 from repaychaos.scenarios import load_scenario, load_scenario_data
 from repaychaos.target import load_target, run_target
@@ -26,12 +27,12 @@ K = 5.0
 def _measure(tmp_path: Path, sync: dict, duration: str = "90s", arrivals: dict | None = None) -> Path:
     """A target run of the reference service with this sync stage; users first look at a
     uniform instant in the first second, then every second (as the issue says)."""
-    data = {"version": 1, "name": "calibrate-check", "duration": duration, "seed": 5,
-            "workload": {"arrivals": arrivals or {"rate": "8/s"},
-                         "check": {"first_after": {"dist": "uniform", "low": "0s", "high": "1s"}, "every": "1s",
-                                   "max_checks": 25}},
-            "pipeline": {"channel": {"latency": 0}, "credit": {"service": 0}, "reconcile": "off", "sync": sync}}
-    scenario = load_scenario_data(data)
+    scenario = load_scenario_data(scenario_data(
+        {"workload": {"arrivals": arrivals or {"rate": "8/s"},
+                      "check": {"first_after": {"dist": "uniform", "low": "0s", "high": "1s"}, "every": "1s",
+                                "max_checks": 25}},
+         "pipeline": {"channel": {"latency": 0}, "credit": {"service": 0}, "reconcile": "off", "sync": sync}},
+        name="calibrate-check", duration=duration, warmup=None, seed=5, replications=None))
     text = (ROOT / "loadtests" / "targets" / "reference-service.yaml").read_text().split("\nfaults:")[0]
     with ServiceProcess(scenario, tmp_path / "svc.db", time_scale=K, token=TOKEN) as svc:
         (tmp_path / "target.yaml").write_text(text.replace("http://127.0.0.1:8000", svc.url))

@@ -10,25 +10,16 @@ from pathlib import Path
 import pytest
 
 from repaychaos.scenarios import bundled_scenarios
+from builders import scenario_yaml
 
-TINY = """\
-version: 1
-name: tiny-cli
-duration: 20m
-warmup: 1m
-seed: 3
-replications: 2
-workload:
-  arrivals: {rate: 2/s}
-  check: {first_after: 2s, every: 10s, max_checks: 3}
-pipeline:
-  channel: {latency: 50ms}
-  sync: {workers: 4, service: {dist: exponential, mean: 100ms}}
-  credit: {service: 10ms}
-slo:
-  lost_repayments: "== 0"
-  stale_read_ratio: "{rule}"
-"""
+def tiny_text(rule: str) -> str:
+    """Two replications of 20 minutes, four exponential sync workers, an SLO on the stale-read ratio."""
+    return scenario_yaml(
+        {"workload.check": {"first_after": "2s", "every": "10s", "max_checks": 3},
+         "pipeline.channel": {"latency": "50ms"},
+         "pipeline.sync": {"workers": 4, "service": {"dist": "exponential", "mean": "100ms"}},
+         "pipeline.credit": {"service": "10ms"}},
+        name="tiny-cli", slo={"lost_repayments": "== 0", "stale_read_ratio": rule})
 
 
 def repaychaos(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -37,7 +28,7 @@ def repaychaos(*args: str, cwd: Path | None = None) -> subprocess.CompletedProce
 
 
 def tiny(write_scenario, rule: str) -> Path:
-    return write_scenario(TINY.replace("{rule}", rule))
+    return write_scenario(tiny_text(rule))
 
 
 def test_validate_valid_files_exit_0():
@@ -50,10 +41,12 @@ def test_validate_valid_files_exit_0():
 
 def test_validate_invalid_file_exit_2_without_traceback(write_scenario):
     """A bad file gets file:line: key path: expected ... and exit 2, never a traceback."""
-    path = write_scenario(TINY.replace("{rule}", "< 1%").replace("workers: 4", "workers: four"))
+    text = tiny_text("< 1%").replace("workers: 4", "workers: four")
+    line = text.splitlines().index("    workers: four") + 1
+    path = write_scenario(text)
     proc = repaychaos("validate", str(path))
     assert proc.returncode == 2
-    assert f"{path}:12: pipeline.sync.workers: expected a valid integer" in proc.stderr
+    assert f"{path}:{line}: pipeline.sync.workers: expected a valid integer" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

@@ -23,26 +23,13 @@ from repaychaos.reports.compare import (
     write_comparison,
 )
 from synthetic import synthetic_result
+from builders import scenario_yaml
 
-SCENARIO = """\
-version: 1
-name: compare-tiny
-duration: 20m
-warmup: 1m
-seed: 9
-replications: 3
-workload:
-  arrivals: {rate: 3/s}
-  check: {first_after: {dist: exponential, mean: 2s}, every: 30s, max_checks: 3}
-pipeline:
-  sync: {workers: unlimited, service: {dist: exponential, mean: 1s}}
-  reconcile: {every: 15m}
-faults:
-  - type: sync_delay
-    at: 5m
-    for: 5m
-    extra: {dist: exponential, mean: 20s}
-"""
+SCENARIO = scenario_yaml(
+    {"workload.arrivals.rate": "3/s", "workload.check.first_after": {"dist": "exponential", "mean": "2s"},
+     "pipeline.sync.service": {"dist": "exponential", "mean": "1s"}, "pipeline.reconcile": {"every": "15m"}},
+    name="compare-tiny", seed=9, replications=3,
+    faults=[{"type": "sync_delay", "at": "5m", "for": "5m", "extra": {"dist": "exponential", "mean": "20s"}}])
 
 
 @pytest.fixture(scope="module")

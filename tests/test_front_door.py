@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from repaychaos.scenarios.loader import load_scenario_text, with_overrides
+from builders import scenario_yaml
 
 BASE = """\
 version: 1
@@ -120,19 +121,10 @@ workload:
         with_overrides(scenario, {"workload.arrivals.rate": 40})
 
 
-SWEEP = """\
-version: 1
-name: sweep-exit
-duration: 20m
-seed: 5
-workload:
-  arrivals: {rate: 4/s}
-  check: {first_after: 1s, every: 10s, max_checks: 3}
-pipeline:
-  sync: {workers: 1, service: {dist: exponential, mean: 200ms}}
-slo:
-  time_to_usable.p99: "< 2s"
-"""
+SWEEP = scenario_yaml(
+    {"workload.arrivals.rate": "4/s", "workload.check": {"first_after": "1s", "every": "10s", "max_checks": 3},
+     "pipeline.sync": {"workers": 1, "service": {"dist": "exponential", "mean": "200ms"}}},
+    name="sweep-exit", warmup=None, seed=5, replications=None, slo={"time_to_usable.p99": "< 2s"})
 
 
 def test_sweep_exits_1_when_no_point_meets_the_slos_and_0_when_one_does(write_scenario, tmp_path):

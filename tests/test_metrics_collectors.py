@@ -10,7 +10,7 @@ import pytest
 from repaychaos.core.collector import BATCHES, VISIBILITY_GRID, MetricsCollector, finalize
 from repaychaos.core.histogram import LogHistogram
 from repaychaos.core.records import Read, Repayment, Touch, cause_of, cause_rank
-from repaychaos.core.stats import t975, wilson
+from repaychaos.core.stats import sample_quantile, sample_quantiles, t975, wilson
 from repaychaos.scenarios.faults import CAUSES
 
 RANK = cause_rank(CAUSES)
@@ -273,3 +273,11 @@ def test_finalize_is_deterministic():
             c.observe(Repayment(float(i), view_usable_at=i + 0.1 * i), [Read(i + 2.0, 0.1 * i <= 2, i + 2.0)])
         return finalize([c.state])
     assert repr(run()) == repr(run())
+
+
+def test_sample_quantile_interpolates_between_order_statistics():
+    """Rank q·(n−1), linear between neighbours: of 4, 1, 3, 2 the median is 2.5, p95 is 3 + 0.85."""
+    assert sample_quantile([4.0, 1.0, 3.0, 2.0], 0.5) == 2.5
+    assert sample_quantile([4.0, 1.0, 3.0, 2.0], 0.95) == pytest.approx(3.85, abs=1e-12)
+    assert sample_quantile([7.0], 0.99) == 7.0
+    assert list(sample_quantiles([0.0, 10.0], [0.0, 0.3, 1.0])) == [0.0, 3.0, 10.0]

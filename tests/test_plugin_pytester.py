@@ -16,37 +16,22 @@ import repaychaos.reports.markdown  # noqa: F401
 import repaychaos.reports.compare  # noqa: F401
 import synthetic  # noqa: F401
 import scipy.stats  # noqa: F401
+import yaml
+from builders import scenario_yaml
 
 pytest_plugins = ["pytester"]
 
 #: the synthetic runner keeps these tests fast and independent of the SimPy model
 FAST = "--repaychaos-runner=synthetic:synthetic_result"
 
-TINY = """\
-version: 1
-name: plugin-tiny
-duration: 10m
-seed: 3
-replications: 2
-workload:
-  arrivals: {{rate: 1/s}}
-  check: {{first_after: 5s, every: 30s, max_checks: 3}}
-pipeline:
-  sync: {{workers: unlimited, service: 100ms}}
-  credit: {{service: 20ms, risk_hold_ratio: 0}}
-  reconcile: off
-faults:
-  - type: maintenance
-    component: sync
-    at: 2m
-    for: 2m
-slo:
-{slo}
-"""
-
-
 def tiny(slo: str) -> str:
-    return TINY.format(slo="\n".join("  " + line for line in slo.strip().splitlines()))
+    """Ten minutes of 1 repayment/s, 120 ms of constant pipeline, the sync stage paused from 2m
+    to 4m; ``slo`` is the YAML of its ``slo:`` mapping."""
+    return scenario_yaml(
+        {"workload.arrivals.rate": "1/s", "pipeline.credit": {"service": "20ms", "risk_hold_ratio": 0},
+         "pipeline.reconcile": "off"},
+        name="plugin-tiny", duration="10m", warmup=None,
+        faults=[{"type": "maintenance", "component": "sync", "at": "2m", "for": "2m"}], slo=yaml.safe_load(slo))
 
 
 #: with constant 120 ms of pipeline and the first read at 5 s, only maintenance makes reads stale
@@ -139,10 +124,12 @@ def test_scenario_option_collects_a_plain_yaml_file(pytester: pytest.Pytester):
 
 def test_invalid_scenario_is_a_collection_error_without_traceback(pytester: pytest.Pytester):
     """A bad scenario fails collection with file, line and key path, not a Python traceback."""
-    pytester.makefile(".chaos.yaml", gate=tiny('lost_repayments: "== 0"').replace("unlimited", "lots"))
+    text = tiny('lost_repayments: "== 0"').replace("workers: unlimited", "workers: lots")
+    line = text.splitlines().index("    workers: lots") + 1
+    pytester.makefile(".chaos.yaml", gate=text)
     result = pytester.runpytest(FAST)
     assert result.ret == pytest.ExitCode.INTERRUPTED
-    result.stdout.fnmatch_lines(["*gate.chaos.yaml:10: pipeline.sync.workers: expected*"])
+    result.stdout.fnmatch_lines([f"*gate.chaos.yaml:{line}: pipeline.sync.workers: expected*"])
     result.stdout.no_fnmatch_line("*Traceback*")
 
 

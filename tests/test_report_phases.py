@@ -18,34 +18,26 @@ import numpy as np
 import pytest
 
 from repaychaos.scenarios.loader import load_scenario_text
+from builders import scenario_yaml
 
 RATE, REPLICATIONS, START, END, DELAY = 2.0, 4, 600.0, 1200.0, 0.12
 
-SCENARIO = f"""\
-version: 1
-name: phase-theory
-duration: 40m
-seed: 21
-replications: {REPLICATIONS}
-workload:
-  arrivals: {{rate: {RATE}/s}}
-  check: {{first_after: 5s, every: 30s, max_checks: 4}}
-pipeline:
-  channel: {{latency: 200ms}}
-  sync: {{workers: unlimited, service: 100ms}}
-  credit: {{service: 20ms, risk_hold_ratio: 0}}
-  reconcile: off
-faults:
-  - type: maintenance
-    component: sync
-    at: 10m
-    for: 10m
-slo:
-  stale_read_ratio@after: "== 0"
-  stale_read_ratio@maintenance: "< 50%"
-  time_to_usable.p50@maintenance: "< 10m"
-  support_contacts_per_10k@after: "< 1"
-"""
+FAULTS = [{"type": "maintenance", "component": "sync", "at": "10m", "for": "10m"}]
+SLO = {"stale_read_ratio@after": "== 0", "stale_read_ratio@maintenance": "< 50%",
+       "time_to_usable.p50@maintenance": "< 10m", "support_contacts_per_10k@after": "< 1"}
+
+
+def phase_theory(faults: list = FAULTS, slo: dict = SLO) -> str:
+    """40 minutes of RATE/s, 320 ms of constant pipeline, reads at 5 s then every 30 s (4 at
+    most), no reconcile, and the sync stage paused for the ten minutes from 10m."""
+    return scenario_yaml(
+        {"workload.arrivals.rate": f"{RATE}/s", "workload.check.max_checks": 4,
+         "pipeline": {"channel": {"latency": "200ms"}, "sync": {"workers": "unlimited", "service": "100ms"},
+                      "credit": {"service": "20ms", "risk_hold_ratio": 0}, "reconcile": "off"}},
+        name="phase-theory", duration="40m", warmup=None, seed=21, replications=REPLICATIONS, faults=faults, slo=slo)
+
+
+SCENARIO = phase_theory()
 
 #: expected repayments acked inside the window, over all replications
 N_WINDOW = RATE * (END - START) * REPLICATIONS
@@ -141,8 +133,8 @@ def test_unnamed_fault_label_phase_exists_when_an_slo_names_it():
     """`@maintenance#1` (a label the scenario accepts) gets its own phase; unnamed faults no SLO names do not."""
     from synthetic import synthetic_result
 
-    text = SCENARIO.replace("faults:\n", "faults:\n  - {type: maintenance, component: credit, at: 30m, for: 1m}\n")
-    text = text.replace('  stale_read_ratio@after: "== 0"\n', '  stale_read_ratio@maintenance#1: "< 50%"\n')
+    slo = {"stale_read_ratio@maintenance#1": "< 50%", **{k: v for k, v in SLO.items() if k != "stale_read_ratio@after"}}
+    text = phase_theory([{"type": "maintenance", "component": "credit", "at": "30m", "for": "1m"}, *FAULTS], slo)
     result = synthetic_result(load_scenario_text(text, "labels.yaml"))
     assert set(result["phases"]) == {"maintenance", "maintenance#1", "after"}
     row = next(r for r in result["slo"] if r["metric"] == "stale_read_ratio@maintenance#1")

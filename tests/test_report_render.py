@@ -8,43 +8,20 @@ from html.parser import HTMLParser
 
 import pytest
 
-from repaychaos.scenarios.loader import load_scenario_text
 from repaychaos.core.errors import InvalidResult
 from repaychaos.reports.markdown import INCONCLUSIVE_RULE
 from repaychaos.reports.render import write_report
 from synthetic import synthetic_result
+from builders import make_scenario
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
-SCENARIO = """\
-version: 1
-name: report-tiny
-duration: 20m
-warmup: 1m
-seed: 5
-replications: 2
-workload:
-  arrivals: {rate: 2/s}
-  check: {first_after: 5s, every: 30s, max_checks: 3}
-pipeline:
-  sync: {workers: unlimited, service: 100ms}
-  credit: {service: 20ms, risk_hold_ratio: 0.01}
-  reconcile: {every: 15m}
-faults:
-  - type: maintenance
-    component: sync
-    at: 5m
-    for: 5m
-slo:
-  stale_read_ratio: "{ratio_rule}"
-  time_to_usable.p99: "< 10m"
-  lost_repayments: "== 0"
-  support_contacts_per_10k: "< 1"
-"""
-
-
 def scenario(ratio_rule: str):
-    return load_scenario_text(SCENARIO.replace("{ratio_rule}", ratio_rule), "report-tiny.yaml")
+    return make_scenario(
+        {"pipeline.credit": {"service": "20ms", "risk_hold_ratio": 0.01}, "pipeline.reconcile": {"every": "15m"}},
+        name="report-tiny", seed=5, faults=[{"type": "maintenance", "component": "sync", "at": "5m", "for": "5m"}],
+        slo={"stale_read_ratio": ratio_rule, "time_to_usable.p99": "< 10m", "lost_repayments": "== 0",
+             "support_contacts_per_10k": "< 1"})
 
 
 @pytest.fixture(scope="module")

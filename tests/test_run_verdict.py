@@ -14,22 +14,12 @@ from repaychaos.reports.html import report_html
 from repaychaos.reports.markdown import summary_markdown
 from synthetic import synthetic_result
 from repaychaos.scenarios.loader import load_scenario_text
+from builders import scenario_yaml
 
-SCENARIO = """\
-version: 1
-name: verdict-tiny
-duration: 20m
-warmup: 1m
-seed: 9
-replications: 2
-workload:
-  arrivals: {rate: 3/s}
-  check: {first_after: {dist: exponential, mean: 2s}, every: 30s, max_checks: 3}
-pipeline:
-  sync: {workers: unlimited, service: {dist: exponential, mean: 1s}}
-slo:
-  stale_read_ratio: "< 90%"
-"""
+SCENARIO = scenario_yaml(
+    {"workload.arrivals.rate": "3/s", "workload.check.first_after": {"dist": "exponential", "mean": "2s"},
+     "pipeline.sync.service": {"dist": "exponential", "mean": "1s"}},
+    name="verdict-tiny", seed=9, slo={"stale_read_ratio": "< 90%"})
 
 
 #: The bundled library, spelled out so a new scenario must be added here (checked below).

@@ -32,6 +32,7 @@ import pytest
 from repaychaos.reports.compare import compare_results
 from repaychaos.scenarios import load_scenario_data, resolve_scenario
 from repaychaos.sim.simulate import run_model
+from builders import scenario_data
 
 pytestmark = pytest.mark.slow
 
@@ -40,14 +41,15 @@ FIRST_MEDIAN, FIRST_P95 = 2.0, 20.0
 
 
 def busy_pool(seed: int, minutes: int) -> object:
-    return load_scenario_data({
-        "version": 1, "name": "busy-pool", "duration": f"{minutes}m", "warmup": "5m", "seed": seed, "replications": 1,
-        "workload": {"arrivals": {"rate": LAM},
-                     "check": {"first_after": {"dist": "lognormal", "median": f"{FIRST_MEDIAN}s", "p95": f"{FIRST_P95}s"},
-                               "every": f"{EVERY}s", "max_checks": MAX_CHECKS}},
-        "pipeline": {"channel": {"latency": 0}, "sync": {"workers": C, "service": {"dist": "exponential", "mean": f"{1 / MU}s"}},
-                     "credit": {"service": 0, "risk_hold_ratio": 0}, "view": {"cache_ttl": 0}, "reconcile": {"every": "off"}},
-    })
+    return load_scenario_data(scenario_data(
+        {"workload.arrivals.rate": LAM,
+         "workload.check": {"first_after": {"dist": "lognormal", "median": f"{FIRST_MEDIAN}s", "p95": f"{FIRST_P95}s"},
+                            "every": f"{EVERY}s", "max_checks": MAX_CHECKS},
+         "pipeline": {"channel": {"latency": 0},
+                      "sync": {"workers": C, "service": {"dist": "exponential", "mean": f"{1 / MU}s"}},
+                      "credit": {"service": 0, "risk_hold_ratio": 0}, "view": {"cache_ttl": 0},
+                      "reconcile": {"every": "off"}}},
+        name="busy-pool", duration=f"{minutes}m", warmup="5m", seed=seed, replications=1))
 
 
 @functools.cache

@@ -6,23 +6,13 @@ import textwrap
 
 import pytest
 from click.testing import CliRunner
+from builders import scenario_yaml
 
 cli_module = pytest.importorskip("repaychaos.cli")
 
-SCENARIO = """\
-version: 1
-name: cli-sweep
-duration: 3m
-warmup: 10s
-seed: 2
-replications: 1
-workload:
-  arrivals: {rate: 2/s}
-pipeline:
-  sync: {workers: 1, service: {dist: exponential, mean: 200ms}}
-slo:
-  stale_read_ratio: "< 5%"
-"""
+SCENARIO = scenario_yaml(
+    {"workload.check": None, "pipeline.sync": {"workers": 1, "service": {"dist": "exponential", "mean": "200ms"}}},
+    name="cli-sweep", duration="3m", warmup="10s", seed=2, replications=1, slo={"stale_read_ratio": "< 5%"})
 
 
 @pytest.fixture

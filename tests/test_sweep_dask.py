@@ -11,21 +11,11 @@ distributed = pytest.importorskip("distributed")
 from repaychaos.scenarios.loader import load_scenario_text  # noqa: E402
 from repaychaos.core.errors import InvalidOption  # noqa: E402
 from repaychaos.sim.sweep import run_sweep  # noqa: E402
+from builders import scenario_yaml  # noqa: E402
 
-TINY = """\
-version: 1
-name: tiny-dask
-duration: 3m
-warmup: 10s
-seed: 4
-replications: 2
-workload:
-  arrivals: {rate: 2/s}
-pipeline:
-  sync: {workers: 1, service: {dist: exponential, mean: 300ms}}
-slo:
-  stale_read_ratio: "< 5%"
-"""
+TINY = scenario_yaml(
+    {"workload.check": None, "pipeline.sync": {"workers": 1, "service": {"dist": "exponential", "mean": "300ms"}}},
+    name="tiny-dask", duration="3m", warmup="10s", seed=4, slo={"stale_read_ratio": "< 5%"})
 
 
 @pytest.fixture(scope="module")

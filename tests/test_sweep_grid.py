@@ -8,24 +8,12 @@ from repaychaos.scenarios.loader import load_scenario_text
 from repaychaos.core.errors import InvalidInput, InvalidOption
 from repaychaos.sim.sweep import plan_sweep
 from repaychaos.sim.sweep_grid import expand_grid, parse_search, parse_value, parse_vary, setting_at, split_values
+from builders import scenario_yaml
 
-BASE = """\
-version: 1
-name: grid
-duration: 10m
-warmup: 1m
-workload:
-  arrivals: {rate: 2/s}
-pipeline:
-  sync: {workers: 4, service: {dist: exponential, mean: 100ms}}
-faults:
-  - type: sync_delay
-    at: 2m
-    for: 1m
-    extra: 1s
-slo:
-  stale_read_ratio: "< 1%"
-"""
+GRID = dict(name="grid", duration="10m", seed=None, replications=None,
+            faults=[{"type": "sync_delay", "at": "2m", "for": "1m", "extra": "1s"}])
+GRID_KEYS = {"workload.check": None, "pipeline.sync": {"workers": 4, "service": {"dist": "exponential", "mean": "100ms"}}}
+BASE = scenario_yaml(GRID_KEYS, **GRID, slo={"stale_read_ratio": "< 1%"})
 
 
 @pytest.fixture
@@ -179,7 +167,7 @@ def test_search_on_a_non_numeric_key_is_refused_before_running(base):
 
 def test_search_needs_an_slo(base):
     """Without any SLO there is no frontier to find; the message says to add one."""
-    no_slo = load_scenario_text(BASE.split("slo:")[0], "grid.yaml")
+    no_slo = load_scenario_text(scenario_yaml(GRID_KEYS, **GRID), "grid.yaml")
     with pytest.raises(InvalidOption, match="no slo"):
         plan_sweep(no_slo, [], search="pipeline.sync.workers=1..8")
 

@@ -11,25 +11,13 @@ from repaychaos.scenarios.loader import load_scenario_text
 from repaychaos.reports.sweep_plots import write_sweep_plots
 from repaychaos.sim.sweep import run_sweep
 from repaychaos.sim.sweep_output import SWEEP_SCHEMA, read_sweep
+from builders import scenario_yaml
 
-SMALL = """\
-version: 1
-name: small
-duration: 5m
-warmup: 30s
-seed: 9
-replications: 2
-workload:
-  arrivals: {rate: 2/s}
-  check: {first_after: 2s, every: 5s, max_checks: 3}
-pipeline:
-  sync: {workers: 1, service: {dist: exponential, mean: 200ms}}
-  credit: {service: 10ms}
-  reconcile: {every: 1m}
-slo:
-  stale_read_ratio: "< 2%"
-  time_to_usable.p99: "< 5s"
-"""
+SMALL = scenario_yaml(
+    {"workload.check": {"first_after": "2s", "every": "5s", "max_checks": 3},
+     "pipeline.sync": {"workers": 1, "service": {"dist": "exponential", "mean": "200ms"}},
+     "pipeline.credit": {"service": "10ms"}, "pipeline.reconcile": {"every": "1m"}},
+    name="small", duration="5m", warmup="30s", seed=9, slo={"stale_read_ratio": "< 2%", "time_to_usable.p99": "< 5s"})
 
 VARY = ["pipeline.sync.workers=1,3", "workload.arrivals.rate=2/s,4/s,6/s"]
 

@@ -16,30 +16,18 @@ import pytest
 from repaychaos.scenarios.loader import load_scenario_text
 from repaychaos.sim.sweep import run_sweep
 from theory_scenarios import erlang_c_wait
+from builders import scenario_yaml
 
 pytestmark = pytest.mark.slow
 
 MU = 10.0
 THRESHOLD = 0.107
 
-MMC = """\
-version: 1
-name: mmc
-duration: 1800s
-warmup: 60s
-seed: 3
-replications: 1
-workload:
-  arrivals: {rate: 8/s}
-  check: {first_after: 1s, every: 30s, max_checks: 1}
-pipeline:
-  channel: {latency: 0s}
-  sync: {workers: 4, service: {dist: exponential, mean: 100ms}}
-  credit: {service: 0s, risk_hold_ratio: 0}
-  reconcile: off
-slo:
-  time_to_usable.mean: "< 107ms"
-"""
+MMC = scenario_yaml(
+    {"workload.arrivals.rate": "8/s", "workload.check": {"first_after": "1s", "every": "30s", "max_checks": 1},
+     "pipeline": {"channel": {"latency": "0s"}, "sync": {"workers": 4, "service": {"dist": "exponential", "mean": "100ms"}},
+                  "credit": {"service": "0s", "risk_hold_ratio": 0}, "reconcile": "off"}},
+    name="mmc", duration="1800s", warmup="60s", seed=3, replications=1, slo={"time_to_usable.mean": "< 107ms"})
 
 
 def smallest_c(lam: float) -> int:
@@ -95,28 +83,14 @@ def test_grid_frontier_finds_the_highest_rate_each_worker_count_carries(mmc, tmp
         assert row["passed"] == (c >= smallest_c(lam))
 
 
-CRN = """\
-version: 1
-name: crn
-duration: 10m
-warmup: 1m
-seed: 5
-replications: 2
-workload:
-  arrivals: {rate: 3/s}
-  check: {first_after: {dist: exponential, mean: 2s}, every: 5s, max_checks: 3}
-pipeline:
-  sync: {workers: 2, service: {dist: exponential, mean: 300ms}}
-  credit: {service: 20ms, risk_hold_ratio: 0.1}
-  reconcile: {every: 2m}
-faults:
-  - type: sync_delay
-    at: 3m
-    for: 2m
-    extra: {dist: exponential, mean: 3s}
-slo:
-  stale_read_ratio: "< 5%"
-"""
+CRN = scenario_yaml(
+    {"workload.arrivals.rate": "3/s",
+     "workload.check": {"first_after": {"dist": "exponential", "mean": "2s"}, "every": "5s", "max_checks": 3},
+     "pipeline.sync": {"workers": 2, "service": {"dist": "exponential", "mean": "300ms"}},
+     "pipeline.credit": {"service": "20ms", "risk_hold_ratio": 0.1}, "pipeline.reconcile": {"every": "2m"}},
+    name="crn", duration="10m", seed=5,
+    faults=[{"type": "sync_delay", "at": "3m", "for": "2m", "extra": {"dist": "exponential", "mean": "3s"}}],
+    slo={"stale_read_ratio": "< 5%"})
 
 
 @pytest.fixture(scope="module")

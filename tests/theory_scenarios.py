@@ -5,26 +5,23 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from builders import scenario_data
 from repaychaos.scenarios import load_scenario_data
 
 
 def theory_scenario(seed: int, max_checks: int, **over: Any):
     """A fault-free scenario with 1 ms unlimited sync, no channel/credit delay and reconcile
     off, checked first at 5 s then every 30 s; ``over`` sets dotted keys (``pipeline.sync.workers``)."""
-    data: dict[str, Any] = {
-        "version": 1, "name": "theory", "duration": "1000s", "warmup": "0s", "seed": seed, "replications": 1,
-        "workload": {"arrivals": {"rate": 10}, "check": {"first_after": "5s", "every": "30s", "max_checks": max_checks}},
+    keys: dict[str, Any] = {
+        "name": "theory", "duration": "1000s", "warmup": "0s", "seed": seed, "replications": 1,
+        "workload.arrivals.rate": 10,
+        "workload.check.max_checks": max_checks,
         "pipeline": {"channel": {"latency": 0}, "sync": {"workers": "unlimited", "service": "1ms"},
                      "credit": {"service": 0, "risk_hold_ratio": 0}, "view": {"cache_ttl": 0},
                      "reconcile": {"every": "off"}},
+        **over,
     }
-    for key, value in over.items():
-        node = data
-        *path, last = key.split(".")
-        for part in path:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return load_scenario_data(data)
+    return load_scenario_data(scenario_data(keys))
 
 
 def erlang_c_wait(lam: float, mu: float, c: int) -> float:

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from repaychaos.core.stats import sample_quantile, sample_quantiles
+
 __all__ = ["Fit", "fit_families", "fit_family", "censored_data", "turnbull", "FAMILIES", "goodness", "band_gap"]
 
 #: name -> scipy distribution (location fixed at 0 unless shifted)
@@ -113,7 +115,7 @@ def turnbull(low: np.ndarray, high: np.ndarray, grid_points: int = 20, iteration
     intervals: identified) or falls by that interval's mass somewhere inside (not
     identified where): see :func:`band_gap`."""
     finite = np.concatenate([low[low > 0], high[np.isfinite(high)]])
-    edges = np.unique(np.concatenate([[0.0], np.quantile(finite, np.linspace(0, 1, grid_points))]))
+    edges = np.unique(np.concatenate([[0.0], sample_quantiles(finite, np.linspace(0, 1, grid_points))]))
     inf_index = len(edges)  # stands for +inf
     left = np.searchsorted(edges, low, side="right") - 1  # last edge <= low
     right = np.where(np.isfinite(high), np.minimum(np.searchsorted(edges, high, side="left"), len(edges) - 1),
@@ -181,7 +183,7 @@ def goodness(fit: Fit, low: np.ndarray, high: np.ndarray, first: np.ndarray, eve
         sims.append(gap)
         larger += gap >= observed
     return {"max_gap": round(observed, 6), "p_value": round((larger + 1) / (replicates + 1), 4),
-            "max_gap_p95_by_chance": round(float(np.quantile(sims, 0.95)), 6)}
+            "max_gap_p95_by_chance": round(sample_quantile(sims, 0.95), 6)}
 
 
 def fit_families(low: np.ndarray, high: np.ndarray) -> tuple[list[Fit], float | None]:

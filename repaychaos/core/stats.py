@@ -51,11 +51,30 @@ __all__ = [
     "proportion_estimate",
     "mean_estimate",
     "quantile_estimates",
+    "sample_quantile",
+    "sample_quantiles",
     "paired_ratio_difference",
     "MIN_PER_BATCH_BEYOND_QUANTILE",
 ]
 
 Z95 = 1.959963984540054
+
+
+def sample_quantiles(values: Sequence[float] | np.ndarray, qs: Sequence[float] | np.ndarray) -> np.ndarray:
+    """The ``qs`` quantiles of a sample of raw values: linear interpolation between order
+    statistics at rank ``q·(n−1)`` (Hyndman & Fan type 7, numpy's default).
+
+    The one estimator for quantiles of raw values (calibration, black-box bounds); the
+    metrics' quantiles come from histograms (:func:`quantile_estimates`,
+    :meth:`~repaychaos.core.histogram.LogHistogram.quantile`).
+    """
+    out: np.ndarray = np.quantile(np.asarray(values, dtype=float), np.asarray(qs, dtype=float))
+    return out
+
+
+def sample_quantile(values: Sequence[float] | np.ndarray, q: float) -> float:
+    """One quantile of a sample of raw values (:func:`sample_quantiles`)."""
+    return float(sample_quantiles(values, [q])[0])
 
 #: A quantile gets an interval only when, on average, this many values per batch lie
 #: beyond it; with fewer the jackknife has nothing to work with (p999 of a short run).
