@@ -10,8 +10,8 @@ check F independent of T the long-run stale-read ratio is
 
 integrated over F. A busy pool whose waits are correlated over tens of seconds, and
 users whose reads are correlated with each other: exactly where a binomial interval over
-reads fails (before batch means: 125 of 200 seeds covered, half-width 0.0140 against a
-seed-to-seed 1.96·sd of 0.0325).
+reads fails (it covers 125 of 200 seeds here, half-width 0.0140 against a seed-to-seed
+1.96·sd of 0.0325).
 
 Tolerances come from the number of seeds: with ``n`` independent seeds and true coverage
 0.95, hits ~ Binomial(n, 0.95); CI's 100 seeds must give ≥ 90 hits (P(≤ 89) = 1.1 % for a
@@ -131,7 +131,7 @@ def _floor_hits(seeds: int, floor: float = 0.90) -> int:
 
 def test_one_run_p95_interval_keeps_the_ninety_percent_floor(busy_runs):
     """The p95 interval is known to under-cover (~91-92.5 % measured, see ``_P95_SHORTFALL``);
-    it must not slip below the 90 % the issue allows: with 100 seeds at a true 90 %, 99 % of
+    it must not slip below a 90 % floor: with 100 seeds at a true 90 %, 99 % of
     runs show ≥ 83 hits. Not padded either."""
     hits, half, spread = coverage(busy_runs, theory())["p95"]
     assert hits >= _floor_hits(100), (hits, half, spread)
@@ -187,10 +187,10 @@ def soak_runs():
     return runs(range(9000, 9400), 245)
 
 
-#: Known shortfall: the p95 jackknife under-covers because runs without a long congestion
-#: episode have both a low p95 and a small spread (estimate and se correlate ≈ 0.8); 366/400 at
-#: 4 h, 359/400 at 90 min were measured. A log-scale jackknife did not help (359/400), nor did
-#: grouping the 20 batches into 10 (185/200 either way at 4 h, with a 9 % wider interval).
+#: Known shortfall: the p95 jackknife covers about 91 %, not 95 % (366 of 400 seeds at 4 h, 359
+#: of 400 at 90 min), because runs without a long congestion episode have both a low p95 and a
+#: small spread (estimate and standard error correlate ≈ 0.8). Neither a log-scale jackknife
+#: nor 10 batches instead of 20 changes that.
 _P95_SHORTFALL = pytest.mark.xfail(reason="p95 interval covers ~91% (366/400 measured), not 95%", strict=False)
 
 

@@ -1,4 +1,4 @@
-"""Fault type ``cutover``: traffic moves to a new system (SEMANTICS 8).
+"""Fault type ``cutover``: traffic moves to a new system (docs/explanation/semantics.md, rule 8).
 
 At ``at`` every message in flight (acked before ``at``, not yet written) is lost with
 ``inflight_loss_ratio``; a view write inside the window is mis-mapped with

@@ -83,10 +83,10 @@ class ModelAPI(Protocol):
     def on_leave_queue(self, hook: Callable[[Any, float], None]) -> None: ...
 
     def blame_backlog(self, cause: str) -> None:
-        """The messages queued now wait behind a backlog this fault left (SEMANTICS 3a)."""
+        """The messages queued now wait behind a backlog this fault left (docs/explanation/semantics.md, rule 3a)."""
 
     def slows_pool(self, cause: str) -> None:
-        """This fault slowed a worker: the queue behind it is blamed on it (SEMANTICS 3a)."""
+        """This fault slowed a worker: the queue behind it is blamed on it (docs/explanation/semantics.md, rule 3a)."""
 
     def claim_link_draw(self, link: str) -> bool: ...
 

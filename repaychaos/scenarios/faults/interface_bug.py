@@ -1,4 +1,4 @@
-"""Fault type ``interface_bug``: a link that loses or corrupts messages (SEMANTICS 6).
+"""Fault type ``interface_bug``: a link that loses or corrupts messages (docs/explanation/semantics.md, rule 6).
 
 Every bug in force on a link judges each passing message with its own uniform draw
 (:func:`repaychaos.semantics.judge_bug`); a corrupting link flips the state the message

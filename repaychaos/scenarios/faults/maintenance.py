@@ -1,9 +1,9 @@
-"""Fault type ``maintenance``: a component paused or rejecting work (SEMANTICS 1, 3, 4, 5).
+"""Fault type ``maintenance``: a component paused or rejecting work (docs/explanation/semantics.md, rules 1, 3, 4, 5).
 
 Work reaching the component inside a window goes through at
 :func:`repaychaos.semantics.release_time` — the window end (``pause``) or its first retry,
 every ``REJECT_RETRY``, at or after the end (``reject``). Messages still queued for sync
-at a window's end waited in it, and the backlog it leaves is blamed on it (SEMANTICS 3a).
+at a window's end waited in it, and the backlog it leaves is blamed on it (docs/explanation/semantics.md, rule 3a).
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ class MaintenanceInjector(ModelInjector):
     def start(self) -> None:
         if self.fault.component != "sync":
             return
-        # Messages still queued at a window's end waited in it (SEMANTICS 3).
+        # Messages still queued at a window's end waited in it (docs/explanation/semantics.md, rule 3).
         for start, end in self.windows:
             if end != _INF:
                 self.model.at(end, self._touch_queue, (start, end))
@@ -172,7 +172,7 @@ class MaintenanceRule(LiveRule):
 
     @staticmethod
     async def _window_ends(api: LiveAPI, active: LiveFault) -> None:
-        """SEMANTICS 3a: a sync window that ends with messages queued leaves a backlog to blame
+        """docs/explanation/semantics.md, rule 3a: a sync window that ends with messages queued leaves a backlog to blame
         on it. One task per fault walks its windows lazily (a recurring fault may have very many)."""
         since = api.now()
         while True:

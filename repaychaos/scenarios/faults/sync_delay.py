@@ -1,4 +1,4 @@
-"""Fault type ``sync_delay``: slow consumers (SEMANTICS 3, 3a).
+"""Fault type ``sync_delay``: slow consumers (docs/explanation/semantics.md, rules 3, 3a).
 
 Each sync message whose service *starts* inside the window takes ``extra`` longer (one
 draw of ``extra`` per message); the queue that builds behind slowed workers is blamed on
