@@ -37,7 +37,8 @@ CHECK_MARKERS := (not live and not slow and not soak) or docs
 check: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "$(CHECK_MARKERS)"
 
-## test: the whole default test suite (theory checks, CLI, a short live run); fails if no test ran
+## test: the whole default test suite, what CI runs: check's tests plus the live ones (services on
+## loopback ports) and the slow ones (statistical validation); not soak; fails if no test ran
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
