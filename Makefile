@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SCENARIO ?= nightly-maintenance
 
-.PHONY: demo test soak bench live-demo calibrate-demo docs docs-serve clean
+.PHONY: demo test soak bench live-demo calibrate-demo docs docs-serve sample-report clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ soak: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_model.py
 	$(BIN)/python bench/bench_service.py
+
+## sample-report: regenerate the committed sample report in reports/sample/ (the demo's scenario)
+sample-report: $(STAMP)
+	rm -rf reports/sample
+	$(BIN)/repaychaos sim $(SCENARIO) --out reports/sample; status=$$?; [ $$status -le 1 ] || exit $$status
+	$(BIN)/repaychaos report reports/sample/result.json --out reports/sample
 
 ## docs: build the documentation site into site/ (warnings are errors: a broken link fails)
 docs: $(STAMP)
