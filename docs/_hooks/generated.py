@@ -6,7 +6,9 @@ A page marks where a generated table goes with an HTML comment on its own line:
   document (:func:`repaychaos.service.openapi.openapi_document`), with parameters, bodies,
   responses and the component schemas;
 - ``<!-- generated: result-types -->``: the keys of result.json and its parts, from the
-  ``TypedDict`` records of :mod:`repaychaos.core.types`.
+  ``TypedDict`` records of :mod:`repaychaos.core.types`;
+- ``<!-- generated: cli -->``: every command of ``repaychaos`` with its usage, arguments and
+  options, from the click definitions in :mod:`repaychaos.cli` (what ``--help`` prints).
 
 So these tables cannot drift from the code: the build reads it every time. The prose around
 them is written by hand. An unknown marker fails the build.
@@ -14,6 +16,7 @@ them is written by hand. An unknown marker fails the build.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import typing
@@ -36,13 +39,18 @@ def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _code(text: str) -> str:
+    """Inline code that may hold ``|`` (a table cell would otherwise split there)."""
+    return "<code>" + html.escape(text).replace("\\", "&#92;").replace("|", "&#124;").replace("[", "&#91;").replace("]", "&#93;") + "</code>"
+
+
 def _schema_text(schema: dict[str, Any]) -> str:
     """A JSON Schema fragment in a few words (a `$ref` by its name)."""
     if "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[-1]
         return f"[`{name}`](#schema-{name.lower()})"
     if "enum" in schema:
-        return " \\| ".join(f"`{json.dumps(v)}`" for v in schema["enum"])
+        return " or ".join(f"`{json.dumps(v)}`" for v in schema["enum"])
     kind = schema.get("type", "any")
     if isinstance(kind, list):
         kind = " or ".join(kind)
@@ -52,7 +60,7 @@ def _schema_text(schema: dict[str, Any]) -> str:
         kind = "object {" + ", ".join(f"`{k}`" for k in schema["properties"]) + "}"
     extra = []
     if "pattern" in schema:
-        extra.append(f"pattern `{schema['pattern']}`")
+        extra.append(f"pattern {_code(schema['pattern'])}")
     for key in ("minimum", "maximum", "default"):
         if key in schema:
             extra.append(f"{key} {schema[key]}")
@@ -116,7 +124,7 @@ def _type_text(tp: Any) -> str:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Literal:
-        return " \\| ".join(f"`{json.dumps(a)}`" for a in args)
+        return " or ".join(f"`{json.dumps(a)}`" for a in args)
     if origin in (typing.Union, getattr(__import__("types"), "UnionType")):
         return " or ".join(_type_text(a) for a in args)
     if origin is list:
@@ -148,4 +156,66 @@ def result_types() -> str:
     return "\n".join(out)
 
 
-GENERATORS = {"http-api": http_api, "result-types": result_types}
+def _default_text(param: Any, ctx: Any) -> str:
+    try:
+        value = param.get_default(ctx, call=False)
+    except Exception:  # a default that cannot be computed here is not worth failing the build for
+        return ""
+    if value is None or callable(value) or "UNSET" in repr(value) or value in ((), []):
+        return ""
+    if getattr(param, "is_flag", False) and value is False and not getattr(param, "secondary_opts", None):
+        return ""
+    if isinstance(value, bool) and getattr(param, "secondary_opts", None):
+        return _code(param.opts[0] if value else param.secondary_opts[0])
+    return _code(str(value))
+
+
+def _param_rows(command: Any, ctx: Any) -> list[str]:
+    import click
+
+    rows = []
+    for param in command.get_params(ctx):
+        if param.name == "help":
+            continue
+        if isinstance(param, click.Argument):
+            name = _code(param.make_metavar(ctx) if _takes_ctx(param.make_metavar) else param.make_metavar())
+            rows.append(f"| {name} | argument | {'yes' if param.required else 'no'} | | |")
+            continue
+        names = ", ".join(_code(o) for o in param.opts + param.secondary_opts)
+        kind = "flag" if getattr(param, "is_flag", False) else _code(param.type.name.upper()
+                                                                      if param.metavar is None else param.metavar)
+        help_text = _cell(html.escape(param.help or ""))
+        rows.append(f"| {names} | {kind} | {'yes' if param.required else 'no'} | {_default_text(param, ctx)} | "
+                    f"{help_text} |")
+    return rows
+
+
+def _takes_ctx(method: Any) -> bool:
+    import inspect
+
+    return "ctx" in inspect.signature(method).parameters
+
+
+def cli() -> str:
+    import click
+
+    from repaychaos.cli import cli as group
+
+    out = ["*Generated from the command line's click definitions (what `repaychaos COMMAND --help` prints).*", ""]
+    root = click.Context(group, info_name="repaychaos")
+    for name in group.list_commands(root):
+        command = group.get_command(root, name)
+        if command is None or command.hidden:
+            continue
+        ctx = click.Context(command, info_name=name, parent=root)
+        usage = "repaychaos " + name + " " + " ".join(command.collect_usage_pieces(ctx))
+        help_text = (command.help or "").replace("\b\n", "")
+        out += [f"### `repaychaos {name}`", "", "```", usage.strip(), "```", ""]
+        paragraphs = [" ".join(line.strip() for line in block.splitlines()) for block in help_text.split("\n\n")]
+        out += [html.escape(p) + "\n" for p in paragraphs if p.strip()]
+        out += ["| argument or option | takes | required | default | meaning |", "| --- | --- | --- | --- | --- |"]
+        out += _param_rows(command, ctx) + [""]
+    return "\n".join(out)
+
+
+GENERATORS = {"http-api": http_api, "result-types": result_types, "cli": cli}
