@@ -35,6 +35,14 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     return MARKER.sub(fill, markdown)
 
 
+ROLE = re.compile(r":(?:func|class|mod|meth|attr|data|exc|obj):(?=<code>)")
+
+
+def on_page_content(html_text: str, page: Any, config: Any, files: Any) -> str:
+    """Docstrings use Sphinx roles (:func:`name`); the Python API page shows just the name."""
+    return ROLE.sub("", html_text)
+
+
 def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
@@ -128,9 +136,9 @@ def _type_text(tp: Any) -> str:
     if origin in (typing.Union, getattr(__import__("types"), "UnionType")):
         return " or ".join(_type_text(a) for a in args)
     if origin is list:
-        return f"list of {_type_text(args[0])}" if args else "list"
+        return f"list[{_type_text(args[0])}]" if args else "list"
     if origin is dict:
-        return f"mapping of {_type_text(args[0])} to {_type_text(args[1])}" if args else "mapping"
+        return f"mapping {_type_text(args[0])} → {_type_text(args[1])}" if args else "mapping"
     if tp is type(None):
         return "null"
     if isinstance(tp, type) and typing.is_typeddict(tp):
@@ -142,14 +150,17 @@ def _type_text(tp: Any) -> str:
 def result_types() -> str:
     from repaychaos.core import types as t
 
-    out = ["*Generated from the `TypedDict` records of `repaychaos/core/types.py`.*", ""]
+    out = ["*Generated from the `TypedDict` records of `repaychaos/core/types.py`. \"Required by the type\" "
+           "is what a type checker demands of every record; records declared with optional keys (such as "
+           "`Metrics`, whose records also describe phases without repayments) may lack them, but a "
+           "complete run's result carries every metric of the tables above.*", ""]
     for name in ("ResultRecord", "Metrics", "Interval", "TimeToUsable", "Visibility", "SloRow", "Window"):
         cls = getattr(t, name)
         hints = typing.get_type_hints(cls)
         required = getattr(cls, "__required_keys__", set())
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         out += [f"### `{name}` {{#{name.lower()}}}", "", doc, "",
-                "| key | type | always present |", "| --- | --- | --- |"]
+                "| key | type | required by the type |", "| --- | --- | --- |"]
         for key, tp in hints.items():
             out.append(f"| `{key}` | {_cell(_type_text(tp))} | {'yes' if key in required else 'no'} |")
         out.append("")
