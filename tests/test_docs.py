@@ -61,3 +61,34 @@ def test_docs_cite_only_the_repository():
             if re.search(r"\bSPEC\b|issue [0-9]", line):
                 found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert not found, "\n".join(found)
+
+
+def _yaml_examples() -> list[tuple[str, str]]:
+    """Every complete example file in the docs: a ```yaml block that starts with `version: 1`."""
+    found = []
+    for path in sorted((ROOT / "docs").rglob("*.md")):
+        text = path.read_text(encoding="utf-8")
+        for number, block in enumerate(re.findall(r"```yaml\n(.*?)```", text, flags=re.S)):
+            if block.lstrip().startswith("version: 1"):
+                found.append((f"{path.relative_to(ROOT)}#{number}", block))
+    return found
+
+
+def test_every_example_file_in_the_docs_is_valid(tmp_path):
+    """The docs' example scenarios and target files pass the loaders the command line uses."""
+    from repaychaos.scenarios.loader import load_scenario_text
+    from repaychaos.target import is_target_file, load_target
+
+    examples = _yaml_examples()
+    kinds = []
+    for name, text in examples:
+        path = tmp_path / (re.sub(r"[^a-z0-9]+", "-", name) + ".yaml")
+        path.write_text(text, encoding="utf-8")
+        if is_target_file(path):
+            load_target(path)
+            kinds.append("target")
+        else:
+            load_scenario_text(text, name)
+            kinds.append("scenario")
+    # the tutorial's scenario and the target file reference's example at least
+    assert "scenario" in kinds and "target" in kinds, examples
