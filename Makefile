@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SCENARIO ?= nightly-maintenance
 
-.PHONY: demo test soak bench live-demo calibrate-demo docs docs-serve sample-report clean
+.PHONY: demo test soak bench live-demo calibrate-demo docs docs-serve sample-report validation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ sample-report: $(STAMP)
 	rm -rf reports/sample
 	$(BIN)/repaychaos sim $(SCENARIO) --out reports/sample; status=$$?; [ $$status -le 1 ] || exit $$status
 	$(BIN)/repaychaos report reports/sample/result.json --out reports/sample
+
+## validation: rewrite docs/explanation/validation.md from `repaychaos run` folders (RUNS=...), stamped
+RUNS ?= $(wildcard reports/out/*-run)
+validation: $(STAMP)
+	$(BIN)/python -m repaychaos.reports.validation $(RUNS) > docs/explanation/validation.md.new
+	mv docs/explanation/validation.md.new docs/explanation/validation.md
 
 ## docs: build the documentation site into site/ (warnings are errors: a broken link fails)
 docs: $(STAMP)
