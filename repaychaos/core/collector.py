@@ -52,7 +52,7 @@ SERIES_BINS = 240
 #: more correlated batches).
 BATCHES = 20
 
-#: What result.json says about how its intervals were made (docs/reference/result-file.md, "Keys added beside them").
+#: What result.json says about how its intervals were made (README "result.json beyond docs/reference/result-file.md").
 CI_METHOD = "batch-means"
 
 _GRID = len(VISIBILITY_GRID)

@@ -1,7 +1,7 @@
 """The result record (docs/reference/result-file.md): built once here for the model and the load test, SLO
 verdicts included, written and read back with clear errors.
 
-Keys beyond the stable ones (docs/reference/result-file.md, "Keys added beside them"): ``replications``, ``verdict``
+Extensions beyond docs/reference/result-file.md (documented in the README): ``replications``, ``verdict``
 (``pass``/``fail``/``inconclusive``), per-SLO ``verdict`` and ``ci95``, ``phases``
 (the metrics of repayments acked inside each fault's windows and ``after`` them),
 ``series`` (fixed-width time bins), ``windows`` (every fault window), ``recovery``,

@@ -105,7 +105,7 @@ class _ResultBase(TypedDict):
 
 
 class ResultRecord(_ResultBase, total=False):
-    """result.json: docs/reference/result-file.md's keys, plus the documented extensions (docs/reference/result-file.md, "Keys added beside them")."""
+    """result.json: docs/reference/result-file.md's keys, plus the documented extensions (README "result.json beyond docs/reference/result-file.md")."""
 
     scenario_as_written: str | None
     replications: int

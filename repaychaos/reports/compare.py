@@ -173,7 +173,7 @@ def _curve(sim: Mapping[str, Any], load: Mapping[str, Any]) -> dict[str, Any]:
 
 #: Relative difference of a ratio that a paired comparison tolerates before testing: the live
 #: harness resolves time only to about K wall milliseconds (a user cannot look before the ack
-#: reaches it), which moves its ratios by up to a few per cent (docs/explanation/validation.md); the
+#: reaches it), which moves its ratios by up to a few per cent (README "Time resolution"); the
 #: paired test is precise enough to see that, and "disagree" must mean a model error that
 #: matters, not the harness's resolution. A 10 % bias is still caught (``power`` says at what size).
 PAIRED_MARGIN = 0.03
