@@ -90,6 +90,7 @@ def test_sim_exit_2_on_bad_input(write_scenario, tmp_path):
         assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow  # runs the model several times through the command line
 def test_same_seed_gives_byte_identical_metrics(write_scenario, tmp_path):
     """Two runs with the same scenario and seed write identical metrics, byte for byte."""
     path = tiny(write_scenario, "< 50%")
