@@ -127,7 +127,7 @@ SWEEP = scenario_yaml(
     name="sweep-exit", warmup=None, seed=5, replications=None, slo={"time_to_usable.p99": "< 2s"})
 
 
-@pytest.mark.slow  # runs the model several times through the command line
+@pytest.mark.slow  # two sweeps through the command line
 def test_sweep_exits_1_when_no_point_meets_the_slos_and_0_when_one_does(write_scenario, tmp_path):
     """At 4/s and 200 ms per message one worker is 80 % busy (p99 wait well over 2 s); with
     unlimited workers p99 of the exponential service is 0.92 s (+ credit 20 ms): it passes."""

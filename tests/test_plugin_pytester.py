@@ -141,7 +141,7 @@ def test_plain_test_runs_are_untouched(pytester: pytest.Pytester):
     result.assert_outcomes(passed=1)
 
 
-@pytest.mark.slow  # runs the model several times through the command line
+@pytest.mark.slow  # runs the SimPy model for every SLO item of the file
 def test_runs_the_simpy_model_by_default(pytester: pytest.Pytester):
     """Without --repaychaos-runner the SimPy model (repaychaos.sim.simulate.run_model) is used."""
     pytest.importorskip("repaychaos.sim.simulate")
