@@ -1,0 +1,163 @@
+""":meth:`MetricsCollector.observe` for a run of plain repayments at once, to the same state.
+
+A *plain* repayment is one no fault touched, whose own write is its only view change and
+whose reads go to the view itself (no cache): its view turns usable at
+``min(write, first sweep >= ack)`` (never, if held), its reads are ``reads_simple``'s and
+every stale read is blamed on ``queueing``. For a run of them, in the order the
+collector would have seen them, :func:`observe_plain` adds to the collector's state what
+``observe`` would have added one by one: the counters are sums, and the two float sums
+that depend on order (the time-to-usable total and its per-batch sums) are accumulated
+in that order (``np.cumsum`` adds left to right), so the state is bit-identical.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from repaychaos.core.catalog import PHASE_AFTER
+from repaychaos.core.collector import BATCHES, SERIES_BINS, VISIBILITY_GRID, MetricsCollector, _Counts
+from repaychaos.core.histogram import _LOG_GROWTH, LOW, TOP
+from repaychaos.sim.draws import exact_log
+
+__all__ = ["observe_plain", "sweeps_after"]
+
+_GRID = np.asarray(VISIBILITY_GRID)
+_NG = len(VISIBILITY_GRID)
+
+
+def sweeps_after(ack: np.ndarray, every: float | None) -> np.ndarray:
+    """:meth:`Reconcile.next_sweep` of every element (same arithmetic, so the same floats)."""
+    if every is None:
+        return np.full(len(ack), math.inf)
+    k = np.maximum(1.0, np.ceil(ack / every))
+    sweep = k * every
+    return np.where(sweep >= ack, sweep, sweep + every)
+
+
+def _phase_batches(col: MetricsCollector, name: str, t: np.ndarray) -> np.ndarray:
+    """``_Batching.index`` of every element (same operations, same order)."""
+    b = col._batching[name]
+    if b.length <= 0 or not b.starts:
+        return np.zeros(len(t), dtype=np.int64)
+    starts = np.asarray(b.starts)
+    k = np.searchsorted(starts, t, side="right") - 1
+    out = np.zeros(len(t), dtype=np.int64)
+    ok = k >= 0
+    kk = k[ok]
+    ends = np.asarray([p[1] for p in b.pieces])[kk]
+    before = np.asarray(b.before)[kk]
+    pos = before + np.minimum(t[ok], ends) - starts[kk]
+    out[ok] = np.minimum(BATCHES - 1, (pos / b.length * BATCHES).astype(np.int64))
+    return out
+
+
+def _add_group(g: _Counts, gb: np.ndarray, n_reads: np.ndarray, n_stale: np.ndarray, never: np.ndarray,
+               delay: np.ndarray, ttu_bin: np.ndarray, held: np.ndarray, kvis: np.ndarray,
+               support: np.ndarray) -> None:
+    def add(target: list[Any], idx: np.ndarray, weights: np.ndarray | None = None, size: int = BATCHES) -> None:
+        counts = np.bincount(idx, weights=weights, minlength=size)
+        for i in np.flatnonzero(counts).tolist():
+            target[i] += int(counts[i])
+
+    add(g.b_repayments, gb)
+    add(g.b_reads, gb, n_reads)
+    add(g.b_stale, gb, n_stale)
+    affected = n_stale > 0
+    add(g.b_affected, gb[affected])
+    g.by_cause["queueing"] += int(n_stale.sum())
+    g.never_usable += int(never.sum())
+    usable = ~never
+    if usable.any():
+        d = delay[usable]
+        bins = ttu_bin[usable]
+        gbu = gb[usable]
+        h = g.ttu
+        h.n += len(d)
+        h.total = float(np.cumsum(np.concatenate(([h.total], d)))[-1])
+        m = float(d.max())
+        if m > h.max:
+            h.max = m
+        counts = np.bincount(bins, minlength=TOP + 1)
+        for i in np.flatnonzero(counts).tolist():
+            h.counts[i] += int(counts[i])
+        for b in np.unique(gbu).tolist():
+            sel = gbu == b
+            g.b_ttu_sum[b] = float(np.cumsum(np.concatenate(([g.b_ttu_sum[b]], d[sel])))[-1])
+            hist = g.b_ttu[b]
+            bc = np.bincount(bins[sel])
+            for i in np.flatnonzero(bc).tolist():
+                hist[i] = hist.get(i, 0) + int(bc[i])
+    g.risk_holds += int(held.sum())
+    free = ~held
+    add(g.b_truth_usable, gb[free])
+    add(g.b_stale_k, gb[free] * (_NG + 1) + kvis[free], size=BATCHES * (_NG + 1))
+    add(g.b_support, gb[support])
+
+
+def observe_plain(col: MetricsCollector, ack: np.ndarray, held: np.ndarray, write: np.ndarray,
+                  first: np.ndarray, every: float, max_checks: int, sweep_every: float | None) -> None:
+    """Observe plain repayments (module docstring) in array order, as ``observe`` would one by one."""
+    st = col.state
+    keep = (ack >= st.warmup) & (ack < st.duration)
+    if not keep.all():
+        ack, held, write, first = ack[keep], held[keep], write[keep], first[keep]
+    n = len(ack)
+    if n == 0:
+        return
+    s1 = sweeps_after(ack, sweep_every)
+    usable_at = np.where(held, math.inf, np.where(write < s1, write, s1))
+
+    # reads: at ack + first + k * every, stopping at the first one that shows usable
+    t0 = ack + first
+    times = t0[:, None] + np.arange(max_checks, dtype=np.float64)[None, :] * every
+    if max_checks:
+        times[:, 0] = t0
+    shown_false = (times < usable_at[:, None]).sum(axis=1)
+    n_reads = shown_false + (shown_false < max_checks)
+    n_stale = np.where(held, 0, shown_false)
+    width = st.bin_width
+    duration = st.duration
+    made = np.arange(max_checks)[None, :] < n_reads[:, None]
+    in_run = made & (times >= 0) & (times < duration)
+    rb = (times / width).astype(np.int64)
+    counts = np.bincount(rb[in_run], minlength=SERIES_BINS)
+    for i in np.flatnonzero(counts).tolist():
+        st.s_reads[i] += int(counts[i])
+    stale = in_run & (np.arange(max_checks)[None, :] < n_stale[:, None])
+    counts = np.bincount(rb[stale], minlength=SERIES_BINS)
+    by_cause = st.s_stale_by_cause["queueing"]
+    for i in np.flatnonzero(counts).tolist():
+        st.s_stale[i] += int(counts[i])
+        by_cause[i] += int(counts[i])
+    counts = np.bincount((ack / width).astype(np.int64), minlength=SERIES_BINS)
+    for i in np.flatnonzero(counts).tolist():
+        st.s_acks[i] += int(counts[i])
+
+    never = held | (usable_at == math.inf)
+    delay = np.maximum(usable_at - ack, 0.0)
+    ttu_bin = np.zeros(n, dtype=np.int64)
+    big = ~never & (delay >= LOW)
+    if big.any():
+        lg = exact_log(delay[big] / LOW) / _LOG_GROWTH
+        ttu_bin[big] = np.minimum(1 + lg.astype(np.int64), TOP)
+    kvis = np.where(~held & (delay > 0), np.searchsorted(_GRID, delay, side="left"), 0)
+    support = (n_stale == n_reads) & (n_reads >= max_checks)
+
+    gb_all = np.minimum(((ack - st.warmup) * col._batch_scale).astype(np.int64), BATCHES - 1)
+    args = (n_reads, n_stale, never, delay, ttu_bin, held, kvis, support)
+    _add_group(st.all, gb_all, *args)
+    if col._windows:
+        for name, ws in col._windows.items():
+            inside = np.zeros(n, dtype=bool)
+            for start, end in ws:
+                inside |= (ack >= start) & (ack < end)
+            if inside.any():
+                _add_group(st.phases[name], _phase_batches(col, name, ack[inside]), *(a[inside] for a in args))
+        if col._all_over is not None:
+            after = ack >= col._all_over
+            if after.any():
+                _add_group(st.phases[PHASE_AFTER], _phase_batches(col, PHASE_AFTER, ack[after]),
+                           *(a[after] for a in args))
