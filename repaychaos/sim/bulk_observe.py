@@ -1,9 +1,11 @@
 """:meth:`MetricsCollector.observe` for a run of plain repayments at once, to the same state.
 
-A *plain* repayment is one no fault touched, whose own write is its only view change and
-whose reads go to the view itself (no cache): its view turns usable at
-``min(write, first sweep >= ack)`` (never, if held), its reads are ``reads_simple``'s and
-every stale read is blamed on ``queueing``. For a run of them, in the order the
+A *plain* repayment is one whose own write is its only view change, whose reads go to the
+view itself (no cache) and whose touches, if any, all name one cause and are known when it
+is written (no until-repaired damage): its view turns usable at
+``min(write, first sweep >= ack)`` (never, if held), its reads are ``reads_simple``'s, and a
+stale read is blamed on that cause from its earliest touch on (the touch with the most
+added delay among those at or before the read has that cause), else on ``queueing``. For a run of them, in the order the
 collector would have seen them, :func:`observe_plain` adds to the collector's state what
 ``observe`` would have added one by one: the counters are sums, and the two float sums
 that depend on order (the time-to-usable total and its per-batch sums) are accumulated
@@ -17,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from repaychaos.core.catalog import PHASE_AFTER
+from repaychaos.core.catalog import CAUSES, PHASE_AFTER
 from repaychaos.core.collector import BATCHES, SERIES_BINS, VISIBILITY_GRID, MetricsCollector, _Counts
 from repaychaos.core.histogram import _LOG_GROWTH, LOW, TOP
 from repaychaos.sim.draws import exact_log
@@ -56,7 +58,7 @@ def _phase_batches(col: MetricsCollector, name: str, t: np.ndarray) -> np.ndarra
 
 def _add_group(g: _Counts, gb: np.ndarray, n_reads: np.ndarray, n_stale: np.ndarray, never: np.ndarray,
                delay: np.ndarray, ttu_bin: np.ndarray, held: np.ndarray, kvis: np.ndarray,
-               support: np.ndarray) -> None:
+               support: np.ndarray, by_cause: np.ndarray) -> None:
     def add(target: list[Any], idx: np.ndarray, weights: np.ndarray | None = None, size: int = BATCHES) -> None:
         counts = np.bincount(idx, weights=weights, minlength=size)
         for i in np.flatnonzero(counts).tolist():
@@ -67,7 +69,9 @@ def _add_group(g: _Counts, gb: np.ndarray, n_reads: np.ndarray, n_stale: np.ndar
     add(g.b_stale, gb, n_stale)
     affected = n_stale > 0
     add(g.b_affected, gb[affected])
-    g.by_cause["queueing"] += int(n_stale.sum())
+    totals = by_cause.sum(axis=0)
+    for c in np.flatnonzero(totals).tolist():
+        g.by_cause[CAUSES[c]] += int(totals[c])
     g.never_usable += int(never.sum())
     usable = ~never
     if usable.any():
@@ -98,12 +102,20 @@ def _add_group(g: _Counts, gb: np.ndarray, n_reads: np.ndarray, n_stale: np.ndar
 
 
 def observe_plain(col: MetricsCollector, ack: np.ndarray, held: np.ndarray, write: np.ndarray,
-                  first: np.ndarray, every: float, max_checks: int, sweep_every: float | None) -> None:
-    """Observe plain repayments (module docstring) in array order, as ``observe`` would one by one."""
+                  first: np.ndarray, every: float, max_checks: int, sweep_every: float | None,
+                  cause: np.ndarray | None = None, cause_at: np.ndarray | None = None) -> None:
+    """Observe plain repayments (module docstring) in array order, as ``observe`` would one by one.
+
+    ``cause`` is each one's touch cause (an index into ``CAUSES``; 0, ``queueing``, for
+    none) and ``cause_at`` its earliest touch.
+    """
     st = col.state
+    if cause is None or cause_at is None:
+        cause = np.zeros(len(ack), dtype=np.int64)
+        cause_at = np.full(len(ack), math.inf)
     keep = (ack >= st.warmup) & (ack < st.duration)
     if not keep.all():
-        ack, held, write, first = ack[keep], held[keep], write[keep], first[keep]
+        ack, held, write, first, cause, cause_at = (a[keep] for a in (ack, held, write, first, cause, cause_at))
     n = len(ack)
     if n == 0:
         return
@@ -126,12 +138,21 @@ def observe_plain(col: MetricsCollector, ack: np.ndarray, held: np.ndarray, writ
     counts = np.bincount(rb[in_run], minlength=SERIES_BINS)
     for i in np.flatnonzero(counts).tolist():
         st.s_reads[i] += int(counts[i])
-    stale = in_run & (np.arange(max_checks)[None, :] < n_stale[:, None])
+    stale_any = np.arange(max_checks)[None, :] < n_stale[:, None]
+    # the cause of each stale read: the repayment's cause once its first touch is at or before it
+    read_cause = np.where(times >= cause_at[:, None], cause[:, None], 0)
+    stale = in_run & stale_any
     counts = np.bincount(rb[stale], minlength=SERIES_BINS)
-    by_cause = st.s_stale_by_cause["queueing"]
     for i in np.flatnonzero(counts).tolist():
         st.s_stale[i] += int(counts[i])
-        by_cause[i] += int(counts[i])
+    for c in np.unique(read_cause[stale]).tolist():
+        series = st.s_stale_by_cause[CAUSES[c]]
+        counts = np.bincount(rb[stale & (read_cause == c)], minlength=SERIES_BINS)
+        for i in np.flatnonzero(counts).tolist():
+            series[i] += int(counts[i])
+    n_causes = len(CAUSES)
+    flat = np.arange(n)[:, None] * n_causes + read_cause
+    by_cause = np.bincount(flat[stale_any], minlength=n * n_causes).reshape(n, n_causes)
     counts = np.bincount((ack / width).astype(np.int64), minlength=SERIES_BINS)
     for i in np.flatnonzero(counts).tolist():
         st.s_acks[i] += int(counts[i])
@@ -147,7 +168,7 @@ def observe_plain(col: MetricsCollector, ack: np.ndarray, held: np.ndarray, writ
     support = (n_stale == n_reads) & (n_reads >= max_checks)
 
     gb_all = np.minimum(((ack - st.warmup) * col._batch_scale).astype(np.int64), BATCHES - 1)
-    args = (n_reads, n_stale, never, delay, ttu_bin, held, kvis, support)
+    args = (n_reads, n_stale, never, delay, ttu_bin, held, kvis, support, by_cause)
     _add_group(st.all, gb_all, *args)
     if col._windows:
         for name, ws in col._windows.items():

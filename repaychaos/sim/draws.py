@@ -193,9 +193,44 @@ def draw_rows(stream: BulkStream, samplers: Sequence[BulkSampler], n: int) -> li
                 return [values]
             base += len(pairs)
             need = n - got
-    # mixed: walk the repayments in order
     mean_width = sum(2.75 if w is None else w for w in widths)
     size = int(n * mean_width * 1.2) + 64
+    if widths.count(None) == 1:  # one lognormal among fixed widths: a tight walk over its pairs
+        L = widths.index(None)
+        before = sum(w or 0 for w in widths[:L])
+        after = sum(w or 0 for w in widths[L + 1:])
+        while True:
+            buf = stream.peek(size)
+            nxt = _next_accepted(BulkSampler.accepted(buf)).tolist()
+            nxt.extend([len(buf)] * (before + after + 3))
+            ps = []
+            append = ps.append
+            q = before
+            for _ in range(n):
+                p = nxt[q]
+                append(p)
+                q = p + 2 + after + before
+            if q - before <= len(buf) - 2 or n == 0:
+                break
+            size *= 2
+        lp = np.asarray(ps, dtype=np.int64)
+        q0 = np.concatenate(([0], lp[:-1] + 2 + after))  # where each repayment's draws start
+        out = []
+        for k, (s, w) in enumerate(zip(samplers, widths)):
+            if w is None:
+                out.append(s.lognormal_values(buf, lp))
+                continue
+            if w == 0:
+                out.append(s.values(buf[:0], n))
+                continue
+            if k < L:
+                start = q0 + sum(x or 0 for x in widths[:k])
+            else:
+                start = lp + 2 + sum(x or 0 for x in widths[L + 1:k])
+            out.append(s.values(buf[start], n))
+        stream.skip(int(q - before) if n else 0)
+        return out
+    # several lognormals: walk the repayments in order
     while True:
         buf = stream.peek(size)
         nxt = _next_accepted(BulkSampler.accepted(buf)).tolist()

@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
-from repaychaos.scenarios.faults.hooks import U_CUT_LOSS, U_HOLD
+from repaychaos.core.catalog import CAUSES
+from repaychaos.scenarios.faults.hooks import U_CUT_LOSS, U_HOLD, U_LINK
 from repaychaos.sim.bulk_observe import observe_plain
 from repaychaos.sim.draws import BulkSampler, BulkStream, draw_rows
 from repaychaos.sim.injectors import POINTS, build_injectors
@@ -60,6 +61,7 @@ CHUNK = 1 << 16
 BACKLOG_SAMPLES_PER_BIN = 4
 
 _INF = math.inf
+_CAUSE_INDEX = {c: i for i, c in enumerate(CAUSES)}
 _END_PARKED = 1 << 50  # end-of-run order: still queued first, then held by a worker for good
 
 
@@ -191,6 +193,15 @@ class FastModel:
         self._final_only_before = (max(inj.fault.at for inj in final_injs)
                                    if final_injs and all(inj.fault.type == "cutover" for inj in final_injs)
                                    else _INF)
+
+        # a link whose every window belongs to one bug: the share of messages it acts on
+        self._link_share: dict[str, float] = {}
+        for link in U_LINK:
+            injs = {id(inj): inj for _, _, inj in entries[link]}
+            if len(injs) == 1:
+                (inj,) = injs.values()
+                if inj.fault.type == "interface_bug":
+                    self._link_share[link] = inj.fault.drop_ratio + inj.fault.corrupt_ratio
 
         self.simulated = 0
         self._seq = 0
@@ -351,31 +362,51 @@ class FastModel:
         if objs:
             slow[list(objs)] = True
         h = self._h
-        for p in ("sync->credit", "credit"):
+        us = b["us"]
+        for p, at in (("sync->credit", done_a), ("credit", done_a), ("credit->view", write), ("view", write),
+                      ("write", write)):
             if h[p] is not None:
-                slow |= _active(self._windows[p], done_a)
-        for p in ("credit->view", "view", "write"):
-            if h[p] is not None:
-                slow |= _active(self._windows[p], write)
+                hit = _active(self._windows[p], at)
+                judged = self._link_share.get(p)
+                if judged is not None:  # a link's one bug only acts on the messages its uniform picks
+                    hit &= us[:, U_LINK[p]] < judged
+                slow |= hit
         if h["final"] is not None:
             slow |= _active(self._windows["final"], write) & (b["ack"] < self._final_only_before)
         finite = np.isfinite(done_a)
         seqs = np.arange(seq0, seq0 + m, dtype=np.int64)
+        cause = np.zeros(m, dtype=np.int64)
+        cause_at = np.full(m, _INF)
+        plain = ~slow & finite
         msgs = self._buf_msgs
+        ttl = self._ttl
         for j in np.flatnonzero(slow | ~finite).tolist():
             msg = obj(j)
             if j in dropped or obs[j] != done[j]:  # dropped at the ack, lost at a switch
                 msgs.append((obs[j], seq0 + j, msg, None))
-            elif done[j] == _INF:  # never served: observed at the end, in the event engine's order
+                continue
+            if done[j] == _INF:  # never served: observed at the end, in the event engine's order
                 msgs.append((_INF, end_key[j], msg, None))
-            else:
-                msgs.append((done[j], seq0 + j, msg, downstream(h, msg, done[j])))
-        plain = ~slow & finite
-        if dropped:
-            plain[list(dropped)] = False
+                continue
+            w = downstream(h, msg, done[j])
+            if w is not None and ttl <= 0 and msg.pending is None and not msg.bad:
+                touches = msg.touches
+                if not touches:
+                    plain[j] = True
+                    write[j] = w
+                    continue
+                first_cause = touches[0].cause
+                if all(tc.cause == first_cause for tc in touches):
+                    plain[j] = True
+                    write[j] = w
+                    cause[j] = _CAUSE_INDEX[first_cause]
+                    cause_at[j] = min(tc.at for tc in touches)
+                    continue
+            msgs.append((done[j], seq0 + j, msg, w))
         if plain.any():
             part = {"obs": done_a[plain], "seq": seqs[plain], "ack": b["ack"][plain], "held": b["held"][plain],
-                    "write": write[plain], "first": b["first"][plain]}
+                    "write": write[plain], "first": b["first"][plain], "cause": cause[plain],
+                    "cause_at": cause_at[plain]}
             buf = self._buf_bulk
             self._buf_bulk = part if not buf else {k: np.concatenate((buf[k], part[k])) for k in part}
         # pool occupants for backlog samples
@@ -520,7 +551,8 @@ class FastModel:
 
     def _observe_plain(self, part: dict[str, np.ndarray], lo: int, hi: int) -> None:
         observe_plain(self.collector, part["ack"][lo:hi], part["held"][lo:hi], part["write"][lo:hi],
-                      part["first"][lo:hi], self._every, self._max_checks, self._sweep_every)
+                      part["first"][lo:hi], self._every, self._max_checks, self._sweep_every,
+                      part["cause"][lo:hi], part["cause_at"][lo:hi])
 
     def _samples(self, horizon: float) -> None:
         """Backlog samples (waiting or held by a worker) at every sample instant before ``horizon``."""
