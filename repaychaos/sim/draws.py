@@ -181,11 +181,11 @@ def draw_rows(stream: BulkStream, samplers: Sequence[BulkSampler], n: int) -> li
             pairs = buf[base:]
             pairs = pairs[:len(pairs) // 2 * 2]
             acc = BulkSampler.accepted(pairs)[0::2]
-            starts = np.flatnonzero(acc)[:need] * 2 + base
-            out_starts.append(starts)
-            got += len(starts)
+            found = np.flatnonzero(acc)[:need] * 2 + base
+            out_starts.append(found)
+            got += len(found)
             if got == n:
-                end = int(starts[-1]) + 2 if len(starts) else base
+                end = int(found[-1]) + 2 if len(found) else base
                 buf = stream.peek(end)
                 all_starts = np.concatenate(out_starts)
                 values = s.lognormal_values(buf, all_starts)
@@ -203,7 +203,7 @@ def draw_rows(stream: BulkStream, samplers: Sequence[BulkSampler], n: int) -> li
             buf = stream.peek(size)
             nxt = _next_accepted(BulkSampler.accepted(buf)).tolist()
             nxt.extend([len(buf)] * (before + after + 3))
-            ps = []
+            ps: list[int] = []
             append = ps.append
             q = before
             for _ in range(n):

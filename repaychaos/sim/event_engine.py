@@ -107,6 +107,9 @@ class InjectorAPI:
 class Model:
     """One replication of a scenario; :meth:`run` feeds ``collector``."""
 
+    #: the engine's name (``repaychaos sim --engine``)
+    ENGINE = "events"
+
     def __init__(self, scenario: Scenario, seed: int, index: int, collector: MetricsCollector,
                  progress: Callable[[float], None] | None = None):
         self.scenario = scenario

@@ -140,6 +140,8 @@ class Backend:
 
     name = "inline"
     workers = 1
+    #: the model engine the tasks of :func:`repaychaos.sim.sweep.evaluate_points` run on
+    engine = DEFAULT_ENGINE
 
     def __init__(self, progress: bool | None = None, desc: str = "model"):
         from tqdm import tqdm

@@ -136,8 +136,11 @@ class FastModel:
     :class:`repaychaos.sim.event_engine.Model`.
     """
 
+    #: the engine's name (``repaychaos sim --engine``)
+    ENGINE = "fast"
+
     def __init__(self, scenario: Scenario, seed: int, index: int, collector: MetricsCollector,
-                 progress: Callable[[float], None] | None = None, chunk: int = CHUNK):
+                 progress: Callable[[float], None] | None = None, chunk: int = CHUNK, bulk: bool = True):
         why = unsupported(scenario)
         if why is not None:
             raise ValueError(f"the fast engine does not compute {why}; use the event engine")
@@ -145,6 +148,11 @@ class FastModel:
         self.collector = collector
         self.progress = progress
         self.chunk = int(chunk)
+        #: False: every repayment goes through the per-message code and ``collector.observe``
+        #: (for the differential test, which compares what each engine observes)
+        self.bulk = bulk
+        #: the instant the repayment being observed is observed at (its sync completion, mostly)
+        self.observing_at = 0.0
         self.horizon = self.duration = scenario.duration
         self.warmup = scenario.warmup
         rng = streams(seed, index)
@@ -334,10 +342,15 @@ class FastModel:
         seq0 = self._seq
         self._seq += m
 
+        lists: list[list[Any]] = []
+
         def obj(j: int) -> Msg:
             msg = objs.get(j)
             if msg is None:
-                msg = self._msg(ids[j], svcs[j], b["csvc"][j], b["first"][j], b["us"][j], b["held"][j])
+                if not lists:  # the per-message fields, as Python objects, once per batch that needs them
+                    lists.extend((b["csvc"].tolist(), b["first"].tolist(), b["us"].tolist(), b["held"].tolist()))
+                csvc, first, us, held = lists
+                msg = Msg(ids[j], svcs[j], csvc[j], first[j], tuple(us[j]), held[j])
                 msg.ack = acks[j]
                 objs[j] = msg
             return msg
@@ -358,7 +371,7 @@ class FastModel:
         done_a = np.asarray(done)
         write = done_a + b["csvc"]
         # a cached app view (semantics 9) reads through the per-message code
-        slow = np.full(m, self._ttl > 0)
+        slow = np.full(m, self._ttl > 0 or not self.bulk)
         if objs:
             slow[list(objs)] = True
         h = self._h
@@ -382,14 +395,14 @@ class FastModel:
         ttl = self._ttl
         for j in np.flatnonzero(slow | ~finite).tolist():
             msg = obj(j)
-            if j in dropped or obs[j] != done[j]:  # dropped at the ack, lost at a switch
+            if j in obs:  # dropped at the ack, lost at a switch
                 msgs.append((obs[j], seq0 + j, msg, None))
                 continue
             if done[j] == _INF:  # never served: observed at the end, in the event engine's order
                 msgs.append((_INF, end_key[j], msg, None))
                 continue
             w = downstream(h, msg, done[j])
-            if w is not None and ttl <= 0 and msg.pending is None and not msg.bad:
+            if w is not None and self.bulk and ttl <= 0 and msg.pending is None and not msg.bad:
                 touches = msg.touches
                 if not touches:
                     plain[j] = True
@@ -414,17 +427,21 @@ class FastModel:
         if dropped:
             entered[list(dropped)] = False
         self._bl_enq = np.concatenate((self._bl_enq, b["ack"][entered]))
-        self._bl_leave = np.concatenate((self._bl_leave, np.asarray(leave)[entered]))
+        leave_a = done_a.copy()
+        for j, t in leave.items():
+            leave_a[j] = t
+        self._bl_leave = np.concatenate((self._bl_leave, leave_a[entered]))
 
     def _pool(self, acks: list[float], svcs: list[float], objs: dict[int, Msg], obj: Callable[[int], Msg],
-              dropped: set[int]) -> tuple[list[float], list[float], list[float], list[int]]:
-        """The sync pool over one batch in ack order: per repayment its sync completion, the
-        instant it is observed, the instant it leaves the pool, and its end-of-run order."""
+              dropped: set[int]) -> tuple[list[float], dict[int, float], dict[int, float], dict[int, int]]:
+        """The sync pool over one batch in ack order: per repayment its sync completion and,
+        where they differ from it, the instant it is observed, the instant it leaves the pool,
+        and its end-of-run order."""
         m = len(acks)
         done = [0.0] * m
-        obs = [0.0] * m
-        leave = [0.0] * m
-        end_key = [0] * m
+        obs: dict[int, float] = {}  # where the observation instant is not the sync completion
+        leave: dict[int, float] = {}  # where the pool is left at another instant
+        end_key: dict[int, int] = {}
         heap = self._heap
         edges = self._edges
         ei = self._ei
@@ -432,11 +449,34 @@ class FastModel:
         seg_active = self._seg_active
         h_sync = self._h["sync"]
         seq0 = self._seq - m
-        for j in range(m):
+        specials = sorted(set(dropped) | set(objs)) + [m]
+        si = 0
+        j = 0
+        while j < m:
+            if heap is not None and self._deg is None and not seg_active:
+                # the plain stretch: the Kiefer–Wolfowitz recursion and nothing else
+                stop = specials[si]
+                for j in range(j, stop):
+                    enq = acks[j]
+                    if enq > next_edge:
+                        break
+                    f = heap[0]
+                    take = enq if f <= enq else f
+                    if take >= next_edge:
+                        break
+                    d = take + svcs[j]
+                    heapreplace(heap, d)
+                    done[j] = d
+                else:
+                    j = stop
+                if j >= m:
+                    break
+            if j == specials[si]:
+                si += 1
             enq = acks[j]
             if j in dropped:
-                obs[j] = enq
-                leave[j] = enq
+                obs[j] = leave[j] = enq
+                j += 1
                 continue
             if enq > next_edge:
                 while edges[ei] < enq:
@@ -452,14 +492,16 @@ class FastModel:
                 d = take + svcs[j]
                 if heap is not None:
                     heapreplace(heap, d)
-                done[j] = obs[j] = leave[j] = d
+                done[j] = d
+                j += 1
                 continue
             # ---- the exact path: faults at the sync point, window ends, switches, a degraded pool
             msg = obj(j)
             msg.enq = enq
             if self._deg is not None and heap is not None:
                 at = self._deg_at
-                if (self._prev_pulled and at <= self._prev_take < enq) or any(at < x < enq for x in heap):
+                if ((self._prev_pulled and at <= self._prev_take < enq)
+                        or (heap[0] < enq and any(at < x < enq for x in heap))):
                     self._deg = None  # a completion left the queue empty since the pool was degraded
             lost_at = None
             k = ei
@@ -486,10 +528,12 @@ class FastModel:
             if lost_at is not None:
                 done[j] = _INF
                 obs[j] = leave[j] = lost_at
+                j += 1
                 continue
             if take == _INF:  # every worker held for good: queued to the end
-                done[j] = obs[j] = leave[j] = _INF
+                done[j] = _INF
                 end_key[j] = seq0 + j
+                j += 1
                 continue
             if self._deg is not None and take > enq:
                 msg.touch(self._deg, enq, take - enq)
@@ -504,9 +548,10 @@ class FastModel:
                 heapreplace(heap, d)
             self._prev_pulled = take > enq
             self._prev_take = take
-            done[j] = obs[j] = leave[j] = d
+            done[j] = d
             if d == _INF:
                 end_key[j] = _END_PARKED + seq0 + j
+            j += 1
         self._ei, self._next_edge, self._seg_active = ei, next_edge, seg_active
         return done, obs, leave, end_key
 
@@ -531,7 +576,8 @@ class FastModel:
             return
         due.sort(key=lambda x: (x[0], x[1]))
         if not n_bulk:
-            for _, _, msg, write in due:
+            for t, _, msg, write in due:
+                self.observing_at = t
                 self._observer.finish(msg, write)
             return
         order = np.lexsort((now["seq"], now["obs"]))
@@ -545,6 +591,7 @@ class FastModel:
             if cut > start:
                 self._observe_plain(now, start, cut)
                 start = cut
+            self.observing_at = t
             self._observer.finish(msg, write)
         if start < n_bulk:
             self._observe_plain(now, start, n_bulk)
