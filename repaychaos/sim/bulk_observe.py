@@ -91,9 +91,10 @@ def _add_group(g: _Counts, gb: np.ndarray, n_reads: np.ndarray, n_stale: np.ndar
             sel = gbu == b
             g.b_ttu_sum[b] = float(np.cumsum(np.concatenate(([g.b_ttu_sum[b]], d[sel])))[-1])
             hist = g.b_ttu[b]
-            bc = np.bincount(bins[sel])
-            for i in np.flatnonzero(bc).tolist():
-                hist[i] = hist.get(i, 0) + int(bc[i])
+            keys, first_seen, counts_b = np.unique(bins[sel], return_index=True, return_counts=True)
+            for k in np.argsort(first_seen, kind="stable").tolist():  # new bins enter in the order they are met
+                key = int(keys[k])
+                hist[key] = hist.get(key, 0) + int(counts_b[k])
     g.risk_holds += int(held.sum())
     free = ~held
     add(g.b_truth_usable, gb[free])

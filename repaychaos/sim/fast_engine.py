@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 __all__ = ["FastModel", "unsupported", "CHUNK"]
 
 #: Repayments drawn and computed per chunk (bounds memory; large enough to amortise numpy).
-CHUNK = 1 << 16
+CHUNK = 1 << 13
 
 #: Backlog samples per series bin (as the event engine).
 BACKLOG_SAMPLES_PER_BIN = 4
