@@ -55,7 +55,7 @@ def run_events(sc: Any, index: int = 0) -> tuple[Recording, Model]:
     return col, model
 
 
-def run_fast(sc: Any, index: int = 0, *, bulk: bool, chunk: int = 512) -> tuple[Recording, FastModel]:
+def run_fast(sc: Any, index: int = 0, *, bulk: bool, chunk: int = 2048) -> tuple[Recording, FastModel]:
     col = Recording.for_scenario(sc)
     model = FastModel(sc, sc.seed, index, col, chunk=chunk, bulk=bulk)
     col.clock = lambda: model.observing_at
@@ -88,18 +88,18 @@ def assert_same(sc: Any, *, min_records: int = 100) -> None:
 
 #: Overrides that keep each bundled scenario's faults inside a short run.
 SHORT: dict[str, dict[str, Any]] = {
-    "bad-day": {"duration": "4h15m", "workload.arrivals.rate": "3/s"},
+    "bad-day": {"duration": "4h15m", "workload.arrivals.rate": "1.5/s"},
     "cached-app-view": {"duration": "30m", "workload.arrivals.rate": "5/s"},
-    "corrupting-interface": {"duration": "2h30m", "workload.arrivals.rate": "3/s"},
-    "interface-drop-reconcile": {"duration": "2h", "workload.arrivals.rate": "3/s"},
-    "maintenance-reject": {"duration": "1h45m", "workload.arrivals.rate": "3/s"},
+    "corrupting-interface": {"duration": "2h10m", "workload.arrivals.rate": "1.5/s"},
+    "interface-drop-reconcile": {"duration": "2h", "workload.arrivals.rate": "2/s"},
+    "maintenance-reject": {"duration": "1h35m", "workload.arrivals.rate": "2/s"},
     "month-end-peak": {"duration": "15m", "workload.arrivals.profile": [
         {"at": "0s", "rate": "20/s"}, {"at": "5m", "rate": "75/s"}, {"at": "10m", "rate": "30/s"}]},
-    "nightly-maintenance": {"duration": "1h40m"},
-    "quiet-baseline": {"duration": "40m"},
-    "risk-holds": {"duration": "40m"},
+    "nightly-maintenance": {"duration": "1h30m", "workload.arrivals.rate": "3/s"},
+    "quiet-baseline": {"duration": "30m"},
+    "risk-holds": {"duration": "30m"},
     "slow-sync": {},
-    "system-cutover": {"duration": "1h55m", "workload.arrivals.rate": "6/s"},
+    "system-cutover": {"duration": "1h50m", "workload.arrivals.rate": "3/s"},
 }
 
 
@@ -121,14 +121,14 @@ def test_bundled_scenario_same_records_and_metrics(name):
 # ---------------------------------------------------------------------- fault types alone, compositions
 
 def busy(name: str, faults: list[dict[str, Any]], **pipeline: Any) -> Any:
-    """10 minutes at 30/s on 4 workers of mean 100 ms (rho 0.75): queues form without faults."""
+    """6 minutes at 30/s on 4 workers of mean 100 ms (rho 0.75): queues form without faults."""
     pipe: dict[str, Any] = {"channel": {"latency": {"dist": "lognormal", "median": "100ms", "p95": "400ms"}},
                             "sync": {"workers": 4, "service": {"dist": "exponential", "mean": "100ms"}},
                             "credit": {"service": "20ms", "risk_hold_ratio": 0.05},
                             "reconcile": {"every": "2m"}}
     pipe.update(pipeline)
     return load_scenario_data({
-        "version": 1, "name": name, "duration": "10m", "warmup": "30s", "seed": 11,
+        "version": 1, "name": name, "duration": "6m", "warmup": "30s", "seed": 11,
         "workload": {"arrivals": {"rate": "30/s"},
                      "check": {"first_after": {"dist": "lognormal", "median": "2s", "p95": "20s"},
                                "every": "5s", "max_checks": 4}},
@@ -143,7 +143,7 @@ CASES: dict[str, tuple[list[dict[str, Any]], dict[str, Any]]] = {
     "sync-pause": ([{"type": "maintenance", "component": "sync", "at": "3m", "for": "40s"}], {}),
     "sync-pause-recurring": ([{"type": "maintenance", "component": "sync", "at": "1m", "for": "20s",
                                "every": "3m"}], {}),
-    "sync-pause-endless": ([{"type": "maintenance", "component": "sync", "at": "8m"}], {}),
+    "sync-pause-endless": ([{"type": "maintenance", "component": "sync", "at": "5m"}], {}),
     "credit-reject": ([{"type": "maintenance", "component": "credit", "mode": "reject", "at": "2m", "for": "30s"}], {}),
     "view-pause": ([{"type": "maintenance", "component": "view", "at": "2m", "for": "30s"}], {}),
     "ledger-pause": ([{"type": "maintenance", "component": "ledger", "at": "2m", "for": "30s"}], {}),
@@ -152,11 +152,11 @@ CASES: dict[str, tuple[list[dict[str, Any]], dict[str, Any]]] = {
                            "drop_ratio": 0.1}], {}),
     "corrupt-credit-view": ([{"type": "interface_bug", "link": "credit->view", "at": "1m", "for": "3m",
                               "drop_ratio": 0.05, "corrupt_ratio": 0.2}], {}),
-    "cutover": ([{"type": "cutover", "at": "4m", "for": "1m", "inflight_loss_ratio": 0.5, "unmapped_ratio": 0.05}], {}),
+    "cutover": ([{"type": "cutover", "at": "3m", "for": "1m", "inflight_loss_ratio": 0.5, "unmapped_ratio": 0.05}], {}),
     # compositions (docs/explanation/semantics.md): each fault on its own, corruptions flip
     "two-corrupting-links": ([{"type": "interface_bug", "link": "ledger->sync", "corrupt_ratio": 0.3},
                               {"type": "interface_bug", "link": "credit->view", "corrupt_ratio": 0.3}], {}),
-    "two-drops-two-links": ([{"type": "interface_bug", "link": "sync->credit", "at": "1m", "for": "4m",
+    "two-drops-two-links": ([{"type": "interface_bug", "link": "sync->credit", "at": "1m", "for": "3m",
                               "drop_ratio": 0.1},
                              {"type": "interface_bug", "link": "credit->view", "at": "2m", "for": "4m",
                               "drop_ratio": 0.1}], {}),
@@ -201,8 +201,9 @@ def test_what_the_fast_engine_does_not_compute_runs_on_the_event_engine(faults):
 
 
 def test_result_metrics_byte_identical_across_engines_and_replications():
-    """run_model on both engines, three replications in two processes: the same result.json metrics."""
-    sc = with_overrides(resolve_scenario("nightly-maintenance"), {"duration": "1h30m", "replications": 3})
+    """run_model on both engines, three replications: the same result.json metrics, phases and series."""
+    sc = with_overrides(resolve_scenario("nightly-maintenance"), {"duration": "1h25m", "replications": 3,
+                                                                     "workload.arrivals.rate": "2/s"})
     fast = run_model(sc, processes=1, progress=False, engine="fast")
     events = run_model(sc, processes=1, progress=False, engine="events")
     assert fast["run"]["engine"] == "fast" and events["run"]["engine"] == "events"
@@ -213,6 +214,6 @@ def test_result_metrics_byte_identical_across_engines_and_replications():
 def test_chunk_size_does_not_change_the_result():
     """The fast engine's chunking is invisible: tiny chunks and one big chunk give the same state."""
     sc = busy("chunks", CASES["pause-then-cutover"][0])
-    small, _ = run_fast(sc, bulk=True, chunk=7)
+    small, _ = run_fast(sc, bulk=True, chunk=61)
     big, _ = run_fast(sc, bulk=True, chunk=1 << 16)
     assert pickle.dumps(small.state) == pickle.dumps(big.state)
