@@ -163,7 +163,13 @@ def observe_plain(col: MetricsCollector, ack: np.ndarray, held: np.ndarray, writ
     ttu_bin = np.zeros(n, dtype=np.int64)
     big = ~never & (delay >= LOW)
     if big.any():
-        lg = exact_log(delay[big] / LOW) / _LOG_GROWTH
+        x = delay[big] / LOW
+        lg = np.log(x) / _LOG_GROWTH
+        # numpy's log may differ from math.log in the last bit: where that could move the
+        # value across a bin edge, take math.log's
+        near = np.flatnonzero(np.abs(lg - np.rint(lg)) < 1e-9)
+        if len(near):
+            lg[near] = exact_log(x[near]) / _LOG_GROWTH
         ttu_bin[big] = np.minimum(1 + lg.astype(np.int64), TOP)
     kvis = np.where(~held & (delay > 0), np.searchsorted(_GRID, delay, side="left"), 0)
     support = (n_stale == n_reads) & (n_reads >= max_checks)

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import numpy as np
 
 from repaychaos.core.catalog import CAUSES
+from repaychaos.core.records import Repayment, Touch
 from repaychaos.scenarios.faults.hooks import U_CUT_LOSS, U_HOLD, U_LINK
 from repaychaos.sim.bulk_observe import observe_plain
 from repaychaos.sim.draws import BulkSampler, BulkStream, draw_rows
@@ -45,6 +46,7 @@ from repaychaos.sim.injectors import POINTS, build_injectors
 from repaychaos.sim.message import N_UNIFORMS, Msg
 from repaychaos.sim.schedule import Schedule
 from repaychaos.sim.stages import Observer, downstream, past, through
+from repaychaos.sim.users import reads_simple
 from repaychaos.core.streams import streams
 from repaychaos.semantics import arrival_times
 
@@ -55,13 +57,15 @@ if TYPE_CHECKING:
 __all__ = ["FastModel", "unsupported", "CHUNK"]
 
 #: Repayments drawn and computed per chunk (bounds memory; large enough to amortise numpy).
-CHUNK = 1 << 13
+CHUNK = 1 << 14
 
 #: Backlog samples per series bin (as the event engine).
 BACKLOG_SAMPLES_PER_BIN = 4
 
 _INF = math.inf
 _CAUSE_INDEX = {c: i for i, c in enumerate(CAUSES)}
+#: Runs of plain repayments shorter than this are observed one by one (array set-up costs more).
+_SCALAR_RUN = 48
 _END_PARKED = 1 << 50  # end-of-run order: still queued first, then held by a worker for good
 
 
@@ -597,6 +601,21 @@ class FastModel:
             self._observe_plain(now, start, n_bulk)
 
     def _observe_plain(self, part: dict[str, np.ndarray], lo: int, hi: int) -> None:
+        if hi - lo < _SCALAR_RUN:  # a short run between per-message ones: the scalar code is cheaper
+            next_sweep = self._observer.next_sweep
+            observe = self.collector.observe
+            every, max_checks = self._every, self._max_checks
+            cols = [part[k][lo:hi].tolist() for k in ("ack", "held", "write", "first", "cause", "cause_at")]
+            for ack, held, write, first, cause, cause_at in zip(*cols):
+                if held:
+                    usable_at = _INF
+                else:
+                    s1 = next_sweep(ack)
+                    usable_at = write if write < s1 else s1
+                # one touch of the repayment's one cause at its earliest instant blames the same reads
+                touches = (Touch(CAUSES[cause], cause_at, 1.0),) if cause else ()
+                observe(Repayment(ack, held, usable_at, touches), reads_simple(ack, usable_at, first, every, max_checks))
+            return
         observe_plain(self.collector, part["ack"][lo:hi], part["held"][lo:hi], part["write"][lo:hi],
                       part["first"][lo:hi], self._every, self._max_checks, self._sweep_every,
                       part["cause"][lo:hi], part["cause_at"][lo:hi])
