@@ -27,7 +27,6 @@ import numpy as np
 __all__ = ["BulkStream", "BulkSampler", "draw_rows", "exact_log", "exact_exp"]
 
 _NV_MAGICCONST = 4 * math.exp(-0.5) / math.sqrt(2.0)  # random.NV_MAGICCONST
-_TO_DOUBLE = 1.0 / 9007199254740992.0
 _LOG = math.log
 _EXP = math.exp
 
@@ -46,21 +45,20 @@ class BulkStream:
     """The doubles ``rng.random()`` would return, from ``rng``'s current state on (``rng``
     itself is not advanced)."""
 
-    __slots__ = ("_bg", "_buf", "_pos")
+    __slots__ = ("_bg", "_gen", "_buf", "_pos")
 
     def __init__(self, rng: random.Random):
         state = rng.getstate()[1]
         self._bg = np.random.MT19937()
         self._bg.state = {"bit_generator": "MT19937",
                           "state": {"key": np.array(state[:624], dtype=np.uint32), "pos": int(state[624])}}
+        self._gen = np.random.Generator(self._bg)
         self._buf = np.empty(0)
         self._pos = 0
 
     def _fill(self, n: int) -> None:
-        words = self._bg.random_raw(2 * n)
-        hi = (words[0::2] >> np.uint64(5)).astype(np.float64)
-        lo = (words[1::2] >> np.uint64(6)).astype(np.float64)
-        fresh = (hi * 67108864.0 + lo) * _TO_DOUBLE
+        # numpy's double from MT19937 is (a >> 5) * 2**26 + (b >> 6), over 2**53: Python's construction
+        fresh = self._gen.random(n)
         self._buf = np.concatenate((self._buf[self._pos:], fresh))
         self._pos = 0
 

@@ -336,13 +336,13 @@ class FastModel:
         m = len(b["id"])
         if m == 0:
             return
-        ids: list[int] = b["id"].tolist()
         acks: list[float] = b["ack"].tolist()
         svcs: list[float] = b["svc"].tolist()
         objs: dict[int, Msg] = {}
-        for j, id_ in enumerate(ids):  # keyed by position from here on
-            if id_ in b["objs"]:
-                objs[j] = b["objs"][id_]
+        if b["objs"]:  # keyed by position from here on
+            for j, id_ in enumerate(b["id"].tolist()):
+                if id_ in b["objs"]:
+                    objs[j] = b["objs"][id_]
         seq0 = self._seq
         self._seq += m
 
@@ -352,8 +352,9 @@ class FastModel:
             msg = objs.get(j)
             if msg is None:
                 if not lists:  # the per-message fields, as Python objects, once per batch that needs them
-                    lists.extend((b["csvc"].tolist(), b["first"].tolist(), b["us"].tolist(), b["held"].tolist()))
-                csvc, first, us, held = lists
+                    lists.extend((b["id"].tolist(), b["csvc"].tolist(), b["first"].tolist(), b["us"].tolist(),
+                                  b["held"].tolist()))
+                ids, csvc, first, us, held = lists
                 msg = Msg(ids[j], svcs[j], csvc[j], first[j], tuple(us[j]), held[j])
                 msg.ack = acks[j]
                 objs[j] = msg
