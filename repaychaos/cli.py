@@ -176,17 +176,20 @@ def list_() -> None:
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Run the replications on an existing Dask cluster (extra 'dask') instead of local processes.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Output folder (default reports/out/<scenario>-sim).")
+@click.option("--engine", type=click.Choice(["fast", "events"]), default="fast", show_default=True,
+              help="fast: bulk computation between the instants that matter; events: the event-driven SimPy "
+                   "reference. Same results (docs/explanation/semantics.md).")
 @_inconclusive
 @_progress
 @_guarded
 def sim(scenario: str, seed: int | None, replications: int | None, processes: int | None, scheduler: str | None,
-        out: str | None, inconclusive: str, progress: bool | None) -> None:
-    """Run the SimPy model of SCENARIO (a path or a bundled name)."""
+        out: str | None, engine: str, inconclusive: str, progress: bool | None) -> None:
+    """Run the model of SCENARIO (a path or a bundled name)."""
     sc = _scenario(scenario)
     from repaychaos.sim.simulate import run_model
 
     result = run_model(sc, seed=seed, replications=replications, processes=processes, scheduler=scheduler,
-                       progress=progress, fail_on_inconclusive=inconclusive == "fail")
+                       progress=progress, fail_on_inconclusive=inconclusive == "fail", engine=engine)
     sys.exit(_finish(result, _out_dir(out, sc.name, "sim")))
 
 

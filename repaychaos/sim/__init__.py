@@ -1,9 +1,12 @@
-"""The SimPy model of the repayment pipeline (docs/explanation/semantics.md).
+"""The model of the repayment pipeline (docs/explanation/semantics.md).
 
 :func:`repaychaos.sim.simulate.run_model` runs a scenario's replications and returns the result
 record; :func:`repaychaos.sim.simulate.run_replication` runs one and returns its collector state.
-Stages live in :mod:`repaychaos.sim.event_engine`, fault injectors in :mod:`repaychaos.sim.injectors`, the user's
-reads in :mod:`repaychaos.sim.users`.
+Two engines compute it to the same result: :mod:`repaychaos.sim.fast_engine` (the default:
+bulk arrays between the instants that matter) and :mod:`repaychaos.sim.event_engine` (the
+event-driven SimPy reference); fault injectors are in :mod:`repaychaos.sim.injectors`, the
+per-message stages both share in :mod:`repaychaos.sim.stages`, the user's reads in
+:mod:`repaychaos.sim.users`.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ __all__ = ["run_model", "run_replication"]
 
 def __getattr__(name: str):  # lazy: importing ``sim`` stays cheap for the CLI
     if name in __all__:
-        from repaychaos.sim import runner
+        from repaychaos.sim import simulate
 
-        return getattr(runner, name)
+        return getattr(simulate, name)
     raise AttributeError(name)

@@ -22,13 +22,12 @@ import simpy
 from simpy.events import Timeout
 
 from repaychaos.core.collector import MetricsCollector
-from repaychaos.core.records import Repayment, Touch
 from repaychaos.semantics import arrival_times
 from repaychaos.sim.injectors import POINTS, REJECT_RETRY, build_injectors
 from repaychaos.sim.message import N_UNIFORMS, U_HOLD, Msg
 from repaychaos.sim.schedule import Schedule
 from repaychaos.core.streams import streams
-from repaychaos.sim.users import reads_general, reads_simple, view_history
+from repaychaos.sim.stages import Observer, downstream, past, through
 
 if TYPE_CHECKING:
     from repaychaos.scenarios import Scenario
@@ -108,12 +107,16 @@ class InjectorAPI:
 class Model:
     """One replication of a scenario; :meth:`run` feeds ``collector``."""
 
+    #: the engine's name (``repaychaos sim --engine``)
+    ENGINE = "events"
+
     def __init__(self, scenario: Scenario, seed: int, index: int, collector: MetricsCollector,
                  progress: Callable[[float], None] | None = None):
         self.scenario = scenario
         self.env = simpy.Environment()
         self.collector = collector
         self.progress = progress
+        self._observer = Observer(scenario, collector)
         self.horizon = scenario.duration
         self.duration = scenario.duration
         self.warmup = scenario.warmup
@@ -169,27 +172,8 @@ class Model:
         ev = Timeout(self.env, max(0.0, t - self.env.now), arg)
         ev.callbacks.append(lambda e: fn(e.value))
 
-    def _through(self, sched: Schedule, point: str, msg: Msg, t: float) -> float | None:
-        """Pass every injector in force at ``point``; re-judge after each delay."""
-        while True:
-            for inj in sched.at(t):
-                t2 = inj.apply(point, msg, t)
-                if t2 is None:
-                    return None
-                if t2 != t:
-                    t = t2
-                    break
-            else:
-                return t
-            if t == _INF:
-                return t
-
-    def _past(self, sched: Schedule, point: str, msg: Msg, t: float) -> float:
-        """:meth:`_through` at a point where nothing defers a message (only ``sync`` does)."""
-        passed = self._through(sched, point, msg, t)
-        if passed is None:
-            raise RuntimeError(f"a fault deferred a message at {point}, where only sync may")
-        return passed
+    _through = staticmethod(through)
+    _past = staticmethod(past)
 
     # ------------------------------------------------------------------ arrivals and acks
 
@@ -291,52 +275,13 @@ class Model:
     # ------------------------------------------------------------------ credit, view
 
     def _downstream(self, msg: Msg, t: float) -> None:
-        h = self._h
-        if h["sync->credit"] is not None:
-            self._through(h["sync->credit"], "sync->credit", msg, t)
-            if msg.dropped:
-                self.finish(msg, None)
-                return
-        if h["credit"] is not None:
-            t = self._past(h["credit"], "credit", msg, t)
-        t += msg.csvc
-        if h["credit->view"] is not None and t != _INF:
-            self._through(h["credit->view"], "credit->view", msg, t)
-            if msg.dropped:
-                self.finish(msg, None)
-                return
-        if h["view"] is not None and t != _INF:
-            t = self._past(h["view"], "view", msg, t)
-        if t == _INF:
-            self.finish(msg, None)
-            return
-        if h["write"] is not None:
-            self._through(h["write"], "write", msg, t)
-        if h["final"] is not None:
-            self._through(h["final"], "final", msg, t)
-        self.finish(msg, None if msg.lost else t)
+        self.finish(msg, downstream(self._h, msg, t))
 
     # ------------------------------------------------------------------ the user
 
     def finish(self, msg: Msg, write: float | None) -> None:
         """The repayment's view history is known: compute its reads and observe it."""
-        ack = msg.ack
-        if not (self.warmup <= ack < self.duration):
-            return
-        held = msg.held
-        usable_at, changes, repaired = view_history(ack, held, write, msg.bad, self.next_sweep)
-        touches = msg.touches
-        if msg.pending is not None:
-            touches = list(touches or ())
-            for cause, at in msg.pending:
-                if repaired - at > 0:
-                    touches.append(Touch(cause, at, repaired - at))
-        rep = Repayment(ack, held, usable_at, touches or (), changes)
-        if changes is None and self._ttl <= 0:
-            reads = reads_simple(ack, usable_at, msg.first, self._every, self._max_checks)
-        else:
-            reads = reads_general(ack, rep.view_usable, msg.first, self._every, self._max_checks, self._ttl)
-        self.collector.observe(rep, reads)
+        self._observer.finish(msg, write)
 
     # ------------------------------------------------------------------ run
 

@@ -24,7 +24,13 @@ if TYPE_CHECKING:
     from repaychaos.core.collector import CollectorState
     from repaychaos.scenarios import Scenario
 
-__all__ = ["Task", "Replication", "Backend", "open_backend", "replicate", "show_progress", "CONNECT_TIMEOUT"]
+__all__ = ["Task", "Replication", "Backend", "open_backend", "replicate", "show_progress", "CONNECT_TIMEOUT",
+           "ENGINES", "DEFAULT_ENGINE", "engine_class"]
+
+#: The model's engines (docs/explanation/semantics.md, "Two engines, one semantics"): ``fast``
+#: computes stretches in bulk, ``events`` is the event-driven SimPy reference.
+ENGINES: tuple[str, ...] = ("fast", "events")
+DEFAULT_ENGINE = "fast"
 
 #: The bar counts runs, fractions included; this shows them with one decimal.
 _BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total_fmt} runs [{elapsed}<{remaining}]"
@@ -45,6 +51,7 @@ class Task:
     seed: int
     index: int
     label: str
+    engine: str = DEFAULT_ENGINE
 
 
 class Replication(NamedTuple):
@@ -54,14 +61,30 @@ class Replication(NamedTuple):
     simulated: int
 
 
+def engine_class(scenario: Scenario, engine: str = DEFAULT_ENGINE) -> Any:
+    """The model class that runs ``scenario`` on ``engine``: the fast engine where it computes
+    the scenario exactly (:func:`repaychaos.sim.fast_engine.unsupported`), else the event engine."""
+    if engine not in ENGINES:
+        raise InvalidOption(f"--engine: expected one of {', '.join(ENGINES)}, found {engine!r}")
+    if engine == "fast":
+        from repaychaos.sim.fast_engine import FastModel, unsupported
+
+        if unsupported(scenario) is None:
+            return FastModel
+    from repaychaos.sim.event_engine import Model
+
+    return Model
+
+
 def replicate(scenario: Scenario, seed: int, index: int,
-              report: Callable[[float], None] | None = None) -> Replication:
+              report: Callable[[float], None] | None = None, engine: str = DEFAULT_ENGINE) -> Replication:
     """Run one replication; module-level so process pools and Dask can pickle it.
 
     ``report(fraction)`` (in this process only) hears how far the replication has got.
     """
     from repaychaos.core.collector import MetricsCollector
-    from repaychaos.sim.event_engine import Model
+
+    Model = engine_class(scenario, engine)
 
     collector = MetricsCollector.for_scenario(scenario)
     progress = None
@@ -117,6 +140,8 @@ class Backend:
 
     name = "inline"
     workers = 1
+    #: the model engine the tasks of :func:`repaychaos.sim.sweep.evaluate_points` run on
+    engine = DEFAULT_ENGINE
 
     def __init__(self, progress: bool | None = None, desc: str = "model"):
         from tqdm import tqdm
@@ -145,7 +170,7 @@ class Backend:
             base = self._bar.n
             report = None if self._bar.disable else (lambda f, base=base: self._advance(base + f))
             try:
-                out.append(replicate(task.scenario, task.seed, task.index, report))
+                out.append(replicate(task.scenario, task.seed, task.index, report, task.engine))
             except Exception as exc:  # noqa: BLE001 - translated at the boundary
                 raise _failed(task, exc) from exc
             self._advance(base + 1)
@@ -166,7 +191,7 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["repaychaos.sim.executor", "repaychaos.sim.event_engine"])
+    ctx.set_forkserver_preload(["repaychaos.sim.executor", "repaychaos.sim.event_engine", "repaychaos.sim.fast_engine"])
     return ctx
 
 
@@ -189,7 +214,7 @@ class _PoolBackend(Backend):
         futures: dict[Future[Replication], int] = {}
         for i in _submission_order(tasks):
             t = tasks[i]
-            futures[self._pool.submit(replicate, t.scenario, t.seed, t.index)] = i
+            futures[self._pool.submit(replicate, t.scenario, t.seed, t.index, None, t.engine)] = i
         out: list[Any] = [None] * len(tasks)
         try:
             for future in as_completed(futures):
@@ -238,7 +263,8 @@ class _DaskBackend(Backend):
 
         self._grow(len(tasks))
         order = _submission_order(tasks)
-        futures = [self._client.submit(replicate, tasks[i].scenario, tasks[i].seed, tasks[i].index, pure=False)
+        futures = [self._client.submit(replicate, tasks[i].scenario, tasks[i].seed, tasks[i].index, None,
+                                       tasks[i].engine, pure=False)
                    for i in order]
         index = {f.key: i for f, i in zip(futures, order)}
         out: list[Any] = [None] * len(tasks)

@@ -18,7 +18,7 @@ from repaychaos.core.collector import CollectorState, finalize
 from repaychaos.core.result import build_result
 from repaychaos.core.types import ResultRecord
 from repaychaos.scenarios import Scenario
-from repaychaos.sim.executor import Task, open_backend, replicate
+from repaychaos.sim.executor import DEFAULT_ENGINE, Task, engine_class, open_backend, replicate
 
 __all__ = ["run_replication", "run_model"]
 
@@ -38,13 +38,15 @@ def _versions() -> dict[str, str]:
 
 def run_model(scenario: Scenario, *, seed: int | None = None, replications: int | None = None,
               processes: int | None = None, scheduler: str | None = None, progress: bool | None = None,
-              fail_on_inconclusive: bool = True) -> ResultRecord:
+              fail_on_inconclusive: bool = True, engine: str = DEFAULT_ENGINE) -> ResultRecord:
     """Run ``scenario``'s replications (defaults from the scenario) and build the result record.
 
     Replications run in a process pool of ``processes`` workers (default
     ``min(replications, os.cpu_count())``; with one they run in this process), or on the
-    Dask cluster at ``scheduler``.
+    Dask cluster at ``scheduler``. ``engine`` is ``fast`` (the default) or ``events``
+    (:data:`repaychaos.sim.executor.ENGINES`); both give the same metrics.
     """
+    engine_class(scenario, engine)  # an unknown engine is bad input before anything runs
     seed = scenario.seed if seed is None else int(seed)
     replications = scenario.replications if replications is None else int(replications)
     if replications < 1:
@@ -54,7 +56,7 @@ def run_model(scenario: Scenario, *, seed: int | None = None, replications: int 
     if processes < 1:
         raise InvalidOption(f"processes must be at least 1, got {processes}")
     processes = min(processes, replications)
-    tasks = [Task(scenario, seed, i, f"model run of {scenario.name}") for i in range(replications)]
+    tasks = [Task(scenario, seed, i, f"model run of {scenario.name}", engine) for i in range(replications)]
     started = time.perf_counter()
     try:
         with open_backend(processes, scheduler, progress, desc=f"sim {scenario.name}") as backend:
@@ -71,6 +73,7 @@ def run_model(scenario: Scenario, *, seed: int | None = None, replications: int 
         "repayments_simulated": simulated,
         "repayments_per_second": round(simulated / wall, 1) if wall > 0 else None,
         "processes": processes if scheduler is None else None,
+        "engine": engine_class(scenario, engine).ENGINE,
         **where,
         "versions": _versions(),
     }

@@ -26,7 +26,7 @@ from repaychaos.scenarios import Scenario
 from repaychaos.core.errors import InvalidOption
 from repaychaos.core.collector import finalize
 from repaychaos.core.result import evaluate_slos
-from repaychaos.sim.executor import Backend, Task, open_backend
+from repaychaos.sim.executor import DEFAULT_ENGINE, Backend, Task, engine_class, open_backend
 from repaychaos.sim.sweep_frontier import Bisection, frontier_key as default_frontier_key, grid_frontier
 from repaychaos.sim.sweep_grid import Point, Search, Vary, build_point, expand_grid, parse_search, parse_vary, setting_at
 from repaychaos.sim.sweep_output import SWEEP_SCHEMA, write_sweep_csv, write_sweep_json
@@ -93,7 +93,8 @@ def evaluate_points(backend: Backend, points: Sequence[tuple[str, Scenario]],
     spans = []
     for label, scenario in points:
         start = len(tasks)
-        tasks.extend(Task(scenario, scenario.seed, i, f"sweep point {label}") for i in range(scenario.replications))
+        tasks.extend(Task(scenario, scenario.seed, i, f"sweep point {label}", backend.engine)
+                     for i in range(scenario.replications))
         spans.append((start, len(tasks)))
     states = [r.state for r in backend.run(tasks)]
     out = []
@@ -159,7 +160,8 @@ def _run_search(backend: Backend, points: list[Point], search: Search,
 def run_sweep(scenario: Scenario, vary: list[str], *, out_dir: str | os.PathLike[str],
               processes: int | None = None, search: str | None = None, scheduler: str | None = None,
               progress: bool | None = None, seed: int | None = None, replications: int | None = None,
-              fail_on_inconclusive: bool = True, frontier_key: str | None = None) -> dict[str, Any]:
+              fail_on_inconclusive: bool = True, frontier_key: str | None = None,
+              engine: str = DEFAULT_ENGINE) -> dict[str, Any]:
     """Run a sweep and write sweep.json and sweep.csv into ``out_dir``.
 
     The plots are the report layer's (:func:`repaychaos.reports.sweep_plots.write_sweep_plots`).
@@ -178,7 +180,9 @@ def run_sweep(scenario: Scenario, vary: list[str], *, out_dir: str | os.PathLike
         raise InvalidOption(f"frontier key {frontier_key!r}: expected one of the varied keys {', '.join(keys)}")
     started = time.perf_counter()
     frontier: dict[str, Any] | None
+    engine_class(base, engine)  # an unknown engine is bad input before anything runs
     with open_backend(processes, scheduler, progress, desc="sweep") as backend:
+        backend.engine = engine
         if found is not None:
             rows, frontier = _run_search(backend, points, found, fail_on_inconclusive)
         else:

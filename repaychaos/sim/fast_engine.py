@@ -1,0 +1,662 @@
+"""The model's fast engine: the same pipeline as :mod:`repaychaos.sim.event_engine`, in bulk.
+
+Most of a run is stretches where nothing happens but arrivals, a FIFO pool of sync
+workers, fixed-delay stages and reads. This engine takes the repayments a chunk at a
+time and computes those stretches with arrays; only the pool, the one truly sequential
+part, is a plain loop:
+
+1. **Draws.** Each random stream is drawn in blocks with numpy, bit for bit what the
+   event engine's per-repayment draws give (:mod:`repaychaos.sim.draws`), so both
+   engines see the same arrivals, service times, users and decision uniforms.
+2. **Acks.** Arrival + channel latency; the few repayments that meet a ledger window go
+   through the ledger's fault point one by one. Repayments are then taken in ack order
+   (ties by arrival), as the event engine's calendar takes them.
+3. **The pool.** A loop over the repayments in ack order keeps the workers' free times
+   in a heap (the Kiefer–Wolfowitz recursion: a repayment is taken at
+   ``max(ack, earliest free time)`` and holds that worker for its service). Outside the
+   instants that matter it does nothing else. A repayment whose take meets a sync fault
+   window, a maintenance window's end while it waits, a cutover's switch, or a pool
+   degraded by a fault (docs/explanation/semantics.md, 3a) is passed through the same
+   fault injectors, one by one, with the same rules.
+4. **Credit, view, reads, metrics.** For repayments no fault touched, the view write, the
+   first reconcile sweep, the reads and every collector update are array operations
+   (:mod:`repaychaos.sim.bulk_observe`); the rest go through the same per-message code
+   as the event engine (:mod:`repaychaos.sim.stages`). Repayments are observed in the
+   order the event engine observes them (by sync completion), so even the order of
+   float additions is the same and the result is byte-identical.
+
+Memory is bounded by the chunk and the repayments in flight. A scenario using a fault
+behaviour this engine does not compute (:func:`unsupported`) runs on the event engine.
+"""
+
+from __future__ import annotations
+
+import math
+from heapq import heapreplace
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+import numpy as np
+
+from repaychaos.core.catalog import CAUSES
+from repaychaos.core.records import Repayment, Touch
+from repaychaos.scenarios.faults.hooks import U_CUT_LOSS, U_HOLD, U_LINK
+from repaychaos.sim.bulk_observe import observe_plain
+from repaychaos.sim.draws import BulkSampler, BulkStream, draw_rows
+from repaychaos.sim.injectors import POINTS, build_injectors
+from repaychaos.sim.message import N_UNIFORMS, Msg
+from repaychaos.sim.schedule import Schedule
+from repaychaos.sim.stages import Observer, downstream, past, through
+from repaychaos.sim.users import reads_simple
+from repaychaos.core.streams import streams
+from repaychaos.semantics import arrival_times
+
+if TYPE_CHECKING:
+    from repaychaos.core.collector import MetricsCollector
+    from repaychaos.scenarios import Scenario
+
+__all__ = ["FastModel", "unsupported", "CHUNK"]
+
+#: Repayments drawn and computed per chunk (bounds memory; large enough to amortise numpy).
+CHUNK = 1 << 14
+
+#: Backlog samples per series bin (as the event engine).
+BACKLOG_SAMPLES_PER_BIN = 4
+
+_INF = math.inf
+_CAUSE_INDEX = {c: i for i, c in enumerate(CAUSES)}
+#: Runs of plain repayments shorter than this are observed one by one (array set-up costs more).
+_SCALAR_RUN = 48
+_END_PARKED = 1 << 50  # end-of-run order: still queued first, then held by a worker for good
+
+
+def unsupported(scenario: Scenario) -> str | None:
+    """Why the fast engine would not compute ``scenario`` exactly (None: it does)."""
+    links: set[str] = set()
+    for fault in scenario.faults:
+        kind = fault.type
+        if kind not in ("sync_delay", "maintenance", "interface_bug", "cutover"):
+            return f"fault type {kind!r}"
+        if kind == "maintenance" and fault.component == "sync" and fault.mode == "reject":
+            return "a sync maintenance window in reject mode (retried messages re-enter the queue)"
+        if kind == "interface_bug":
+            if fault.link in links:
+                return f"two interface bugs on {fault.link} (the second draws from the fault stream)"
+            links.add(fault.link)
+    return None
+
+
+class _FastAPI:
+    """:class:`~repaychaos.scenarios.faults.hooks.ModelAPI` for the fast engine.
+
+    The instants injectors schedule for themselves (a sync window's end, a cutover's
+    switch) are computed by the pool loop from the windows, so :meth:`at` records nothing.
+    """
+
+    def __init__(self, model: "FastModel"):
+        self._model = model
+        self.horizon = model.horizon
+        self.rng = model.faults_rng
+        self._claimed: set[str] = set()
+
+    def at(self, t: float, fn: Callable[[Any], None], arg: Any) -> None:
+        pass
+
+    def defer(self, msg: Any, retry_at: float) -> None:  # pragma: no cover - refused by unsupported()
+        raise RuntimeError("the fast engine does not defer sync messages")
+
+    def waiting(self) -> tuple[Any, ...]:  # pragma: no cover - only from at() callbacks
+        raise RuntimeError("the fast engine has no queue object")
+
+    def lose_waiting(self, lost: Callable[[Any], bool], at: float) -> None:  # pragma: no cover
+        raise RuntimeError("the fast engine has no queue object")
+
+    def on_leave_queue(self, hook: Callable[[Any, float], None]) -> None:
+        self._model._leave_hooks.append(hook)
+
+    def blame_backlog(self, cause: str) -> None:  # pragma: no cover - only from at() callbacks
+        raise RuntimeError("the fast engine blames backlogs in its pool loop")
+
+    def slows_pool(self, cause: str) -> None:
+        m = self._model
+        m._deg, m._deg_at = cause, m._now
+
+    def claim_link_draw(self, link: str) -> bool:
+        first = link not in self._claimed
+        self._claimed.add(link)
+        return first
+
+
+def _active(windows: list[tuple[float, float]], t: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(t), dtype=bool)
+    for s, e in windows:
+        out |= (t >= s) & (t < e)
+    return out
+
+
+class FastModel:
+    """One replication of a scenario, computed in bulk; :meth:`run` feeds ``collector``.
+
+    Same constructor, attributes (``simulated``) and results as
+    :class:`repaychaos.sim.event_engine.Model`.
+    """
+
+    #: the engine's name (``repaychaos sim --engine``)
+    ENGINE = "fast"
+
+    def __init__(self, scenario: Scenario, seed: int, index: int, collector: MetricsCollector,
+                 progress: Callable[[float], None] | None = None, chunk: int = CHUNK, bulk: bool = True):
+        why = unsupported(scenario)
+        if why is not None:
+            raise ValueError(f"the fast engine does not compute {why}; use the event engine")
+        self.scenario = scenario
+        self.collector = collector
+        self.progress = progress
+        self.chunk = int(chunk)
+        #: False: every repayment goes through the per-message code and ``collector.observe``
+        #: (for the differential test, which compares what each engine observes)
+        self.bulk = bulk
+        #: the instant the repayment being observed is observed at (its sync completion, mostly)
+        self.observing_at = 0.0
+        self.horizon = self.duration = scenario.duration
+        self.warmup = scenario.warmup
+        rng = streams(seed, index)
+        self.faults_rng = rng["faults"]
+        pipe = scenario.pipeline
+        self._service = BulkStream(rng["service"])
+        self._service_samplers = [BulkSampler(pipe.channel.latency), BulkSampler(pipe.sync.service),
+                                  BulkSampler(pipe.credit.service)]
+        self._users = BulkStream(rng["users"])
+        self._first_sampler = [BulkSampler(scenario.workload.check.first_after)]
+        self._decisions = BulkStream(rng["decisions"])
+        self._arrivals = BulkStream(rng["arrivals"])
+        self._hold = pipe.credit.risk_hold_ratio
+        self._every = scenario.workload.check.every
+        self._max_checks = scenario.workload.check.max_checks
+        self._ttl = pipe.view.cache_ttl
+        self._sweep_every = pipe.reconcile.every
+        self.workers = pipe.sync.workers
+        self._observer = Observer(scenario, collector)
+
+        self._leave_hooks: list[Callable[[Any, float], None]] = []
+        self._deg: str | None = None
+        self._deg_at = -_INF
+        self._now = 0.0
+        self.injectors = build_injectors(scenario, _FastAPI(self))
+        entries: dict[str, list[tuple[float, float, Any]]] = {p: [] for p in POINTS}
+        for inj in self.injectors:
+            for point, s, e in inj.hooks():
+                entries[point].append((s, e, inj))
+        self._windows = {p: [(s, e) for s, e, _ in entries[p] if e > s] for p in POINTS}
+        scheds = {p: Schedule(entries[p]) for p in POINTS}
+        self._h = {p: (None if s.empty else s) for p, s in scheds.items()}
+        # the cutover switches that lose queued messages, and the sync windows whose end a
+        # waiting message sees (semantics 3, 3a, 8)
+        self._switches = sorted((inj.fault.at, inj.fault.inflight_loss_ratio) for inj in self.injectors
+                                if inj.fault.type == "cutover" and inj.fault.inflight_loss_ratio
+                                and inj.fault.at < self.horizon)
+        self._sync_ends = sorted({(e, s) for inj in self.injectors
+                                  if inj.fault.type == "maintenance" and inj.fault.component == "sync"
+                                  for s, e in inj.windows if e != _INF})
+        edges = {x for s, e in self._windows["sync"] for x in (s, e) if x != _INF}
+        edges |= {e for e, _ in self._sync_ends} | {s for s, _ in self._switches}
+        self._edges = sorted(edges) + [_INF]
+        self._fired: set[float] = set()
+        final_injs = [inj for _, _, inj in entries["final"]]
+        self._final_only_before = (max(inj.fault.at for inj in final_injs)
+                                   if final_injs and all(inj.fault.type == "cutover" for inj in final_injs)
+                                   else _INF)
+
+        # a link whose every window belongs to one bug: the share of messages it acts on
+        self._link_share: dict[str, float] = {}
+        for link in U_LINK:
+            injs = {id(inj): inj for _, _, inj in entries[link]}
+            if len(injs) == 1:
+                (inj,) = injs.values()
+                if inj.fault.type == "interface_bug":
+                    self._link_share[link] = inj.fault.drop_ratio + inj.fault.corrupt_ratio
+
+        self.simulated = 0
+        self._seq = 0
+        self._heap: list[float] | None = None if self.workers is None else [-_INF] * int(self.workers)
+        self._prev_take = -_INF
+        self._prev_pulled = False
+        self._ei = 0
+        self._next_edge = -_INF
+        self._seg_active = False
+        # observations waiting for their turn, and the pool's occupants for backlog samples
+        self._buf_bulk: dict[str, np.ndarray] = {}
+        self._buf_msgs: list[tuple[float, int, Msg, float | None]] = []
+        self._bl_enq = np.empty(0)
+        self._bl_leave = np.empty(0)
+        self._sample_k = 0
+        self._step = collector.state.bin_width / BACKLOG_SAMPLES_PER_BIN
+
+    # ------------------------------------------------------------------ arrivals and acks
+
+    def _arrival_chunks(self) -> Iterator[np.ndarray]:
+        steps = self.scenario.workload.arrivals.steps
+        duration = self.duration
+        exp1 = [BulkSampler(_UNIT_EXP)]
+        n = self.chunk
+        if len(steps) == 1 and steps[0][0] <= 0.0:
+            rate = steps[0][1]
+            if rate <= 0:
+                return
+            t = 0.0
+            while True:
+                gaps = draw_rows(self._arrivals, exp1, n)[0] / rate
+                times = np.cumsum(np.concatenate(([t], gaps)))[1:]
+                cut = int(np.searchsorted(times, duration, side="left"))
+                if cut < n:
+                    if cut:
+                        yield times[:cut]
+                    return
+                t = float(times[-1])
+                yield times
+
+        def draws() -> Iterator[float]:
+            while True:
+                yield from draw_rows(self._arrivals, exp1, 4096)[0].tolist()
+
+        gen = arrival_times(steps, duration, draws().__next__)
+        while True:
+            times = np.asarray([x for _, x in zip(range(n), gen)], dtype=np.float64)
+            if len(times):
+                yield times
+            if len(times) < n:
+                return
+
+    def _new(self, arr: np.ndarray) -> dict[str, Any]:
+        """A chunk of arrivals: their draws and ack instants (the ledger's fault point passed)."""
+        n = len(arr)
+        lat, svc, csvc = draw_rows(self._service, self._service_samplers, n)
+        first = draw_rows(self._users, self._first_sampler, n)[0]
+        us = self._decisions.take(N_UNIFORMS * n).reshape(n, N_UNIFORMS).copy()
+        ids = np.arange(self.simulated, self.simulated + n, dtype=np.int64)
+        self.simulated += n
+        ack = arr + lat
+        held = us[:, U_HOLD] < self._hold
+        objs: dict[int, Msg] = {}
+        ledger = self._h["ledger"]
+        if ledger is not None:
+            for i in np.flatnonzero(_active(self._windows["ledger"], ack)).tolist():
+                msg = self._msg(int(ids[i]), svc[i], csvc[i], first[i], us[i], held[i])
+                t = past(ledger, "ledger", msg, float(ack[i]))
+                ack[i] = t
+                msg.ack = t
+                objs[int(ids[i])] = msg
+            keep = ack != _INF  # never committed: not a repayment anyone was told of
+            if not keep.all():
+                ids, ack, svc, csvc, first, us, held = (a[keep] for a in (ids, ack, svc, csvc, first, us, held))
+        return {"id": ids, "ack": ack, "svc": svc, "csvc": csvc, "first": first, "us": us, "held": held,
+                "objs": objs}
+
+    @staticmethod
+    def _msg(id_: int, svc: float, csvc: float, first: float, us: np.ndarray, held: bool) -> Msg:
+        return Msg(id_, float(svc), float(csvc), float(first), tuple(us.tolist()), bool(held))
+
+    # ------------------------------------------------------------------ run
+
+    def run(self) -> None:
+        """Simulate until every repayment has been written, lost or parked for good."""
+        for inj in self.injectors:
+            inj.start()
+        keys = ("id", "ack", "svc", "csvc", "first", "us", "held")
+        pending: dict[str, Any] | None = None
+        chunks = self._arrival_chunks()
+        nxt = next(chunks, None)
+        while nxt is not None:
+            cur, nxt = nxt, next(chunks, None)
+            horizon = float(nxt[0]) if nxt is not None else _INF
+            new = self._new(cur)
+            if pending is not None and len(pending["id"]):
+                objs = {**pending["objs"], **new["objs"]}
+                new = {k: np.concatenate((pending[k], new[k])) for k in keys}
+                new["objs"] = objs
+            order = np.lexsort((new["id"], new["ack"]))
+            cut = int(np.searchsorted(new["ack"][order], horizon, side="right"))
+            now, later = order[:cut], order[cut:]
+            batch = {k: new[k][now] for k in keys}
+            pending = {k: new[k][later] for k in keys}
+            batch["objs"] = {}
+            pending["objs"] = {}
+            if new["objs"]:
+                later_ids = set(pending["id"].tolist())
+                for id_, msg in new["objs"].items():
+                    (pending if id_ in later_ids else batch)["objs"][id_] = msg
+            self._process(batch)
+            self._flush(horizon)
+        self._flush(_INF)
+        if self.progress is not None:
+            self.progress(self.duration)
+
+    # ------------------------------------------------------------------ one batch in ack order
+
+    def _process(self, b: dict[str, Any]) -> None:
+        m = len(b["id"])
+        if m == 0:
+            return
+        acks: list[float] = b["ack"].tolist()
+        svcs: list[float] = b["svc"].tolist()
+        objs: dict[int, Msg] = {}
+        if b["objs"]:  # keyed by position from here on
+            for j, id_ in enumerate(b["id"].tolist()):
+                if id_ in b["objs"]:
+                    objs[j] = b["objs"][id_]
+        seq0 = self._seq
+        self._seq += m
+
+        lists: list[list[Any]] = []
+
+        def obj(j: int) -> Msg:
+            msg = objs.get(j)
+            if msg is None:
+                if not lists:  # the per-message fields, as Python objects, once per batch that needs them
+                    lists.extend((b["id"].tolist(), b["csvc"].tolist(), b["first"].tolist(), b["us"].tolist(),
+                                  b["held"].tolist()))
+                ids, csvc, first, us, held = lists
+                msg = Msg(ids[j], svcs[j], csvc[j], first[j], tuple(us[j]), held[j])
+                msg.ack = acks[j]
+                objs[j] = msg
+            return msg
+
+        # the outbox publishes at the ack: link ledger->sync
+        dropped: set[int] = set()
+        ls = self._h["ledger->sync"]
+        if ls is not None:
+            for j in np.flatnonzero(_active(self._windows["ledger->sync"], b["ack"])).tolist():
+                msg = obj(j)
+                through(ls, "ledger->sync", msg, acks[j])
+                if msg.dropped:
+                    dropped.add(j)
+
+        done, obs, leave, end_key = self._pool(acks, svcs, objs, obj, dropped)
+
+        # credit, view: bulk for the untouched, the shared per-message code for the rest
+        done_a = np.asarray(done)
+        write = done_a + b["csvc"]
+        # a cached app view (semantics 9) reads through the per-message code
+        slow = np.full(m, self._ttl > 0 or not self.bulk)
+        if objs:
+            slow[list(objs)] = True
+        h = self._h
+        us = b["us"]
+        for p, at in (("sync->credit", done_a), ("credit", done_a), ("credit->view", write), ("view", write),
+                      ("write", write)):
+            if h[p] is not None:
+                hit = _active(self._windows[p], at)
+                judged = self._link_share.get(p)
+                if judged is not None:  # a link's one bug only acts on the messages its uniform picks
+                    hit &= us[:, U_LINK[p]] < judged
+                slow |= hit
+        if h["final"] is not None:
+            slow |= _active(self._windows["final"], write) & (b["ack"] < self._final_only_before)
+        finite = np.isfinite(done_a)
+        seqs = np.arange(seq0, seq0 + m, dtype=np.int64)
+        cause = np.zeros(m, dtype=np.int64)
+        cause_at = np.full(m, _INF)
+        plain = ~slow & finite
+        msgs = self._buf_msgs
+        ttl = self._ttl
+        for j in np.flatnonzero(slow | ~finite).tolist():
+            msg = obj(j)
+            if j in obs:  # dropped at the ack, lost at a switch
+                msgs.append((obs[j], seq0 + j, msg, None))
+                continue
+            if done[j] == _INF:  # never served: observed at the end, in the event engine's order
+                msgs.append((_INF, end_key[j], msg, None))
+                continue
+            w = downstream(h, msg, done[j])
+            if w is not None and self.bulk and ttl <= 0 and msg.pending is None and not msg.bad:
+                touches = msg.touches
+                if not touches:
+                    plain[j] = True
+                    write[j] = w
+                    continue
+                first_cause = touches[0].cause
+                if all(tc.cause == first_cause for tc in touches):
+                    plain[j] = True
+                    write[j] = w
+                    cause[j] = _CAUSE_INDEX[first_cause]
+                    cause_at[j] = min(tc.at for tc in touches)
+                    continue
+            msgs.append((done[j], seq0 + j, msg, w))
+        if plain.any():
+            part = {"obs": done_a[plain], "seq": seqs[plain], "ack": b["ack"][plain], "held": b["held"][plain],
+                    "write": write[plain], "first": b["first"][plain], "cause": cause[plain],
+                    "cause_at": cause_at[plain]}
+            buf = self._buf_bulk
+            self._buf_bulk = part if not buf else {k: np.concatenate((buf[k], part[k])) for k in part}
+        # pool occupants for backlog samples
+        entered = np.ones(m, dtype=bool)
+        if dropped:
+            entered[list(dropped)] = False
+        self._bl_enq = np.concatenate((self._bl_enq, b["ack"][entered]))
+        leave_a = done_a.copy()
+        for j, t in leave.items():
+            leave_a[j] = t
+        self._bl_leave = np.concatenate((self._bl_leave, leave_a[entered]))
+
+    def _pool(self, acks: list[float], svcs: list[float], objs: dict[int, Msg], obj: Callable[[int], Msg],
+              dropped: set[int]) -> tuple[list[float], dict[int, float], dict[int, float], dict[int, int]]:
+        """The sync pool over one batch in ack order: per repayment its sync completion and,
+        where they differ from it, the instant it is observed, the instant it leaves the pool,
+        and its end-of-run order."""
+        m = len(acks)
+        done = [0.0] * m
+        obs: dict[int, float] = {}  # where the observation instant is not the sync completion
+        leave: dict[int, float] = {}  # where the pool is left at another instant
+        end_key: dict[int, int] = {}
+        heap = self._heap
+        edges = self._edges
+        ei = self._ei
+        next_edge = self._next_edge
+        seg_active = self._seg_active
+        h_sync = self._h["sync"]
+        seq0 = self._seq - m
+        specials = sorted(set(dropped) | set(objs)) + [m]
+        si = 0
+        j = 0
+        while j < m:
+            if heap is not None and self._deg is None and not seg_active:
+                # the plain stretch: the Kiefer–Wolfowitz recursion and nothing else
+                stop = specials[si]
+                for j in range(j, stop):
+                    enq = acks[j]
+                    if enq > next_edge:
+                        break
+                    f = heap[0]
+                    take = enq if f <= enq else f
+                    if take >= next_edge:
+                        break
+                    d = take + svcs[j]
+                    heapreplace(heap, d)
+                    done[j] = d
+                else:
+                    j = stop
+                if j >= m:
+                    break
+            if j == specials[si]:
+                si += 1
+            enq = acks[j]
+            if j in dropped:
+                obs[j] = leave[j] = enq
+                j += 1
+                continue
+            if enq > next_edge:
+                while edges[ei] < enq:
+                    ei += 1
+                next_edge = edges[ei]
+                seg_active = bool(h_sync.at(enq)) if h_sync is not None else False
+            if heap is None:
+                take = enq
+            else:
+                f = heap[0]
+                take = enq if f <= enq else f
+            if self._deg is None and take < next_edge and not seg_active and j not in objs:
+                d = take + svcs[j]
+                if heap is not None:
+                    heapreplace(heap, d)
+                done[j] = d
+                j += 1
+                continue
+            # ---- the exact path: faults at the sync point, window ends, switches, a degraded pool
+            msg = obj(j)
+            msg.enq = enq
+            if self._deg is not None and heap is not None:
+                at = self._deg_at
+                if ((self._prev_pulled and at <= self._prev_take < enq)
+                        or (heap[0] < enq and any(at < x < enq for x in heap))):
+                    self._deg = None  # a completion left the queue empty since the pool was degraded
+            lost_at = None
+            k = ei
+            while edges[k] <= take and edges[k] != _INF:
+                x = edges[k]
+                k += 1
+                for e, s in self._sync_ends:
+                    if e == x and enq <= e < take:
+                        since = max(enq, s)
+                        msg.touch("maintenance", since, e - since)
+                        if e not in self._fired:
+                            self._fired.add(e)
+                            self._deg, self._deg_at = "maintenance", e
+                for s, ratio in self._switches:
+                    if s == x and enq < s <= take and msg.ack < s and msg.u[U_CUT_LOSS] < ratio:
+                        msg.lost = True
+                        msg.touch_until_repair("cutover", s)
+                        for hook in self._leave_hooks:
+                            hook(msg, s)
+                        lost_at = s
+                        break
+                if lost_at is not None:
+                    break
+            if lost_at is not None:
+                done[j] = _INF
+                obs[j] = leave[j] = lost_at
+                j += 1
+                continue
+            if take == _INF:  # every worker held for good: queued to the end
+                done[j] = _INF
+                end_key[j] = seq0 + j
+                j += 1
+                continue
+            if self._deg is not None and take > enq:
+                msg.touch(self._deg, enq, take - enq)
+            self._now = take
+            t = take
+            if h_sync is not None:
+                passed = through(h_sync, "sync", msg, t)
+                assert passed is not None  # deferral is refused by unsupported()
+                t = passed
+            d = t + msg.svc + msg.extra
+            if heap is not None:
+                heapreplace(heap, d)
+            self._prev_pulled = take > enq
+            self._prev_take = take
+            done[j] = d
+            if d == _INF:
+                end_key[j] = _END_PARKED + seq0 + j
+            j += 1
+        self._ei, self._next_edge, self._seg_active = ei, next_edge, seg_active
+        return done, obs, leave, end_key
+
+    # ------------------------------------------------------------------ observation, in order
+
+    def _flush(self, horizon: float) -> None:
+        """Observe every repayment whose observation instant is at or before ``horizon`` (no
+        later repayment can come before it), and take the backlog samples before it."""
+        self._samples(horizon)
+        bulk = self._buf_bulk
+        msgs = self._buf_msgs
+        if bulk:
+            ready = bulk["obs"] <= horizon
+            now = {k: v[ready] for k, v in bulk.items()}
+            self._buf_bulk = {k: v[~ready] for k, v in bulk.items()} if not ready.all() else {}
+        else:
+            now = {}
+        due = [x for x in msgs if x[0] <= horizon]
+        self._buf_msgs = [x for x in msgs if x[0] > horizon]
+        n_bulk = len(now["obs"]) if now else 0
+        if not n_bulk and not due:
+            return
+        due.sort(key=lambda x: (x[0], x[1]))
+        if not n_bulk:
+            for t, _, msg, write in due:
+                self.observing_at = t
+                self._observer.finish(msg, write)
+            return
+        order = np.lexsort((now["seq"], now["obs"]))
+        now = {k: v[order] for k, v in now.items()}
+        start = 0
+        for t, seq, msg, write in due:
+            # the plain repayments observed before this one
+            cut = int(np.searchsorted(now["obs"], t, side="left"))
+            while cut < n_bulk and now["obs"][cut] == t and now["seq"][cut] < seq:
+                cut += 1
+            if cut > start:
+                self._observe_plain(now, start, cut)
+                start = cut
+            self.observing_at = t
+            self._observer.finish(msg, write)
+        if start < n_bulk:
+            self._observe_plain(now, start, n_bulk)
+
+    def _observe_plain(self, part: dict[str, np.ndarray], lo: int, hi: int) -> None:
+        if hi - lo < _SCALAR_RUN:  # a short run between per-message ones: the scalar code is cheaper
+            next_sweep = self._observer.next_sweep
+            observe = self.collector.observe
+            every, max_checks = self._every, self._max_checks
+            cols = [part[k][lo:hi].tolist() for k in ("ack", "held", "write", "first", "cause", "cause_at")]
+            for ack, held, write, first, cause, cause_at in zip(*cols):
+                if held:
+                    usable_at = _INF
+                else:
+                    s1 = next_sweep(ack)
+                    usable_at = write if write < s1 else s1
+                # one touch of the repayment's one cause at its earliest instant blames the same reads
+                touches = (Touch(CAUSES[cause], cause_at, 1.0),) if cause else ()
+                observe(Repayment(ack, held, usable_at, touches), reads_simple(ack, usable_at, first, every, max_checks))
+            return
+        observe_plain(self.collector, part["ack"][lo:hi], part["held"][lo:hi], part["write"][lo:hi],
+                      part["first"][lo:hi], self._every, self._max_checks, self._sweep_every,
+                      part["cause"][lo:hi], part["cause_at"][lo:hi])
+
+    def _samples(self, horizon: float) -> None:
+        """Backlog samples (waiting or held by a worker) at every sample instant before ``horizon``."""
+        step = self._step
+        duration = self.duration
+        k0 = self._sample_k
+        if step <= 0:
+            return
+        k_end = k0
+        # sample instants k * step, as the event engine's sampler makes them
+        while True:
+            t = k_end * step
+            if t >= duration or t >= horizon:
+                break
+            k_end += 1
+        if k_end == k0:
+            return
+        ts = np.arange(k0, k_end, dtype=np.float64) * step
+        enq = np.sort(self._bl_enq)
+        lv = np.sort(self._bl_leave)
+        counts = np.searchsorted(enq, ts, side="right") - np.searchsorted(lv, ts, side="right")
+        observe = self.collector.observe_backlog
+        for t, c in zip(ts.tolist(), counts.tolist()):
+            observe(t, c)
+        last = float(ts[-1])
+        keep = self._bl_leave > last
+        self._bl_enq = self._bl_enq[keep]
+        self._bl_leave = self._bl_leave[keep]
+        self._sample_k = k_end
+        if self.progress is not None:
+            self.progress(last)
+
+
+def _unit_exp() -> Any:
+    from repaychaos.scenarios.distributions import Exponential
+
+    return Exponential(dist="exponential", mean=1.0)
+
+
+_UNIT_EXP = _unit_exp()

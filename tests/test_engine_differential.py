@@ -1,0 +1,219 @@
+"""The fast engine against the event-driven reference: same records, same metrics, same bytes.
+
+Both engines draw the same random numbers (the fast one in bulk, bit for bit) and apply
+the same rules, so on the same seed they must observe the same repayments in the same
+order — when each is observed (its sync completion), its ack, hold, view history,
+touches and every read — and end with the same collector state, hence the same
+result.json metrics. Nothing here is statistical: every comparison is exact equality.
+
+Each case runs three times: the event engine, the fast engine with every repayment
+through the per-message code (``bulk=False``: what is compared record by record), and
+the fast engine as it runs by default (bulk arrays for the plain repayments: compared by
+collector state and finalized metrics). Cases are every bundled scenario (shortened, and
+at a lower rate where the run would be long: the faults stay in), every fault type alone
+on a busy pool, and the compositions the semantics page names.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+from typing import Any, Callable
+
+import pytest
+
+from repaychaos.core.collector import MetricsCollector, finalize
+from repaychaos.scenarios import load_scenario_data, resolve_scenario, with_overrides
+from repaychaos.sim.event_engine import Model
+from repaychaos.sim.executor import engine_class
+from repaychaos.sim.fast_engine import FastModel, unsupported
+from repaychaos.sim.simulate import run_model
+
+
+class Recording(MetricsCollector):
+    """A collector that also keeps what it was handed, with the instant it was handed it."""
+
+    clock: Callable[[], float]
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.records: list[tuple[Any, ...]] = []
+
+    def observe(self, rep, reads):  # type: ignore[override]
+        reads = list(reads)
+        self.records.append((self.clock(), rep.acked_at, rep.held, rep.view_usable_at,
+                             tuple(rep.view_changes or ()), tuple(rep.touches), tuple(reads)))
+        super().observe(rep, reads)
+
+
+def run_events(sc: Any, index: int = 0) -> tuple[Recording, Model]:
+    col = Recording.for_scenario(sc)
+    model = Model(sc, sc.seed, index, col)
+    col.clock = lambda: model.env.now
+    model.run()
+    return col, model
+
+
+def run_fast(sc: Any, index: int = 0, *, bulk: bool, chunk: int = 2048) -> tuple[Recording, FastModel]:
+    col = Recording.for_scenario(sc)
+    model = FastModel(sc, sc.seed, index, col, chunk=chunk, bulk=bulk)
+    col.clock = lambda: model.observing_at
+    model.run()
+    return col, model
+
+
+def assert_same(sc: Any, *, min_records: int = 100) -> None:
+    events, ev_model = run_events(sc)
+    exact, fx_model = run_fast(sc, bulk=False)
+    assert ev_model.simulated == fx_model.simulated
+    assert len(events.records) >= min_records
+    latest = -math.inf
+    for i, (a, b) in enumerate(zip(events.records, exact.records)):
+        clock = a[0]
+        if b[0] == math.inf and clock >= latest:
+            # never served (an endless window): both observe it after the run, in the same order;
+            # the event engine's clock then reads its last event, the fast engine's infinity
+            a = (math.inf, *a[1:])
+        latest = max(latest, clock)
+        assert a == b, f"repayment #{i} observed differently:\n events {a}\n fast   {b}"
+    assert len(events.records) == len(exact.records)
+    bulk, _ = run_fast(sc, bulk=True)
+    for col in (exact, bulk):
+        assert pickle.dumps(col.state) == pickle.dumps(events.state)
+    assert json.dumps(finalize([bulk.state]), sort_keys=True) == json.dumps(finalize([events.state]), sort_keys=True)
+
+
+# ---------------------------------------------------------------------- the bundled scenarios
+
+#: Overrides that keep each bundled scenario's faults inside a short run.
+SHORT: dict[str, dict[str, Any]] = {
+    "bad-day": {"duration": "4h15m", "workload.arrivals.rate": "1.5/s"},
+    "cached-app-view": {"duration": "30m", "workload.arrivals.rate": "5/s"},
+    "corrupting-interface": {"duration": "2h10m", "workload.arrivals.rate": "1.5/s"},
+    "interface-drop-reconcile": {"duration": "2h", "workload.arrivals.rate": "2/s"},
+    "maintenance-reject": {"duration": "1h35m", "workload.arrivals.rate": "2/s"},
+    "month-end-peak": {"duration": "15m", "workload.arrivals.profile": [
+        {"at": "0s", "rate": "20/s"}, {"at": "5m", "rate": "75/s"}, {"at": "10m", "rate": "30/s"}]},
+    "nightly-maintenance": {"duration": "1h30m", "workload.arrivals.rate": "3/s"},
+    "quiet-baseline": {"duration": "30m"},
+    "risk-holds": {"duration": "30m"},
+    "slow-sync": {},
+    "system-cutover": {"duration": "1h50m", "workload.arrivals.rate": "3/s"},
+}
+
+
+def test_every_bundled_scenario_is_covered():
+    """The table of shortened bundled scenarios names every bundled scenario."""
+    from repaychaos.scenarios.library import bundled_scenarios
+
+    assert sorted(SHORT) == sorted(bundled_scenarios())
+
+
+@pytest.mark.parametrize("name", sorted(SHORT))
+def test_bundled_scenario_same_records_and_metrics(name):
+    """A bundled scenario (shortened): the fast engine computes it and matches the event engine exactly."""
+    sc = with_overrides(resolve_scenario(name), SHORT[name])
+    assert unsupported(sc) is None
+    assert_same(sc)
+
+
+# ---------------------------------------------------------------------- fault types alone, compositions
+
+def busy(name: str, faults: list[dict[str, Any]], **pipeline: Any) -> Any:
+    """6 minutes at 30/s on 4 workers of mean 100 ms (rho 0.75): queues form without faults."""
+    pipe: dict[str, Any] = {"channel": {"latency": {"dist": "lognormal", "median": "100ms", "p95": "400ms"}},
+                            "sync": {"workers": 4, "service": {"dist": "exponential", "mean": "100ms"}},
+                            "credit": {"service": "20ms", "risk_hold_ratio": 0.05},
+                            "reconcile": {"every": "2m"}}
+    pipe.update(pipeline)
+    return load_scenario_data({
+        "version": 1, "name": name, "duration": "6m", "warmup": "30s", "seed": 11,
+        "workload": {"arrivals": {"rate": "30/s"},
+                     "check": {"first_after": {"dist": "lognormal", "median": "2s", "p95": "20s"},
+                               "every": "5s", "max_checks": 4}},
+        "pipeline": pipe, "faults": faults,
+    })
+
+
+CASES: dict[str, tuple[list[dict[str, Any]], dict[str, Any]]] = {
+    "no-faults": ([], {}),
+    "sync-delay": ([{"type": "sync_delay", "at": "2m", "for": "1m", "extra": {"dist": "pareto", "scale": "200ms",
+                                                                              "shape": 1.5}}], {}),
+    "sync-pause": ([{"type": "maintenance", "component": "sync", "at": "3m", "for": "40s"}], {}),
+    "sync-pause-recurring": ([{"type": "maintenance", "component": "sync", "at": "1m", "for": "20s",
+                               "every": "3m"}], {}),
+    "sync-pause-endless": ([{"type": "maintenance", "component": "sync", "at": "5m"}], {}),
+    "credit-reject": ([{"type": "maintenance", "component": "credit", "mode": "reject", "at": "2m", "for": "30s"}], {}),
+    "view-pause": ([{"type": "maintenance", "component": "view", "at": "2m", "for": "30s"}], {}),
+    "ledger-pause": ([{"type": "maintenance", "component": "ledger", "at": "2m", "for": "30s"}], {}),
+    "ledger-reject": ([{"type": "maintenance", "component": "ledger", "mode": "reject", "at": "2m", "for": "30s"}], {}),
+    "drop-ledger-sync": ([{"type": "interface_bug", "link": "ledger->sync", "at": "1m", "for": "3m",
+                           "drop_ratio": 0.1}], {}),
+    "corrupt-credit-view": ([{"type": "interface_bug", "link": "credit->view", "at": "1m", "for": "3m",
+                              "drop_ratio": 0.05, "corrupt_ratio": 0.2}], {}),
+    "cutover": ([{"type": "cutover", "at": "3m", "for": "1m", "inflight_loss_ratio": 0.5, "unmapped_ratio": 0.05}], {}),
+    # compositions (docs/explanation/semantics.md): each fault on its own, corruptions flip
+    "two-corrupting-links": ([{"type": "interface_bug", "link": "ledger->sync", "corrupt_ratio": 0.3},
+                              {"type": "interface_bug", "link": "credit->view", "corrupt_ratio": 0.3}], {}),
+    "two-drops-two-links": ([{"type": "interface_bug", "link": "sync->credit", "at": "1m", "for": "3m",
+                              "drop_ratio": 0.1},
+                             {"type": "interface_bug", "link": "credit->view", "at": "2m", "for": "4m",
+                              "drop_ratio": 0.1}], {}),
+    "overlapping-pauses": ([{"type": "maintenance", "component": "sync", "at": "2m", "for": "40s"},
+                            {"type": "maintenance", "component": "sync", "at": "2m20s", "for": "40s"}], {}),
+    "delay-then-pause": ([{"type": "sync_delay", "at": "2m", "for": "1m", "extra": "300ms"},
+                          {"type": "maintenance", "component": "sync", "at": "2m30s", "for": "30s"}], {}),
+    "pause-then-cutover": ([{"type": "maintenance", "component": "sync", "at": "3m", "for": "30s"},
+                            {"type": "cutover", "at": "3m30s", "for": "1m", "inflight_loss_ratio": 0.5,
+                             "unmapped_ratio": 0.01}], {}),
+    "cache-and-corruption": ([{"type": "interface_bug", "link": "sync->credit", "corrupt_ratio": 0.1}],
+                             {"view": {"cache_ttl": "10s"}}),
+    "unlimited-workers-pause": ([{"type": "maintenance", "component": "sync", "at": "2m", "for": "30s"},
+                                 {"type": "sync_delay", "at": "4m", "for": "1m", "extra": "1s"}],
+                                {"sync": {"workers": "unlimited", "service": {"dist": "exponential", "mean": "100ms"}}}),
+    "constant-service": ([{"type": "maintenance", "component": "sync", "at": "2m", "for": "20s"}],
+                         {"sync": {"workers": 4, "service": "100ms"}, "channel": {"latency": 0}}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_fault_case_same_records_and_metrics(case):
+    """A fault alone or a composition on a busy pool: the fast engine matches the event engine exactly."""
+    faults, pipeline = CASES[case]
+    sc = busy(case, faults, **pipeline)
+    assert unsupported(sc) is None
+    assert_same(sc)
+
+
+@pytest.mark.parametrize("faults", [
+    [{"type": "maintenance", "component": "sync", "mode": "reject", "at": "2m", "for": "30s"}],
+    [{"type": "interface_bug", "link": "sync->credit", "corrupt_ratio": 0.3},
+     {"type": "interface_bug", "link": "sync->credit", "corrupt_ratio": 0.3}],
+], ids=["sync-reject", "two-bugs-one-link"])
+def test_what_the_fast_engine_does_not_compute_runs_on_the_event_engine(faults):
+    """Retried sync messages and second bugs on a link: the default engine is the event engine there."""
+    sc = busy("fallback", faults)
+    assert unsupported(sc) is not None
+    assert engine_class(sc, "fast") is Model
+    with pytest.raises(ValueError, match="event engine"):
+        FastModel(sc, sc.seed, 0, MetricsCollector.for_scenario(sc))
+
+
+def test_result_metrics_byte_identical_across_engines_and_replications():
+    """run_model on both engines, three replications: the same result.json metrics, phases and series."""
+    sc = with_overrides(resolve_scenario("nightly-maintenance"), {"duration": "1h25m", "replications": 3,
+                                                                     "workload.arrivals.rate": "2/s"})
+    fast = run_model(sc, processes=1, progress=False, engine="fast")
+    events = run_model(sc, processes=1, progress=False, engine="events")
+    assert fast["run"]["engine"] == "fast" and events["run"]["engine"] == "events"
+    for key in ("metrics", "phases", "series"):
+        assert json.dumps(fast[key], sort_keys=True) == json.dumps(events[key], sort_keys=True), key
+
+
+def test_chunk_size_does_not_change_the_result():
+    """The fast engine's chunking is invisible: tiny chunks and one big chunk give the same state."""
+    sc = busy("chunks", CASES["pause-then-cutover"][0])
+    small, _ = run_fast(sc, bulk=True, chunk=61)
+    big, _ = run_fast(sc, bulk=True, chunk=1 << 16)
+    assert pickle.dumps(small.state) == pickle.dumps(big.state)
