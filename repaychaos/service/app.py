@@ -65,10 +65,17 @@ def create_app(service: Service) -> FastAPI:
         return _json(200, body) if body else _problem(404, f"no repayment {rep_id[:200]}")
 
     @app.get("/accounts/{account}/status")
-    async def account_status(account: str) -> Response:
+    async def account_status(account: str, request: Request) -> Response:
         if not edge.account_ok(account):
             return _problem(422, "account: expected 1-128 letters, digits or _.:- starting with a letter or digit")
-        return _json(200, service.status(account))
+        instant, problem = edge.parse_as_of(request.scope.get("query_string", b""))
+        if problem is None and instant is not None:
+            problem = service.as_of_problem(instant)
+        if problem is not None:
+            return _problem(422, problem)
+        if instant is None:
+            return _json(200, service.status(account))
+        return _json(200, await service.status_as_of(account, instant))
 
     @app.get("/healthz")
     async def healthz() -> Response:

@@ -24,7 +24,7 @@ from repaychaos.core.errors import InvalidInput
 from repaychaos.service.clock import ScenarioClock
 from repaychaos.service.edge import MAX_KEY, key_ok, parse_repayment, to_plain
 from repaychaos.service.fault_board import REJECT_RETRY, FaultBoard, release_time
-from repaychaos.service.stages import Pipeline, Reservoir
+from repaychaos.service.stages import HISTORY_WALL, Pipeline, Reservoir
 from repaychaos.service.spill import Spiller, ViewMap, trace_json
 from repaychaos.service.store import LedgerRow, Store
 from repaychaos.scenarios.faults import FAULT_TYPES
@@ -32,7 +32,7 @@ from repaychaos.scenarios.faults import FAULT_TYPES
 if TYPE_CHECKING:
     from repaychaos.scenarios import Scenario
 
-__all__ = ["Service", "RepayOutcome", "default_scenario", "default_max_backlog", "MAX_FAULT_TIME"]
+__all__ = ["Service", "RepayOutcome", "default_scenario", "default_max_backlog", "MAX_FAULT_TIME", "MAX_READ_AHEAD"]
 
 #: Scenario seconds of the peak arrival rate the default backlog bound holds ("a few minutes").
 BACKLOG_SECONDS = 300.0
@@ -43,6 +43,8 @@ KEY_CACHE = 10_000
 #: Most wall seconds a retry may come after the instant its 503 named and still be taken as
 #: of that instant (the load generator's lag, which K multiplies; see Service._commit).
 RETRY_LATE_MAX_WALL = 2.0
+#: Most wall seconds ahead of now a read may name with ``as_of`` (it waits until then): 422 beyond.
+MAX_READ_AHEAD = 30.0
 #: Latest fault time (``at``, ``for``, ``every``) a live fault may state, in scenario seconds.
 MAX_FAULT_TIME = 366 * 86_400.0
 
@@ -115,6 +117,7 @@ class Service:
         self.shedding = False
         self.accepting = False
         self.recovered = 0
+        self._started_at = math.inf  # no view history before start: reads as of the past wait for it
         self._boot = uuid.uuid4().hex[:12]  # ids stay unique across restarts on one file
         self._seq = 0
         self._registry = CollectorRegistry()
@@ -129,6 +132,7 @@ class Service:
         self.recovered = self.pipeline.recover(ledger, self.store.all_views(), self.store.pending_outbox())
         self.pipeline.start()
         self._spill_task = asyncio.get_running_loop().create_task(self.spiller.run())
+        self._started_at = time.time()
         self.accepting = True
 
     async def stop(self) -> None:
@@ -330,10 +334,44 @@ class Service:
     # ------------------------------------------------------------------ reads
 
     def status(self, account: str) -> dict[str, Any]:
+        """``GET /accounts/{account}/status``: the view now."""
         now = time.time()
         usable, as_of = self.pipeline.read(account, self.clock.to_scenario(now))
         return {"account": account, "status": "usable" if usable else "unusable",
                 "as_of": self.clock.to_epoch(as_of), "read_at": now}
+
+    def as_of_problem(self, instant: float) -> str | None:
+        """What is wrong with reading as of epoch ``instant``, or None: it must lie between the
+        oldest instant the view history still answers for and :data:`MAX_READ_AHEAD` ahead."""
+        now = time.time()
+        if not math.isfinite(instant):
+            return "as_of: expected a finite number of epoch seconds"
+        if instant - now > MAX_READ_AHEAD:
+            return (f"as_of: at most {MAX_READ_AHEAD:g} s ahead of the service's clock, found "
+                    f"{instant - now:.3f} s ahead")
+        oldest = self.oldest_readable()
+        if instant < oldest:
+            return (f"as_of: the service answers as of instants at most {HISTORY_WALL:g} s back and not before "
+                    f"its start, found {now - instant:.3f} s back")
+        return None
+
+    def oldest_readable(self) -> float:
+        """The earliest epoch instant a read as of a past instant is answered for."""
+        return max(self._started_at, time.time() - HISTORY_WALL)
+
+    async def status_as_of(self, account: str, instant: float) -> dict[str, Any]:
+        """``GET /accounts/{account}/status?as_of=``: the view as of epoch ``instant`` — at once
+        when it has passed, else once it has (the caller checked :meth:`as_of_problem`)."""
+        clock = self.clock
+        t = clock.to_scenario(instant)
+        if clock.now() < t:
+            await clock.sleep_until(t)
+            if clock.now() < t:  # the clock's learnt bias wakes it a little early
+                await clock.sleep_until_precise(t)
+        await self.pipeline.settled_until(t)
+        usable, shown = self.pipeline.read(account, t)
+        return {"account": account, "status": "usable" if usable else "unusable",
+                "as_of": instant if shown == t else clock.to_epoch(shown), "read_at": instant}
 
     def repayment(self, rep_id: str) -> dict[str, Any] | None:
         row = self.store.ledger_row(rep_id)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from repaychaos.service.domain import MAX_READ_AHEAD
+from repaychaos.service.stages import HISTORY_WALL
 from repaychaos.service.edge import ACCOUNT_PATTERN, AMOUNT_PATTERN, BODY_TIMEOUT, MAX_AMOUNT, MAX_BODY, MAX_KEY
 
 __all__ = ["openapi_document"]
@@ -57,6 +59,8 @@ def openapi_document() -> dict[str, Any]:
                       "properties": {"id": {"type": "string"}, "account": {"type": "string"},
                                      "amount": {"type": "string"}, "acked_at": _NUM}},
         "Status": {"type": "object", "required": ["account", "status", "as_of", "read_at"],
+                   "description": "`read_at`: the instant the view was read at; `as_of`: the instant the status "
+                                  "shown was taken (earlier than `read_at` when the app's cache served it)",
                    "properties": {"account": {"type": "string"}, "status": {"enum": ["usable", "unusable"]},
                                   "as_of": _NUM, "read_at": _NUM}},
         "Health": {"type": "object", "required": ["ok", "status", "outbox_backlog", "max_backlog"],
@@ -100,10 +104,19 @@ def openapi_document() -> dict[str, Any]:
             "responses": {"200": _json(_ref("Repayment"), "the ledger row"), "404": _problem("no such repayment")}}},
         "/accounts/{account}/status": {"get": {
             "summary": "What the app shows for an account",
+            "description": (
+                "Without `as_of`: the view now. With `as_of` (epoch seconds): the view as of that instant — "
+                "at once when it has passed (never a later view), else once it has: the answer waits. "
+                f"`as_of` may lie at most {MAX_READ_AHEAD:g} s ahead of the service's clock and at most "
+                f"{HISTORY_WALL:g} s back (the view history the service keeps), and not before its start; "
+                "422 otherwise. The answer's `read_at` is then `as_of` itself."),
             "parameters": [{"name": "account", "in": "path", "required": True,
-                            "schema": {"type": "string", "pattern": f"^{ACCOUNT_PATTERN}$"}}],
+                            "schema": {"type": "string", "pattern": f"^{ACCOUNT_PATTERN}$"}},
+                           {"name": "as_of", "in": "query", "required": False,
+                            "description": "the instant to read as of, epoch seconds",
+                            "schema": {"type": "number"}}],
             "responses": {"200": _json(_ref("Status"), "usable or unusable, as of when"),
-                          "422": _problem("not an account id")}}},
+                          "422": _problem("not an account id, or an as_of out of bounds or not a number")}}},
         "/healthz": {"get": {
             "summary": "Whether the service takes work: ok, degraded (shedding) or stopping",
             "responses": {"200": _json(_ref("Health"), "taking work (status ok or degraded)"),

@@ -18,6 +18,7 @@ import asyncio
 import heapq
 import math
 import random
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from repaychaos.core.streams import stream
@@ -33,6 +34,9 @@ __all__ = ["Pipeline", "Message", "Trace"]
 
 #: Wall seconds between re-checks while work waits out a window (a window can be ended live).
 _POLL_WALL = 0.2
+#: Wall seconds of view history the pipeline keeps: a read as of an instant at most this far
+#: back is answered exactly (:meth:`Pipeline.read`); the service refuses one further back.
+HISTORY_WALL = 10.0
 
 #: The ``added`` of a touch whose delay is "until the view is repaired": resolved from the
 #: view history when the trace is read (:meth:`Trace.resolved_touches`), as the model does.
@@ -188,6 +192,11 @@ class Pipeline:
         self._free_at: list[float] = [-math.inf] * (self.workers or 0)  # heap: intended free instants
         self.view: dict[str, tuple[bool, float]] = {}
         self.cache: dict[str, tuple[float, bool]] = {}
+        #: account -> its view changes ``(instant, usable)`` of the last HISTORY_WALL, oldest first
+        #: (accounts in the order of their last change): a read as of a past instant within that
+        #: span finds every change after it here, so it never shows a later view
+        self.history: OrderedDict[str, list[tuple[float, bool]]] = OrderedDict()
+        self.history_span = HISTORY_WALL * clock.time_scale
         self.latest: dict[str, Trace] = {}
         self.traces: dict[str, Trace] = {}
         self.unsettled: dict[str, None] = {}
@@ -549,7 +558,34 @@ class Pipeline:
         self.store.write_view(account, state, self.clock.to_epoch(t), done_id)
         if (before[0] if before else False) != state:
             trace.changes.append((t, state))
+            self._remember_change(account, t, state)
         self._settle(account)
+
+    def _remember_change(self, account: str, t: float, state: bool) -> None:
+        """Keep a view change for reads as of past instants; forget accounts whose last change
+        is older than the history span (amortised: at most two per change, oldest first)."""
+        history = self.history
+        changes = history.get(account)
+        if changes is None:
+            history[account] = [(t, state)]
+        else:
+            changes.append((t, state))
+            history.move_to_end(account)
+        horizon = t - self.history_span
+        for _ in range(2):
+            oldest = next(iter(history.items()), None)
+            if oldest is None or oldest[1][-1][0] >= horizon:
+                return
+            del history[oldest[0]]
+
+    def _view_at(self, account: str, t: float) -> bool:
+        """What the uncached view of ``account`` shows at ``t`` (not before the history span)."""
+        changes = self.history.get(account)
+        if changes is None or t >= changes[-1][0]:
+            return bool(self.view.get(account, (False, t))[0])
+        if t < changes[0][0]:
+            return not changes[0][1]  # each entry is a change: before the first, the opposite
+        return view_at(changes, t)
 
     def _settle(self, account: str) -> None:
         if self.view.get(account, (False, 0.0))[0] == self.truth(account):
@@ -558,16 +594,21 @@ class Pipeline:
             self.unsettled[account] = None
 
     def read(self, account: str, t: float) -> tuple[bool, float]:
-        """What the app shows at ``t``: ``(usable, as_of)``, through the cache when cache_ttl > 0."""
+        """What the app shows at ``t``: ``(usable, as_of)``, through the cache when cache_ttl > 0.
+
+        ``t`` is now or a past instant within the history span (the view changes after it are
+        kept in :attr:`history`): the answer is the view as of ``t``, never a later one."""
         if account in self.due:
             self._apply_due(account, t)
-        usable = self.view.get(account, (False, t))[0]
+        usable = self._view_at(account, t)
         if not usable:
             trace = self.latest.get(account)
-            if trace is not None:
+            if trace is not None and trace.read_unusable_at < t:
                 trace.read_unusable_at = t
         if self.cache_ttl > 0:
             cached = self.cache.get(account)
+            if cached is not None and cached[0] > t:
+                return usable, t  # filled after t: the cache as of t is not known, the view is
             if cached is not None and cache_serves(t, cached[0], self.cache_ttl):
                 return cached[1], cached[0]
             if account in self.view or account in self.latest:
@@ -600,6 +641,13 @@ class Pipeline:
                 if trace is not None and trace.acked_at <= z:
                     self._write(trace, not trace.held, now, done_id=None)
             z += every
+
+    async def settled_until(self, t: float, bound_wall: float = 1.0) -> None:
+        """Wait (at most ``bound_wall``) until every fault act due at or before ``t`` has been carried
+        out, so a read as of ``t`` may apply the view writes due by then (:meth:`_apply_due`)."""
+        deadline = self.clock.now() + bound_wall * self.clock.time_scale
+        while self._barriers and min(self._barriers) <= t and self.clock.now() < deadline:
+            await asyncio.sleep(0.001)
 
     # ------------------------------------------------------------------ faults with a moment of their own
 
