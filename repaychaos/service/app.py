@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from repaychaos.core.errors import InvalidInput
 from repaychaos.service import edge
 from repaychaos.service.domain import Service
+from repaychaos.service.fault_board import TooManyFaults
 from repaychaos.service.openapi import openapi_document
 
 __all__ = ["create_app"]
@@ -109,6 +110,8 @@ def create_app(service: Service) -> FastAPI:
             return _problem(422, "body: expected one fault as a JSON object in scenario syntax")
         try:
             return _json(201, service.add_fault(data))
+        except TooManyFaults as exc:
+            return _problem(429, str(exc))
         except InvalidInput as exc:
             return _problem(422, str(exc))
 

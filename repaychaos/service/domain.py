@@ -23,11 +23,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from repaychaos.core.errors import InvalidInput
 from repaychaos.service.clock import ScenarioClock
 from repaychaos.service.edge import MAX_KEY, key_ok, parse_repayment, to_plain
-from repaychaos.service.fault_board import REJECT_RETRY, FaultBoard, release_time
+from repaychaos.service.fault_board import (MAX_LIVE_FAULTS, REJECT_RETRY, FaultBoard, TooManyFaults, parse_fault,
+                                            release_time)
 from repaychaos.service.stages import HISTORY_WALL, Pipeline, Reservoir
 from repaychaos.service.spill import Spiller, ViewMap, trace_json
 from repaychaos.service.store import LedgerRow, Store
 from repaychaos.scenarios.faults import FAULT_TYPES
+from repaychaos.scenarios.faults.base import MAX_FAULT_TIME
 
 if TYPE_CHECKING:
     from repaychaos.scenarios import Scenario
@@ -45,8 +47,6 @@ KEY_CACHE = 10_000
 RETRY_LATE_MAX_WALL = 2.0
 #: Most wall seconds ahead of now a read may name with ``as_of`` (it waits until then): 422 beyond.
 MAX_READ_AHEAD = 30.0
-#: Latest fault time (``at``, ``for``, ``every``) a live fault may state, in scenario seconds.
-MAX_FAULT_TIME = 366 * 86_400.0
 
 
 def default_max_backlog(scenario: Scenario) -> int:
@@ -387,16 +387,25 @@ class Service:
         return secrets.compare_digest(header[7:].strip().encode(), self.token.encode())
 
     def add_fault(self, data: Any) -> dict[str, Any]:
-        """Validate one fault in scenario syntax and place it with ``at`` relative to now."""
-        from repaychaos.service.fault_board import parse_fault
+        """Validate one fault in scenario syntax and place it with ``at`` relative to now.
 
+        :class:`InvalidInput` (422) for a fault the scenario format refuses or one that would
+        start beyond the service's timeline (it could never be listed or act);
+        :class:`TooManyFaults` (429) when :data:`MAX_LIVE_FAULTS` live ones are in force or
+        scheduled."""
         fault = parse_fault(to_plain(data))
-        for name in ("at", "for_", "every"):
-            value = getattr(fault, name, None)
-            if value is not None and not (0 <= value <= MAX_FAULT_TIME):
-                raise InvalidInput(f"fault: {name.rstrip('_')}: expected a finite time of at most 366d, found {value!r}")
-        active = self.board.add(fault, offset=self.clock.now(), source="live")
-        return active.as_json(self.clock.now())
+        now = self.clock.now()
+        board = self.board
+        if now + fault.at >= board.horizon:
+            raise InvalidInput(f"fault: at: expected a start within the service's timeline (it ends "
+                               f"{board.horizon - now:.0f} s from now), found {fault.at:g} s")
+        oldest = min((msg.enqueued for msg in self.pipeline.inflight.values()), default=now)
+        board.prune(min(oldest, now))
+        if board.live_count(now) >= MAX_LIVE_FAULTS:
+            raise TooManyFaults(f"fault: {MAX_LIVE_FAULTS} live faults are in force or scheduled already; "
+                                "end one (DELETE /chaos/faults/{id}) first")
+        active = board.add(fault, offset=now, source="live")
+        return active.as_json(now)
 
     def trace(self) -> dict[str, Any]:
         """Every ledger row joined with what the pipeline recorded for it, in scenario seconds."""

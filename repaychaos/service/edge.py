@@ -94,15 +94,34 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+class _DuplicateKey(ValueError):
+    """A JSON object names one key twice: readers that keep the first or the last value
+    would give the body two meanings, so it has none here."""
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return value
+
+
 def parse_json(raw: bytes) -> tuple[Any, str | None]:
     """``(value, None)`` or ``(None, what is wrong)``; bounded in size and depth, never raises."""
     if len(raw) > MAX_BODY:
         return None, f"body: larger than {MAX_BODY // 1024} KiB"
     try:
         text = raw.decode("utf-8")
-        value = json.loads(text, parse_float=_Number, parse_int=_Number, parse_constant=_refuse_constant)
+        value = json.loads(text, parse_float=_Number, parse_int=_Number, parse_constant=_refuse_constant,
+                           object_pairs_hook=_unique_pairs)
     except RecursionError:
         return None, f"body: JSON nested deeper than {MAX_DEPTH} levels"
+    except _DuplicateKey as exc:
+        return None, f"body: key {str(exc)[:60]!r} given more than once in one object (one meaning per body)"
     except (ValueError, UnicodeDecodeError) as exc:
         return None, f"body: expected UTF-8 JSON ({str(exc).splitlines()[0][:120]})"
     if _depth(value) > MAX_DEPTH:

@@ -98,7 +98,7 @@ def serve(scenario: Any = None, *, host: str = "127.0.0.1", port: int = 8000, db
         print(f"repaychaos: serving scenario '{service.scenario.name}' on http://{_hostport(host, port)} "
               f"(db {service.store.path}, time scale {time_scale:g})", flush=True)
     config = uvicorn.Config(FastPath(create_app(service), service), host=host, port=port, log_level="warning", access_log=False,
-                            loop=_pick("uvloop", "auto"), http=_pick("httptools", "auto"), lifespan="on",
+                            loop=_pick("uvloop", "auto"), http=_http_protocol(), lifespan="on",
                             timeout_graceful_shutdown=5)
     server = _server_class()(config)
     if parent_pid:
@@ -146,6 +146,15 @@ def _watch_parent(server: Any, parent_pid: int) -> None:
 
 def _hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _http_protocol() -> Any:
+    """The bounded httptools protocol (:mod:`repaychaos.service.protocol`), or uvicorn's h11."""
+    try:
+        from repaychaos.service.protocol import BoundedHttpToolsProtocol
+    except ImportError:
+        return "auto"
+    return BoundedHttpToolsProtocol
 
 
 def _pick(module: str, fallback: str) -> str:

@@ -372,20 +372,49 @@ class Pipeline:
             self._finish(msg, wrote=False)
             return None
         service = self.sync_service()
+        extras: list[tuple[ActiveFault, float, int]] = []
         for active in self.board.in_force(start):
-            service += active.rule.sync_start(self.api, active, msg, start)
+            touched = len(msg.trace.touches)
+            extra = active.rule.sync_start(self.api, active, msg, start)
+            if extra > 0:
+                extras.append((active, extra, touched if len(msg.trace.touches) > touched else -1))
+            service += extra
         end = start + service
-        # The stages after sync start now, from the intended end: they do not wait for this
-        # task to wake at ``end`` (up to a millisecond late, more on a busy loop), so the one
-        # wake that decides the view write is their own precise one (see _after_sync).
-        self._spawn(self._after_sync(msg, end))
         self.sync_busy += 1
         try:
+            if extras:
+                end = await self._hold(msg, end, extras)
+            # The stages after sync start now, from the intended end: they do not wait for this
+            # task to wake at ``end`` (up to a millisecond late, more on a busy loop), so the one
+            # wake that decides the view write is their own precise one (see _after_sync).
+            self._spawn(self._after_sync(msg, end))
             await self.clock.sleep_until(end)
         finally:
             self.sync_busy -= 1
             self._leave_sync(msg)
         return end
+
+    async def _hold(self, msg: Message, end: float, extras: list[tuple[ActiveFault, float, int]]) -> float:
+        """Hold ``msg`` in service until ``end`` is within one poll, and return its end: a fault
+        ended meanwhile (DELETE /chaos/faults/{id}) releases what its extra still held — the
+        end moves back to when it ended, and its touch shrinks by as much."""
+        clock = self.clock
+        poll = _POLL_WALL * clock.time_scale
+        while True:
+            for i, (active, extra, touch) in enumerate(extras):
+                if active.ended is None or extra <= 0:
+                    continue
+                released = max(active.ended, end - extra)
+                if released < end:
+                    cut = end - released
+                    if touch >= 0:
+                        cause, at, added = msg.trace.touches[touch]
+                        msg.trace.touches[touch] = (cause, at, added - cut)
+                    extras[i] = (active, extra - cut, touch)
+                    end = released
+            if end - clock.now() <= poll:
+                return end
+            await clock.sleep_until(clock.now() + poll)
 
     async def _requeue(self, msg: Message, first: float) -> None:
         """Retry a rejected message every REJECT_RETRY from ``first`` until no reject window holds it."""
