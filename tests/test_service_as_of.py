@@ -89,7 +89,7 @@ def test_a_pending_due_write_at_or_before_the_instant_is_applied_by_the_read(ser
 
     msg = Message(trace, 150.0)
     pipe.inflight[msg.id] = msg
-    pipe.due["a-due"] = [(200.0, msg, True)]
+    pipe.timeline.due["a-due"] = [(200.0, msg, True)]
     assert pipe.read("a-due", 199.9)[0] is False
     assert pipe.read("a-due", 200.0)[0] is True
     assert pipe.read("a-due", 199.9)[0] is False  # applied now, and still not as of before its instant
