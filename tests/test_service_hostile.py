@@ -215,9 +215,11 @@ def test_metrics_count_every_response_by_route_and_status(svc):
     requests.get(svc.url + "/chaos/trace", timeout=5)  # 401
     requests.get(svc.url + "/no/such/route", timeout=5)  # 404
     requests.get(svc.url + "/repayments/nope", timeout=5)  # 404
+    raw_exchange(svc.port, b"GARBAGE\r\n\r\n")  # 400 from the HTTP layer
+    raw_exchange(svc.port, b"GET /healthz HTTP/1.1\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n")  # 431
     after = counts()
     for label in [("/repayments", "422"), ("/repayments", "415"), ("/chaos/faults", "405"), ("/chaos/trace", "401"),
-                  ("unmatched", "404"), ("/repayments/{id}", "404")]:
+                  ("unmatched", "404"), ("/repayments/{id}", "404"), ("(http)", "400"), ("(http)", "431")]:
         assert after.get(label, 0) - before.get(label, 0) == 1, label
 
 
@@ -472,3 +474,29 @@ def test_ending_a_sync_delay_releases_the_messages_it_holds(tmp_path):
         assert rep["changes"] and rep["changes"][0][1] is True  # written usable
         (touch,) = [t for t in rep["touches"] if t[0] == "sync_delay"]
         assert touch[2] < 60  # the extra it added is cut at the delete, not a day
+
+
+def test_a_head_that_never_completes_gets_408_json_within_the_head_timeout(svc):
+    """A client that sends half a request head and stalls is answered 408 with a JSON body and
+    closed after HEAD_TIMEOUT (+2 s for a busy machine); the service answers others meanwhile."""
+    from repaychaos.service.protocol import HEAD_TIMEOUT
+
+    def stall() -> tuple[float, bytes]:
+        with socket.create_connection(("127.0.0.1", svc.port), timeout=HEAD_TIMEOUT + 10) as sock:
+            began = time.monotonic()
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            answer = b""
+            while True:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return time.monotonic() - began, answer
+                answer += chunk
+
+    with ThreadPoolExecutor(20) as pool:
+        futures = [pool.submit(stall) for _ in range(20)]
+        time.sleep(1.0)
+        assert requests.get(svc.url + "/healthz", timeout=2).status_code == 200
+        results = [f.result() for f in futures]
+    for took, answer in results:
+        assert "not received within" in json_problem(answer, 408)
+        assert HEAD_TIMEOUT - 0.5 <= took <= HEAD_TIMEOUT + 2.0

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, Callable
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["BoundedHttpToolsProtocol", "MAX_HEAD", "HEAD_TIMEOUT", "problem_response"]
+__all__ = ["BoundedHttpToolsProtocol", "MAX_HEAD", "HEAD_TIMEOUT", "for_service", "problem_response"]
 
 #: Largest request head accepted (request line and all headers, bytes): 431 beyond.
 MAX_HEAD = 16 * 1024
@@ -43,7 +43,12 @@ def problem_response(status: int, detail: str) -> bytes:
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with the head bounded in size and time (see module docstring)."""
+    """uvicorn's httptools protocol with the head bounded in size and time (see module docstring).
+
+    ``counted`` (set on a subclass, see :func:`for_service`) is told the status of every
+    answer given here, so /metrics counts these too."""
+
+    counted: Callable[[int], None] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -105,6 +110,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.transport.write(problem_response(status, detail))
             self.transport.close()
+            if self.counted is not None:
+                self.counted(status)
+
 
     def _start_head_timer(self) -> None:
         self._stop_head_timer()
@@ -119,3 +127,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer = None
         if self._in_head:
             self._refuse(408, f"request head: not received within {HEAD_TIMEOUT:g} s")
+
+
+def for_service(count: Callable[[int], None]) -> type[BoundedHttpToolsProtocol]:
+    """The protocol class for one service, counting its answers with ``count(status)``."""
+    return type("ServiceHttpProtocol", (BoundedHttpToolsProtocol,), {"counted": staticmethod(count)})
