@@ -30,6 +30,8 @@ __all__ = [
     "DROP",
     "CORRUPT",
     "release_time",
+    "retry_at",
+    "next_retry",
     "judge_bug",
     "flip",
     "written_state",
@@ -95,8 +97,19 @@ def release_time(arrive: float, end: float, mode: str) -> float:
         return _INF
     if mode == "reject":
         k = math.ceil((end - arrive) / REJECT_RETRY - 1e-12)
-        return arrive + max(k, 0) * REJECT_RETRY
+        return retry_at(arrive, max(k, 0))
     return end
+
+
+def retry_at(first: float, k: int) -> float:
+    """The ``k``-th retry of work first tried at ``first``: the reject-retry grid, every
+    REJECT_RETRY from the first attempt (``k = 0`` is that attempt)."""
+    return first + k * REJECT_RETRY
+
+
+def next_retry(first: float, t: float) -> float:
+    """The first instant of ``first``'s retry grid strictly after ``t``."""
+    return retry_at(first, math.floor((t - first) / REJECT_RETRY) + 1)
 
 
 # ---------------------------------------------------------------------- links

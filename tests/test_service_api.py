@@ -188,3 +188,14 @@ def test_the_ledger_row_carries_the_ack_instant_of_the_201(svc):
     time.sleep(0.3)
     row = requests.get(f"{svc.url}/repayments/{body['id']}", timeout=5).json()
     assert row["acked_at"] == body["acked_at"]
+
+
+def test_a_status_read_as_of_an_instant_answers_for_that_instant(svc):
+    """?as_of= names the instant read: read_at is that instant; a malformed or far one is 422 JSON."""
+    post(svc, "k-asof", {"account": "a-asof", "amount": "1"})
+    instant = time.time() + 0.2  # ahead: the answer waits for it
+    body = requests.get(f"{svc.url}/accounts/a-asof/status", params={"as_of": repr(instant)}, timeout=10).json()
+    assert body["read_at"] == instant and time.time() >= instant
+    for bad in ("abc", "nan", repr(time.time() + 3600), "0"):
+        resp = requests.get(f"{svc.url}/accounts/a-asof/status", params={"as_of": bad}, timeout=10)
+        assert resp.status_code == 422 and resp.json()["detail"].startswith("as_of:"), bad

@@ -60,8 +60,9 @@ def test_interface_bugs_act_on_their_own_link_only():
     board.add(parse_fault({"type": "interface_bug", "link": "credit->view", "drop_ratio": 1.0}))
     api = SimpleNamespace(rng=random.Random(1), faults_rng=random.Random(2), pooled=True)
     touches: list = []
-    msg = SimpleNamespace(account="a", held=False, corrupt=False, lost=False, enqueued=0.0,
-                          trace=SimpleNamespace(acked_at=0.0, touch=lambda *t: touches.append(t)))
+    msg = SimpleNamespace(account="a", held=False, bad=False, lost=False, enqueued=0.0,
+                          trace=SimpleNamespace(acked_at=0.0), touch=lambda *t: touches.append(t),
+                          touch_until_repair=lambda *t: touches.append(t))
     [active] = board.in_force(1.0)
     state = api.rng.getstate()
     assert not active.rule.link(api, active, msg, "sync->credit", 1.0) and api.rng.getstate() == state

@@ -215,9 +215,11 @@ def test_metrics_count_every_response_by_route_and_status(svc):
     requests.get(svc.url + "/chaos/trace", timeout=5)  # 401
     requests.get(svc.url + "/no/such/route", timeout=5)  # 404
     requests.get(svc.url + "/repayments/nope", timeout=5)  # 404
+    raw_exchange(svc.port, b"GARBAGE\r\n\r\n")  # 400 from the HTTP layer
+    raw_exchange(svc.port, b"GET /healthz HTTP/1.1\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n")  # 431
     after = counts()
     for label in [("/repayments", "422"), ("/repayments", "415"), ("/chaos/faults", "405"), ("/chaos/trace", "401"),
-                  ("unmatched", "404"), ("/repayments/{id}", "404")]:
+                  ("unmatched", "404"), ("/repayments/{id}", "404"), ("(http)", "400"), ("(http)", "431")]:
         assert after.get(label, 0) - before.get(label, 0) == 1, label
 
 
@@ -301,3 +303,200 @@ def test_loopback_bind_is_quiet(tmp_path):
             proc.kill()
     assert proc.returncode == 0 and "WARNING" not in err
 
+
+
+# ---------------------------------------------------------------------- round two
+
+def raw_exchange(port: int, data: bytes, timeout: float = 10.0) -> bytes:
+    """Send ``data`` on a fresh connection and read until the service closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        try:
+            sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):  # refused mid-send: the answer was written first
+            pass
+        answer = b""
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                return answer
+            if not chunk:
+                return answer
+            answer += chunk
+
+
+def json_problem(answer: bytes, status: int) -> str:
+    """A raw HTTP answer is ``status`` with a JSON body whose detail says what was wrong."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d " % status), answer[:200]
+    assert b"content-type: application/json" in head.lower(), head
+    detail = json.loads(body)["detail"]
+    assert isinstance(detail, str) and detail
+    return detail
+
+
+@pytest.mark.parametrize("raw, key", [
+    ('{"account": "a-dup1", "amount": "-1", "amount": "1"}', "amount"),
+    ('{"account": "a-dup1", "account": "b-dup1", "amount": "1"}', "account"),
+])
+def test_a_repayment_naming_one_key_twice_is_422_naming_it(svc, raw, key):
+    """One meaning per body: a duplicate key is refused, not resolved to its last value."""
+    detail = problem(repay(svc, raw, key=f"dup-{key}"), 422)
+    assert f"'{key}'" in detail and "more than once" in detail
+    assert requests.get(svc.url + "/accounts/b-dup1/status", timeout=5).json()["status"] == "unusable"
+
+
+@pytest.mark.parametrize("raw, key", [
+    ('{"type": "maintenance", "type": "sync_delay", "component": "view", "at": "1h", "for": "1s"}', "type"),
+    ('{"type": "sync_delay", "at": "1h", "for": "1s", "extra": {"dist": "constant", "value": 1, "value": 9}}',
+     "value"),
+])
+def test_a_fault_naming_one_key_twice_is_422_naming_it(svc, raw, key):
+    """The chaos API parses with the same rule, nested objects included."""
+    resp = requests.post(svc.url + "/chaos/faults", data=raw, headers={**svc.auth(), **JSON}, timeout=5)
+    assert f"'{key}'" in problem(resp, 422)
+
+
+@pytest.mark.parametrize("size", [17 * 1024, 1024 * 1024, 20 * 1024 * 1024])
+def test_a_request_head_over_16_kib_is_431_with_json(svc, size):
+    """A header of 17 KiB, 1 MiB or 20 MiB is refused after at most 16 KiB + one read: 431 JSON,
+    closed, quickly, and /healthz answers at once after."""
+    began = time.monotonic()
+    answer = raw_exchange(svc.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * size + b"\r\n\r\n")
+    assert "larger than 16 KiB" in json_problem(answer, 431)
+    assert time.monotonic() - began < 5.0
+    assert requests.get(svc.url + "/healthz", timeout=2).status_code == 200
+
+
+def test_many_small_headers_over_16_kib_in_all_are_431(svc):
+    """The bound is on the whole head, not on each header."""
+    headers = b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 500) for i in range(40))  # ~20 KiB in all
+    assert "larger than 16 KiB" in json_problem(raw_exchange(svc.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                                                             + headers + b"\r\n"), 431)
+
+
+def test_a_head_just_under_the_bound_is_served(svc):
+    """A 15 KiB header is an ordinary request."""
+    resp = requests.get(svc.url + "/healthz", headers={"X-Big": "a" * 15 * 1024}, timeout=5)
+    assert resp.status_code == 200
+
+
+def test_a_100_kb_path_is_431_with_json(svc):
+    answer = raw_exchange(svc.port, b"GET /repayments/" + b"r" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    json_problem(answer, 431)
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GARBAGE\r\n\r\n",
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 40 + b"\r\n\r\n",  # a TLS hello
+    b"POST /repayments HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}",
+    b"POST /repayments HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n{}",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n",
+    b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n",
+], ids=["garbage-line", "tls-hello", "content-length-abc", "content-length-minus-1", "header-no-colon",
+        "http-9.9"])
+def test_malformed_http_is_400_with_the_json_error_shape(svc, request_bytes):
+    """What the HTTP parser refuses is answered like every other 4xx: a JSON detail."""
+    assert "malformed HTTP request" in json_problem(raw_exchange(svc.port, request_bytes), 400)
+    assert requests.get(svc.url + "/healthz", timeout=2).status_code == 200
+
+
+@pytest.mark.parametrize("fault, says", [
+    ({"type": "maintenance", "component": "view", "for": 0}, "for: expected greater than 0"),
+    ({"type": "maintenance", "component": "view", "for": "0s"}, "for: expected greater than 0"),
+    ({"type": "maintenance", "component": "view", "for": "1s", "name": "n" * 65}, "at most 64 characters"),
+    ({"type": "maintenance", "component": "view", "for": "1s", "name": "n" * 10_000}, "at most 64 characters"),
+    ({"type": "sync_delay", "for": "1s", "extra": 1e300}, "constant.value of at most 86400s"),
+    ({"type": "sync_delay", "for": "1s", "extra": {"dist": "pareto", "scale": 1e300, "shape": 1.5}},
+     "pareto.scale of at most 86400s"),
+    ({"type": "sync_delay", "for": "1s", "extra": {"dist": "exponential", "mean": "2d"}},
+     "exponential.mean of at most 86400s"),
+    ({"type": "sync_delay", "for": "1s", "extra": {"dist": "empirical", "samples": [1, "30d"]}},
+     "empirical.samples of at most 86400s"),
+    ({"type": "maintenance", "component": "view", "at": "300d", "for": "1s"}, "within the service's timeline"),
+])
+def test_fault_bodies_out_of_bounds_are_422(svc, fault, says):
+    """A zero-length window, a long name, a delay beyond a day, a start beyond the timeline."""
+    resp = requests.post(svc.url + "/chaos/faults", json=fault, headers=svc.auth(), timeout=5)
+    assert says in problem(resp, 422)
+
+
+def test_every_accepted_fault_is_listed_also_beyond_the_scenario(svc):
+    """A fault placed after the scenario's end (but on the timeline) is listed until it is over."""
+    resp = requests.post(svc.url + "/chaos/faults", json={"type": "maintenance", "component": "view", "at": "20h",
+                                                          "for": "1s", "name": "late-one"},
+                         headers=svc.auth(), timeout=5)
+    assert resp.status_code == 201
+    listed = requests.get(svc.url + "/chaos/faults", headers=svc.auth(), timeout=5).json()["faults"]
+    assert resp.json()["id"] in {f["id"] for f in listed}
+    assert requests.delete(svc.url + "/chaos/faults/" + resp.json()["id"], headers=svc.auth(), timeout=5).ok
+
+
+def test_live_faults_are_capped_and_ended_ones_free_their_place(tmp_path):
+    """MAX_LIVE_FAULTS in force or scheduled at once; one more is 429 JSON; ending one frees a place."""
+    from repaychaos.service.fault_board import MAX_LIVE_FAULTS
+
+    fault = {"type": "maintenance", "component": "view", "at": "10h", "for": "1s"}
+    with ServiceProcess(load_scenario_data(SCENARIO), tmp_path / "cap.db") as service:
+        with requests.Session() as http:
+            ids = []
+            for _ in range(MAX_LIVE_FAULTS):
+                resp = http.post(service.url + "/chaos/faults", json=fault, headers=service.auth(), timeout=5)
+                assert resp.status_code == 201
+                ids.append(resp.json()["id"])
+            over = http.post(service.url + "/chaos/faults", json=fault, headers=service.auth(), timeout=5)
+            assert "live faults" in problem(over, 429)
+            assert http.delete(service.url + "/chaos/faults/" + ids[0], headers=service.auth(), timeout=5).ok
+            assert http.post(service.url + "/chaos/faults", json=fault, headers=service.auth(),
+                             timeout=5).status_code == 201
+
+
+def test_ending_a_sync_delay_releases_the_messages_it_holds(tmp_path):
+    """A repayment caught in a sync_delay of a day leaves the outbox once the fault is deleted."""
+    with ServiceProcess(load_scenario_data(SCENARIO), tmp_path / "release.db") as service:
+        added = requests.post(service.url + "/chaos/faults", json={"type": "sync_delay", "for": "1h", "extra": "1d"},
+                              headers=service.auth(), timeout=5)
+        assert added.status_code == 201
+        assert repay(service, '{"account": "a-held", "amount": "1"}', key="held").status_code == 201
+        time.sleep(0.5)
+        assert requests.get(service.url + "/healthz", timeout=5).json()["outbox_backlog"] == 1
+        assert requests.delete(service.url + "/chaos/faults/" + added.json()["id"], headers=service.auth(),
+                               timeout=5).ok
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if requests.get(service.url + "/healthz", timeout=5).json()["outbox_backlog"] == 0:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the message held by the deleted sync_delay was not released")
+        trace = requests.get(service.url + "/chaos/trace", headers=service.auth(), timeout=5).json()
+        (rep,) = trace["repayments"]
+        assert rep["changes"] and rep["changes"][0][1] is True  # written usable
+        (touch,) = [t for t in rep["touches"] if t[0] == "sync_delay"]
+        assert touch[2] < 60  # the extra it added is cut at the delete, not a day
+
+
+def test_a_head_that_never_completes_gets_408_json_within_the_head_timeout(svc):
+    """A client that sends half a request head and stalls is answered 408 with a JSON body and
+    closed after HEAD_TIMEOUT (+2 s for a busy machine); the service answers others meanwhile."""
+    from repaychaos.service.protocol import HEAD_TIMEOUT
+
+    def stall() -> tuple[float, bytes]:
+        with socket.create_connection(("127.0.0.1", svc.port), timeout=HEAD_TIMEOUT + 10) as sock:
+            began = time.monotonic()
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            answer = b""
+            while True:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return time.monotonic() - began, answer
+                answer += chunk
+
+    with ThreadPoolExecutor(20) as pool:
+        futures = [pool.submit(stall) for _ in range(20)]
+        time.sleep(1.0)
+        assert requests.get(svc.url + "/healthz", timeout=2).status_code == 200
+        results = [f.result() for f in futures]
+    for took, answer in results:
+        assert "not received within" in json_problem(answer, 408)
+        assert HEAD_TIMEOUT - 0.5 <= took <= HEAD_TIMEOUT + 2.0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 
 import pytest
 import requests
@@ -94,7 +95,11 @@ def check_memory(tmp_path, reads: int, posts: int) -> None:
         for k in range(4):
             hammer(svc.port, post, 10**8 + k * posts // 4, posts // 4)
             samples.append(rss_mb(pid))
-        # nothing acknowledged is lost, and the trace still has every repayment (spilled or not)
+        # nothing acknowledged is lost, and the trace still has every repayment (spilled or not),
+        # once the last posts' messages have left the pipeline (the outbox is empty)
+        deadline = time.monotonic() + 60
+        while requests.get(svc.url + "/healthz", timeout=10).json()["outbox_backlog"] and time.monotonic() < deadline:
+            time.sleep(0.1)
         trace = requests.get(svc.url + "/chaos/trace", headers=svc.auth(), timeout=300).json()
         assert len(trace["repayments"]) == 5_000 + posts
         usable = sum(1 for r in trace["repayments"] if r["changes"] and r["changes"][-1][1])

@@ -103,11 +103,15 @@ class _ScenarioSchema(GenerateJsonSchema):
         if kind == "slo":
             return _slo_schema()
         inner = super().function_before_schema(schema)
-        if kind == "duration":
+        if kind == "duration":  # the parser refuses a negative number of seconds too
+            if inner.get("type") == "number" and not {"minimum", "exclusiveMinimum"} & set(inner):
+                inner = {**inner, "minimum": 0}
             return {"anyOf": [inner, DURATION_STRING]}
         if kind == "rate":
             return {"anyOf": [inner, RATE_STRING]}
         if kind == "ratio":
+            if inner.get("type") == "number":
+                inner = {"minimum": 0, "maximum": 1, **inner}
             return {"anyOf": [inner, RATIO_STRING]}
         if kind == "workers":
             return {"anyOf": [inner, {"enum": ["unlimited", "inf", "infinite"]}]}

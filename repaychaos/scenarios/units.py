@@ -32,7 +32,7 @@ def parse_duration(value: object) -> float:
     """
     number = _finite_number(value)
     if number is None and isinstance(value, str):
-        text = value.strip().replace(" ", "")
+        text = "".join(value.split())  # any whitespace between parts, as the JSON Schema allows
         try:
             number = float(text)
         except ValueError:

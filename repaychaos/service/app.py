@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from repaychaos.core.errors import InvalidInput
 from repaychaos.service import edge
 from repaychaos.service.domain import Service
+from repaychaos.service.fault_board import TooManyFaults
 from repaychaos.service.openapi import openapi_document
 
 __all__ = ["create_app"]
@@ -65,10 +66,17 @@ def create_app(service: Service) -> FastAPI:
         return _json(200, body) if body else _problem(404, f"no repayment {rep_id[:200]}")
 
     @app.get("/accounts/{account}/status")
-    async def account_status(account: str) -> Response:
+    async def account_status(account: str, request: Request) -> Response:
         if not edge.account_ok(account):
             return _problem(422, "account: expected 1-128 letters, digits or _.:- starting with a letter or digit")
-        return _json(200, service.status(account))
+        instant, problem = edge.parse_as_of(request.scope.get("query_string", b""))
+        if problem is None and instant is not None:
+            problem = service.as_of_problem(instant)
+        if problem is not None:
+            return _problem(422, problem)
+        if instant is None:
+            return _json(200, service.status(account))
+        return _json(200, await service.status_as_of(account, instant))
 
     @app.get("/healthz")
     async def healthz() -> Response:
@@ -102,6 +110,8 @@ def create_app(service: Service) -> FastAPI:
             return _problem(422, "body: expected one fault as a JSON object in scenario syntax")
         try:
             return _json(201, service.add_fault(data))
+        except TooManyFaults as exc:
+            return _problem(429, str(exc))
         except InvalidInput as exc:
             return _problem(422, str(exc))
 

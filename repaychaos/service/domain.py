@@ -23,16 +23,18 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from repaychaos.core.errors import InvalidInput
 from repaychaos.service.clock import ScenarioClock
 from repaychaos.service.edge import MAX_KEY, key_ok, parse_repayment, to_plain
-from repaychaos.service.fault_board import REJECT_RETRY, FaultBoard, release_time
-from repaychaos.service.stages import Pipeline, Reservoir
+from repaychaos.semantics import release_time
+from repaychaos.service.fault_board import MAX_LIVE_FAULTS, FaultBoard, TooManyFaults, parse_fault
+from repaychaos.service.stages import HISTORY_WALL, Pipeline, Reservoir
 from repaychaos.service.spill import Spiller, ViewMap, trace_json
 from repaychaos.service.store import LedgerRow, Store
 from repaychaos.scenarios.faults import FAULT_TYPES
+from repaychaos.scenarios.faults.base import MAX_FAULT_TIME
 
 if TYPE_CHECKING:
     from repaychaos.scenarios import Scenario
 
-__all__ = ["Service", "RepayOutcome", "default_scenario", "default_max_backlog", "MAX_FAULT_TIME"]
+__all__ = ["Service", "RepayOutcome", "default_scenario", "default_max_backlog", "MAX_FAULT_TIME", "MAX_READ_AHEAD"]
 
 #: Scenario seconds of the peak arrival rate the default backlog bound holds ("a few minutes").
 BACKLOG_SECONDS = 300.0
@@ -40,11 +42,8 @@ BACKLOG_SECONDS = 300.0
 MIN_BACKLOG = 1000
 #: Idempotency keys answered from memory; older ones are looked up in the ledger's index.
 KEY_CACHE = 10_000
-#: Most wall seconds a retry may come after the instant its 503 named and still be taken as
-#: of that instant (the load generator's lag, which K multiplies; see Service._commit).
-RETRY_LATE_MAX_WALL = 2.0
-#: Latest fault time (``at``, ``for``, ``every``) a live fault may state, in scenario seconds.
-MAX_FAULT_TIME = 366 * 86_400.0
+#: Most wall seconds ahead of now a read may name with ``as_of`` (it waits until then): 422 beyond.
+MAX_READ_AHEAD = 30.0
 
 
 def default_max_backlog(scenario: Scenario) -> int:
@@ -97,6 +96,7 @@ class Service:
         self.pipeline = Pipeline(scenario, self.clock, self.board, self.store,
                                  scenario.seed if seed is None else seed)
         self.pipeline.view = ViewMap(self.store, self.clock)  # settled accounts are read from SQLite
+        self.timeline = self.pipeline.timeline
         self.spiller = Spiller(self.pipeline, self.store)
         # the outbox event starts at the commit callback itself (not one more hop later, when the
         # request's coroutine resumes), and even when that coroutine was cancelled meanwhile
@@ -115,6 +115,7 @@ class Service:
         self.shedding = False
         self.accepting = False
         self.recovered = 0
+        self._started_at = math.inf  # no view history before start: reads as of the past wait for it
         self._boot = uuid.uuid4().hex[:12]  # ids stay unique across restarts on one file
         self._seq = 0
         self._registry = CollectorRegistry()
@@ -129,6 +130,7 @@ class Service:
         self.recovered = self.pipeline.recover(ledger, self.store.all_views(), self.store.pending_outbox())
         self.pipeline.start()
         self._spill_task = asyncio.get_running_loop().create_task(self.spiller.run())
+        self._started_at = time.time()
         self.accepting = True
 
     async def stop(self) -> None:
@@ -223,7 +225,10 @@ class Service:
             done.set_result(None)
 
     async def _commit(self, key: str, account: str, amount: str) -> RepayOutcome:
-        clock, pipe = self.clock, self.pipeline
+        """Cross the channel, pass the ledger's windows, commit. A retry after a ledger 503 does
+        not cross the channel again: it reaches the ledger on its first attempt's retry grid
+        (docs/explanation/semantics.md), taken as the timeline says (:meth:`Timeline.take_retry`)."""
+        clock, pipe, timeline = self.clock, self.pipeline, self.timeline
         rejected = self.rejected_at.get(key)
         waited_from: float | None = None
         held_by: str | None = None
@@ -231,64 +236,31 @@ class Service:
         if rejected is None:
             await clock.sleep_until(clock.now() + pipe.channel_latency())
         else:
-            # SEMANTICS 1: retries reach the ledger every REJECT_RETRY from the first attempt
-            # there (the channel was crossed once); the 503 named the one to come at. One that
-            # comes early waits for it. One that comes late by the load generator's lag (a burst
-            # of retries at a window's end costs the client and this service wall time that K
-            # multiplies: 0.5 s wall is 15 s of scenario at K = 30) is taken as of the named
-            # instant, like every stage here runs on intended instants, so the burst keeps the
-            # model's shape. Later than RETRY_LATE_MAX_WALL: the next grid instant.
             waited_from, held_by, named = rejected
-            now = clock.now()
-            late = now - named
-            self.retry_lateness.add(late)
-            if late < 0:
-                # early (the client sends ahead of the instant): held here, tried at each grid
-                # instant up to the named one, so a window ended live lets it in at the next one
-                t = release_time(waited_from, now, "reject")  # the next grid instant
-                while t < named:
-                    await clock.sleep_until(t)
-                    if self.board.gate("ledger", t) is None:
-                        break
-                    t += REJECT_RETRY
-                else:
-                    await clock.sleep_until(named)
-            elif late <= RETRY_LATE_MAX_WALL * clock.time_scale:
-                as_of = named
-            else:
-                await clock.sleep_until(release_time(waited_from, now, "reject"))  # the next grid instant
+            self.retry_lateness.add(clock.now() - named)
+            as_of = await timeline.take_retry(waited_from, named, lambda t: self.board.gate("ledger", t) is None)
         while True:
             window = self.board.gate("ledger", clock.now() if as_of is None else as_of)
             if window is None:
                 break
             _start, end, mode, held_by = window
             if mode == "reject":
+                # The 503 names the first retry instant that can succeed: the client comes then,
+                # not at every grid instant through the window (K times the requests in wall time).
                 self.m_rejected.inc()
-                # The client retries every REJECT_RETRY from its first attempt (SEMANTICS 1); every
-                # retry before the window's scheduled end is rejected again, so the 503 names the
-                # first grid instant that can succeed (release_time). Polling the grid through the
-                # window instead costs K times the requests in wall time (0.12 s apart at K = 40);
-                # a saturated service then answered retries late, each pushed to a later grid
-                # instant, which spreads the burst at the window's end over many grid instants
-                # instead of one, and the `after` phase then reads low live.
-                # A window ended live (DELETE) ends earlier than named: those clients come at the
-                # scheduled end's grid instant.
                 now = clock.now() if as_of is None else as_of
                 first = now if waited_from is None else waited_from
-                retry = first + (math.floor((now - first) / REJECT_RETRY) + 1) * REJECT_RETRY
-                if end != math.inf:
-                    retry = max(retry, release_time(first, end, "reject"))
+                retry = timeline.named_retry(first, now, end)
                 self.rejected_at[key] = (first, held_by, retry)
                 self.rejected_at.move_to_end(key)
                 if len(self.rejected_at) > KEY_CACHE:
                     self.rejected_at.popitem(last=False)
-                wait_wall = max(1, math.ceil((retry - clock.now()) / clock.time_scale))
                 return RepayOutcome(503, {"detail": "the ledger is in a maintenance window; retry with the same Idempotency-Key",
                                           "reason": "maintenance", "retry_at": clock.to_epoch(retry)},
-                                    {"Retry-After": str(wait_wall)})
+                                    {"Retry-After": str(timeline.retry_after_wall(retry))})
             if waited_from is None:
                 waited_from = clock.now()
-            as_of = None  # a pause is waited out now
+            as_of = None  # a pause is waited out now, re-checked every poll (it may be ended live)
             await clock.sleep_until(min(release_time(clock.now(), end, mode), clock.now() + 0.2 * clock.time_scale))
         held = pipe.rng.random() < pipe.risk_hold_ratio
         self._seq += 1
@@ -330,10 +302,44 @@ class Service:
     # ------------------------------------------------------------------ reads
 
     def status(self, account: str) -> dict[str, Any]:
+        """``GET /accounts/{account}/status``: the view now."""
         now = time.time()
         usable, as_of = self.pipeline.read(account, self.clock.to_scenario(now))
         return {"account": account, "status": "usable" if usable else "unusable",
                 "as_of": self.clock.to_epoch(as_of), "read_at": now}
+
+    def as_of_problem(self, instant: float) -> str | None:
+        """What is wrong with reading as of epoch ``instant``, or None: it must lie between the
+        oldest instant the view history still answers for and :data:`MAX_READ_AHEAD` ahead."""
+        now = time.time()
+        if not math.isfinite(instant):
+            return "as_of: expected a finite number of epoch seconds"
+        if instant - now > MAX_READ_AHEAD:
+            return (f"as_of: at most {MAX_READ_AHEAD:g} s ahead of the service's clock, found "
+                    f"{instant - now:.3f} s ahead")
+        oldest = self.oldest_readable()
+        if instant < oldest:
+            return (f"as_of: the service answers as of instants at most {HISTORY_WALL:g} s back and not before "
+                    f"its start, found {now - instant:.3f} s back")
+        return None
+
+    def oldest_readable(self) -> float:
+        """The earliest epoch instant a read as of a past instant is answered for."""
+        return max(self._started_at, time.time() - HISTORY_WALL)
+
+    async def status_as_of(self, account: str, instant: float) -> dict[str, Any]:
+        """``GET /accounts/{account}/status?as_of=``: the view as of epoch ``instant`` — at once
+        when it has passed, else once it has (the caller checked :meth:`as_of_problem`)."""
+        clock = self.clock
+        t = clock.to_scenario(instant)
+        if clock.now() < t:
+            await clock.sleep_until(t)
+            if clock.now() < t:  # the clock's learnt bias wakes it a little early
+                await clock.sleep_until_precise(t)
+        await self.timeline.acts_done_until(t)
+        usable, shown = self.pipeline.read(account, t)
+        return {"account": account, "status": "usable" if usable else "unusable",
+                "as_of": instant if shown == t else clock.to_epoch(shown), "read_at": instant}
 
     def repayment(self, rep_id: str) -> dict[str, Any] | None:
         row = self.store.ledger_row(rep_id)
@@ -349,16 +355,25 @@ class Service:
         return secrets.compare_digest(header[7:].strip().encode(), self.token.encode())
 
     def add_fault(self, data: Any) -> dict[str, Any]:
-        """Validate one fault in scenario syntax and place it with ``at`` relative to now."""
-        from repaychaos.service.fault_board import parse_fault
+        """Validate one fault in scenario syntax and place it with ``at`` relative to now.
 
+        :class:`InvalidInput` (422) for a fault the scenario format refuses or one that would
+        start beyond the service's timeline (it could never be listed or act);
+        :class:`TooManyFaults` (429) when :data:`MAX_LIVE_FAULTS` live ones are in force or
+        scheduled."""
         fault = parse_fault(to_plain(data))
-        for name in ("at", "for_", "every"):
-            value = getattr(fault, name, None)
-            if value is not None and not (0 <= value <= MAX_FAULT_TIME):
-                raise InvalidInput(f"fault: {name.rstrip('_')}: expected a finite time of at most 366d, found {value!r}")
-        active = self.board.add(fault, offset=self.clock.now(), source="live")
-        return active.as_json(self.clock.now())
+        now = self.clock.now()
+        board = self.board
+        if now + fault.at >= board.horizon:
+            raise InvalidInput(f"fault: at: expected a start within the service's timeline (it ends "
+                               f"{board.horizon - now:.0f} s from now), found {fault.at:g} s")
+        oldest = min((msg.enqueued for msg in self.pipeline.inflight.values()), default=now)
+        board.prune(min(oldest, now))
+        if board.live_count(now) >= MAX_LIVE_FAULTS:
+            raise TooManyFaults(f"fault: {MAX_LIVE_FAULTS} live faults are in force or scheduled already; "
+                                "end one (DELETE /chaos/faults/{id}) first")
+        active = board.add(fault, offset=now, source="live")
+        return active.as_json(now)
 
     def trace(self) -> dict[str, Any]:
         """Every ledger row joined with what the pipeline recorded for it, in scenario seconds."""

@@ -10,13 +10,15 @@ raw-ASGI front (:mod:`repaychaos.service.fastpath`) and the FastAPI handlers
 from __future__ import annotations
 
 import json
+import math
 import re
 from decimal import Decimal
 from typing import Any
 
 __all__ = [
-    "ACCOUNT_PATTERN", "AMOUNT_PATTERN", "BODY_TIMEOUT", "MAX_AMOUNT", "MAX_BODY", "MAX_DEPTH", "MAX_KEY",
-    "ROUTES", "account_ok", "key_ok", "is_json_content_type", "parse_json", "parse_repayment", "route_of",
+    "ACCOUNT_PATTERN", "AMOUNT_PATTERN", "AS_OF_PATTERN", "BODY_TIMEOUT", "MAX_AMOUNT", "MAX_BODY", "MAX_DEPTH", "MAX_KEY",
+    "ROUTES", "account_ok", "key_ok", "is_json_content_type", "parse_as_of", "parse_json", "parse_repayment",
+    "route_of",
 ]
 
 #: Largest request body accepted (bytes): 413 beyond.
@@ -92,20 +94,73 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+class _DuplicateKey(ValueError):
+    """A JSON object names one key twice: readers that keep the first or the last value
+    would give the body two meanings, so it has none here."""
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return value
+
+
 def parse_json(raw: bytes) -> tuple[Any, str | None]:
     """``(value, None)`` or ``(None, what is wrong)``; bounded in size and depth, never raises."""
     if len(raw) > MAX_BODY:
         return None, f"body: larger than {MAX_BODY // 1024} KiB"
     try:
         text = raw.decode("utf-8")
-        value = json.loads(text, parse_float=_Number, parse_int=_Number, parse_constant=_refuse_constant)
+        value = json.loads(text, parse_float=_Number, parse_int=_Number, parse_constant=_refuse_constant,
+                           object_pairs_hook=_unique_pairs)
     except RecursionError:
         return None, f"body: JSON nested deeper than {MAX_DEPTH} levels"
+    except _DuplicateKey as exc:
+        return None, f"body: key {str(exc)[:60]!r} given more than once in one object (one meaning per body)"
     except (ValueError, UnicodeDecodeError) as exc:
         return None, f"body: expected UTF-8 JSON ({str(exc).splitlines()[0][:120]})"
     if _depth(value) > MAX_DEPTH:
         return None, f"body: JSON nested deeper than {MAX_DEPTH} levels"
     return value, None
+
+
+#: The ``as_of`` query parameter of a status read: epoch seconds as a plain JSON-style number.
+AS_OF_PATTERN = r"-?[0-9]{1,12}(\.[0-9]{1,9})?([eE][+-]?[0-9]{1,3})?"
+_AS_OF = re.compile(AS_OF_PATTERN + r"\Z")
+
+
+def parse_as_of(query: bytes | str) -> tuple[float | None, str | None]:
+    """``(instant, None)`` from a status read's query string (``None`` instant: no ``as_of``), or
+    ``(None, what is wrong)``: ``as_of`` is the only parameter, given at most once (one meaning
+    per request)."""
+    from urllib.parse import parse_qsl
+
+    text = query.decode("latin-1") if isinstance(query, bytes) else query
+    if not text:
+        return None, None
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=16)
+    except ValueError as exc:
+        return None, f"query: {str(exc)[:120]}"
+    extra = sorted({k for k, _ in pairs if k != "as_of"})
+    if extra:
+        return None, f"query: unexpected parameter(s) {', '.join(repr(k[:40]) for k in extra[:5])}; only as_of is known"
+    values = [v for _, v in pairs]
+    if not values:
+        return None, None
+    if len(values) > 1:
+        return None, "as_of: given more than once"
+    if not _AS_OF.match(values[0]):
+        return None, f"as_of: expected epoch seconds as a number (e.g. 1767225600.25), found {values[0][:40]!r}"
+    instant = float(values[0])
+    if not math.isfinite(instant):
+        return None, "as_of: expected a finite number of epoch seconds"
+    return instant, None
 
 
 def _depth(value: Any) -> int:

@@ -82,7 +82,7 @@ class FastPath:
                 await _reply(guarded_send, 401, {"detail": "Authorization: Bearer <token> required (REPAYCHAOS_TOKEN)"},
                              {"WWW-Authenticate": "Bearer"})
             elif label == _STATUS:
-                await self._status(path[10:-7], guarded_send)
+                await self._status(path[10:-7], scope.get("query_string", b""), guarded_send)
             elif method == "POST":
                 await self._with_body(scope, receive, guarded_send, label)
             else:
@@ -93,12 +93,23 @@ class FastPath:
                 await _reply(counted_send, 500, {"detail": "internal error (logged by the service)"})
         self._count.labels(label, str(status[0])).inc()
 
-    async def _status(self, account: str, send: Send) -> None:
+    async def _status(self, account: str, query: bytes, send: Send) -> None:
         if not edge.account_ok(account):
             await _reply(send, 422, {"detail": "account: expected 1-128 letters, digits or _.:- starting with a "
                                                "letter or digit"})
             return
-        await _reply(send, 200, self.service.status(account))
+        if not query:
+            await _reply(send, 200, self.service.status(account))
+            return
+        instant, problem = edge.parse_as_of(query)
+        if problem is None and instant is not None:
+            problem = self.service.as_of_problem(instant)
+        if problem is not None:
+            await _reply(send, 422, {"detail": problem})
+        elif instant is None:
+            await _reply(send, 200, self.service.status(account))
+        else:
+            await _reply(send, 200, await self.service.status_as_of(account, instant))
 
     async def _with_body(self, scope: Scope, receive: Receive, send: Send, label: str) -> None:
         """Content type, then the whole body within the time and size bounds, then the handler."""

@@ -24,7 +24,16 @@ from repaychaos.scenarios.loader import load_fault_data
 from repaychaos.core.errors import InvalidInput, InvalidScenario
 from repaychaos.semantics import REJECT_RETRY, release_time
 
-__all__ = ["ActiveFault", "FaultBoard", "REJECT_RETRY", "parse_fault", "release_time"]
+__all__ = ["ActiveFault", "FaultBoard", "MAX_LIVE_FAULTS", "REJECT_RETRY", "TooManyFaults", "parse_fault",
+           "release_time"]
+
+#: Most faults added through the chaos API that may be in force or scheduled at once: every
+#: stage asks the board about each of them, so their number is work on the hot path.
+MAX_LIVE_FAULTS = 64
+
+
+class TooManyFaults(InvalidInput):
+    """:data:`MAX_LIVE_FAULTS` live faults are in force or scheduled already (HTTP 429)."""
 
 def parse_fault(data: Any) -> Any:
     """One fault in scenario syntax -> its validated model, or :class:`InvalidInput` naming the key."""
@@ -77,6 +86,21 @@ class ActiveFault:
             if end > since:
                 yield start, end
 
+    def over_by(self) -> float:
+        """The instant its last window ends (inf: one never does; -inf: it has none)."""
+        fault = self.fault
+        if fault.at >= self.horizon:
+            return -math.inf
+        every = getattr(fault, "every", None)
+        if fault.for_ is None:
+            last = math.inf
+        elif every is None:
+            last = fault.at + fault.for_
+        else:  # the last recurrence starting before the horizon
+            last = fault.at + math.ceil((self.horizon - fault.at) / every - 1) * every + fault.for_
+        last += self.offset
+        return last if self.ended is None else min(last, self.ended)
+
     def window_at(self, t: float) -> tuple[float, float] | None:
         window = self.fault.window_at(t - self.offset)
         if window is None or window[0] >= self.horizon:
@@ -119,6 +143,17 @@ class FaultBoard:
         for callback in self.on_add:
             callback(active)
         return active
+
+    def live_count(self, now: float) -> int:
+        """Faults added through the chaos API that are in force or scheduled at ``now``."""
+        return sum(1 for a in self.faults.values() if a.source == "live" and a.over_by() > now)
+
+    def prune(self, before: float) -> None:
+        """Forget live faults whose every window was over before ``before`` (the caller passes
+        the oldest instant work still in flight entered the pipeline, so no stage can still be
+        touched by one): their number stays bounded however many are added and ended."""
+        for fid in [fid for fid, a in self.faults.items() if a.source == "live" and a.over_by() < before]:
+            del self.faults[fid]
 
     def end(self, fid: str, now: float) -> bool:
         """End fault ``fid`` now: windows are cut at ``now``; later ones are dropped."""

@@ -98,7 +98,7 @@ def serve(scenario: Any = None, *, host: str = "127.0.0.1", port: int = 8000, db
         print(f"repaychaos: serving scenario '{service.scenario.name}' on http://{_hostport(host, port)} "
               f"(db {service.store.path}, time scale {time_scale:g})", flush=True)
     config = uvicorn.Config(FastPath(create_app(service), service), host=host, port=port, log_level="warning", access_log=False,
-                            loop=_pick("uvloop", "auto"), http=_pick("httptools", "auto"), lifespan="on",
+                            loop=_pick("uvloop", "auto"), http=_http_protocol(service), lifespan="on",
                             timeout_graceful_shutdown=5)
     server = _server_class()(config)
     if parent_pid:
@@ -146,6 +146,16 @@ def _watch_parent(server: Any, parent_pid: int) -> None:
 
 def _hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _http_protocol(service: Any) -> Any:
+    """The bounded httptools protocol (:mod:`repaychaos.service.protocol`), its answers counted
+    in /metrics under the route ``(http)``; uvicorn's h11 without httptools."""
+    try:
+        from repaychaos.service.protocol import for_service
+    except ImportError:
+        return "auto"
+    return for_service(lambda status: service.m_requests.labels("(http)", str(status)).inc())
 
 
 def _pick(module: str, fallback: str) -> str:

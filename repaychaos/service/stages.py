@@ -18,13 +18,16 @@ import asyncio
 import heapq
 import math
 import random
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from repaychaos.core.streams import stream
 from repaychaos.service.clock import ScenarioClock
-from repaychaos.service.fault_board import REJECT_RETRY, ActiveFault, FaultBoard
+from repaychaos.service.fault_board import ActiveFault, FaultBoard
+from repaychaos.service.timeline import Timeline
 from repaychaos.service.store import LedgerRow, Store
-from repaychaos.semantics import cache_serves, release_time, repaired_at, until_repair, view_at, written_state
+from repaychaos.semantics import (cache_serves, release_time, repaired_at, retry_at, until_repair, view_at,
+                                  written_state)
 
 if TYPE_CHECKING:
     from repaychaos.scenarios import Scenario
@@ -33,16 +36,18 @@ __all__ = ["Pipeline", "Message", "Trace"]
 
 #: Wall seconds between re-checks while work waits out a window (a window can be ended live).
 _POLL_WALL = 0.2
-
-#: The ``added`` of a touch whose delay is "until the view is repaired": resolved from the
-#: view history when the trace is read (:meth:`Trace.resolved_touches`), as the model does.
-UNTIL_REPAIR = math.nan
-
+#: Wall seconds of view history the pipeline keeps: a read as of an instant at most this far
+#: back is answered exactly (:meth:`Pipeline.read`); the service refuses one further back.
+HISTORY_WALL = 10.0
 
 class Trace:
-    """What happened to one repayment, in scenario seconds (see module docstring)."""
+    """What happened to one repayment, in scenario seconds (see module docstring).
 
-    __slots__ = ("id", "account", "acked_at", "held", "changes", "touches", "read_unusable_at")
+    ``touches`` are faults with a known added delay; ``pending`` are faults whose delay lasts
+    until the view is repaired (``(cause, at)``, as the model's ``Msg.pending``), resolved
+    from the view history when the trace is read (:meth:`resolved_touches`)."""
+
+    __slots__ = ("id", "account", "acked_at", "held", "changes", "touches", "pending", "read_unusable_at")
 
     def __init__(self, rep_id: str, account: str, acked_at: float, held: bool):
         self.id = rep_id
@@ -51,26 +56,27 @@ class Trace:
         self.held = held
         self.changes: list[tuple[float, bool]] = []
         self.touches: list[tuple[str, float, float]] = []
-        #: the last instant a read of the account was answered "unusable" (see Pipeline._after_sync)
+        self.pending: list[tuple[str, float]] = []
+        #: the last instant a read of the account was answered "unusable" (Timeline.add_due)
         self.read_unusable_at = -math.inf
 
     def touch(self, cause: str, at: float, added: float) -> None:
         self.touches.append((cause, at, added))
 
+    def touch_until_repair(self, cause: str, at: float) -> None:
+        """A fault whose added delay is the wait until the view is finally right."""
+        self.pending.append((cause, at))
+
     def resolved_touches(self) -> list[tuple[str, float, float]]:
-        """Touches with every UNTIL_REPAIR replaced by the time from the fault until the view was
-        finally right (:func:`repaychaos.semantics.until_repair`); dropped if it already was."""
-        out = []
-        repaired = None
-        for cause, at, added in self.touches:
-            if added != added:  # NaN: until repair
-                if repaired is None:
-                    repaired = repaired_at(not self.held, self.changes)
-                resolved = until_repair(at, repaired)
-                if resolved is None:
-                    continue
-                added = resolved
-            out.append((cause, at, added))
+        """The touches, then each pending one with its delay until the view was finally right
+        (:func:`repaychaos.semantics.until_repair`; dropped if it already was)."""
+        out = list(self.touches)
+        if self.pending:
+            repaired = repaired_at(not self.held, self.changes)
+            for cause, at in self.pending:
+                added = until_repair(at, repaired)
+                if added is not None:
+                    out.append((cause, at, added))
         return out
 
     def view_at(self, t: float) -> bool:
@@ -80,17 +86,24 @@ class Trace:
 class Message:
     """One outbox event travelling through the stages."""
 
-    __slots__ = ("id", "account", "held", "corrupt", "lost", "enqueued", "trace", "in_sync")
+    __slots__ = ("id", "account", "held", "bad", "lost", "enqueued", "trace", "in_sync")
 
     def __init__(self, trace: Trace, enqueued: float):
         self.id = trace.id
         self.account = trace.account
         self.held = trace.held
-        self.corrupt = False
+        #: carries the wrong state (an odd number of corruptions; the model's ``Msg.bad``)
+        self.bad = False
         self.lost = False
         self.enqueued = enqueued
         self.trace = trace
         self.in_sync = False
+
+    def touch(self, cause: str, at: float, added: float) -> None:
+        self.trace.touch(cause, at, added)
+
+    def touch_until_repair(self, cause: str, at: float) -> None:
+        self.trace.touch_until_repair(cause, at)
 
 
 class Reservoir(list):
@@ -169,10 +182,9 @@ class Pipeline:
         self.clock = clock
         self.board = board
         self.store = store
-        # One stream per purpose, none shared with the Locust process: with one generator on
-        # both sides (same seed), which draw became a service time and which a risk-hold
-        # decision depended on the client's gap drawn from the *same* uniform, and short
-        # service times were picked out (cached-app-view's sync mean read 85 ms, not 100).
+        # One stream per purpose, none shared with the load generator: a draw's use never
+        # depends on another process's draws or on the order requests arrive in, so service
+        # times are an unbiased sample of their distribution whatever the client does.
         service = stream(seed, 0, "live-service")
         #: per-repayment decisions: risk hold, interface bugs, cutover loss and mapping
         self.rng = stream(seed, 0, "live-decisions")
@@ -188,6 +200,11 @@ class Pipeline:
         self._free_at: list[float] = [-math.inf] * (self.workers or 0)  # heap: intended free instants
         self.view: dict[str, tuple[bool, float]] = {}
         self.cache: dict[str, tuple[float, bool]] = {}
+        #: account -> its view changes ``(instant, usable)`` of the last HISTORY_WALL, oldest first
+        #: (accounts in the order of their last change): a read as of a past instant within that
+        #: span finds every change after it here, so it never shows a later view
+        self.history: OrderedDict[str, list[tuple[float, bool]]] = OrderedDict()
+        self.history_span = HISTORY_WALL * clock.time_scale
         self.latest: dict[str, Trace] = {}
         self.traces: dict[str, Trace] = {}
         self.unsettled: dict[str, None] = {}
@@ -199,17 +216,13 @@ class Pipeline:
         self._started = False
         self.errors = 0
         self.writes = 0
-        #: the fault whose backlog the sync queue is draining (SEMANTICS 3a), or None
+        #: the fault whose backlog the sync queue is draining (docs/explanation/semantics.md 3a), or None
         self.degraded: str | None = None
         self.lateness = Reservoir()
         #: how late the event loop woke the write's own task (not on the timeline: see _after_sync)
         self.wake_lateness = Reservoir()
-        #: account -> view writes decided for an intended instant and not yet applied, in time
-        #: order: (instant, message, state). A read at or after the instant applies them first.
-        self.due: dict[str, list[tuple[float, Message, bool]]] = {}
-        #: instants at which a fault acts on in-flight work (a cutover's switch), not yet carried
-        #: out: a read does not apply a write due after one (that act may still lose its message)
-        self._barriers: list[float] = []
+        #: the scenario's instants: due view writes, fault acts, the retry grid
+        self.timeline = Timeline(clock, self._apply_due_write, self._spawn)
         #: what the faults' live rules may do here
         self.api = RuleAPI(self)
         board.on_add.append(self._fault_added)
@@ -261,8 +274,8 @@ class Pipeline:
     def publish(self, row: LedgerRow) -> Trace:
         """The outbox event of a just-committed repayment (link ledger->sync judged now)."""
         t = self.clock.to_scenario(row.acked_at)
-        if row.account in self.due:
-            self._apply_due(row.account, t)
+        if row.account in self.timeline.due:
+            self.timeline.apply_due(row.account, t)
         trace = Trace(row.id, row.account, t, row.held)
         self.traces[row.id] = trace
         self.latest[row.account] = trace
@@ -291,15 +304,14 @@ class Pipeline:
 
     # Scheduling uses *intended* scenario instants: a stage starts when the previous one was
     # due to end (or when its worker was due to be free), not when the event loop got round
-    # to it, and the view write enters the view's timeline at its intended instant (reads
-    # apply due writes: see _after_sync). So timer lateness (~0.2-2 ms wall, times K in
-    # scenario seconds) is not added to any stage; it is measured (run.overhead.timer_wake).
+    # to it, and the view write enters the view's timeline at its intended instant (the
+    # Timeline's due writes). So the event loop's timer lateness is not added to any stage;
+    # it is measured (run.overhead.timer_wake).
 
     async def _worker(self) -> None:
         # The pool is c servers in *intended* time: a message takes the server that is free
-        # earliest (a shared heap), not the one this task ran last. A task that woke a little
-        # early or late from its last sleep must not make the next message wait for *its*
-        # server while another is idle (that inflated live waits beyond M/M/c).
+        # earliest (a shared heap), not the one this task ran last, so a task's early or late
+        # wake never makes a message wait while another server is idle (waits are M/M/c's).
         while True:
             msg = await self.queue.get()
             free_at = heapq.heappop(self._free_at)
@@ -307,7 +319,7 @@ class Pipeline:
             try:
                 end = await self._sync(msg, max(msg.enqueued, free_at))
                 if self.queue.empty():
-                    self.degraded = None  # SEMANTICS 3a: the backlog a fault left has drained
+                    self.degraded = None  # the backlog a fault left has drained (semantics 3a)
             except asyncio.CancelledError:
                 raise
             except Exception:  # pragma: no cover - a bug must not kill the worker pool
@@ -343,7 +355,7 @@ class Pipeline:
             self._finish(msg, wrote=False)
             return None
         if self.degraded is not None and start > msg.enqueued:
-            # SEMANTICS 3a: it waited for a worker in the backlog a fault left behind
+            # it waited for a worker in the backlog a fault left behind (semantics 3a)
             msg.trace.touch(self.degraded, msg.enqueued, start - msg.enqueued)
         window = self.board.gate("sync", start)
         if window is not None and window[2] == "reject":
@@ -356,34 +368,63 @@ class Pipeline:
         waited_from = start
         start, held_by = await self._wait_out("sync", msg, msg.enqueued, start)
         if held_by is not None and start > waited_from:
-            # SEMANTICS 3a also for a window ended early through DELETE /chaos/faults/{id}
+            # semantics 3a also for a window ended early through DELETE /chaos/faults/{id}
             self.api.blame_backlog(held_by)
         if msg.lost:
             self._leave_sync(msg)
             self._finish(msg, wrote=False)
             return None
         service = self.sync_service()
+        extras: list[tuple[ActiveFault, float, int]] = []
         for active in self.board.in_force(start):
-            service += active.rule.sync_start(self.api, active, msg, start)
+            touched = len(msg.trace.touches)
+            extra = active.rule.sync_start(self.api, active, msg, start)
+            if extra > 0:
+                extras.append((active, extra, touched if len(msg.trace.touches) > touched else -1))
+            service += extra
         end = start + service
-        # The stages after sync start now, from the intended end: they do not wait for this
-        # task to wake at ``end`` (up to a millisecond late, more on a busy loop), so the one
-        # wake that decides the view write is their own precise one (see _after_sync).
-        self._spawn(self._after_sync(msg, end))
         self.sync_busy += 1
         try:
+            if extras:
+                end = await self._hold(msg, end, extras)
+            # The stages after sync start now, from the intended end: they do not wait for this
+            # task to wake at ``end`` (up to a millisecond late, more on a busy loop), so the one
+            # wake that decides the view write is their own precise one (see _after_sync).
+            self._spawn(self._after_sync(msg, end))
             await self.clock.sleep_until(end)
         finally:
             self.sync_busy -= 1
             self._leave_sync(msg)
         return end
 
+    async def _hold(self, msg: Message, end: float, extras: list[tuple[ActiveFault, float, int]]) -> float:
+        """Hold ``msg`` in service until ``end`` is within one poll, and return its end: a fault
+        ended meanwhile (DELETE /chaos/faults/{id}) releases what its extra still held — the
+        end moves back to when it ended, and its touch shrinks by as much."""
+        clock = self.clock
+        poll = _POLL_WALL * clock.time_scale
+        while True:
+            for i, (active, extra, touch) in enumerate(extras):
+                if active.ended is None or extra <= 0:
+                    continue
+                released = max(active.ended, end - extra)
+                if released < end:
+                    cut = end - released
+                    if touch >= 0:
+                        cause, at, added = msg.trace.touches[touch]
+                        msg.trace.touches[touch] = (cause, at, added - cut)
+                    extras[i] = (active, extra - cut, touch)
+                    end = released
+            if end - clock.now() <= poll:
+                return end
+            await clock.sleep_until(clock.now() + poll)
+
     async def _requeue(self, msg: Message, first: float) -> None:
         """Retry a rejected message every REJECT_RETRY from ``first`` until no reject window holds it."""
         clock = self.clock
         k = 1
         while True:
-            retry = first + k * REJECT_RETRY
+            retry = retry_at(first, k)
             await clock.sleep_until(retry)
             window = self.board.gate("sync", retry)
             if window is None or window[2] != "reject":
@@ -407,7 +448,7 @@ class Pipeline:
         rule is judged for its intended instant (the fault board answers for any instant).
         On the ordinary path the write is then *due* at its instant ``t``: it enters the view's
         timeline at ``t`` exactly — a read of the account at or after ``t`` applies it first
-        (:meth:`_apply_due`), and this task applies it when its own (late) timer fires.
+        (:meth:`Timeline.apply_due`), and this task applies it when its own (late) timer fires.
         So the event loop's timer lateness, which the time scale multiplies, is not added
         to time_to_usable, and every read still sees exactly what the trace says.
         Paths that wait out a view window, or lose the message at credit->view, keep the
@@ -435,19 +476,8 @@ class Pipeline:
             self.inflight.pop(msg.id, None)
             return
         state = self._final_state(msg, t)
-        # Decided late (the loop woke this task after t, as in the drain of a backlog): a read
-        # answered "unusable" meanwhile must stay true of the timeline, so the write goes just
-        # after it, not back to t (that read would be a stale read of a view the trace calls usable).
-        seen = msg.trace.read_unusable_at
-        if seen >= t:
-            t = math.nextafter(seen, math.inf)
-        self.due.setdefault(msg.account, []).append((t, msg, state))
-        await clock.sleep_until(t)
-        now = clock.now()
-        self.wake_lateness.add(now - t)
-        if now < t:  # woke early (the clock's learnt bias): a read before t must not see it yet
-            await clock.sleep_until_precise(t)
-        self._apply_due(msg.account, clock.now(), by_read=False)
+        t = self.timeline.add_due(msg.account, t, msg, state, msg.trace.read_unusable_at)
+        self.wake_lateness.add(await self.timeline.write_when_due(msg.account, t))
 
     def _final_state(self, msg: Message, t: float) -> bool:
         """The state the view write of ``msg`` at ``t`` shows (a cutover may leave it unmapped)."""
@@ -455,28 +485,16 @@ class Pipeline:
         for active in self.board.in_force(t):
             if active.rule.write(self.api, active, msg, t):
                 unmapped = True
-        return written_state(not msg.held, msg.corrupt, unmapped)
+        return written_state(not msg.held, msg.bad, unmapped)
 
-    def _apply_due(self, account: str, upto: float, by_read: bool = True) -> None:
-        """Apply ``account``'s due view writes whose instants are at or before ``upto``, each
-        at its own instant. A read does not apply one due after a cutover switch that has
-        not happened yet (the switch may still lose its message): its task will."""
-        queue = self.due.get(account)
-        if not queue:
+    def _apply_due_write(self, t: float, msg: Message, state: bool) -> None:
+        """A due view write enters the view at its instant ``t`` (unless its message was lost)."""
+        if msg.lost:
+            self._finish(msg, wrote=False)
             return
-        while queue and queue[0][0] <= upto:
-            t, msg, state = queue[0]
-            if by_read and self._barriers and min(self._barriers) <= t:
-                return
-            queue.pop(0)
-            if msg.lost:
-                self._finish(msg, wrote=False)
-                continue
-            self._note_lateness(0.0)
-            self._write(msg.trace, state, t, done_id=msg.id)
-            self.inflight.pop(msg.id, None)
-        if not queue:
-            del self.due[account]
+        self._note_lateness(0.0)
+        self._write(msg.trace, state, t, done_id=msg.id)
+        self.inflight.pop(msg.id, None)
 
     def _note_lateness(self, late: float) -> None:
         """How late a view write entered the view's timeline (scenario seconds): time_to_usable's
@@ -542,14 +560,41 @@ class Pipeline:
 
     def _write(self, trace: Trace, state: bool, t: float, done_id: str | None) -> None:
         account = trace.account
-        if account in self.due:
-            self._apply_due(account, t, by_read=False)  # the timeline stays in time order
+        if account in self.timeline.due:
+            self.timeline.apply_due(account, t, by_read=False)  # the timeline stays in time order
         before = self.view.get(account)
         self.view[account] = (state, t)
         self.store.write_view(account, state, self.clock.to_epoch(t), done_id)
         if (before[0] if before else False) != state:
             trace.changes.append((t, state))
+            self._remember_change(account, t, state)
         self._settle(account)
+
+    def _remember_change(self, account: str, t: float, state: bool) -> None:
+        """Keep a view change for reads as of past instants; forget accounts whose last change
+        is older than the history span (amortised: at most two per change, oldest first)."""
+        history = self.history
+        changes = history.get(account)
+        if changes is None:
+            history[account] = [(t, state)]
+        else:
+            changes.append((t, state))
+            history.move_to_end(account)
+        horizon = t - self.history_span
+        for _ in range(2):
+            oldest = next(iter(history.items()), None)
+            if oldest is None or oldest[1][-1][0] >= horizon:
+                return
+            del history[oldest[0]]
+
+    def _view_at(self, account: str, t: float) -> bool:
+        """What the uncached view of ``account`` shows at ``t`` (not before the history span)."""
+        changes = self.history.get(account)
+        if changes is None or t >= changes[-1][0]:
+            return bool(self.view.get(account, (False, t))[0])
+        if t < changes[0][0]:
+            return not changes[0][1]  # each entry is a change: before the first, the opposite
+        return view_at(changes, t)
 
     def _settle(self, account: str) -> None:
         if self.view.get(account, (False, 0.0))[0] == self.truth(account):
@@ -558,16 +603,21 @@ class Pipeline:
             self.unsettled[account] = None
 
     def read(self, account: str, t: float) -> tuple[bool, float]:
-        """What the app shows at ``t``: ``(usable, as_of)``, through the cache when cache_ttl > 0."""
-        if account in self.due:
-            self._apply_due(account, t)
-        usable = self.view.get(account, (False, t))[0]
+        """What the app shows at ``t``: ``(usable, as_of)``, through the cache when cache_ttl > 0.
+
+        ``t`` is now or a past instant within the history span (the view changes after it are
+        kept in :attr:`history`): the answer is the view as of ``t``, never a later one."""
+        if account in self.timeline.due:
+            self.timeline.apply_due(account, t)
+        usable = self._view_at(account, t)
         if not usable:
             trace = self.latest.get(account)
-            if trace is not None:
+            if trace is not None and trace.read_unusable_at < t:
                 trace.read_unusable_at = t
         if self.cache_ttl > 0:
             cached = self.cache.get(account)
+            if cached is not None and cached[0] > t:
+                return usable, t  # filled after t: the cache as of t is not known, the view is
             if cached is not None and cache_serves(t, cached[0], self.cache_ttl):
                 return cached[1], cached[0]
             if account in self.view or account in self.latest:
@@ -608,19 +658,8 @@ class Pipeline:
             active.rule.placed(self.api, active)
 
     def _at(self, t: float, act: Callable[[float], None]) -> None:
-        """Call ``act(t)`` at scenario instant ``t``, after every view write due by then; until
-        it has run, reads do not apply writes due after ``t`` (``act`` may still lose them)."""
-        self._barriers.append(t)
-        self._spawn(self._act_at(t, act))
-
-    async def _act_at(self, t: float, act: Callable[[float], None]) -> None:
-        try:
-            await self.clock.sleep_until(t)
-            for account in list(self.due):  # written before t: no longer in flight then
-                self._apply_due(account, t, by_read=False)
-            act(t)
-        finally:
-            self._barriers.remove(t)
+        """Call ``act(t)`` at scenario instant ``t`` (:meth:`Timeline.at`)."""
+        self.timeline.at(t, act)
 
     # ------------------------------------------------------------------ observation
 

@@ -103,7 +103,7 @@ class CutoverRule(LiveRule):
 
     def write(self, api: LiveAPI, active: LiveFault, msg: LiveMessage, t: float) -> bool:
         if api.rng.random() < active.fault.unmapped_ratio:
-            msg.trace.touch("cutover", t, math.nan)  # until the view is repaired
+            msg.touch_until_repair("cutover", t)
             return True
         return False
 
@@ -119,7 +119,7 @@ class CutoverRule(LiveRule):
         for msg in api.inflight():
             if not msg.lost and msg.trace.acked_at < start and api.rng.random() < ratio:
                 msg.lost = True
-                msg.trace.touch("cutover", start, math.nan)
+                msg.touch_until_repair("cutover", start)
 
 
 MODEL = CutoverInjector

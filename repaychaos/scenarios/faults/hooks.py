@@ -138,16 +138,21 @@ class LiveTrace(Protocol):
 
 
 class LiveMessage(Protocol):
-    """An outbox message as a live rule sees it (scenario seconds)."""
+    """An outbox message as a live rule sees it (scenario seconds); the words are the model's
+    (:class:`ModelMessage`)."""
 
     account: str
     held: bool
-    corrupt: bool
+    bad: bool
     lost: bool
     enqueued: float
 
     @property
     def trace(self) -> LiveTrace: ...
+
+    def touch(self, cause: str, at: float, added: float) -> None: ...
+
+    def touch_until_repair(self, cause: str, at: float) -> None: ...
 
 
 class LiveFault(Protocol):

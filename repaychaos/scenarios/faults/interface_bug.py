@@ -7,7 +7,6 @@ carries (:func:`repaychaos.semantics.flip`). The damage lasts until the view is 
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
 from pydantic import model_validator
@@ -101,9 +100,9 @@ class InterfaceBugRule(LiveRule):
         outcome = judge_bug(api.rng.random(), fault.drop_ratio, fault.corrupt_ratio)
         if outcome is None:
             return False
-        msg.trace.touch("interface_bug", t, math.nan)  # until the view is repaired
+        msg.touch_until_repair("interface_bug", t)
         if outcome is CORRUPT:
-            msg.corrupt = flip(msg.corrupt)
+            msg.bad = flip(msg.bad)
         return outcome is DROP
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 from typing import Any, Iterator, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from repaychaos.scenarios.distributions import Duration
-from repaychaos.scenarios.faults.base import FaultBase, Window
+from repaychaos.scenarios.faults.base import MAX_FAULT_TIME, FaultBase, Window
 from repaychaos.scenarios.faults.hooks import Gate, LiveAPI, LiveFault, LiveMessage, LiveRule, ModelInjector
 from repaychaos.semantics import release_time
 
@@ -54,7 +54,7 @@ class Maintenance(FaultBase):
     type: Literal["maintenance"]
     component: Literal["sync", "credit", "ledger", "view"]
     mode: Literal["pause", "reject"] = "pause"
-    every: Duration | None = None
+    every: Duration | None = Field(None, le=MAX_FAULT_TIME)
 
     @model_validator(mode="after")
     def _recurrence(self) -> "Maintenance":

@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from repaychaos.scenarios.distributions import Distribution
-from repaychaos.scenarios.faults.base import FaultBase
+from pydantic import field_validator
+
+from repaychaos.scenarios.faults.base import FaultBase, bounded_delay
 from repaychaos.scenarios.faults.hooks import LiveAPI, LiveFault, LiveMessage, LiveRule, ModelAPI, ModelInjector
 
 __all__ = ["SyncDelay", "SPEC", "LABEL", "COLOUR", "ORDER", "MODEL", "LIVE", "EXAMPLE", "EXAMPLE_DESCRIPTION", "MEANINGS"]
@@ -40,6 +42,11 @@ class SyncDelay(FaultBase):
 
     type: Literal["sync_delay"]
     extra: Distribution
+
+    @field_validator("extra")
+    @classmethod
+    def _bounded(cls, extra: Any) -> Any:
+        return bounded_delay(extra)
 
 
 SPEC = SyncDelay
