@@ -16,7 +16,8 @@ from repaychaos.core.result import write_result
 from repaychaos.load.launcher import ServiceProcess
 from synthetic import synthetic_result
 from repaychaos.scenarios import load_scenario, load_scenario_data
-from repaychaos.target import load_target, run_target
+from repaychaos.load.blackbox import run_target
+from repaychaos.target import load_target
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "calibrate-test-token"

@@ -18,7 +18,8 @@ from repaychaos.core.stats import wilson
 from repaychaos.core.readlog import read_read_log
 from repaychaos.load.launcher import ServiceProcess, free_port
 from repaychaos.scenarios import load_scenario_data
-from repaychaos.target import ActionFailed, load_target, run_target
+from repaychaos.load.blackbox import ActionFailed, run_target
+from repaychaos.target import load_target
 
 pytestmark = pytest.mark.live
 
@@ -249,8 +250,12 @@ def test_ctrl_c_and_the_wall_clock_limit_roll_back_started_faults(tmp_path, how)
     cmd = [sys.executable, "-m", "repaychaos", "load", str(scenario), "--target", str(target), "--out", str(tmp_path / "o")]
     if how == "max-wall":
         proc = subprocess.run(cmd + ["--max-wall", "4"], capture_output=True, text=True, timeout=120)
-        assert proc.returncode in (0, 1), proc.stderr  # a bounded run that finished early still reports
-        actions = json.loads((tmp_path / "o" / "result.json").read_text())["run"]["actions"]
+        # a run cut short is not a measurement: exit 3, and it still reports, verdict inconclusive
+        assert proc.returncode == 3, proc.stderr
+        assert "the run ended before every shard's users were done" in proc.stderr
+        result = json.loads((tmp_path / "o" / "result.json").read_text())
+        assert result["verdict"] == "inconclusive" and not result["passed"]
+        actions = result["run"]["actions"]
         assert [(a["action"], a["reason"]) for a in actions] == [("start", "window"), ("stop", "rollback")]
     else:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

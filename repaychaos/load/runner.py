@@ -44,6 +44,7 @@ from repaychaos.core.errors import InvalidInput, RunFailed
 from repaychaos.core.safety import check_target
 from repaychaos.load.launcher import ServiceProcess, cpu_seconds, free_port, stop_process
 from repaychaos.load.settings import LocustSettings
+from repaychaos.load.swarm import done_count, shard_facts, start_locust, wait_for_shards
 from repaychaos.scenarios import Scenario
 from repaychaos.scenarios.distributions import Distribution
 from repaychaos.core.types import ResultRecord
@@ -60,7 +61,6 @@ MAX_REPAYMENTS = 3_000_000
 #: After the users are done, wall seconds to wait for in-flight messages and a due reconcile sweep.
 DRAIN_WALL_SECONDS = 30.0
 
-_LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
 
 def default_time_scale(scenario: Scenario) -> float:
@@ -306,37 +306,23 @@ def _attach(plan: LoadPlan, host: str) -> _Target:
 
 def _start_locust(plan: LoadPlan, target: _Target, work: Path, records: Path, deadline: float,
                   log: Any) -> list[subprocess.Popen[Any]]:
-    """Locust headless (one local runner, or a master with ``locust_workers`` local workers)."""
+    """Locust headless with the reference service's built-in description (one local runner, or a
+    master with ``locust_workers`` local workers)."""
     scenario_path = work / "scenario.json"
     scenario_path.write_text(json.dumps(plan.scenario.normalised()), encoding="utf-8")
     arrivals_end = target.t0 + plan.scenario.duration / target.k
     settings = LocustSettings(
         scenario=str(scenario_path), time_scale=target.k, t0=target.t0, record=str(records), shards=plan.shards,
-        quit_when_done=plan.locust_workers == 0, deadline=arrivals_end + 0.5 * (deadline - arrivals_end),
+        quit_when_done=True, deadline=arrivals_end + 0.5 * (deadline - arrivals_end),
         run_id=uuid.uuid4().hex[:8], parent_pid=os.getpid(), allow_remote=plan.allow_remote)
-    env = dict(os.environ, **settings.to_env())
-    run_time = max(5, math.ceil(deadline - time.time()))
-    cmd = [sys.executable, "-m", "locust", "-f", str(_LOCUSTFILE), "--headless", "-u", str(plan.shards), "-r",
-           str(plan.shards), "--host", target.base_url, "--run-time", f"{run_time}s", "--only-summary",
-           "--stop-timeout", "5", "--exit-code-on-error", "0", "--loglevel", "WARNING"]
-    popen: dict[str, Any] = dict(stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    if not plan.locust_workers:
-        return [subprocess.Popen(cmd, **popen)]
-    mport = free_port()
-    procs = [subprocess.Popen(cmd + ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(mport),
-                                     "--expect-workers", str(plan.locust_workers)], **popen)]
-    for _ in range(plan.locust_workers):
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "locust", "-f", str(_LOCUSTFILE), "--worker", "--master-host", "127.0.0.1",
-             "--master-port", str(mport), "--loglevel", "WARNING"], **popen))
-    return procs
+    return start_locust(settings, target.base_url, plan.locust_workers, deadline, log)
 
 
 def _wait_for_users(plan: LoadPlan, target: _Target, locusts: list[subprocess.Popen[Any]], records: Path,
                     deadline: float, bar: _Progress, status: _Status | None) -> bool:
     """Until every shard's users are done (True), Locust stops, or the deadline passes."""
-    while time.time() < deadline:
-        time.sleep(0.5)
+
+    def tick() -> bool:
         bar.update((time.time() - target.t0) * target.k)
         if status is not None:
             status.tick(time.time())
@@ -344,11 +330,9 @@ def _wait_for_users(plan: LoadPlan, target: _Target, locusts: list[subprocess.Po
             code = target.service.proc.returncode if target.service.proc else None
             raise RunFailed(f"the reference service exited with code {code} during the run:\n"
                             + target.service.log_tail())
-        if _done_count(records) >= plan.shards:
-            return True
-        if locusts[0].poll() is not None:
-            break
-    return False
+        return True
+
+    return wait_for_shards(plan.shards, locusts, records, deadline, tick)
 
 
 def _fetch_trace(target: _Target) -> dict[str, Any]:
@@ -423,7 +407,7 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
         locust_codes = [stop_process(p, 20.0) for p in locusts]
         drained = _drain(target.base_url, min(DRAIN_WALL_SECONDS, max(1.0, deadline + DRAIN_WALL_SECONDS - time.time())),
                          scenario.pipeline.reconcile.every is not None)
-        complete = complete or _done_count(records) >= plan.shards
+        complete = complete or done_count(records) >= plan.shards
         trace = _fetch_trace(target)
         ledger_ids = duplicates = None
         if target.service is not None:
@@ -453,17 +437,19 @@ def _collect(plan: LoadPlan, work: Path, records: Path, trace: dict[str, Any], l
     from repaychaos.core.collector import finalize
     from repaychaos.core.result import build_result
     from repaychaos.load.measure import collect, read_records
+    from repaychaos.load.validity import mark_invalid, time_resolution, validity
 
     recs = read_records(records)
     if not recs.users and not recs.done:
         raise RunFailed("Locust recorded no users:\n" + _tail(work / "locust.log"))
     col, counts = collect(plan.scenario, trace, recs.users, ledger_ids, duplicates)
     k = run["time_scale"]
+    facts = shard_facts(recs.done, k)
+    resolution = time_resolution(plan.scenario, recs.users, k)
     run = {
         **run,
-        "arrivals": sum(d.get("arrivals", 0) for d in recs.done),
-        "arrival_lag_p99_wall": max((d.get("lag_p99", 0.0) for d in recs.done), default=None),
-        "arrival_lag_max_wall": max((d.get("lag_max", 0.0) for d in recs.done), default=None),
+        "arrivals": facts["arrivals"],
+        "requests": facts["requests"],
         "service_stage_errors": trace.get("stage_errors", 0),
         # how late view writes happened vs their intended instant, in scenario seconds
         # (event-loop lateness times K): the load test's own time resolution
@@ -471,17 +457,25 @@ def _collect(plan: LoadPlan, work: Path, records: Path, trace: dict[str, Any], l
         # what the live service adds to the scenario's stage times (scenario seconds); it is
         # measured, never added to the model (docs/explanation/semantics.md, time compression)
         "overhead": trace.get("overhead"),
+        # how late each kind of request left its instant at the client (scenario seconds)
+        "request_lateness_s": facts["request_lateness_s"],
+        "lead_wall_s": facts["lead_wall_s"],
         # how far the server's read instants fell from the check policy's (scenario seconds)
-        "read_lateness_s": _scaled(recs.done, "read_late", k),
+        "read_lateness_s": facts["read_server_lateness_s"],
+        "time_resolution": resolution,
         "republished_after_restart": trace.get("recovered", 0),
         **counts,
     }
+    run["validity"] = validity(arrivals_late=facts["arrivals_late"], users=counts["users"], acked=counts["acked"],
+                               unacked=counts["unacked"], incomplete=counts["incomplete"],
+                               complete=bool(run["complete"]), cap_hit=facts["request_cap_hit"],
+                               resolution=resolution)
     if read_log is not None:
         from repaychaos.load.measure import write_user_reads
 
         run["read_log"] = write_user_reads(read_log, plan.scenario, trace, recs.users).name
-    return build_result(plan.scenario, "load", plan.scenario.seed, finalize([col.state]), replications=1, run=run,
-                        fail_on_inconclusive=fail_on_inconclusive)
+    return mark_invalid(build_result(plan.scenario, "load", plan.scenario.seed, finalize([col.state]),
+                                     replications=1, run=run, fail_on_inconclusive=fail_on_inconclusive))
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -505,22 +499,6 @@ def _drain(base_url: str, bound: float, sweeps: bool) -> bool:
         if time.time() >= end:
             return False
         time.sleep(0.25)
-
-
-def _scaled(done: list[dict[str, Any]], key: str, k: float) -> dict[str, float | None] | None:
-    """The worst shard's quantiles of a wall-second statistic, in scenario seconds."""
-    rows = [d[key] for d in done if d.get(key)]
-    if not rows:
-        return None
-    out: dict[str, float | None] = {}
-    for q in ("p50", "p99"):
-        values = [r[q] for r in rows if r.get(q) is not None]
-        out[q] = max(values) * k if values else None
-    return out
-
-
-def _done_count(records: Path) -> int:
-    return sum(1 for _ in records.glob("done-*.json"))
 
 
 def _ledger_facts(db: Path) -> tuple[set[str], int]:

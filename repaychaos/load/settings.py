@@ -47,6 +47,11 @@ class LocustSettings:
     parent_pid: int | None = None
     #: allow a non-loopback --host
     allow_remote: bool = False
+    #: a JSON file with the service's description in the target file format (None: the
+    #: reference service's built-in one, repaychaos.target.reference)
+    api: str | None = None
+    #: requests one shard may send (its share of the target file's max_requests; None: no cap)
+    max_requests: int | None = None
 
     def to_env(self) -> dict[str, str]:
         """The environment variables that say these settings (unset fields are left out)."""
