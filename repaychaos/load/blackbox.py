@@ -299,8 +299,9 @@ def _result(scenario: Scenario, target: Target, users: list[dict[str, Any]], fac
         counts["acked"] += 1
         if user.get("incomplete") or not user.get("done"):
             counts["incomplete"] += 1
-        ack = clock.scenario(user["ack"])
-        reads = [(clock.scenario(r[0]), "u" if r[1] else ("h" if len(r) > 3 and r[3] else "s"))
+        # rounded as the read log writes them, so the metrics and the log count the same users
+        ack = round(clock.scenario(user["ack"]), 4)
+        reads = [(round(clock.scenario(r[0]), 4), "u" if r[1] else ("h" if len(r) > 3 and r[3] else "s"))
                  for r in user.get("reads") or ()]
         phase = phase_of(windows, ack)
         line: dict[str, Any] = {"ack": ack, "phase": phase, "reads": reads,

@@ -27,12 +27,14 @@ class Lateness:
         self.counts: dict[int, int] = dict(counts or {})
         self.n = sum(self.counts.values())
         self.max = 0.0
+        self.total = 0.0  # the exact sum (early requests count negative), for the mean
 
     def add(self, late: float) -> None:
         """One request that left ``late`` wall seconds after its instant (negative: early)."""
         b = 0 if late <= FLOOR else 1 + int(math.log(late / FLOOR) / _LOG)
         self.counts[b] = self.counts.get(b, 0) + 1
         self.n += 1
+        self.total += late
         if late > self.max:
             self.max = late
 
@@ -40,6 +42,7 @@ class Lateness:
         for b, c in other.counts.items():
             self.counts[b] = self.counts.get(b, 0) + c
         self.n += other.n
+        self.total += other.total
         self.max = max(self.max, other.max)
 
     def quantile(self, q: float) -> float | None:
@@ -55,7 +58,7 @@ class Lateness:
         return self.max
 
     def to_json(self) -> dict[str, object]:
-        return {"counts": {str(b): c for b, c in sorted(self.counts.items())}, "max": self.max}
+        return {"counts": {str(b): c for b, c in sorted(self.counts.items())}, "max": self.max, "sum": self.total}
 
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> "Lateness":
@@ -64,6 +67,8 @@ class Lateness:
         out = cls({int(b): int(c) for b, c in raw.items()})
         mx = data.get("max", 0.0)
         out.max = float(mx) if isinstance(mx, (int, float)) else 0.0
+        total = data.get("sum", 0.0)
+        out.total = float(total) if isinstance(total, (int, float)) else 0.0
         return out
 
     @classmethod
@@ -73,11 +78,16 @@ class Lateness:
             out.merge(part)
         return out
 
+    def mean(self) -> float | None:
+        """The mean lateness (wall seconds; early requests count negative), or None when empty."""
+        return self.total / self.n if self.n else None
+
     def summary(self, k: float = 1.0) -> dict[str, float | int | None]:
-        """``n``, ``p50``, ``p99``, ``max`` times ``k`` (``k`` = K gives scenario seconds), rounded to 0.1 ms."""
+        """``n``, ``mean``, ``p50``, ``p99``, ``max`` times ``k`` (``k`` = K gives scenario seconds),
+        rounded to 0.1 ms (quantiles count early requests as 0)."""
 
         def r(x: float | None) -> float | None:
             return None if x is None else round(x * k, 4)
 
-        return {"n": self.n, "p50": r(self.quantile(0.5)), "p99": r(self.quantile(0.99)),
+        return {"n": self.n, "mean": r(self.mean()), "p50": r(self.quantile(0.5)), "p99": r(self.quantile(0.99)),
                 "max": r(self.max if self.n else None)}

@@ -349,7 +349,7 @@ class Repayer(FastHttpUser):
                 rec["gave_up"] = "request cap"
                 return False
             rec["attempts"] += 1
-            code, data, headers, sent, got = self._request(spec, values, "repay")
+            code, data, headers, sent, got = self._request(spec, values, spec.path)
             if code in spec.ok:
                 rec["tries"].append([round(got, 4), code, None])
                 rec["ack"] = got
@@ -407,7 +407,7 @@ class Repayer(FastHttpUser):
                 return
             values["read_at"] = repr(round(instant, 6))
             self._wait(instant, "read")
-            code, data, _headers, sent, got = self._request(spec, values, "status")
+            code, data, _headers, sent, got = self._request(spec, values, spec.path)
             if code != 200 or data is None:
                 rec["read_errors"] = rec.get("read_errors", 0) + 1
                 continue
