@@ -69,6 +69,7 @@ def measure(target_path: Path, requests_per_s: float, seconds: float, workers: i
         "lateness_ms": {k: {"p50": round(1000 * (v["p50"] or 0), 2), "p99": round(1000 * (v["p99"] or 0), 2)}
                         for k, v in late.items() if v["n"]},
         "lead_ms": {k: round(1000 * v, 2) for k, v in run["lead_wall_s"].items()},
+        "locust_cpu_s": run["cpu_seconds"]["locust"],
         "valid": run["validity"]["ok"], "why": run["validity"]["why"],
         "sustained": shortfall < SHORTFALL_MAX and p99 < LATE_P99_MAX,
         "wall_s": round(time.time() - started, 1), "loadavg_1m_before": round(load_before, 2),

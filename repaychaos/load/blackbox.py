@@ -41,7 +41,7 @@ from repaychaos.core.readlog import BASELINE, READ_LOG_NAME, phase_of, write_rea
 from repaychaos.core.result import build_result, fault_windows
 from repaychaos.core.safety import check_target
 from repaychaos.load.clock import Clock
-from repaychaos.load.launcher import stop_process
+from repaychaos.load.launcher import cpu_seconds, stop_process
 from repaychaos.load.measure import read_records
 from repaychaos.load.settings import LocustSettings
 from repaychaos.load.swarm import shard_facts, start_locust, wait_for_shards, write_api
@@ -177,6 +177,7 @@ def run_target(scenario: Scenario, target: Target, *, target_file: str = "TARGET
         return not failure
 
     complete = False
+    cpu: float | None = None
     with tempfile.TemporaryDirectory(prefix="repaychaos-target-") as name, contextlib.ExitStack() as cleanup:
         work = Path(name)
         records = work / "records"
@@ -195,6 +196,7 @@ def run_target(scenario: Scenario, target: Target, *, target_file: str = "TARGET
             for proc in locusts:
                 cleanup.callback(stop_process, proc, 5.0)
             complete = wait_for_shards(shards, locusts, records, deadline, tick, poll=0.05)
+            cpu = round(sum(cpu_seconds(p) or 0.0 for p in locusts), 3)
             for proc in locusts:
                 stop_process(proc, 20.0)
         finally:  # rollbacks: every window that started gets its stop action, whatever happened
@@ -204,7 +206,7 @@ def run_target(scenario: Scenario, target: Target, *, target_file: str = "TARGET
         recs = read_records(records)
         if not recs.users and not recs.done and not failure:
             raise RunFailed("Locust recorded no users:\n" + _tail(work / "locust.log"))
-    facts = {**shard_facts(recs.done, k), "locust_workers": locust_workers}
+    facts = {**shard_facts(recs.done, k), "locust_workers": locust_workers, "cpu_seconds": {"locust": cpu}}
     users = sorted(recs.users, key=lambda u: u["arrived"])
     cap_left = max(0, target.max_requests - facts["requests"])
     lookups = (_lookups(users, target, base_url, cap_left)
@@ -341,6 +343,7 @@ def _result(scenario: Scenario, target: Target, users: list[dict[str, Any]], fac
         "wall_seconds": round(time.time() - started, 3),
         "target": target.base_url,
         "locust_workers": facts.get("locust_workers", 0),
+        "cpu_seconds": facts.get("cpu_seconds"),
         "complete": complete,
         "requests": facts["requests"],
         "request_cap": target.max_requests,
