@@ -219,6 +219,11 @@ def sim(scenario: str, seed: int | None, replications: int | None, processes: in
 @click.option("--allow-remote", is_flag=True, help="Allow --host to be a non-loopback address.")
 @click.option("--locust-workers", type=click.IntRange(0), default=0, show_default=True,
               help="Local Locust workers (master/worker mode), each a shard of the arrivals; live and --target.")
+@click.option("--locust-remote-workers", type=click.IntRange(0), default=0, show_default=True,
+              help="Also wait for this many Locust workers from other machines (the command to run there is "
+                   "printed; they have a minute to join).")
+@click.option("--locust-master-bind", default="127.0.0.1", show_default=True, metavar="HOST",
+              help="Address the Locust master listens on for workers (beyond loopback only with --allow-remote).")
 @click.option("--max-wall", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
               help="Hard wall-clock bound of the whole run (default: the scenario's compressed length plus a margin).")
 @click.option("--keep-dir", type=click.Path(file_okay=False), default=None,
@@ -229,8 +234,9 @@ def sim(scenario: str, seed: int | None, replications: int | None, processes: in
 @_progress
 @_guarded
 def load(scenario: str, time_scale: float | None, wall: str | None, out: str | None, host: str | None,
-         allow_remote: bool, locust_workers: int, max_wall: float | None, keep_dir: str | None, target: str | None,
-         inconclusive: str, progress: bool | None) -> None:
+         allow_remote: bool, locust_workers: int, locust_remote_workers: int, locust_master_bind: str,
+         max_wall: float | None, keep_dir: str | None, target: str | None, inconclusive: str,
+         progress: bool | None) -> None:
     """Start the reference service, drive it with Locust, and measure SCENARIO (or --target: your service).
 
     The first line on stderr says how long the run takes in wall time and why; without a
@@ -240,7 +246,7 @@ def load(scenario: str, time_scale: float | None, wall: str | None, out: str | N
     if target is not None:
         out_dir = _out_dir(out, sc.name, "target")
         result = _run_target(sc, target, out_dir, time_scale, allow_remote, max_wall, inconclusive == "fail",
-                             locust_workers)
+                             locust_workers, locust_remote_workers, locust_master_bind)
         sys.exit(_finish(result, out_dir))
     from repaychaos.load.runner import run_load
 
@@ -248,12 +254,13 @@ def load(scenario: str, time_scale: float | None, wall: str | None, out: str | N
     result = run_load(sc, time_scale=time_scale, allow_remote=allow_remote, host=host,
                       locust_workers=locust_workers, progress=progress, max_wall=max_wall, keep_dir=keep_dir,
                       fail_on_inconclusive=inconclusive == "fail", read_log=out_dir / "reads.jsonl.gz",
-                      wall=_wall(wall))
+                      wall=_wall(wall), remote_workers=locust_remote_workers, master_bind=locust_master_bind)
     sys.exit(_finish(result, out_dir))
 
 
 def _run_target(sc: Scenario, target_file: str, out_dir: Path, time_scale: float | None, allow_remote: bool,
-                max_wall: float | None, strict: bool, locust_workers: int = 0) -> ResultRecord:
+                max_wall: float | None, strict: bool, locust_workers: int = 0, remote_workers: int = 0,
+                master_bind: str = "127.0.0.1") -> ResultRecord:
     """A target run; a failed fault action (exit 3) still leaves its partial result.json."""
     from repaychaos.core.result import write_result
     from repaychaos.load.blackbox import ActionFailed, run_target
@@ -262,7 +269,8 @@ def _run_target(sc: Scenario, target_file: str, out_dir: Path, time_scale: float
     try:
         return run_target(sc, load_target(target_file), target_file=target_file, time_scale=time_scale,
                           allow_remote=allow_remote, max_wall=max_wall, read_log=out_dir / "reads.jsonl.gz",
-                          fail_on_inconclusive=strict, locust_workers=locust_workers)
+                          fail_on_inconclusive=strict, locust_workers=locust_workers,
+                          remote_workers=remote_workers, master_bind=master_bind)
     except ActionFailed as exc:
         if exc.result is not None:
             click.echo(f"  wrote {write_result(exc.result, out_dir)} (partial)", err=True)

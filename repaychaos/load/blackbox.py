@@ -44,7 +44,7 @@ from repaychaos.load.clock import Clock
 from repaychaos.load.launcher import cpu_seconds, stop_process
 from repaychaos.load.measure import read_records
 from repaychaos.load.settings import LocustSettings
-from repaychaos.load.swarm import shard_facts, start_locust, wait_for_shards, write_api
+from repaychaos.load.swarm import check_swarm, shard_facts, start_locust, swarm_lead, wait_for_shards
 from repaychaos.load.validity import mark_invalid, time_resolution, validity
 from repaychaos.target.actions import ActionRunner
 from repaychaos.target.loader import check_against_scenario
@@ -55,10 +55,8 @@ from repaychaos.core.types import ResultRecord
 if TYPE_CHECKING:
     from repaychaos.scenarios import Scenario
 
-__all__ = ["run_target", "ActionFailed", "LEAD_SECONDS"]
+__all__ = ["run_target", "ActionFailed"]
 
-#: Wall seconds between the start of the run and scenario time 0.
-LEAD_SECONDS = 1.0
 
 
 class ActionFailed(RunFailed):
@@ -90,12 +88,14 @@ def _tail_seconds(scenario: Scenario) -> float:
 def run_target(scenario: Scenario, target: Target, *, target_file: str = "TARGET", time_scale: float | None = None,
                allow_remote: bool = False, max_wall: float | None = None, read_log: Any = None,
                progress: bool | None = None, fail_on_inconclusive: bool = True,
-               locust_workers: int = 0) -> ResultRecord:
+               locust_workers: int = 0, remote_workers: int = 0, master_bind: str = "127.0.0.1") -> ResultRecord:
     """Run ``scenario``'s users against ``target`` on the load engine; the result record (source ``target``).
 
     ``read_log``: where to write the per-user read log (``reads.jsonl.gz``), or None.
     ``locust_workers``: N > 0 runs Locust as a master with N local workers, each a shard of
-    the arrivals (the request cap split evenly between them).
+    the arrivals (the request cap split evenly between them); ``remote_workers``: also wait
+    for that many from other machines (the master listens on ``master_bind``; the command
+    to run on them is printed on stderr).
     Raises :class:`ActionFailed` (exit 3, partial result attached) when a fault action fails.
     """
     import requests
@@ -116,10 +116,11 @@ def run_target(scenario: Scenario, target: Target, *, target_file: str = "TARGET
     if locust_workers < 0:
         raise InvalidInput(f"--locust-workers must be >= 0, found {locust_workers}")
     _check_budget(scenario, target)
-    shards = max(1, locust_workers)
+    check_swarm(remote_workers, master_bind, allow_remote)
+    shards = max(1, locust_workers + remote_workers)
 
     started = time.time()
-    clock = Clock(started + LEAD_SECONDS + 1.5 * locust_workers, k)  # Locust is up before scenario time 0
+    clock = Clock(started + swarm_lead(locust_workers, remote_workers), k)  # Locust is up before scenario time 0
     span = (scenario.duration + _tail_seconds(scenario)) / k
     deadline = clock.t0 + span + 10.0 + 0.2 * span
     if max_wall is not None:
@@ -182,17 +183,16 @@ def run_target(scenario: Scenario, target: Target, *, target_file: str = "TARGET
         work = Path(name)
         records = work / "records"
         records.mkdir()
-        scenario_path = work / "scenario.json"
-        scenario_path.write_text(json.dumps(scenario.normalised()), encoding="utf-8")
         arrivals_end = clock.wall(scenario.duration)
         settings = LocustSettings(
-            scenario=str(scenario_path), api=write_api(work / "api.json", target), time_scale=k, t0=clock.t0,
+            scenario=json.dumps(scenario.normalised()),
+            api=json.dumps(target.model_dump(mode="json", by_alias=True)), time_scale=k, t0=clock.t0,
             record=str(records), shards=shards, quit_when_done=True,
             deadline=arrivals_end + 0.5 * max(0.0, deadline - arrivals_end), run_id=run_id,
             parent_pid=os.getpid(), allow_remote=allow_remote, max_requests=target.max_requests // shards)
         log = cleanup.enter_context(open(work / "locust.log", "w"))
         try:
-            locusts = start_locust(settings, base_url, locust_workers, deadline, log)
+            locusts = start_locust(settings, base_url, locust_workers, deadline, log, remote_workers, master_bind)
             for proc in locusts:
                 cleanup.callback(stop_process, proc, 5.0)
             complete = wait_for_shards(shards, locusts, records, deadline, tick, poll=0.05)

@@ -55,7 +55,7 @@ from repaychaos.load import events as live_events
 from repaychaos.load.clock import Clock, retry_after_seconds
 from repaychaos.load.lateness import Lateness
 from repaychaos.load.settings import LocustSettings
-from repaychaos.scenarios import resolve_scenario
+from repaychaos.scenarios import load_scenario_data, resolve_scenario
 from repaychaos.semantics import arrival_times
 from repaychaos.target.reference import reference_target
 from repaychaos.target.render import MISSING, render, resolve_pointer
@@ -65,12 +65,16 @@ __all__ = ["Repayer", "LEAD_MAX", "RETRY_LEAD", "MAX_FAILURES", "DEFAULT_RETRY_A
 
 try:
     SETTINGS = LocustSettings.from_env()
-    SCENARIO = resolve_scenario(SETTINGS.scenario)
-    if SETTINGS.api is not None:
-        with open(SETTINGS.api, encoding="utf-8") as _fh:
-            API: Target | None = Target.model_validate(json.load(_fh))
+    # inline JSON (as the runner hands it to remote workers), a path, or a bundled name
+    SCENARIO = (load_scenario_data(json.loads(SETTINGS.scenario)) if SETTINGS.scenario.startswith("{")
+                else resolve_scenario(SETTINGS.scenario))
+    if SETTINGS.api is None:
+        API: Target | None = None  # the reference service's, once the host is known
+    elif SETTINGS.api.startswith("{"):
+        API = Target.model_validate(json.loads(SETTINGS.api))
     else:
-        API = None  # the reference service's, once the host is known
+        with open(SETTINGS.api, encoding="utf-8") as _fh:
+            API = Target.model_validate(json.load(_fh))
 except (RepaychaosError, OSError, ValueError) as exc:  # the user's input: say what, not a traceback
     raise SystemExit(f"repaychaos: {exc}") from None
 SHARDS = SETTINGS.shards

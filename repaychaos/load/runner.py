@@ -9,9 +9,17 @@ whatever is left. The metrics come from :mod:`repaychaos.load.measure` through t
 collectors, in scenario seconds.
 
 Default time scale: K = duration / 60 s (a run of about a minute of arrivals), but never
-so fast that the arrivals exceed :data:`MAX_WALL_RATE` repayments per wall second (half
-of what bench/bench_service.py sustained with ack p99 < 100 ms on a 2-core machine, as a
-margin for other work on it), so long busy scenarios take longer than a minute.
+so fast that the arrivals exceed :data:`MAX_WALL_RATE` repayments per wall second, so long
+busy scenarios take longer than a minute. ``MAX_WALL_RATE`` is the one constant that sets
+how long live runs take (month-end-peak, 75/s at its peak over 6 h: about 82 minutes at
+250/s), and it is chosen by measurement, not by formula: the highest wall rate at which
+``repaychaos run`` still agrees with the model on every bundled scenario, phase rows
+included, on the reference machine (2 cores). Raising it costs agreement first through
+time resolution (every wall millisecond is K scenario milliseconds), which each run now
+checks itself: a run that cannot keep up, or whose reads land too late, says so
+(``run.validity``, exit 3) instead of passing. Measure before raising it:
+``repaychaos run SCENARIO --time-scale K`` for each bundled scenario at the K that rate
+gives, and keep the highest rate at which all agree.
 
 Time resolution: the event loops wake sleepers a fraction of a millisecond late, and K
 multiplies that into scenario time. The service schedules each stage from the previous
@@ -44,7 +52,7 @@ from repaychaos.core.errors import InvalidInput, RunFailed
 from repaychaos.core.safety import check_target
 from repaychaos.load.launcher import ServiceProcess, cpu_seconds, free_port, stop_process
 from repaychaos.load.settings import LocustSettings
-from repaychaos.load.swarm import done_count, shard_facts, start_locust, wait_for_shards
+from repaychaos.load.swarm import check_swarm, done_count, shard_facts, start_locust, swarm_lead, wait_for_shards
 from repaychaos.scenarios import Scenario
 from repaychaos.scenarios.distributions import Distribution
 from repaychaos.core.types import ResultRecord
@@ -52,7 +60,8 @@ from repaychaos.core.types import ResultRecord
 __all__ = ["run_load", "plan_load", "LoadPlan", "default_time_scale", "wall_time_scale", "plan_line", "check_target",
            "MAX_WALL_RATE", "TARGET_WALL_SECONDS", "STATUS_EVERY"]
 
-#: Repayments per wall second the default time scale never exceeds (bench: 500/s sustained).
+#: Repayments per wall second the default time scale never exceeds: the highest rate at which
+#: every bundled scenario's live run agreed with the model (see the module docstring).
 MAX_WALL_RATE = 250.0
 #: Wall seconds of arrivals the default time scale aims at.
 TARGET_WALL_SECONDS = 60.0
@@ -216,10 +225,13 @@ class LoadPlan:
     allow_remote: bool
     #: why the time scale is what it is (the first line of the run says it)
     why: str
+    #: Locust workers expected from other machines, and the address the master listens on for them
+    remote_workers: int = 0
+    master_bind: str = "127.0.0.1"
 
     @property
     def shards(self) -> int:
-        return max(1, self.locust_workers)
+        return max(1, self.locust_workers + self.remote_workers)
 
     def deadline(self, t0: float, k: float, started: float, max_wall: float | None) -> float:
         """The wall-clock instant the run ends at the latest: its own length plus slack, or ``max_wall``."""
@@ -229,7 +241,8 @@ class LoadPlan:
 
 
 def plan_load(scenario: Scenario, *, time_scale: float | None = None, host: str | None = None,
-              locust_workers: int = 0, allow_remote: bool = False, wall: float | None = None) -> LoadPlan:
+              locust_workers: int = 0, allow_remote: bool = False, wall: float | None = None,
+              remote_workers: int = 0, master_bind: str = "127.0.0.1") -> LoadPlan:
     """Check the options against the scenario (InvalidInput if they cannot run) and fix the plan."""
     if time_scale is not None and time_scale <= 0:
         raise InvalidInput(f"--time-scale must be > 0, found {time_scale}")
@@ -259,7 +272,8 @@ def plan_load(scenario: Scenario, *, time_scale: float | None = None, host: str 
         k = default_time_scale(scenario)
         why = ("the default: arrivals in about a minute" if k >= scenario.duration / TARGET_WALL_SECONDS - 1e-9
                else f"the default, capped so the peak stays under {MAX_WALL_RATE:g} repayments per wall second")
-    return LoadPlan(scenario, k, tail, locust_workers, allow_remote, why)
+    check_swarm(remote_workers, master_bind, allow_remote)
+    return LoadPlan(scenario, k, tail, locust_workers, allow_remote, why, remote_workers, master_bind)
 
 
 @dataclass
@@ -276,7 +290,7 @@ class _Target:
 def _start_service(plan: LoadPlan, work: Path) -> _Target:
     """The reference service on a free loopback port, its scenario time 0 a few seconds ahead."""
     assert plan.time_scale is not None
-    lead = 4.0 + 1.5 * plan.locust_workers  # so Locust is up before scenario time 0
+    lead = swarm_lead(plan.locust_workers, plan.remote_workers)  # so Locust is up before scenario time 0
     t0 = time.time() + lead
     service = ServiceProcess(plan.scenario, work / "service.db", time_scale=plan.time_scale,
                              token=secrets.token_urlsafe(24), t0=t0, log=work / "service.log")
@@ -308,14 +322,13 @@ def _start_locust(plan: LoadPlan, target: _Target, work: Path, records: Path, de
                   log: Any) -> list[subprocess.Popen[Any]]:
     """Locust headless with the reference service's built-in description (one local runner, or a
     master with ``locust_workers`` local workers)."""
-    scenario_path = work / "scenario.json"
-    scenario_path.write_text(json.dumps(plan.scenario.normalised()), encoding="utf-8")
     arrivals_end = target.t0 + plan.scenario.duration / target.k
     settings = LocustSettings(
-        scenario=str(scenario_path), time_scale=target.k, t0=target.t0, record=str(records), shards=plan.shards,
+        scenario=json.dumps(plan.scenario.normalised()), time_scale=target.k, t0=target.t0, record=str(records), shards=plan.shards,
         quit_when_done=True, deadline=arrivals_end + 0.5 * (deadline - arrivals_end),
         run_id=uuid.uuid4().hex[:8], parent_pid=os.getpid(), allow_remote=plan.allow_remote)
-    return start_locust(settings, target.base_url, plan.locust_workers, deadline, log)
+    return start_locust(settings, target.base_url, plan.locust_workers, deadline, log, plan.remote_workers,
+                        plan.master_bind)
 
 
 def _wait_for_users(plan: LoadPlan, target: _Target, locusts: list[subprocess.Popen[Any]], records: Path,
@@ -369,7 +382,8 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
              host: str | None = None, locust_workers: int = 0, progress: bool | None = None,
              fail_on_inconclusive: bool = True, max_wall: float | None = None,
              keep_dir: str | os.PathLike[str] | None = None,
-             read_log: str | os.PathLike[str] | None = None, wall: float | None = None) -> ResultRecord:
+             read_log: str | os.PathLike[str] | None = None, wall: float | None = None,
+             remote_workers: int = 0, master_bind: str = "127.0.0.1") -> ResultRecord:
     """Run ``scenario`` against the reference service with Locust; the result record (source ``load``).
 
     plan -> service -> load -> drain -> collect. ``host``: drive an already running service
@@ -379,10 +393,12 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
     the scenario's own length plus slack). ``keep_dir``: keep the database, records and logs
     there instead of a temporary folder. ``read_log``: also write every user's reads there
     (the :mod:`repaychaos.core.readlog` format, for re-analysis and calibration). ``wall``:
-    pick the time scale so the run takes about this many wall seconds.
+    pick the time scale so the run takes about this many wall seconds. ``remote_workers``:
+    also wait for that many Locust workers from other machines (the master listens on
+    ``master_bind``; the command to run on them is printed on stderr).
     """
     plan = plan_load(scenario, time_scale=time_scale, host=host, locust_workers=locust_workers,
-                     allow_remote=allow_remote, wall=wall)
+                     allow_remote=allow_remote, wall=wall, remote_workers=remote_workers, master_bind=master_bind)
     started = time.time()
     with _workdir(keep_dir) as work, contextlib.ExitStack() as cleanup:
         records = work / "records"
@@ -422,6 +438,7 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
             "wall_seconds": round(time.time() - started, 3),
             "target": target.base_url,
             "locust_workers": locust_workers,
+            "remote_workers": remote_workers,
             "complete": complete,
             "drained": drained,
             "locust_exit_codes": locust_codes,

@@ -23,9 +23,30 @@ from repaychaos.load.lateness import Lateness
 from repaychaos.load.settings import LocustSettings
 
 __all__ = ["LOCUSTFILE", "start_locust", "wait_for_shards", "done_count", "shard_facts", "worker_command",
-           "write_api"]
+           "remote_worker_line",
+           "swarm_lead", "check_swarm", "REMOTE_JOIN_SECONDS"]
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+
+
+#: Wall seconds remote workers have to join before scenario time 0.
+REMOTE_JOIN_SECONDS = 60.0
+
+
+def swarm_lead(workers: int, remote_workers: int) -> float:
+    """Wall seconds from starting Locust to scenario time 0: the processes start and connect."""
+    return 4.0 + 1.5 * workers + (REMOTE_JOIN_SECONDS if remote_workers else 0.0)
+
+
+def check_swarm(remote_workers: int, master_bind: str, allow_remote: bool) -> None:
+    """Refuse a swarm the options cannot run (InvalidInput): negative counts, a master listening
+    beyond loopback without ``--allow-remote``."""
+    from repaychaos.core.errors import InvalidInput
+    from repaychaos.core.safety import check_target
+
+    if remote_workers < 0:
+        raise InvalidInput(f"--locust-remote-workers must be >= 0, found {remote_workers}")
+    check_target(f"http://{master_bind}", allow_remote, "--locust-master-bind")
 
 
 def worker_command(master_host: str, master_port: int) -> list[str]:
@@ -34,23 +55,40 @@ def worker_command(master_host: str, master_port: int) -> list[str]:
             "--master-port", str(master_port), "--loglevel", "WARNING"]
 
 
-def start_locust(settings: LocustSettings, host: str, workers: int, deadline: float,
-                 log: Any) -> list[subprocess.Popen[Any]]:
-    """Locust headless: one local runner, or a master with ``workers`` local workers (the master first)."""
+def start_locust(settings: LocustSettings, host: str, workers: int, deadline: float, log: Any,
+                 remote_workers: int = 0, master_bind: str = "127.0.0.1") -> list[subprocess.Popen[Any]]:
+    """Locust headless: one local runner, or a master with ``workers`` local workers (the master
+    first). ``remote_workers``: the master also waits for that many workers from other machines,
+    listening on ``master_bind``; the command they run is printed on stderr."""
     env = dict(os.environ, **settings.to_env())
     run_time = max(5, math.ceil(deadline - time.time()))
     cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(settings.shards), "-r",
            str(settings.shards), "--host", host, "--run-time", f"{run_time}s", "--only-summary",
            "--stop-timeout", "5", "--exit-code-on-error", "0", "--loglevel", "WARNING"]
     popen: dict[str, Any] = dict(stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    if not workers:
+    if not workers and not remote_workers:
         return [subprocess.Popen(cmd, **popen)]
     mport = free_port()
-    procs = [subprocess.Popen(cmd + ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(mport),
-                                     "--expect-workers", str(workers)], **popen)]
+    procs = [subprocess.Popen(cmd + ["--master", "--master-bind-host", master_bind, "--master-bind-port", str(mport),
+                                     "--expect-workers", str(workers + remote_workers)], **popen)]
     for _ in range(workers):
         procs.append(subprocess.Popen(worker_command("127.0.0.1", mport), **popen))
+    if remote_workers:
+        sys.stderr.write(remote_worker_line(settings, master_bind, mport, remote_workers) + "\n")
+        sys.stderr.flush()
     return procs
+
+
+def remote_worker_line(settings: LocustSettings, master_host: str, master_port: int, count: int) -> str:
+    """What to run on each of ``count`` other machines (repaychaos installed there) to join the run."""
+    import dataclasses
+    import shlex
+
+    inline = dataclasses.replace(settings, record=None, parent_pid=None)
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in inline.to_env().items())
+    return (f"load: waiting for {count} remote Locust worker(s); on each machine run:\n  env {env} locust -f "
+            f"$(python -c 'import repaychaos.load.locustfile as m; print(m.__file__)') --worker "
+            f"--master-host {master_host} --master-port {master_port}")
 
 
 def done_count(records: Path) -> int:
@@ -93,9 +131,3 @@ def shard_facts(done: list[dict[str, Any]], k: float) -> dict[str, Any]:
         "arrivals_late": merged.get("repay", Lateness()),
         "read_server_lateness_s": server.summary(k) if server.n else None,
     }
-
-
-def write_api(path: Path, api: Any) -> str:
-    """The service's description as the JSON file the Locust users read (REPAYCHAOS_API)."""
-    path.write_text(json.dumps(api.model_dump(mode="json", by_alias=True)), encoding="utf-8")
-    return str(path)
