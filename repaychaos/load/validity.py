@@ -20,8 +20,10 @@ relative bias, and the run's resolution is ok when it is at most
 :data:`RESOLUTION_RATIO` = 5 % (0.018 at e^-1 = 0.368, a third of the 99.9 % interval
 of 800 reads). ``e`` counts what the client adds: the read's instant (the service's, when
 its description names it; else the midpoint of sending and answer) after the planned one,
-plus, when the service names no ack instant of its own, the round trip of the
-acknowledging request (the ack reached the user that much after the commit, at most).
+plus, when the service names no ack instant of its own, half the round trip of the
+acknowledging request (the commit happened somewhere in it: the midpoint, as for a
+read's instant; a service that answers right after its commit makes this an
+overestimate).
 A service that answers as of the planned instant (``{read_at}``) and says so in its
 ``read_at`` removes the read's part.
 """
@@ -69,11 +71,11 @@ def shortest_check_delay(scenario: Scenario) -> float:
 
 
 def read_lateness(users: list[dict[str, Any]]) -> Lateness:
-    """Wall seconds each read landed after its planned instant, plus the ack round trip when the
-    service names no ack instant of its own (the client's part of every staleness reading)."""
+    """Wall seconds each read landed after its planned instant, plus half the ack's round trip when
+    the service names no ack instant of its own (the client's part of every staleness reading)."""
     out = Lateness()
     for user in users:
-        ack_lag = 0.0 if user.get("acked_at") is not None else max(0.0, float(user.get("ack_latency") or 0.0))
+        ack_lag = 0.0 if user.get("acked_at") is not None else max(0.0, float(user.get("ack_latency") or 0.0)) / 2
         for read in user.get("reads") or ():
             if len(read) >= 5 and read[4] is not None:
                 out.add(float(read[0]) - float(read[4]) + ack_lag)
