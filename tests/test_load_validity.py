@@ -115,8 +115,12 @@ def test_validity_names_each_reason_and_an_invalid_result_never_passes():
     good = validity(arrivals_late=Lateness(), users=100, acked=100, unacked=0, incomplete=0, complete=True,
                     cap_hit=False, resolution={"ok": True, "why": ""})
     assert good == {"ok": True, "why": []}
-    result = {"verdict": "pass", "passed": True, "run": {"validity": v}}
+    result = {"verdict": "pass", "passed": True, "run": {"validity": v},
+              "slo": [{"metric": "lost_repayments", "verdict": "pass", "passed": True},
+                      {"metric": "stale_read_ratio", "verdict": "fail", "passed": False}]}
     assert mark_invalid(result)["verdict"] == "inconclusive" and not result["passed"]
+    assert [(r["verdict"], r["passed"]) for r in result["slo"]] == [("inconclusive", False), ("fail", False)]
+    assert "late reads" in result["slo"][0]["not_a_measurement"]
 
 
 def test_compare_calls_an_invalid_measurement_inconclusive_not_agreement():

@@ -246,8 +246,10 @@ def test_the_pytest_plugin_gates_on_a_target_run(tmp_path):
                                "--repaychaos-target", str(target), "--repaychaos-time-scale", str(K)],
                               capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "PASSED gate.chaos.yaml::slo[lost_repayments]" in proc.stdout
     assert "FAILED gate.chaos.yaml::slo[stale_read_ratio]" in proc.stdout
+    # a run whose reads landed too late is not a measurement: no SLO of it passes, and it says why
+    assert ("PASSED gate.chaos.yaml::slo[lost_repayments]" in proc.stdout
+            or "the run is not a measurement (time resolution" in proc.stdout), proc.stdout
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "max-wall"])

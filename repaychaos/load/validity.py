@@ -130,9 +130,16 @@ def validity(*, arrivals_late: Lateness, users: int, acked: int, unacked: int, i
 
 
 def mark_invalid(result: ResultRecord) -> ResultRecord:
-    """A result whose ``run.validity`` failed: verdict ``inconclusive``, never passed."""
+    """A result whose ``run.validity`` failed: verdict ``inconclusive``, never passed, and no SLO
+    row passes either (each says why in ``not_a_measurement``)."""
     valid = result.get("run", {}).get("validity", {})
     if not valid.get("ok", True):
         result["verdict"] = "inconclusive"
         result["passed"] = False
+        why = "; ".join(valid.get("why") or ())
+        for row in result.get("slo") or ():
+            if row.get("verdict") == "pass" or row.get("passed"):
+                row["verdict"] = "inconclusive"
+                row["passed"] = False
+                row["not_a_measurement"] = why
     return result

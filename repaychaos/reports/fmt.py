@@ -108,7 +108,9 @@ def slo_sentence(row: Mapping[str, Any]) -> str:
         text += f" (95% CI {format_ci(metric, row['ci95'])})"
     text += f", rule {row['rule']}"
     verdict = verdict_of(row)
-    if verdict == "inconclusive":
+    if row.get("not_a_measurement"):
+        text += f" -> INCONCLUSIVE: the run is not a measurement ({row['not_a_measurement']})"
+    elif verdict == "inconclusive":
         text += " -> INCONCLUSIVE: the 95% interval straddles the threshold"
         text += "; counted as a failure" if not row.get("passed") else "; not counted as a failure"
     else:
