@@ -366,8 +366,6 @@ class Repayer(FastHttpUser):
                     rec["acked_at"] = float(server)
                 # the first look is timed from the service's own ack when it names it
                 rec["ack_mark"] = rec.get("acked_at", got)
-                if not spec.id:
-                    rec["id"] = key_id(rec)
                 return True
             if code in spec.retry:
                 retry_at = resolve_pointer(data, spec.retry_at) if spec.retry_at and data is not None else MISSING
@@ -438,7 +436,3 @@ class Repayer(FastHttpUser):
                                    support_contact=stale_only and len(rec["reads"]) == check.max_checks,
                                    first_usable_s=None)
 
-
-def key_id(rec: dict[str, Any]) -> str:
-    """A repayment's identity when the service names none: its idempotency key."""
-    return str(rec["key"])
