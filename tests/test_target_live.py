@@ -113,7 +113,8 @@ def test_a_maintenance_pause_put_in_by_a_start_action_shows_in_its_phase(tmp_pat
         result = run_target(scenario, target, time_scale=K)
     actions = result["run"]["actions"]
     assert [(a["action"], a["ok"], a["reason"]) for a in actions] == [("start", True, "window"), ("stop", True, "window")]
-    assert actions[0]["status"] == 201 and 15.0 <= actions[0]["at"] < 15.5
+    # on its instant, give or take a wake-up on a busy machine (1 s of scenario time is 100 ms wall)
+    assert actions[0]["status"] == 201 and 15.0 <= actions[0]["at"] < 16.0
     by_phase = result["attribution"]["stale_reads_by_phase"]
     pause = result["phases"]["pause-sync"]
     # acked in [15, 25) and read 1 s later, still inside the pause unless acked in its last second

@@ -195,7 +195,8 @@ def run_target(scenario: Scenario, target: Target, *, target_file: str = "TARGET
             locusts = start_locust(settings, base_url, locust_workers, deadline, log, remote_workers, master_bind)
             for proc in locusts:
                 cleanup.callback(stop_process, proc, 5.0)
-            complete = wait_for_shards(shards, locusts, records, deadline, tick, poll=0.05)
+            complete = wait_for_shards(shards, locusts, records, deadline, tick, poll=0.5,
+                                       next_at=lambda: timers[0][0] if timers else None)
             cpu = round(sum(cpu_seconds(p) or 0.0 for p in locusts), 3)
             for proc in locusts:
                 stop_process(proc, 20.0)

@@ -97,8 +97,10 @@ def done_count(records: Path) -> int:
 
 
 def wait_for_shards(shards: int, locusts: list[subprocess.Popen[Any]], records: Path, deadline: float,
-                    tick: Callable[[], bool] | None = None, poll: float = 0.5) -> bool:
-    """Until every shard's users are done (True), Locust stops, ``tick`` says stop, or the deadline passes."""
+                    tick: Callable[[], bool] | None = None, poll: float = 0.5,
+                    next_at: Callable[[], float | None] | None = None) -> bool:
+    """Until every shard's users are done (True), Locust stops, ``tick`` says stop, or the deadline
+    passes. ``next_at``: the wall instant ``tick`` next has something to do (woken for it)."""
     while time.time() < deadline:
         if tick is not None and not tick():
             return False
@@ -106,7 +108,11 @@ def wait_for_shards(shards: int, locusts: list[subprocess.Popen[Any]], records: 
             return True
         if locusts[0].poll() is not None:
             return done_count(records) >= shards
-        time.sleep(min(poll, max(0.0, deadline - time.time())))
+        wake = min(time.time() + poll, deadline)
+        due = next_at() if next_at is not None else None
+        if due is not None:
+            wake = min(wake, due)
+        time.sleep(max(0.0, wake - time.time()))
     return False
 
 
