@@ -137,3 +137,23 @@ def test_compare_calls_an_invalid_measurement_inconclusive_not_agreement():
                        "time_resolution": {"ok": False, "why": "late"}}
     cmp = compare_results(sim, measured)
     assert cmp["inconclusive"] == "time resolution: late" and cmp["agree"] is False
+
+
+def test_reports_say_when_a_load_result_is_not_a_measurement():
+    """summary.md and report.html name the reasons at the top, and a comparison with such a
+    result is 'not compared', neither agreement nor disagreement."""
+    from repaychaos.reports.compare import compare_results
+    from repaychaos.reports.html import report_html
+    from repaychaos.reports.markdown import summary_markdown
+    from repaychaos.sim.simulate import run_model
+
+    sim = run_model(_scenario(), replications=2, processes=1, progress=False)
+    measured = {**sim, "source": "load", "verdict": "inconclusive", "passed": False,
+                "run": {"validity": {"ok": False, "why": ["arrivals left up to 2 s late"]},
+                        "time_resolution": {"ok": True, "why": ""}}}
+    cmp = compare_results(sim, measured)
+    md = summary_markdown([sim, measured], comparison=cmp)
+    assert "NOT COMPARED" in md and "**Not a measurement.** v (load) is not a measurement" in md
+    assert "arrivals left up to 2 s late" in md
+    page = report_html([sim, measured], [[], []], comparison=cmp)
+    assert "NOT COMPARED" in page and "Not a measurement." in page
