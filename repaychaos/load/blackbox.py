@@ -350,6 +350,7 @@ def _result(scenario: Scenario, target: Target, users: list[dict[str, Any]], fac
         "request_cap": target.max_requests,
         "request_cap_hit": facts["request_cap_hit"],
         "arrivals": facts["arrivals"],
+        "arrivals_began_s": facts["arrivals_began_s"],
         # how late each kind of request left its instant at the client, in scenario seconds
         # (wall x K); the lead each kind learnt (wall seconds, at most LEAD_MAX)
         "request_lateness_s": facts["request_lateness_s"],
@@ -362,7 +363,8 @@ def _result(scenario: Scenario, target: Target, users: list[dict[str, Any]], fac
     }
     run["validity"] = validity(arrivals_late=facts["arrivals_late"], users=counts["users"], acked=counts["acked"],
                                unacked=counts["unacked"], incomplete=counts["incomplete"], complete=complete,
-                               cap_hit=bool(facts["request_cap_hit"]), resolution=resolution)
+                               cap_hit=bool(facts["request_cap_hit"]), resolution=resolution,
+                               began_late_s=facts["arrivals_began_s"], k=clock.k)
     if read_log is not None:
         path = write_read_log(read_log, {"source": "target", "scenario": scenario.name, "time_scale": clock.k,
                                          "duration": scenario.duration, "warmup": scenario.warmup,

@@ -284,15 +284,16 @@ class Repayer(FastHttpUser):
         first_after = SCENARIO.workload.check.first_after.sampler(stream(SCENARIO.seed, 0, "live-users" + part))
         group = Group()
         seq = 0
+        began = max(0.0, self.clock.now())  # past 0 when Locust started late: the arrivals before are skipped
         # open loop: this shard's share of the arrivals, from now on (the shared rule)
         for t in arrival_times(SCENARIO.workload.arrivals.steps, SCENARIO.duration, lambda: rng.expovariate(1.0),
-                               start=max(0.0, self.clock.now()), scale=1.0 / SHARDS):
+                               start=began, scale=1.0 / SHARDS):
             first = first_after()
             self._wait(self.clock.wall(t), "repay")
             group.spawn(self.repay, seq, t, first)
             seq += 1
         group.join()
-        done = {"done": True, "shard": self.shard, "arrivals": seq, "requests": self.requests,
+        done = {"done": True, "shard": self.shard, "arrivals": seq, "began_s": began, "requests": self.requests,
                 "request_cap_hit": self.cap_hit, "lead": dict(self.lead),
                 "lateness": {kind: h.to_json() for kind, h in self.late.items()},
                 "read_server_lateness": self.read_server_late.to_json()}

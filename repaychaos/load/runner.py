@@ -437,6 +437,8 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
             "t0": target.t0,
             "wall_seconds": round(time.time() - started, 3),
             "target": target.base_url,
+            # a service already running (--host): its clock started before this run
+            "attached": target.service is None,
             "locust_workers": locust_workers,
             "remote_workers": remote_workers,
             "complete": complete,
@@ -467,6 +469,7 @@ def _collect(plan: LoadPlan, work: Path, records: Path, trace: dict[str, Any], l
         **run,
         "arrivals": facts["arrivals"],
         "requests": facts["requests"],
+        "arrivals_began_s": facts["arrivals_began_s"],
         "service_stage_errors": trace.get("stage_errors", 0),
         # how late view writes happened vs their intended instant, in scenario seconds
         # (event-loop lateness times K): the load test's own time resolution
@@ -486,7 +489,8 @@ def _collect(plan: LoadPlan, work: Path, records: Path, trace: dict[str, Any], l
     run["validity"] = validity(arrivals_late=facts["arrivals_late"], users=counts["users"], acked=counts["acked"],
                                unacked=counts["unacked"], incomplete=counts["incomplete"],
                                complete=bool(run["complete"]), cap_hit=facts["request_cap_hit"],
-                               resolution=resolution)
+                               resolution=resolution, k=k,
+                               began_late_s=None if run.get("attached") else facts["arrivals_began_s"])
     if read_log is not None:
         from repaychaos.load.measure import write_user_reads
 

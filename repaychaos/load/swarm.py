@@ -130,6 +130,8 @@ def shard_facts(done: list[dict[str, Any]], k: float) -> dict[str, Any]:
             for kind in merged}
     return {
         "arrivals": sum(int(d.get("arrivals", 0)) for d in done),
+        # scenario seconds the latest shard's arrivals began at (past 0: the ones before were never sent)
+        "arrivals_began_s": round(max((float(d.get("began_s", 0.0)) for d in done), default=0.0), 4),
         "requests": sum(int(d.get("requests", 0)) for d in done),
         "request_cap_hit": any(d.get("request_cap_hit") for d in done),
         "request_lateness_s": {kind: h.summary(k) for kind, h in sorted(merged.items())},

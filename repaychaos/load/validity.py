@@ -110,9 +110,15 @@ def time_resolution(scenario: Scenario, users: list[dict[str, Any]], k: float) -
 
 
 def validity(*, arrivals_late: Lateness, users: int, acked: int, unacked: int, incomplete: int, complete: bool,
-             cap_hit: bool, resolution: dict[str, Any]) -> dict[str, Any]:
-    """``{ok, why: [reasons]}``: did the run keep up well enough to be a measurement?"""
+             cap_hit: bool, resolution: dict[str, Any], began_late_s: float | None = None,
+             k: float = 1.0) -> dict[str, Any]:
+    """``{ok, why: [reasons]}``: did the run keep up well enough to be a measurement?
+    ``began_late_s``: scenario seconds after 0 at which the arrivals began (None: not checked,
+    as when attaching to a running service whose clock started earlier)."""
     why: list[str] = []
+    if began_late_s is not None and began_late_s > ARRIVAL_LATE_P99 * k:
+        why.append(f"the arrivals began {began_late_s:.3g} s (scenario time) after scenario time 0: Locust "
+                   "started late and the arrivals before were never sent")
     p50, p99 = arrivals_late.quantile(0.5), arrivals_late.quantile(0.99)
     if p50 is not None and p50 > ARRIVAL_LATE_P50:
         why.append(f"arrivals left {p50:.3g} s late at the median (wall; at most {ARRIVAL_LATE_P50:g} s): "
