@@ -206,6 +206,7 @@ def test_black_box_stale_reads_agree_with_the_service_trace_of_the_same_run(tmp_
     assert low <= stale / reads <= high
 
 
+@pytest.mark.soak  # two one-minute scenarios; the users are one implementation in both modes now
 def test_black_box_agrees_with_the_trace_based_load_run_of_the_same_scenario(tmp_path):
     """`repaychaos load` (trace-based, its own service) and a target run (black-box, a service
     started on the same scenario) measure stale_read_ratio within their combined 95 % intervals;
