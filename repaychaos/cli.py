@@ -95,7 +95,24 @@ def _finish(result: ResultRecord, out_dir: Path) -> int:
     path = write_result(result, out_dir)
     click.echo(format_summary(result))
     click.echo(f"  wrote {path}")
+    if _not_a_measurement(result):
+        return 3
     return 0 if result["passed"] else 1
+
+
+def _not_a_measurement(result: ResultRecord) -> bool:
+    """A load run that could not keep up (``run.validity``): the reasons on stderr; True if so."""
+    run = result.get("run") or {}
+    resolution = run.get("time_resolution") or {}
+    if resolution.get("ok") is False:
+        click.echo(f"repaychaos: warning: time resolution not ok: {resolution.get('why')}", err=True)
+    valid = run.get("validity") or {}
+    if valid.get("ok", True):
+        return False
+    click.echo("repaychaos: not a measurement (verdict inconclusive): the run could not keep up:", err=True)
+    for why in valid.get("why") or ():
+        click.echo(f"  - {why}", err=True)
+    return True
 
 
 _inconclusive = click.option(
@@ -204,7 +221,12 @@ def sim(scenario: str, seed: int | None, replications: int | None, processes: in
 @click.option("--host", default=None, help="Drive an already running service at this URL instead of starting one.")
 @click.option("--allow-remote", is_flag=True, help="Allow --host to be a non-loopback address.")
 @click.option("--locust-workers", type=click.IntRange(0), default=0, show_default=True,
-              help="Local Locust workers (master/worker mode).")
+              help="Local Locust workers (master/worker mode), each a shard of the arrivals; live and --target.")
+@click.option("--locust-remote-workers", type=click.IntRange(0), default=0, show_default=True,
+              help="Also wait for this many Locust workers from other machines (the command to run there is "
+                   "printed; they have a minute to join).")
+@click.option("--locust-master-bind", default="127.0.0.1", show_default=True, metavar="HOST",
+              help="Address the Locust master listens on for workers (beyond loopback only with --allow-remote).")
 @click.option("--max-wall", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
               help="Hard wall-clock bound of the whole run (default: the scenario's compressed length plus a margin).")
 @click.option("--keep-dir", type=click.Path(file_okay=False), default=None,
@@ -215,8 +237,9 @@ def sim(scenario: str, seed: int | None, replications: int | None, processes: in
 @_progress
 @_guarded
 def load(scenario: str, time_scale: float | None, wall: str | None, out: str | None, host: str | None,
-         allow_remote: bool, locust_workers: int, max_wall: float | None, keep_dir: str | None, target: str | None,
-         inconclusive: str, progress: bool | None) -> None:
+         allow_remote: bool, locust_workers: int, locust_remote_workers: int, locust_master_bind: str,
+         max_wall: float | None, keep_dir: str | None, target: str | None, inconclusive: str,
+         progress: bool | None) -> None:
     """Start the reference service, drive it with Locust, and measure SCENARIO (or --target: your service).
 
     The first line on stderr says how long the run takes in wall time and why; without a
@@ -225,7 +248,8 @@ def load(scenario: str, time_scale: float | None, wall: str | None, out: str | N
     sc = _scenario(scenario)
     if target is not None:
         out_dir = _out_dir(out, sc.name, "target")
-        result = _run_target(sc, target, out_dir, time_scale, allow_remote, max_wall, inconclusive == "fail")
+        result = _run_target(sc, target, out_dir, time_scale, allow_remote, max_wall, inconclusive == "fail",
+                             locust_workers, locust_remote_workers, locust_master_bind)
         sys.exit(_finish(result, out_dir))
     from repaychaos.load.runner import run_load
 
@@ -233,20 +257,23 @@ def load(scenario: str, time_scale: float | None, wall: str | None, out: str | N
     result = run_load(sc, time_scale=time_scale, allow_remote=allow_remote, host=host,
                       locust_workers=locust_workers, progress=progress, max_wall=max_wall, keep_dir=keep_dir,
                       fail_on_inconclusive=inconclusive == "fail", read_log=out_dir / "reads.jsonl.gz",
-                      wall=_wall(wall))
+                      wall=_wall(wall), remote_workers=locust_remote_workers, master_bind=locust_master_bind)
     sys.exit(_finish(result, out_dir))
 
 
 def _run_target(sc: Scenario, target_file: str, out_dir: Path, time_scale: float | None, allow_remote: bool,
-                max_wall: float | None, strict: bool) -> ResultRecord:
+                max_wall: float | None, strict: bool, locust_workers: int = 0, remote_workers: int = 0,
+                master_bind: str = "127.0.0.1") -> ResultRecord:
     """A target run; a failed fault action (exit 3) still leaves its partial result.json."""
     from repaychaos.core.result import write_result
-    from repaychaos.target import ActionFailed, load_target, run_target
+    from repaychaos.load.blackbox import ActionFailed, run_target
+    from repaychaos.target import load_target
 
     try:
         return run_target(sc, load_target(target_file), target_file=target_file, time_scale=time_scale,
                           allow_remote=allow_remote, max_wall=max_wall, read_log=out_dir / "reads.jsonl.gz",
-                          fail_on_inconclusive=strict)
+                          fail_on_inconclusive=strict, locust_workers=locust_workers,
+                          remote_workers=remote_workers, master_bind=master_bind)
     except ActionFailed as exc:
         if exc.result is not None:
             click.echo(f"  wrote {write_result(exc.result, out_dir)} (partial)", err=True)
@@ -298,6 +325,10 @@ def run(scenario: str, time_scale: float | None, out: str | None, target: str | 
 def _run_exit(sim_result: ResultRecord, load_result: ResultRecord, comparison: dict[str, Any]) -> int:
     """``run``'s exit status, with one line on stderr per reason it is not 0: a
     disagreement and an SLO failure are told apart."""
+    if comparison.get("inconclusive"):
+        click.echo(f"repaychaos: model and measurement NOT COMPARED: {comparison['inconclusive']}", err=True)
+        _not_a_measurement(load_result)
+        return 3
     agree = bool(comparison.get("agree", False))
     slo_ok = bool(sim_result["passed"] and load_result["passed"])
     if not agree:

@@ -139,7 +139,8 @@ def _load_runner(spec: str) -> Callable[..., ResultRecord]:
 
 def _target_runner(target_file: str, time_scale: float | None) -> Callable[..., ResultRecord]:
     """A runner for a black-box target run of each scenario (``--repaychaos-target``)."""
-    from repaychaos.target import load_target, run_target
+    from repaychaos.load.blackbox import run_target
+    from repaychaos.target import load_target
 
     target = load_target(target_file)
 

@@ -12,7 +12,8 @@ import pytest
 
 from repaychaos.core.errors import InvalidInput, InvalidScenario, UnsafeTarget
 from repaychaos.scenarios import load_scenario, load_scenario_data
-from repaychaos.target import is_target_file, load_target, run_target
+from repaychaos.load.blackbox import run_target
+from repaychaos.target import is_target_file, load_target
 from repaychaos.target.render import render, resolve_pointer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,13 +12,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from honest import resolved
 import requests
 
 from repaychaos.core.stats import wilson
 from repaychaos.core.readlog import read_read_log
 from repaychaos.load.launcher import ServiceProcess, free_port
 from repaychaos.scenarios import load_scenario_data
-from repaychaos.target import ActionFailed, load_target, run_target
+from repaychaos.load.blackbox import ActionFailed, run_target
+from repaychaos.target import load_target
 
 pytestmark = pytest.mark.live
 
@@ -55,9 +57,26 @@ def token_env(monkeypatch):
     monkeypatch.setenv("REPAYCHAOS_TOKEN", TOKEN)
 
 
+def _honest_reading(result, p, n, truth):
+    """A reading is either within the 99.9 % Wilson interval of the truth, or the run says its
+    time resolution was not good enough for it (then never a pass). On a busy machine the
+    reads land late and, at time scale K, K times later in scenario time: the staleness
+    reads low, and the run must say so rather than hide it."""
+    resolution = result["run"]["time_resolution"]
+    assert set(resolution) >= {"ok", "why", "lateness_s", "shortest_check_delay_s", "ratio", "threshold"}
+    if resolution["ok"]:
+        low, high = wilson(round(p * n), n, z=Z999)
+        assert low <= truth <= high, (p, truth, resolution)
+    else:
+        assert not result["run"]["validity"]["ok"] and result["verdict"] == "inconclusive"
+        assert not result["passed"]
+        assert any(w.startswith("time resolution") for w in result["run"]["validity"]["why"])
+
+
 def test_exponential_sync_delay_gives_e_minus_one_at_the_mean(tmp_path):
     """Unlimited exp(mean 2 s) sync workers, every user's first read at ack + 2 s: the black-box
-    staleness curve at t = 2 s is exp(-1), and each user's time to usable is bracketed correctly."""
+    staleness curve at t = 2 s is exp(-1) (or the run marks its time resolution not ok), and
+    each user's time to usable is bracketed correctly."""
     mean = 2.0
     service_scenario = _scenario(pipeline={"channel": {"latency": 0}, "credit": {"service": 0}, "reconcile": "off",
                                            "sync": {"workers": "unlimited",
@@ -70,9 +89,7 @@ def test_exponential_sync_delay_gives_e_minus_one_at_the_mean(tmp_path):
     assert m["lost_repayments"] == 0 and result["run"]["lost_repayments_observable"]
     n = m["repayments"]
     assert n > 600  # 800 arrivals expected
-    p = m["visibility"]["p_stale"][m["visibility"]["t"].index(2.0)]
-    low, high = wilson(round(p * n), n, z=Z999)
-    assert low <= math.exp(-1) <= high
+    _honest_reading(result, m["visibility"]["p_stale"][m["visibility"]["t"].index(2.0)], n, math.exp(-1))
     # the censoring bounds bracket the truth: the median of exp(mean 2) is 2 ln 2 = 1.386 s
     cens = result["censoring"]
     assert cens["time_to_usable"] == "interval"
@@ -96,7 +113,8 @@ def test_a_maintenance_pause_put_in_by_a_start_action_shows_in_its_phase(tmp_pat
         result = run_target(scenario, target, time_scale=K)
     actions = result["run"]["actions"]
     assert [(a["action"], a["ok"], a["reason"]) for a in actions] == [("start", True, "window"), ("stop", True, "window")]
-    assert actions[0]["status"] == 201 and 15.0 <= actions[0]["at"] < 15.5
+    # on its instant, give or take a wake-up on a busy machine (1 s of scenario time is 100 ms wall)
+    assert actions[0]["status"] == 201 and 15.0 <= actions[0]["at"] < 16.0
     by_phase = result["attribution"]["stale_reads_by_phase"]
     pause = result["phases"]["pause-sync"]
     # acked in [15, 25) and read 1 s later, still inside the pause unless acked in its last second
@@ -188,6 +206,7 @@ def test_black_box_stale_reads_agree_with_the_service_trace_of_the_same_run(tmp_
     assert low <= stale / reads <= high
 
 
+@pytest.mark.soak  # two one-minute scenarios; the users are one implementation in both modes now
 def test_black_box_agrees_with_the_trace_based_load_run_of_the_same_scenario(tmp_path):
     """`repaychaos load` (trace-based, its own service) and a target run (black-box, a service
     started on the same scenario) measure stale_read_ratio within their combined 95 % intervals;
@@ -203,8 +222,9 @@ def test_black_box_agrees_with_the_trace_based_load_run_of_the_same_scenario(tmp
     with ServiceProcess(scenario, tmp_path / "svc.db", time_scale=K, token=TOKEN) as svc:
         target = run_target(scenario, load_target(_target(tmp_path, svc.url)), time_scale=K)
     a, b = load["metrics"]["stale_read_ratio"], target["metrics"]["stale_read_ratio"]
-    agree, tol = interval_agreement(a["value"], a["ci95"], b["value"], b["ci95"])
-    assert agree, (a, b, tol)
+    if resolved(load) and resolved(target):  # else each said its reads landed too late to compare
+        agree, tol = interval_agreement(a["value"], a["ci95"], b["value"], b["ci95"])
+        assert agree, (a, b, tol)
     header, lines = read_read_log(tmp_path / "load" / "reads.jsonl.gz")
     users = list(lines)
     assert header["source"] == "load" and load["run"]["read_log"] == "reads.jsonl.gz"
@@ -228,8 +248,10 @@ def test_the_pytest_plugin_gates_on_a_target_run(tmp_path):
                                "--repaychaos-target", str(target), "--repaychaos-time-scale", str(K)],
                               capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "PASSED gate.chaos.yaml::slo[lost_repayments]" in proc.stdout
     assert "FAILED gate.chaos.yaml::slo[stale_read_ratio]" in proc.stdout
+    # a run whose reads landed too late is not a measurement: no SLO of it passes, and it says why
+    assert ("PASSED gate.chaos.yaml::slo[lost_repayments]" in proc.stdout
+            or "the run is not a measurement (time resolution" in proc.stdout), proc.stdout
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "max-wall"])
@@ -248,9 +270,13 @@ def test_ctrl_c_and_the_wall_clock_limit_roll_back_started_faults(tmp_path, how)
                                                                        "component": "sync", "at": "0s"}]).normalised()))
     cmd = [sys.executable, "-m", "repaychaos", "load", str(scenario), "--target", str(target), "--out", str(tmp_path / "o")]
     if how == "max-wall":
-        proc = subprocess.run(cmd + ["--max-wall", "4"], capture_output=True, text=True, timeout=120)
-        assert proc.returncode in (0, 1), proc.stderr  # a bounded run that finished early still reports
-        actions = json.loads((tmp_path / "o" / "result.json").read_text())["run"]["actions"]
+        proc = subprocess.run(cmd + ["--max-wall", "10"], capture_output=True, text=True, timeout=120)
+        # a run cut short is not a measurement: exit 3, and it still reports, verdict inconclusive
+        assert proc.returncode == 3, proc.stderr
+        assert "the run ended before every shard's users were done" in proc.stderr
+        result = json.loads((tmp_path / "o" / "result.json").read_text())
+        assert result["verdict"] == "inconclusive" and not result["passed"]
+        actions = result["run"]["actions"]
         assert [(a["action"], a["reason"]) for a in actions] == [("start", "window"), ("stop", "rollback")]
     else:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -261,3 +287,20 @@ def test_ctrl_c_and_the_wall_clock_limit_roll_back_started_faults(tmp_path, how)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 130, err
     assert started.exists() and stopped.exists()
+
+
+@pytest.mark.soak
+def test_in_real_time_the_exponential_delay_reads_e_minus_one_at_its_mean(tmp_path):
+    """Time scale 1 (a black-box run as against someone else's service): the staleness at the
+    mean of an exponential delay is e^-1 within the 99.9 % interval, or the run says it is not."""
+    mean = 2.0
+    service_scenario = _scenario(pipeline={"channel": {"latency": 0}, "credit": {"service": 0}, "reconcile": "off",
+                                           "sync": {"workers": "unlimited",
+                                                    "service": {"dist": "exponential", "mean": f"{mean}s"}}})
+    with ServiceProcess(service_scenario, tmp_path / "svc.db", time_scale=1.0, token=TOKEN) as svc:
+        target = load_target(_target(tmp_path, svc.url))
+        result = run_target(_scenario(), target, time_scale=1.0)
+    m = result["metrics"]
+    assert result["run"]["complete"] and m["repayments"] > 600
+    _honest_reading(result, m["visibility"]["p_stale"][m["visibility"]["t"].index(2.0)], m["repayments"],
+                    math.exp(-1))

@@ -78,9 +78,11 @@ class _SloRowBase(TypedDict):
 
 
 class SloRow(_SloRowBase, total=False):
-    """One SLO's verdict; ``ci95`` where the metric has an interval."""
+    """One SLO's verdict; ``ci95`` where the metric has an interval; ``not_a_measurement``: why a
+    load run that could not keep up judges no SLO (its verdict is then ``inconclusive``)."""
 
     ci95: list[float]
+    not_a_measurement: str
 
 
 class Window(TypedDict):

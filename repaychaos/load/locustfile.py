@@ -1,19 +1,35 @@
-"""Drive the reference service with one scenario's users (an ordinary locustfile).
+"""The repaying users of every load run, live or black-box (an ordinary locustfile).
 
     locust -f loadtests/locustfile.py --host http://127.0.0.1:8000
 
-Repayments arrive OPEN-LOOP: one arrival user per shard draws Poisson arrivals at the
-scenario's rate or profile (divided by the number of shards) on the scenario clock and
-spawns one greenlet per repayment, so a slow service never slows the arrivals down.
-Each greenlet POSTs its repayment (retrying 503 every ``REJECT_RETRY`` scenario seconds
-and timeouts with backoff, always with the same Idempotency-Key), then follows the
+One user implementation, driven by a description of the service's API in the target
+file format (:mod:`repaychaos.target.spec`): the reference service's built-in one
+(:mod:`repaychaos.target.reference`) for ``repaychaos load SCENARIO``, the user's target
+file for ``repaychaos load SCENARIO --target TARGET.yaml``.
+
+Repayments arrive OPEN-LOOP: one arrival user per shard (one per Locust worker) draws
+Poisson arrivals at the scenario's rate or profile (divided by the number of shards) on
+the scenario clock and spawns one greenlet per repayment, so a slow service never slows
+the arrivals down. Each greenlet repays with an idempotency key (a ``retry`` status is
+retried with the same key: at the instant the answer names when the description points
+at one, else after Retry-After; timeouts and 5xx with backoff), then follows the
 scenario's check policy (``first_after``, ``every``, ``max_checks``, stop at the first
-``usable``) and records every read.
+usable read) and records every read. Each status read carries the instant it is meant
+for (``{read_at}``).
+
+Requests leave at their instants: each shard learns how late its sleeps wake (per kind
+of request) and wakes that much earlier, the lead bounded by :data:`LEAD_MAX`; what
+lateness remains is counted per kind (:mod:`repaychaos.load.lateness`) and sent with the
+shard's end-of-run marker. Users are recorded as JSON lines when they finish; on a
+Locust worker the lines travel to the master as messages, so a worker on another machine
+works like a local one.
 
 Settings: the ``REPAYCHAOS_*`` environment variables of
 :class:`repaychaos.load.settings.LocustSettings` (all optional): ``SCENARIO`` (bundled
-name or path, default ``nightly-maintenance``), ``TIME_SCALE``, ``T0``, ``RECORD``,
-``SHARDS``, ``QUIT_WHEN_DONE``, ``DEADLINE``, ``RUN_ID``, ``PARENT_PID``, ``ALLOW_REMOTE``.
+name or path, default ``nightly-maintenance``), ``API`` (the description as JSON; default
+the reference service's), ``TIME_SCALE``, ``T0``, ``RECORD``, ``SHARDS``,
+``QUIT_WHEN_DONE``, ``DEADLINE``, ``RUN_ID``, ``PARENT_PID``, ``ALLOW_REMOTE``,
+``MAX_REQUESTS``.
 """
 
 from __future__ import annotations
@@ -30,40 +46,93 @@ from gevent.pool import Group
 from locust import constant, events, task
 from locust.contrib.fasthttp import FastHttpUser
 from locust.exception import StopUser
-from locust.runners import LocalRunner
+from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
-from repaychaos.scenarios import resolve_scenario
-from repaychaos.semantics import REJECT_RETRY
+from repaychaos.core.errors import RepaychaosError
 from repaychaos.core.safety import check_target
 from repaychaos.core.streams import stream
-from repaychaos.core.errors import RepaychaosError
+from repaychaos.load import events as live_events
+from repaychaos.load.clock import Clock, retry_after_seconds
+from repaychaos.load.lateness import Lateness
 from repaychaos.load.settings import LocustSettings
+from repaychaos.scenarios import load_scenario_data, resolve_scenario
 from repaychaos.semantics import arrival_times
+from repaychaos.target.reference import reference_target
+from repaychaos.target.render import MISSING, render, resolve_pointer
+from repaychaos.target.spec import Target
+
+__all__ = ["Repayer", "LEAD_MAX", "RETRY_LEAD", "MAX_FAILURES", "DEFAULT_RETRY_AFTER"]
 
 try:
     SETTINGS = LocustSettings.from_env()
-    SCENARIO = resolve_scenario(SETTINGS.scenario)
-except RepaychaosError as exc:  # a bad setting or scenario is the user's input: say what, not a traceback
+    # inline JSON (as the runner hands it to remote workers), a path, or a bundled name
+    SCENARIO = (load_scenario_data(json.loads(SETTINGS.scenario)) if SETTINGS.scenario.startswith("{")
+                else resolve_scenario(SETTINGS.scenario))
+    if SETTINGS.api is None:
+        API: Target | None = None  # the reference service's, once the host is known
+    elif SETTINGS.api.startswith("{"):
+        API = Target.model_validate(json.loads(SETTINGS.api))
+    else:
+        with open(SETTINGS.api, encoding="utf-8") as _fh:
+            API = Target.model_validate(json.load(_fh))
+except (RepaychaosError, OSError, ValueError) as exc:  # the user's input: say what, not a traceback
     raise SystemExit(f"repaychaos: {exc}") from None
 SHARDS = SETTINGS.shards
 RECORD_DIR = SETTINGS.record
-READ_BIAS_MAX = 0.010  # wall seconds a read may be sent ahead of its instant
-#: Wall seconds a ledger retry is sent ahead of its grid instant (the service waits for the instant).
+#: Wall seconds a request may be sent ahead of its instant (the learnt lead's bound).
+LEAD_MAX = 0.010
+#: How fast the lead follows the lateness it sees (an exponential average's weight).
+LEAD_GAIN = 0.05
+#: Wall seconds a retry is sent ahead of the instant the service names (it waits for the instant).
 RETRY_LEAD = 0.5
-MAX_FAILURES = 8  # non-503 failures (timeouts, 5xx) before a user gives up; it is then counted
+#: Failures (timeouts, connection errors, 5xx not in ``retry``) before a user gives up repaying.
+MAX_FAILURES = 8
+#: Wall seconds before retrying a ``retry`` status that came without Retry-After or an instant.
+DEFAULT_RETRY_AFTER = 1.0
+#: Wall seconds between batches of user records sent from a worker to the master.
+FLUSH_EVERY = 0.5
 
 _open_records: dict[str, dict[str, Any]] = {}
 _record_file: Any = None
+_outbox: list[dict[str, Any]] = []  # a worker's records not yet sent to the master
+_done_seen: set[str] = set()  # the master's: shards whose end-of-run marker arrived
 
 
-def _record(line: dict[str, Any]) -> None:
+def _write_lines(lines: list[dict[str, Any]]) -> None:
     global _record_file
-    if RECORD_DIR is None:
+    if RECORD_DIR is None or not lines:
         return
     if _record_file is None:
         name = f"records-{os.getpid()}-{uuid.uuid4().hex[:6]}.jsonl"
         _record_file = open(os.path.join(RECORD_DIR, name), "a", buffering=1, encoding="utf-8")
-    _record_file.write(json.dumps(line, separators=(",", ":")) + "\n")
+    _record_file.write("".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines))
+
+
+def _write_done(done: dict[str, Any]) -> None:
+    if RECORD_DIR is None:
+        return
+    path = os.path.join(RECORD_DIR, f"done-{os.getpid()}-{done['shard']}.json")
+    with open(path + ".tmp", "w", encoding="utf-8") as fh:
+        json.dump(done, fh)
+    os.replace(path + ".tmp", path)
+
+
+def _is_worker(environment: Any) -> bool:
+    return isinstance(environment.runner, WorkerRunner)
+
+
+def _record(environment: Any, line: dict[str, Any]) -> None:
+    if _is_worker(environment):
+        _outbox.append(line)
+    else:
+        _write_lines([line])
+
+
+def _send_outbox(environment: Any) -> None:
+    if _outbox:
+        batch = _outbox[:]
+        del _outbox[:]
+        environment.runner.send_message("repaychaos_records", batch)
 
 
 @events.init_command_line_parser.add_listener
@@ -84,6 +153,31 @@ def _loopback_only(environment: Any, **_kwargs: Any) -> None:
 
 
 @events.init.add_listener
+def _records_travel_to_the_master(environment: Any, **_kwargs: Any) -> None:
+    """On a master, write what the workers send; on a worker, send batches every FLUSH_EVERY s."""
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        def on_records(msg: Any, **_kw: Any) -> None:
+            _write_lines(list(msg.data))
+
+        def on_done(msg: Any, **_kw: Any) -> None:
+            _write_done(dict(msg.data))
+            _done_seen.add(str(msg.data["shard"]))
+            if SETTINGS.quit_when_done and len(_done_seen) >= SHARDS:
+                gevent.spawn_later(0.1, runner.quit)
+
+        runner.register_message("repaychaos_records", on_records)
+        runner.register_message("repaychaos_done", on_done)
+    elif isinstance(runner, WorkerRunner):
+        def pump() -> None:
+            while True:
+                gevent.sleep(FLUSH_EVERY)
+                _send_outbox(environment)
+
+        gevent.spawn(pump)
+
+
+@events.init.add_listener
 def _exit_with_parent(**_kwargs: Any) -> None:
     """Under the load runner: stop when the runner is gone (it may have been killed hard)."""
     parent = SETTINGS.parent_pid
@@ -99,21 +193,16 @@ def _exit_with_parent(**_kwargs: Any) -> None:
 
 
 @events.test_stop.add_listener
-def _flush_unfinished(**_kwargs: Any) -> None:
-    """Users still reading when the test stops are recorded as they are, marked incomplete."""
+def _flush_unfinished(environment: Any, **_kwargs: Any) -> None:
+    """Users still at work when the test stops are recorded as they are, marked incomplete."""
     for rec in list(_open_records.values()):
         rec["incomplete"] = True
-        _record(rec)
+        _record(environment, rec)
     _open_records.clear()
+    if _is_worker(environment):
+        _send_outbox(environment)
     if _record_file is not None:
         _record_file.flush()
-
-
-def _quantiles(values: list[float]) -> dict[str, float | None]:
-    values = sorted(values)
-    if not values:
-        return {"p50": None, "p99": None}
-    return {"p50": values[len(values) // 2], "p99": values[int(0.99 * (len(values) - 1))]}
 
 
 class Repayer(FastHttpUser):
@@ -127,37 +216,63 @@ class Repayer(FastHttpUser):
 
     fixed_count = SHARDS
     wait_time = constant(0)
-    concurrency = 1024  # the HTTP pool shared by this user's repayment greenlets
+    concurrency = API.concurrency if API is not None else 1024  # the HTTP pool this shard's users share
     network_timeout = 30.0
     connection_timeout = 10.0
 
     def on_start(self) -> None:
+        self.api = API if API is not None else reference_target(self.host or "http://127.0.0.1")
         health: dict[str, Any] = {}
-        with self.client.get("/healthz", name="/healthz", catch_response=True) as resp:
-            if resp.status_code == 200:
-                health = resp.json()
-                resp.success()
-            else:
-                resp.failure(f"healthz answered {resp.status_code}")
-        self.k = float(SETTINGS.time_scale or health.get("time_scale") or 1.0)
+        if SETTINGS.time_scale is None or SETTINGS.t0 is None:  # standalone, against the reference service
+            with self.client.get("/healthz", name="/healthz", catch_response=True) as resp:
+                if resp.status_code == 200:
+                    health = resp.json()
+                    resp.success()
+                else:
+                    resp.failure(f"healthz answered {resp.status_code}")
+        k = float(SETTINGS.time_scale or health.get("time_scale") or 1.0)
         if SETTINGS.t0 is not None:
-            self.t0 = SETTINGS.t0
+            t0 = SETTINGS.t0
         else:
-            self.t0 = float(health.get("t0") or time.time())
-            if (time.time() - self.t0) * self.k >= SCENARIO.duration:
-                self.t0 = time.time()  # the service's timeline is past the scenario: start our own
+            t0 = float(health.get("t0") or time.time())
+            if (time.time() - t0) * k >= SCENARIO.duration:
+                t0 = time.time()  # the service's timeline is past the scenario: start our own
+        self.clock = Clock(t0, k)
         self.deadline = SETTINGS.deadline if SETTINGS.deadline is not None else float("inf")
         self.run_id = SETTINGS.run_id or uuid.uuid4().hex[:8]
-        self.shard = uuid.uuid4().hex[:4] if SHARDS > 1 else "0"
+        runner = self.environment.runner
+        self.shard = str(runner.worker_index) if isinstance(runner, WorkerRunner) else "0"
         self.finished = False
-        self.read_bias = 0.0
-        self.read_late: list[float] = []
+        self.lead = {"repay": 0.0, "retry": 0.0, "read": 0.0}
+        self.late = {"repay": Lateness(), "retry": Lateness(), "read": Lateness()}
+        self.read_server_late = Lateness()  # the service's read instant against the policy's (live)
+        self.requests = 0
+        self.cap = SETTINGS.max_requests
+        self.cap_hit = False
+        self.arrivals_on_time: list[float] = []
 
-    def wall(self, t: float) -> float:
-        return self.t0 + t / self.k
+    # ------------------------------------------------------------------ timing
 
-    def scenario_now(self) -> float:
-        return (time.time() - self.t0) * self.k
+    def _wait(self, instant: float, kind: str) -> float:
+        """Sleep until ``instant`` (wall) less the learnt lead; count how late the request leaves."""
+        delay = instant - time.time() - self.lead[kind]
+        if delay > 0:
+            gevent.sleep(delay)
+        sent = time.time()
+        late = sent - instant
+        self.late[kind].add(late)
+        if delay > 0:  # only a sleep that could have been on time teaches the lead
+            self.lead[kind] = min(LEAD_MAX, max(0.0, self.lead[kind] + LEAD_GAIN * late))
+        return late
+
+    def _take_request(self) -> bool:
+        if self.cap is not None and self.requests >= self.cap:
+            self.cap_hit = True
+            return False
+        self.requests += 1
+        return True
+
+    # ------------------------------------------------------------------ arrivals
 
     @task
     def arrivals(self) -> None:
@@ -168,142 +283,157 @@ class Repayer(FastHttpUser):
         rng = stream(SCENARIO.seed, 0, "live-arrivals" + part)
         first_after = SCENARIO.workload.check.first_after.sampler(stream(SCENARIO.seed, 0, "live-users" + part))
         group = Group()
-        lags: list[float] = []
         seq = 0
+        began = max(0.0, self.clock.now())  # past 0 when Locust started late: the arrivals before are skipped
         # open loop: this shard's share of the arrivals, from now on (the shared rule)
         for t in arrival_times(SCENARIO.workload.arrivals.steps, SCENARIO.duration, lambda: rng.expovariate(1.0),
-                               start=max(0.0, self.scenario_now()), scale=1.0 / SHARDS):
+                               start=began, scale=1.0 / SHARDS):
             first = first_after()
-            delay = self.wall(t) - time.time()
-            if delay > 0:
-                gevent.sleep(delay)
-            lags.append(max(0.0, time.time() - self.wall(t)))
+            self._wait(self.clock.wall(t), "repay")
             group.spawn(self.repay, seq, t, first)
             seq += 1
         group.join()
-        lags.sort()
-        if _record_file is not None:
-            _record_file.flush()
-        if RECORD_DIR is not None:
-            done = {"done": True, "shard": self.shard, "arrivals": seq, "lagged": sum(1 for x in lags if x > 0.05),
-                    "lag_max": lags[-1] if lags else 0.0, "lag_p99": lags[int(0.99 * (len(lags) - 1))] if lags else 0.0,
-                    "read_late": _quantiles(self.read_late)}
-            path = os.path.join(RECORD_DIR, f"done-{os.getpid()}-{self.shard}.json")
-            with open(path + ".tmp", "w", encoding="utf-8") as fh:
-                json.dump(done, fh)
-            os.replace(path + ".tmp", path)
+        done = {"done": True, "shard": self.shard, "arrivals": seq, "began_s": began, "requests": self.requests,
+                "request_cap_hit": self.cap_hit, "lead": dict(self.lead),
+                "lateness": {kind: h.to_json() for kind, h in self.late.items()},
+                "read_server_lateness": self.read_server_late.to_json()}
+        if _is_worker(self.environment):
+            _send_outbox(self.environment)
+            self.environment.runner.send_message("repaychaos_done", done)
+        else:
+            if _record_file is not None:
+                _record_file.flush()
+            _write_done(done)
         self.finished = True
         if SETTINGS.quit_when_done and isinstance(self.environment.runner, LocalRunner):
             gevent.spawn_later(0.1, self.environment.runner.quit)
         raise StopUser()
 
+    # ------------------------------------------------------------------ one user
+
     def repay(self, seq: int, t_arrival: float, first_after: float) -> None:
         """One user: repay (with retries on the same key), then check the status per the policy."""
         key = f"{self.run_id}-{self.shard}-{seq}"
-        account = f"a-{self.run_id}-{self.shard}-{seq}"
-        body = json.dumps({"account": account, "amount": "100.00"})
-        rec: dict[str, Any] = {"key": key, "account": account, "arrived": self.wall(t_arrival), "attempts": 0,
-                               "rejected": 0, "failures": 0, "reads": []}
+        values: dict[str, Any] = {"key": key, "account": f"a-{self.run_id}-{self.shard}-{seq}",
+                                  "amount": self.api.repay.amount, "id": "", "read_at": ""}
+        rec: dict[str, Any] = {"key": key, "account": values["account"], "arrived": self.clock.wall(t_arrival),
+                               "attempts": 0, "rejected": 0, "failures": 0, "tries": [], "reads": []}
         _open_records[key] = rec
         try:
-            ack = self._post(body, key, rec)
-            if ack is None:
-                rec["gave_up"] = True
+            if not self._repay(values, rec):
                 return
-            rec["id"], rec["acked_at"] = ack["id"], ack["acked_at"]
-            self._check(account, (ack["acked_at"] - self.t0) * self.k + first_after, rec)
+            live_events.repayment_acked.fire(scenario=SCENARIO.name, ack_at=self.clock.scenario(rec["ack_mark"]))
+            self._check(values, rec, self.clock.scenario(rec["ack_mark"]) + first_after)
         finally:
             if _open_records.pop(key, None) is not None:
-                _record(rec)
+                _record(self.environment, rec)
 
-    def _post(self, body: str, key: str, rec: dict[str, Any]) -> dict[str, Any] | None:
-        headers = {"Idempotency-Key": key, "Content-Type": "application/json"}
-        began = time.time()
+    def _request(self, spec: Any, values: dict[str, Any], name: str) -> tuple[int, Any, Any, float, float]:
+        """Send one request of the description; (status or 0, JSON answer or None, headers, sent, answered)."""
+        body = render(spec.json_body, values)
+        headers = render(dict(spec.headers), values)
+        if body is not None and not any(h.lower() == "content-type" for h in headers):
+            headers["Content-Type"] = "application/json"
+        sent = time.time()
+        with self.client.request(spec.method, render(spec.path, values), name=name, headers=headers,
+                                 data=None if body is None else json.dumps(body),
+                                 catch_response=True) as resp:
+            got = time.time()
+            code = resp.status_code or 0
+            try:
+                data = resp.json() if code else None
+            except Exception:  # noqa: BLE001 - an answer that is not JSON
+                data = None
+            resp.success()  # our own records judge the answers; Locust's stats show the statuses
+            return code, data, resp.headers, sent, got
+
+    def _repay(self, values: dict[str, Any], rec: dict[str, Any]) -> bool:
+        spec = self.api.repay
         while time.time() < self.deadline:
+            if not self._take_request():
+                rec["gave_up"] = "request cap"
+                return False
             rec["attempts"] += 1
-            with self.client.post("/repayments", data=body, headers=headers, name="/repayments",
-                                  catch_response=True) as resp:
-                code = resp.status_code
-                if code in (200, 201):
-                    resp.success()
-                    rec["ack_latency"] = time.time() - began
-                    return resp.json()
-                if code == 503:
-                    resp.success()  # expected; retried with the same key
-                    if _reason(resp) == "maintenance":
-                        # a ledger reject window: retry on the scenario's grid (every REJECT_RETRY from
-                        # the first attempt), at the instant the reference service names, a little
-                        # early (it waits for the instant); Retry-After is whole wall seconds, far
-                        # longer than REJECT_RETRY / K
-                        rec["rejected"] += 1
-                        retry_at = _retry_at(resp)
-                        wait = REJECT_RETRY / self.k if retry_at is None else retry_at - time.time() - RETRY_LEAD
-                        gevent.sleep(max(0.0, wait))
-                    else:
-                        # back-pressure (or stopping): the server's Retry-After, honoured as sent
-                        rec["shed"] = rec.get("shed", 0) + 1
-                        gevent.sleep(_retry_after(resp))
-                    continue
-                resp.failure(f"repayment answered {code}")
+            code, data, headers, sent, got = self._request(spec, values, spec.path)
+            if code in spec.ok:
+                rec["tries"].append([round(got, 4), code, None])
+                rec["ack"] = got
+                rec["ack_latency"] = got - sent
+                if spec.id:
+                    found = resolve_pointer(data, spec.id) if data is not None else MISSING
+                    rec["id"] = values["id"] = None if found is MISSING else str(found)
+                server = resolve_pointer(data, spec.acked_at) if spec.acked_at and data is not None else MISSING
+                if isinstance(server, (int, float)):
+                    rec["acked_at"] = float(server)
+                # the first look is timed from the service's own ack when it names it
+                rec["ack_mark"] = rec.get("acked_at", got)
+                return True
+            if code in spec.retry:
+                retry_at = resolve_pointer(data, spec.retry_at) if spec.retry_at and data is not None else MISSING
+                wait = retry_after_seconds(headers.get("Retry-After") if headers is not None else None, got)
+                rec["tries"].append([round(got, 4), code, wait])
+                if len(rec["tries"]) >= spec.max_tries:
+                    rec["gave_up"] = f"{len(rec['tries'])} tries"
+                    return False
+                if isinstance(retry_at, (int, float)):
+                    # the instant the service names (a ledger reject window's grid), a little early
+                    rec["rejected"] += 1
+                    self._wait(float(retry_at) - RETRY_LEAD, "retry")
+                else:
+                    rec["shed"] = rec.get("shed", 0) + 1
+                    self._wait(got + (DEFAULT_RETRY_AFTER if wait is None else wait), "retry")
+                continue
+            rec["tries"].append([round(got, 4), code or "error", None])
+            if code and code < 500:
+                rec["gave_up"] = f"HTTP {code}"
+                return False
             rec["failures"] += 1
-            if rec["failures"] >= MAX_FAILURES:
-                return None
+            if rec["failures"] >= MAX_FAILURES or len(rec["tries"]) >= spec.max_tries:
+                rec["gave_up"] = f"{rec['failures']} failures"
+                return False
             gevent.sleep(min(2.0, 0.05 * 2 ** rec["failures"]))
-        return None
+        rec["gave_up"] = "deadline"
+        return False
 
-    def _check(self, account: str, first: float, rec: dict[str, Any]) -> None:
+    def _check(self, values: dict[str, Any], rec: dict[str, Any], first: float) -> None:
         check = SCENARIO.workload.check
-        path = f"/accounts/{account}/status"
-        at = first
-        for _ in range(check.max_checks):
-            # Aim the *server's* read instant at the policy's: send early by the typical
-            # send-to-read lag (learnt, capped), since K multiplies every wall millisecond.
-            delay = self.wall(at) - time.time() - self.read_bias
-            if delay > 0:
-                gevent.sleep(delay)
-            with self.client.get(path, name="/accounts/[account]/status", catch_response=True) as resp:
-                if resp.status_code != 200:
-                    resp.failure(f"status answered {resp.status_code}")
-                    rec["read_errors"] = rec.get("read_errors", 0) + 1
-                    at += check.every
-                    continue
-                data = resp.json()
-                resp.success()
-            usable = data["status"] == "usable"
-            read_at = data.get("read_at", time.time())
-            late = read_at - self.wall(at)
-            if delay > 0:
-                self.read_bias = min(READ_BIAS_MAX, max(0.0, self.read_bias + 0.05 * late))
-            # every read counts, also one whose instant had passed before it could be sent (a
-            # first look due sooner after the ack than the ack took to arrive): that lateness
-            # is the load test's, K times the wall latency, and the model has no such delay
-            self.read_late.append(late)
-            rec["reads"].append([read_at, usable, data.get("as_of")])
-            if usable:
+        spec = self.api.status
+        ack_s = self.clock.scenario(rec["ack_mark"])
+        stale_only = True
+        for index in range(check.max_checks):
+            at = first + index * check.every
+            instant = self.clock.wall(at)
+            if instant > self.deadline:
+                return  # left open: recorded as incomplete when the test stops
+            if not self._take_request():
+                rec["gave_up"] = "request cap"
                 return
-            at += check.every
+            values["read_at"] = repr(round(instant, 6))
+            self._wait(instant, "read")
+            code, data, _headers, sent, got = self._request(spec, values, spec.path)
+            if code != 200 or data is None:
+                rec["read_errors"] = rec.get("read_errors", 0) + 1
+                continue
+            usable = resolve_pointer(data, spec.usable.pointer) == spec.usable.equals
+            held = (not usable and spec.hold is not None
+                    and resolve_pointer(data, spec.hold.pointer) == spec.hold.equals)
+            read_at = resolve_pointer(data, spec.read_at) if spec.read_at else MISSING
+            t = float(read_at) if isinstance(read_at, (int, float)) else (sent + got) / 2
+            as_of = resolve_pointer(data, spec.as_of) if spec.as_of else MISSING
+            if isinstance(read_at, (int, float)):
+                self.read_server_late.add(t - instant)
+            rec["reads"].append([t, usable, float(as_of) if isinstance(as_of, (int, float)) else None, held,
+                                 round(instant, 6)])
+            live_events.read_seen.fire(scenario=SCENARIO.name, usable=usable, hold=held,
+                                       since_ack_s=at - ack_s, index=index)
+            if usable:
+                live_events.user_done.fire(scenario=SCENARIO.name, support_contact=False,
+                                           first_usable_s=self.clock.scenario(t) - ack_s)
+                rec["done"] = True
+                return
+            stale_only = stale_only and not held
+        rec["done"] = True
+        live_events.user_done.fire(scenario=SCENARIO.name,
+                                   support_contact=stale_only and len(rec["reads"]) == check.max_checks,
+                                   first_usable_s=None)
 
-
-def _reason(resp: Any) -> str | None:
-    try:
-        return resp.json().get("reason")
-    except Exception:  # a body that is not JSON: no reason given
-        return None
-
-
-def _retry_at(resp: Any) -> float | None:
-    """The epoch instant a ledger-reject 503 says to retry at (the reference service's
-    ``retry_at``), or None."""
-    try:
-        value = resp.json().get("retry_at")
-    except Exception:  # a body that is not JSON
-        return None
-    return float(value) if isinstance(value, (int, float)) else None
-
-
-def _retry_after(resp: Any) -> float:
-    """Wall seconds from a 503's Retry-After (delta-seconds; 1 s when absent or unreadable)."""
-    try:
-        return max(0.0, min(60.0, float(resp.headers.get("Retry-After", "1"))))
-    except ValueError:
-        return 1.0

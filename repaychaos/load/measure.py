@@ -27,7 +27,15 @@ __all__ = ["UserRecords", "read_records", "collect", "write_user_reads"]
 
 @dataclass
 class UserRecords:
-    """Every user record the Locust shards wrote, plus their end-of-run markers."""
+    """Every user record the Locust shards wrote, plus their end-of-run markers.
+
+    A user record (one JSON line per repayment, written by :mod:`repaychaos.load.locustfile`):
+    ``key``, ``account``, ``arrived`` (epoch of its arrival instant), ``attempts``,
+    ``tries`` (``[epoch answered, status or "error", Retry-After s]``), ``ack`` (epoch the
+    ok answer arrived), ``acked_at`` (the service's own ack instant, when its description
+    names one), ``id``, ``reads`` (``[epoch, usable, as_of epoch or null, hold]``),
+    ``read_errors``, ``done``, ``gave_up``, ``incomplete``.
+    """
 
     users: list[dict[str, Any]] = field(default_factory=list)
     done: list[dict[str, Any]] = field(default_factory=list)
@@ -87,7 +95,7 @@ def collect(scenario: Scenario, trace: dict[str, Any], users: list[dict[str, Any
             continue
         seen.add(rep_id)
         counts["acked"] += 1
-        reads = [Read(to_s(t), bool(u), to_s(a) if a is not None else to_s(t)) for t, u, a in user.get("reads", ())]
+        reads = [Read(to_s(t), bool(u), to_s(a) if a is not None else to_s(t)) for t, u, a, *_ in user.get("reads", ())]
         tr = by_id.get(rep_id)
         if tr is None or rep_id not in ledger_ids:
             counts["lost"] += 1
@@ -124,7 +132,7 @@ def write_user_reads(path: str | os.PathLike[str], scenario: Scenario, trace: di
     for user in sorted((u for u in users if u.get("id") is not None), key=lambda u: u["acked_at"]):
         ack = (user["acked_at"] - t0) * k
         hold = held.get(user["id"], False)
-        reads = [((t - t0) * k, "u" if u else ("h" if hold else "s")) for t, u, _ in user.get("reads", ())]
+        reads = [((t - t0) * k, "u" if u else ("h" if hold else "s")) for t, u, *_ in user.get("reads", ())]
         lines.append({"ack": ack, "phase": phase_of(windows, ack), "reads": reads})
     header = {"source": "load", "scenario": scenario.name, "time_scale": k, "duration": scenario.duration,
               "warmup": scenario.warmup, "check": scenario.normalised()["workload"]["check"]}

@@ -9,9 +9,17 @@ whatever is left. The metrics come from :mod:`repaychaos.load.measure` through t
 collectors, in scenario seconds.
 
 Default time scale: K = duration / 60 s (a run of about a minute of arrivals), but never
-so fast that the arrivals exceed :data:`MAX_WALL_RATE` repayments per wall second (half
-of what bench/bench_service.py sustained with ack p99 < 100 ms on a 2-core machine, as a
-margin for other work on it), so long busy scenarios take longer than a minute.
+so fast that the arrivals exceed :data:`MAX_WALL_RATE` repayments per wall second, so long
+busy scenarios take longer than a minute. ``MAX_WALL_RATE`` is the one constant that sets
+how long live runs take (month-end-peak, 75/s at its peak over 6 h: about 82 minutes at
+250/s), and it is chosen by measurement, not by formula: the highest wall rate at which
+``repaychaos run`` still agrees with the model on every bundled scenario, phase rows
+included, on the reference machine (2 cores). Raising it costs agreement first through
+time resolution (every wall millisecond is K scenario milliseconds), which each run now
+checks itself: a run that cannot keep up, or whose reads land too late, says so
+(``run.validity``, exit 3) instead of passing. Measure before raising it:
+``repaychaos run SCENARIO --time-scale K`` for each bundled scenario at the K that rate
+gives, and keep the highest rate at which all agree.
 
 Time resolution: the event loops wake sleepers a fraction of a millisecond late, and K
 multiplies that into scenario time. The service schedules each stage from the previous
@@ -44,6 +52,7 @@ from repaychaos.core.errors import InvalidInput, RunFailed
 from repaychaos.core.safety import check_target
 from repaychaos.load.launcher import ServiceProcess, cpu_seconds, free_port, stop_process
 from repaychaos.load.settings import LocustSettings
+from repaychaos.load.swarm import check_swarm, done_count, shard_facts, start_locust, swarm_lead, wait_for_shards
 from repaychaos.scenarios import Scenario
 from repaychaos.scenarios.distributions import Distribution
 from repaychaos.core.types import ResultRecord
@@ -51,7 +60,8 @@ from repaychaos.core.types import ResultRecord
 __all__ = ["run_load", "plan_load", "LoadPlan", "default_time_scale", "wall_time_scale", "plan_line", "check_target",
            "MAX_WALL_RATE", "TARGET_WALL_SECONDS", "STATUS_EVERY"]
 
-#: Repayments per wall second the default time scale never exceeds (bench: 500/s sustained).
+#: Repayments per wall second the default time scale never exceeds: the highest rate at which
+#: every bundled scenario's live run agreed with the model (see the module docstring).
 MAX_WALL_RATE = 250.0
 #: Wall seconds of arrivals the default time scale aims at.
 TARGET_WALL_SECONDS = 60.0
@@ -60,7 +70,6 @@ MAX_REPAYMENTS = 3_000_000
 #: After the users are done, wall seconds to wait for in-flight messages and a due reconcile sweep.
 DRAIN_WALL_SECONDS = 30.0
 
-_LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
 
 def default_time_scale(scenario: Scenario) -> float:
@@ -216,10 +225,13 @@ class LoadPlan:
     allow_remote: bool
     #: why the time scale is what it is (the first line of the run says it)
     why: str
+    #: Locust workers expected from other machines, and the address the master listens on for them
+    remote_workers: int = 0
+    master_bind: str = "127.0.0.1"
 
     @property
     def shards(self) -> int:
-        return max(1, self.locust_workers)
+        return max(1, self.locust_workers + self.remote_workers)
 
     def deadline(self, t0: float, k: float, started: float, max_wall: float | None) -> float:
         """The wall-clock instant the run ends at the latest: its own length plus slack, or ``max_wall``."""
@@ -229,7 +241,8 @@ class LoadPlan:
 
 
 def plan_load(scenario: Scenario, *, time_scale: float | None = None, host: str | None = None,
-              locust_workers: int = 0, allow_remote: bool = False, wall: float | None = None) -> LoadPlan:
+              locust_workers: int = 0, allow_remote: bool = False, wall: float | None = None,
+              remote_workers: int = 0, master_bind: str = "127.0.0.1") -> LoadPlan:
     """Check the options against the scenario (InvalidInput if they cannot run) and fix the plan."""
     if time_scale is not None and time_scale <= 0:
         raise InvalidInput(f"--time-scale must be > 0, found {time_scale}")
@@ -259,7 +272,8 @@ def plan_load(scenario: Scenario, *, time_scale: float | None = None, host: str 
         k = default_time_scale(scenario)
         why = ("the default: arrivals in about a minute" if k >= scenario.duration / TARGET_WALL_SECONDS - 1e-9
                else f"the default, capped so the peak stays under {MAX_WALL_RATE:g} repayments per wall second")
-    return LoadPlan(scenario, k, tail, locust_workers, allow_remote, why)
+    check_swarm(remote_workers, master_bind, allow_remote)
+    return LoadPlan(scenario, k, tail, locust_workers, allow_remote, why, remote_workers, master_bind)
 
 
 @dataclass
@@ -276,7 +290,7 @@ class _Target:
 def _start_service(plan: LoadPlan, work: Path) -> _Target:
     """The reference service on a free loopback port, its scenario time 0 a few seconds ahead."""
     assert plan.time_scale is not None
-    lead = 4.0 + 1.5 * plan.locust_workers  # so Locust is up before scenario time 0
+    lead = swarm_lead(plan.locust_workers, plan.remote_workers)  # so Locust is up before scenario time 0
     t0 = time.time() + lead
     service = ServiceProcess(plan.scenario, work / "service.db", time_scale=plan.time_scale,
                              token=secrets.token_urlsafe(24), t0=t0, log=work / "service.log")
@@ -306,37 +320,22 @@ def _attach(plan: LoadPlan, host: str) -> _Target:
 
 def _start_locust(plan: LoadPlan, target: _Target, work: Path, records: Path, deadline: float,
                   log: Any) -> list[subprocess.Popen[Any]]:
-    """Locust headless (one local runner, or a master with ``locust_workers`` local workers)."""
-    scenario_path = work / "scenario.json"
-    scenario_path.write_text(json.dumps(plan.scenario.normalised()), encoding="utf-8")
+    """Locust headless with the reference service's built-in description (one local runner, or a
+    master with ``locust_workers`` local workers)."""
     arrivals_end = target.t0 + plan.scenario.duration / target.k
     settings = LocustSettings(
-        scenario=str(scenario_path), time_scale=target.k, t0=target.t0, record=str(records), shards=plan.shards,
-        quit_when_done=plan.locust_workers == 0, deadline=arrivals_end + 0.5 * (deadline - arrivals_end),
+        scenario=json.dumps(plan.scenario.normalised()), time_scale=target.k, t0=target.t0, record=str(records), shards=plan.shards,
+        quit_when_done=True, deadline=arrivals_end + 0.5 * (deadline - arrivals_end),
         run_id=uuid.uuid4().hex[:8], parent_pid=os.getpid(), allow_remote=plan.allow_remote)
-    env = dict(os.environ, **settings.to_env())
-    run_time = max(5, math.ceil(deadline - time.time()))
-    cmd = [sys.executable, "-m", "locust", "-f", str(_LOCUSTFILE), "--headless", "-u", str(plan.shards), "-r",
-           str(plan.shards), "--host", target.base_url, "--run-time", f"{run_time}s", "--only-summary",
-           "--stop-timeout", "5", "--exit-code-on-error", "0", "--loglevel", "WARNING"]
-    popen: dict[str, Any] = dict(stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    if not plan.locust_workers:
-        return [subprocess.Popen(cmd, **popen)]
-    mport = free_port()
-    procs = [subprocess.Popen(cmd + ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(mport),
-                                     "--expect-workers", str(plan.locust_workers)], **popen)]
-    for _ in range(plan.locust_workers):
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "locust", "-f", str(_LOCUSTFILE), "--worker", "--master-host", "127.0.0.1",
-             "--master-port", str(mport), "--loglevel", "WARNING"], **popen))
-    return procs
+    return start_locust(settings, target.base_url, plan.locust_workers, deadline, log, plan.remote_workers,
+                        plan.master_bind)
 
 
 def _wait_for_users(plan: LoadPlan, target: _Target, locusts: list[subprocess.Popen[Any]], records: Path,
                     deadline: float, bar: _Progress, status: _Status | None) -> bool:
     """Until every shard's users are done (True), Locust stops, or the deadline passes."""
-    while time.time() < deadline:
-        time.sleep(0.5)
+
+    def tick() -> bool:
         bar.update((time.time() - target.t0) * target.k)
         if status is not None:
             status.tick(time.time())
@@ -344,11 +343,9 @@ def _wait_for_users(plan: LoadPlan, target: _Target, locusts: list[subprocess.Po
             code = target.service.proc.returncode if target.service.proc else None
             raise RunFailed(f"the reference service exited with code {code} during the run:\n"
                             + target.service.log_tail())
-        if _done_count(records) >= plan.shards:
-            return True
-        if locusts[0].poll() is not None:
-            break
-    return False
+        return True
+
+    return wait_for_shards(plan.shards, locusts, records, deadline, tick)
 
 
 def _fetch_trace(target: _Target) -> dict[str, Any]:
@@ -385,7 +382,8 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
              host: str | None = None, locust_workers: int = 0, progress: bool | None = None,
              fail_on_inconclusive: bool = True, max_wall: float | None = None,
              keep_dir: str | os.PathLike[str] | None = None,
-             read_log: str | os.PathLike[str] | None = None, wall: float | None = None) -> ResultRecord:
+             read_log: str | os.PathLike[str] | None = None, wall: float | None = None,
+             remote_workers: int = 0, master_bind: str = "127.0.0.1") -> ResultRecord:
     """Run ``scenario`` against the reference service with Locust; the result record (source ``load``).
 
     plan -> service -> load -> drain -> collect. ``host``: drive an already running service
@@ -395,10 +393,12 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
     the scenario's own length plus slack). ``keep_dir``: keep the database, records and logs
     there instead of a temporary folder. ``read_log``: also write every user's reads there
     (the :mod:`repaychaos.core.readlog` format, for re-analysis and calibration). ``wall``:
-    pick the time scale so the run takes about this many wall seconds.
+    pick the time scale so the run takes about this many wall seconds. ``remote_workers``:
+    also wait for that many Locust workers from other machines (the master listens on
+    ``master_bind``; the command to run on them is printed on stderr).
     """
     plan = plan_load(scenario, time_scale=time_scale, host=host, locust_workers=locust_workers,
-                     allow_remote=allow_remote, wall=wall)
+                     allow_remote=allow_remote, wall=wall, remote_workers=remote_workers, master_bind=master_bind)
     started = time.time()
     with _workdir(keep_dir) as work, contextlib.ExitStack() as cleanup:
         records = work / "records"
@@ -423,7 +423,7 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
         locust_codes = [stop_process(p, 20.0) for p in locusts]
         drained = _drain(target.base_url, min(DRAIN_WALL_SECONDS, max(1.0, deadline + DRAIN_WALL_SECONDS - time.time())),
                          scenario.pipeline.reconcile.every is not None)
-        complete = complete or _done_count(records) >= plan.shards
+        complete = complete or done_count(records) >= plan.shards
         trace = _fetch_trace(target)
         ledger_ids = duplicates = None
         if target.service is not None:
@@ -437,7 +437,10 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
             "t0": target.t0,
             "wall_seconds": round(time.time() - started, 3),
             "target": target.base_url,
+            # a service already running (--host): its clock started before this run
+            "attached": target.service is None,
             "locust_workers": locust_workers,
+            "remote_workers": remote_workers,
             "complete": complete,
             "drained": drained,
             "locust_exit_codes": locust_codes,
@@ -453,17 +456,20 @@ def _collect(plan: LoadPlan, work: Path, records: Path, trace: dict[str, Any], l
     from repaychaos.core.collector import finalize
     from repaychaos.core.result import build_result
     from repaychaos.load.measure import collect, read_records
+    from repaychaos.load.validity import mark_invalid, time_resolution, validity
 
     recs = read_records(records)
     if not recs.users and not recs.done:
         raise RunFailed("Locust recorded no users:\n" + _tail(work / "locust.log"))
     col, counts = collect(plan.scenario, trace, recs.users, ledger_ids, duplicates)
     k = run["time_scale"]
+    facts = shard_facts(recs.done, k)
+    resolution = time_resolution(plan.scenario, recs.users, k)
     run = {
         **run,
-        "arrivals": sum(d.get("arrivals", 0) for d in recs.done),
-        "arrival_lag_p99_wall": max((d.get("lag_p99", 0.0) for d in recs.done), default=None),
-        "arrival_lag_max_wall": max((d.get("lag_max", 0.0) for d in recs.done), default=None),
+        "arrivals": facts["arrivals"],
+        "requests": facts["requests"],
+        "arrivals_began_s": facts["arrivals_began_s"],
         "service_stage_errors": trace.get("stage_errors", 0),
         # how late view writes happened vs their intended instant, in scenario seconds
         # (event-loop lateness times K): the load test's own time resolution
@@ -471,17 +477,26 @@ def _collect(plan: LoadPlan, work: Path, records: Path, trace: dict[str, Any], l
         # what the live service adds to the scenario's stage times (scenario seconds); it is
         # measured, never added to the model (docs/explanation/semantics.md, time compression)
         "overhead": trace.get("overhead"),
+        # how late each kind of request left its instant at the client (scenario seconds)
+        "request_lateness_s": facts["request_lateness_s"],
+        "lead_wall_s": facts["lead_wall_s"],
         # how far the server's read instants fell from the check policy's (scenario seconds)
-        "read_lateness_s": _scaled(recs.done, "read_late", k),
+        "read_lateness_s": facts["read_server_lateness_s"],
+        "time_resolution": resolution,
         "republished_after_restart": trace.get("recovered", 0),
         **counts,
     }
+    run["validity"] = validity(arrivals_late=facts["arrivals_late"], users=counts["users"], acked=counts["acked"],
+                               unacked=counts["unacked"], incomplete=counts["incomplete"],
+                               complete=bool(run["complete"]), cap_hit=facts["request_cap_hit"],
+                               resolution=resolution, k=k,
+                               began_late_s=None if run.get("attached") else facts["arrivals_began_s"])
     if read_log is not None:
         from repaychaos.load.measure import write_user_reads
 
         run["read_log"] = write_user_reads(read_log, plan.scenario, trace, recs.users).name
-    return build_result(plan.scenario, "load", plan.scenario.seed, finalize([col.state]), replications=1, run=run,
-                        fail_on_inconclusive=fail_on_inconclusive)
+    return mark_invalid(build_result(plan.scenario, "load", plan.scenario.seed, finalize([col.state]),
+                                     replications=1, run=run, fail_on_inconclusive=fail_on_inconclusive))
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -505,22 +520,6 @@ def _drain(base_url: str, bound: float, sweeps: bool) -> bool:
         if time.time() >= end:
             return False
         time.sleep(0.25)
-
-
-def _scaled(done: list[dict[str, Any]], key: str, k: float) -> dict[str, float | None] | None:
-    """The worst shard's quantiles of a wall-second statistic, in scenario seconds."""
-    rows = [d[key] for d in done if d.get(key)]
-    if not rows:
-        return None
-    out: dict[str, float | None] = {}
-    for q in ("p50", "p99"):
-        values = [r[q] for r in rows if r.get(q) is not None]
-        out[q] = max(values) * k if values else None
-    return out
-
-
-def _done_count(records: Path) -> int:
-    return sum(1 for _ in records.glob("done-*.json"))
 
 
 def _ledger_facts(db: Path) -> tuple[set[str], int]:

@@ -27,7 +27,7 @@ class LocustSettings:
     Each field is read from ``REPAYCHAOS_<FIELD NAME IN CAPITALS>``.
     """
 
-    #: bundled scenario name or path
+    #: bundled scenario name, path, or the scenario itself as JSON (starting with '{')
     scenario: str = "nightly-maintenance"
     #: K, scenario seconds per wall second (None: the service's)
     time_scale: float | None = None
@@ -47,6 +47,11 @@ class LocustSettings:
     parent_pid: int | None = None
     #: allow a non-loopback --host
     allow_remote: bool = False
+    #: the service's description in the target file format: a JSON file, or the JSON itself
+    #: (starting with '{'); None: the reference service's built-in one (repaychaos.target.reference)
+    api: str | None = None
+    #: requests one shard may send (its share of the target file's max_requests; None: no cap)
+    max_requests: int | None = None
 
     def to_env(self) -> dict[str, str]:
         """The environment variables that say these settings (unset fields are left out)."""

@@ -309,9 +309,18 @@ def compare_results(sim_result: ResultRecord, load_result: ResultRecord) -> dict
     untested = [r["metric"] for r in headline if r["agree"] is None and r["metric"] not in missing]
     if untested:
         notes.append("shown, not tested (no standard error, e.g. a tail quantile of a short run): " + ", ".join(untested))
+    # a measurement that could not keep up (or whose reads landed too far from their
+    # instants) is inconclusive: it agrees with nothing and disagrees with nothing
+    run = load_result.get("run") or {}
+    invalid = [str(w) for w in (run.get("validity") or {}).get("why") or ()]
+    if (run.get("time_resolution") or {}).get("ok") is False and not any(w.startswith("time resolution") for w in invalid):
+        invalid.append("time resolution: " + str(run["time_resolution"].get("why")))
+    if invalid:
+        notes.append("the measurement is inconclusive: " + "; ".join(invalid))
     return {
         "schema": SCHEMA,
         "scenario": name_a,
+        "inconclusive": "; ".join(invalid) if invalid else None,
         "model": {"source": sim_result.get("source"), "seed": sim_result.get("seed"),
                   "replications": sim_result.get("replications", 1),
                   "repayments": sim_result["metrics"].get("repayments")},
@@ -325,7 +334,7 @@ def compare_results(sim_result: ResultRecord, load_result: ResultRecord) -> dict
         "metrics": headline + phase_rows,
         "curve": _curve(sim_result, load_result),
         "power": _power(sim_result, load_result, len(judged)),
-        "agree": bool(judged) and all(r["agree"] for r in judged),
+        "agree": not invalid and bool(judged) and all(r["agree"] for r in judged),
         "disagree_on": [r["metric"] for r in judged if not r["agree"]],
         "notes": notes,
     }

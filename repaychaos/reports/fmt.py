@@ -95,6 +95,21 @@ def overall_verdict(results: Sequence[Mapping[str, Any]]) -> str:
     return "pass"
 
 
+def validity_notes(results: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One sentence per load result that is not a measurement (``run.validity``) or whose time
+    resolution was not ok (``run.time_resolution``), for every report's top."""
+    notes = []
+    for r in results:
+        run = r.get("run") or {}
+        why = list((run.get("validity") or {}).get("why") or ())
+        resolution = run.get("time_resolution") or {}
+        if resolution.get("ok") is False and not any(str(w).startswith("time resolution") for w in why):
+            why.append(f"time resolution: {resolution.get('why')}")
+        if why:
+            notes.append(f"{result_label(r)} is not a measurement (verdict inconclusive): " + "; ".join(map(str, why)))
+    return notes
+
+
 def result_label(result: Mapping[str, Any]) -> str:
     """``nightly-maintenance (sim)``: how a result is named in every report."""
     return f"{result['scenario'].get('name', '?')} ({result.get('source', '?')})"
@@ -108,7 +123,9 @@ def slo_sentence(row: Mapping[str, Any]) -> str:
         text += f" (95% CI {format_ci(metric, row['ci95'])})"
     text += f", rule {row['rule']}"
     verdict = verdict_of(row)
-    if verdict == "inconclusive":
+    if row.get("not_a_measurement"):
+        text += f" -> INCONCLUSIVE: the run is not a measurement ({row['not_a_measurement']})"
+    elif verdict == "inconclusive":
         text += " -> INCONCLUSIVE: the 95% interval straddles the threshold"
         text += "; counted as a failure" if not row.get("passed") else "; not counted as a failure"
     else:

@@ -14,7 +14,8 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from repaychaos.scenarios.faults import CAUSES
-from repaychaos.reports.fmt import VERDICT_WORD, format_ci, format_value, overall_verdict, pct, per_10k, result_label, seconds, verdict_of
+from repaychaos.reports.fmt import (VERDICT_WORD, format_ci, format_value, overall_verdict, pct, per_10k, result_label,
+                                    seconds, validity_notes, verdict_of)
 from repaychaos.reports.markdown import INCONCLUSIVE_RULE
 
 __all__ = ["report_html", "data_uri"]
@@ -150,7 +151,10 @@ def report_html(results: Sequence[Mapping[str, Any]], plots: list[list[tuple[str
     verdict = overall_verdict(results)
     gate = all(r.get("passed") for r in results)
     title = "repaychaos report — " + ", ".join(result_label(r) for r in results)
-    if comparison and not comparison.get("agree", False):
+    if comparison and comparison.get("inconclusive"):
+        banner = (f'<div class="banner inconclusive"><strong>NOT COMPARED</strong> — the measurement is not '
+                  f"one: {esc(comparison['inconclusive'])}; CI gate failed</div>")
+    elif comparison and not comparison.get("agree", False):
         # a disagreement outranks the SLO verdict: the numbers above it are not yet trusted
         on = ", ".join(comparison.get("disagree_on") or ["(nothing comparable)"])
         banner = (f'<div class="banner fail"><strong>DISAGREE</strong> — model and measurement disagree on '
@@ -162,6 +166,7 @@ def report_html(results: Sequence[Mapping[str, Any]], plots: list[list[tuple[str
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(title)}</title>"
              f"<style>{_CSS}</style></head><body>",
              f"<h1>{esc(title)}</h1>", banner]
+    parts += [f'<p class="warn"><strong>Not a measurement.</strong> {esc(note)}</p>' for note in validity_notes(results)]
     if any(verdict_of(row) == "inconclusive" for r in results for row in r.get("slo", [])):
         parts.append(f"<p>{INCONCLUSIVE_RULE.replace('**', '')}</p>")
     parts += ["<h2>SLOs</h2>", _slo_table(results), "<h2>Headline numbers</h2>", _headline(results)]

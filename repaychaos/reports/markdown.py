@@ -16,6 +16,7 @@ from repaychaos.reports.fmt import (
     per_10k,
     result_label,
     seconds,
+    validity_notes,
     verdict_of,
 )
 
@@ -91,7 +92,10 @@ def summary_markdown(results: Sequence[Mapping[str, Any]], comparison: dict[str,
     verdict = overall_verdict(results)
     names = ", ".join(result_label(r) for r in results)
     gate = all(r.get("passed") for r in results)
-    if comparison and not comparison.get("agree", False):
+    if comparison and comparison.get("inconclusive"):
+        parts = [f"## repaychaos: NOT COMPARED — {_escape(names)}", "",
+                 f"The measurement is not one: {_escape(comparison['inconclusive'])}; CI gate: **failed**."]
+    elif comparison and not comparison.get("agree", False):
         on = ", ".join(comparison.get("disagree_on") or ["(nothing comparable)"])
         parts = [f"## repaychaos: DISAGREE — {_escape(names)}", "",
                  f"Model and measurement disagree on {_escape(on)}; SLOs {VERDICT_WORD[verdict]}; CI gate: **failed**."]
@@ -99,6 +103,8 @@ def summary_markdown(results: Sequence[Mapping[str, Any]], comparison: dict[str,
         parts = [f"## repaychaos: {VERDICT_WORD[verdict]} — {_escape(names)}", ""]
         agreed = "Model and measurement agree. " if comparison else ""
         parts.append(f"{agreed}CI gate: **{'passed' if gate else 'failed'}**.")
+    for note in validity_notes(results):
+        parts += ["", f"**Not a measurement.** {_escape(note)}"]
     if any(verdict_of(row) == "inconclusive" for r in results for row in r.get("slo", [])):
         parts.append("")
         parts.append(INCONCLUSIVE_RULE)

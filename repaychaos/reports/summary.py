@@ -47,6 +47,15 @@ def format_summary(result: ResultRecord) -> str:
     if m["stale_reads"]:
         parts = [f"{c} {by_cause.get(c, 0):,}" for c in CAUSES if by_cause.get(c)]
         lines.append("  stale reads by cause: " + ", ".join(parts))
+    run: Mapping[str, Any] = result.get("run") or {}
+    late = run.get("request_lateness_s")
+    resolution = run.get("time_resolution")
+    if late and resolution:
+        kinds = ", ".join(f"{kind} {seconds(v.get('p99'))}" for kind, v in late.items() if v.get("n"))
+        state = "ok" if resolution.get("ok") else "NOT OK"
+        lines.append(f"  client lateness p99 (scenario time): {kinds}; time resolution {state}"
+                     f" (reads {seconds(resolution['lateness_s'].get('mean'))} late on average against the"
+                     f" shortest check delay {seconds(resolution.get('shortest_check_delay_s'))})")
     if result.get("slo"):
         lines.append("  SLOs:")
         width = max(len(r["metric"]) for r in result["slo"])

@@ -3,7 +3,9 @@
 Every key is defined here once; :mod:`repaychaos.target.loader` turns YAML into a
 :class:`Target` with the scenario loader's error quality. Strings may hold placeholders
 (:mod:`repaychaos.target.render`): ``{key}``, ``{account}``, ``{amount}``, ``{id}``,
-``{env.NAME}``, and in fault actions ``{fault.name}``, ``{fault.for}``, ``{fault.at}``
+``{env.NAME}``, in the status read ``{read_at}`` (the epoch second, a float, of the
+instant the read is meant for, so a service that keeps its view's history can answer
+as of that instant), and in fault actions ``{fault.name}``, ``{fault.for}``, ``{fault.at}``
 and ``{start./json/pointer}`` (the start action's JSON answer, for its stop action).
 """
 
@@ -52,8 +54,14 @@ class RepayRequest(_Request):
     id: str | None = None
     amount: str = "100.00"
     max_tries: int = Field(20, ge=1, le=1000)
+    #: JSON pointer to the service's own ack instant (epoch seconds) in the ack; the user then
+    #: times its first look from it instead of from when the answer arrived
+    acked_at: str | None = None
+    #: JSON pointer to the epoch instant a ``retry`` answer names for the retry (sent a little
+    #: early, the service waiting for it); without one, Retry-After decides
+    retry_at: str | None = None
 
-    _id = field_validator("id")(lambda v: v if v is None else _pointer(v))
+    _id = field_validator("id", "acked_at", "retry_at")(lambda v: v if v is None else _pointer(v))
 
     @model_validator(mode="after")
     def _disjoint(self) -> "RepayRequest":
@@ -76,6 +84,13 @@ class StatusRequest(_Request):
 
     usable: Match
     hold: Match | None = None
+    #: JSON pointer to the instant (epoch seconds) the service took the read at; without one the
+    #: read's instant is the midpoint of sending it and its answer
+    read_at: str | None = None
+    #: JSON pointer to the instant (epoch seconds) of the data the read showed
+    as_of: str | None = None
+
+    _ptrs = field_validator("read_at", "as_of")(lambda v: v if v is None else _pointer(v))
 
 
 class Lookup(_Request):
@@ -143,7 +158,8 @@ class Target(_Frozen):
     lookup: Lookup | None = None
     faults: tuple[FaultActions, ...] = ()
     max_requests: int = Field(200_000, ge=1)
-    concurrency: int = Field(32, ge=1, le=512)
+    #: HTTP connections per Locust worker (each worker's users share one pool)
+    concurrency: int = Field(256, ge=1, le=4096)
 
     @model_validator(mode="after")
     def _unique(self) -> "Target":

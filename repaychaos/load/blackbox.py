@@ -24,9 +24,14 @@ with ``--time-scale K``).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
+import os
+import tempfile
 import time
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from repaychaos.core.errors import InvalidInput, RunFailed
@@ -35,8 +40,13 @@ from repaychaos.core.records import Read, Repayment, Touch
 from repaychaos.core.readlog import BASELINE, READ_LOG_NAME, phase_of, write_read_log
 from repaychaos.core.result import build_result, fault_windows
 from repaychaos.core.safety import check_target
+from repaychaos.load.clock import Clock
+from repaychaos.load.launcher import cpu_seconds, stop_process
+from repaychaos.load.measure import read_records
+from repaychaos.load.settings import LocustSettings
+from repaychaos.load.swarm import check_swarm, shard_facts, start_locust, swarm_lead, wait_for_shards
+from repaychaos.load.validity import mark_invalid, time_resolution, validity
 from repaychaos.target.actions import ActionRunner
-from repaychaos.target.driver import Clock, Driver, User
 from repaychaos.target.loader import check_against_scenario
 from repaychaos.target.spec import Target
 from repaychaos.target.render import missing_env
@@ -45,10 +55,8 @@ from repaychaos.core.types import ResultRecord
 if TYPE_CHECKING:
     from repaychaos.scenarios import Scenario
 
-__all__ = ["run_target", "ActionFailed", "LEAD_SECONDS"]
+__all__ = ["run_target", "ActionFailed"]
 
-#: Wall seconds between the start of the run and scenario time 0.
-LEAD_SECONDS = 1.0
 
 
 class ActionFailed(RunFailed):
@@ -79,10 +87,15 @@ def _tail_seconds(scenario: Scenario) -> float:
 
 def run_target(scenario: Scenario, target: Target, *, target_file: str = "TARGET", time_scale: float | None = None,
                allow_remote: bool = False, max_wall: float | None = None, read_log: Any = None,
-               progress: bool | None = None, fail_on_inconclusive: bool = True) -> ResultRecord:
-    """Run ``scenario``'s users against ``target`` and return the result record (source ``target``).
+               progress: bool | None = None, fail_on_inconclusive: bool = True,
+               locust_workers: int = 0, remote_workers: int = 0, master_bind: str = "127.0.0.1") -> ResultRecord:
+    """Run ``scenario``'s users against ``target`` on the load engine; the result record (source ``target``).
 
     ``read_log``: where to write the per-user read log (``reads.jsonl.gz``), or None.
+    ``locust_workers``: N > 0 runs Locust as a master with N local workers, each a shard of
+    the arrivals (the request cap split evenly between them); ``remote_workers``: also wait
+    for that many from other machines (the master listens on ``master_bind``; the command
+    to run on them is printed on stderr).
     Raises :class:`ActionFailed` (exit 3, partial result attached) when a fault action fails.
     """
     import requests
@@ -100,16 +113,19 @@ def run_target(scenario: Scenario, target: Target, *, target_file: str = "TARGET
     k = 1.0 if time_scale is None else float(time_scale)
     if k <= 0:
         raise InvalidInput(f"--time-scale must be > 0, found {k}")
+    if locust_workers < 0:
+        raise InvalidInput(f"--locust-workers must be >= 0, found {locust_workers}")
     _check_budget(scenario, target)
+    check_swarm(remote_workers, master_bind, allow_remote)
+    shards = max(1, locust_workers + remote_workers)
 
     started = time.time()
-    clock = Clock(started + LEAD_SECONDS, k)
+    clock = Clock(started + swarm_lead(locust_workers, remote_workers), k)  # Locust is up before scenario time 0
     span = (scenario.duration + _tail_seconds(scenario)) / k
     deadline = clock.t0 + span + 10.0 + 0.2 * span
     if max_wall is not None:
         deadline = min(deadline, started + max_wall)
     run_id = uuid.uuid4().hex[:8]
-    driver = Driver(scenario, target, base_url, clock, run_id, deadline)
     session = requests.Session()
     actions = ActionRunner(base_url, session, clock.now)
     by_label = {fa.fault: fa for fa in target.faults}
@@ -132,7 +148,6 @@ def run_target(scenario: Scenario, target: Target, *, target_file: str = "TARGET
         open_windows[i] = out.answer
         if not out.ok and fa.start.on_error == "fail":
             failure.append(f"start action of fault '{w['fault']}' failed: {out.error}")
-            driver.stopping.set()
 
     def stop(i: int, reason: str) -> None:
         if i not in open_windows:
@@ -146,7 +161,6 @@ def run_target(scenario: Scenario, target: Target, *, target_file: str = "TARGET
                           start_answer=answer)
         if not out.ok and fa.stop.on_error == "fail" and not failure:
             failure.append(f"stop action of fault '{w['fault']}' failed: {out.error}")
-            driver.stopping.set()
 
     timers: list[tuple[float, Any]] = []
     for i, w in enumerate(windows):
@@ -155,15 +169,50 @@ def run_target(scenario: Scenario, target: Target, *, target_file: str = "TARGET
         timers.append((clock.wall(w["start"]), lambda i=i: start(i)))
         if w["end"] is not None:
             timers.append((clock.wall(w["end"]), lambda i=i: stop(i, "window")))
+    timers.sort(key=lambda x: x[0])
+
+    def tick() -> bool:
+        """The master's side of the run: fault actions at their instants; False stops the run."""
+        while timers and timers[0][0] <= time.time() and not failure:
+            timers.pop(0)[1]()
+        return not failure
+
     complete = False
-    try:
-        complete = driver.run(timers)
-    finally:  # rollbacks: every window that started gets its stop action, whatever happened
-        for i in sorted(open_windows):
-            stop(i, "rollback" if (failure or not complete or windows[i]["end"] is not None) else "end of run")
-        session.close()
-    lookups = _lookups(driver, target, base_url) if target.lookup is not None and not failure else None
-    result = _result(scenario, target, driver, clock, windows, lookups, complete, started, actions.log,
+    cpu: float | None = None
+    with tempfile.TemporaryDirectory(prefix="repaychaos-target-") as name, contextlib.ExitStack() as cleanup:
+        work = Path(name)
+        records = work / "records"
+        records.mkdir()
+        arrivals_end = clock.wall(scenario.duration)
+        settings = LocustSettings(
+            scenario=json.dumps(scenario.normalised()),
+            api=json.dumps(target.model_dump(mode="json", by_alias=True)), time_scale=k, t0=clock.t0,
+            record=str(records), shards=shards, quit_when_done=True,
+            deadline=arrivals_end + 0.5 * max(0.0, deadline - arrivals_end), run_id=run_id,
+            parent_pid=os.getpid(), allow_remote=allow_remote, max_requests=target.max_requests // shards)
+        log = cleanup.enter_context(open(work / "locust.log", "w"))
+        try:
+            locusts = start_locust(settings, base_url, locust_workers, deadline, log, remote_workers, master_bind)
+            for proc in locusts:
+                cleanup.callback(stop_process, proc, 5.0)
+            complete = wait_for_shards(shards, locusts, records, deadline, tick, poll=0.5,
+                                       next_at=lambda: timers[0][0] if timers else None)
+            cpu = round(sum(cpu_seconds(p) or 0.0 for p in locusts), 3)
+            for proc in locusts:
+                stop_process(proc, 20.0)
+        finally:  # rollbacks: every window that started gets its stop action, whatever happened
+            for i in sorted(open_windows):
+                stop(i, "rollback" if (failure or not complete or windows[i]["end"] is not None) else "end of run")
+            session.close()
+        recs = read_records(records)
+        if not recs.users and not recs.done and not failure:
+            raise RunFailed("Locust recorded no users:\n" + _tail(work / "locust.log"))
+    facts = {**shard_facts(recs.done, k), "locust_workers": locust_workers, "cpu_seconds": {"locust": cpu}}
+    users = sorted(recs.users, key=lambda u: u["arrived"])
+    cap_left = max(0, target.max_requests - facts["requests"])
+    lookups = (_lookups(users, target, base_url, cap_left)
+               if target.lookup is not None and not failure else None)
+    result = _result(scenario, target, users, facts, clock, windows, lookups, complete, started, actions.log,
                      fail_on_inconclusive, read_log)
     if failure:
         result["run"]["aborted"] = failure[0]
@@ -171,8 +220,16 @@ def run_target(scenario: Scenario, target: Target, *, target_file: str = "TARGET
     return result
 
 
-def _lookups(driver: Driver, target: Target, base_url: str) -> dict[str, bool]:
-    """key -> does the target's lookup find the acked repayment?"""
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _lookups(users: list[dict[str, Any]], target: Target, base_url: str, budget: int) -> dict[str, bool]:
+    """key -> does the target's lookup find the acked repayment? (at most ``budget`` requests)"""
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     import requests
@@ -181,14 +238,19 @@ def _lookups(driver: Driver, target: Target, base_url: str) -> dict[str, bool]:
 
     spec = target.lookup
     assert spec is not None
-    local = __import__("threading").local()
+    local = threading.local()
+    lock = threading.Lock()
+    left = [budget]
 
-    def one(user: User) -> tuple[str, bool | None]:
-        if ("{id}" in spec.path and user.rep_id is None) or not driver.take_request():
-            return user.key, None  # unknown, not lost: no id to look up, or the request cap is reached
+    def one(user: dict[str, Any]) -> tuple[str, bool | None]:
+        with lock:
+            if ("{id}" in spec.path and user.get("id") is None) or left[0] <= 0:
+                return user["key"], None  # unknown, not lost: no id to look up, or the request cap is reached
+            left[0] -= 1
         session = getattr(local, "s", None) or requests.Session()
         local.s = session
-        values = {"key": user.key, "account": user.account, "amount": target.repay.amount, "id": user.rep_id or ""}
+        values = {"key": user["key"], "account": user["account"], "amount": target.repay.amount,
+                  "id": user.get("id") or "", "read_at": ""}
         for _ in range(3):
             try:
                 resp = session.request(spec.method, base_url + render(spec.path, values),
@@ -196,11 +258,11 @@ def _lookups(driver: Driver, target: Target, base_url: str) -> dict[str, bool]:
             except requests.RequestException:
                 continue
             if resp.status_code < 500:
-                return user.key, resp.status_code in spec.found
-        return user.key, None
+                return user["key"], resp.status_code in spec.found
+        return user["key"], None
 
-    acked = [u for u in driver.users if u.ack is not None]
-    with ThreadPoolExecutor(target.concurrency) as pool:
+    acked = [u for u in users if u.get("ack") is not None]
+    with ThreadPoolExecutor(min(32, target.concurrency)) as pool:
         return {key: found for key, found in pool.map(one, acked) if found is not None}
 
 
@@ -217,19 +279,9 @@ def _quantiles(values: list[float]) -> dict[str, Any]:
     return out
 
 
-def _lateness(values: list[float], k: float) -> dict[str, Any]:
-    import numpy as np
-
-    if not values:
-        return {"p50": None, "p99": None, "max": None}
-    arr = np.asarray(values) * k
-    return {"p50": round(float(np.quantile(arr, 0.5)), 6), "p99": round(float(np.quantile(arr, 0.99)), 6),
-            "max": round(float(arr.max()), 6)}
-
-
-def _result(scenario: Scenario, target: Target, driver: Driver, clock: Clock, windows: list[dict[str, Any]],
-            lookups: dict[str, bool] | None, complete: bool, started: float, action_log: list[dict[str, Any]],
-            fail_on_inconclusive: bool, read_log: Any) -> ResultRecord:
+def _result(scenario: Scenario, target: Target, users: list[dict[str, Any]], facts: dict[str, Any], clock: Clock,
+            windows: list[dict[str, Any]], lookups: dict[str, bool] | None, complete: bool, started: float,
+            action_log: list[dict[str, Any]], fail_on_inconclusive: bool, read_log: Any) -> ResultRecord:
     col = MetricsCollector.for_scenario(scenario)
     type_of = {w["fault"]: w["type"] for w in windows}
     by_phase: dict[str, int] = {BASELINE: 0, **{w["fault"]: 0 for w in windows}}
@@ -237,68 +289,82 @@ def _result(scenario: Scenario, target: Target, driver: Driver, clock: Clock, wi
     upper: list[float] = []
     right_censored = 0
     lines = []
-    counts = {"users": len(driver.users), "acked": 0, "unacked": 0, "incomplete": 0, "retried": 0,
+    counts = {"users": len(users), "acked": 0, "unacked": 0, "incomplete": 0, "retried": 0,
               "read_errors": 0, "lost": 0}
-    for user in driver.users:
-        counts["read_errors"] += user.read_errors
-        if len(user.tries) > 1:
+    for user in users:
+        counts["read_errors"] += int(user.get("read_errors", 0))
+        tries = [[round(clock.scenario(t), 4), status, wait] for t, status, wait in user.get("tries") or ()]
+        if len(tries) > 1:
             counts["retried"] += 1
-        if user.ack is None:
+        if user.get("ack") is None:
             counts["unacked"] += 1
             continue
         counts["acked"] += 1
-        if not user.done:
+        if user.get("incomplete") or not user.get("done"):
             counts["incomplete"] += 1
-        phase = phase_of(windows, user.ack)
-        line: dict[str, Any] = {"ack": user.ack, "phase": phase, "reads": user.reads, "arrived": round(user.arrived, 4),
-                                "key": user.key}
-        if len(user.tries) > 1:
-            line["tries"] = user.tries
+        # rounded as the read log writes them, so the metrics and the log count the same users
+        ack = round(clock.scenario(user["ack"]), 4)
+        reads = [(round(clock.scenario(r[0]), 4), "u" if r[1] else ("h" if len(r) > 3 and r[3] else "s"))
+                 for r in user.get("reads") or ()]
+        phase = phase_of(windows, ack)
+        line: dict[str, Any] = {"ack": ack, "phase": phase, "reads": reads,
+                                "arrived": round(clock.scenario(user["arrived"]), 4), "key": user["key"]}
+        if len(tries) > 1:
+            line["tries"] = tries
         lines.append(line)
-        held = any(o == "h" for _, o in user.reads)
-        last_stale, first_usable = user.ack, None
-        for t, outcome in user.reads:
+        held = any(o == "h" for _, o in reads)
+        last_stale, first_usable = ack, None
+        for t, outcome in reads:
             if outcome == "u":
                 first_usable = t
                 break
             last_stale = t
         usable_at = math.inf if first_usable is None else (last_stale + first_usable) / 2
-        in_window = scenario.warmup <= user.ack < scenario.duration
+        in_window = scenario.warmup <= ack < scenario.duration
         if first_usable is not None and not held and in_window:
-            lower.append(max(0.0, last_stale - user.ack))
-            upper.append(max(0.0, first_usable - user.ack))
+            lower.append(max(0.0, last_stale - ack))
+            upper.append(max(0.0, first_usable - ack))
         elif not held and in_window:
             right_censored += 1
-        touches = () if phase == BASELINE else (Touch(type_of[phase], user.ack, 0.0),)
-        found = True if lookups is None else lookups.get(user.key, True)
+        touches = () if phase == BASELINE else (Touch(type_of[phase], ack, 0.0),)
+        found = True if lookups is None else lookups.get(user["key"], True)
         if not found:
             counts["lost"] += 1
-        reads = [Read(t, o == "u", t) for t, o in user.reads]
         if in_window:
-            by_phase[phase] += sum(1 for _, o in user.reads if o == "s")
-        col.observe(Repayment(acked_at=user.ack, held=held, view_usable_at=usable_at, touches=touches,
-                              in_ledger=found), reads)
+            by_phase[phase] += sum(1 for _, o in reads if o == "s")
+        col.observe(Repayment(acked_at=ack, held=held, view_usable_at=usable_at, touches=touches, in_ledger=found),
+                    [Read(t, o == "u", t) for t, o in reads])
     if counts["unacked"]:
         col.count("unacked_repayments", counts["unacked"])
     finalized = finalize([col.state])
+    resolution = time_resolution(scenario, users, clock.k)
     run = {
         "time_scale": clock.k,
         "t0": clock.t0,
         "wall_seconds": round(time.time() - started, 3),
         "target": target.base_url,
+        "locust_workers": facts.get("locust_workers", 0),
+        "cpu_seconds": facts.get("cpu_seconds"),
         "complete": complete,
-        "requests": driver.requests,
+        "requests": facts["requests"],
         "request_cap": target.max_requests,
-        "request_cap_hit": driver.cap_hit,
-        "arrivals": len(driver.users),
-        # how late requests left against their scheduled instant, in scenario seconds (wall x K):
-        # the run's own time resolution; a large p99 means the rate was too high for this client
-        "request_lateness_s": _lateness(driver.lateness, clock.k),
+        "request_cap_hit": facts["request_cap_hit"],
+        "arrivals": facts["arrivals"],
+        "arrivals_began_s": facts["arrivals_began_s"],
+        # how late each kind of request left its instant at the client, in scenario seconds
+        # (wall x K); the lead each kind learnt (wall seconds, at most LEAD_MAX)
+        "request_lateness_s": facts["request_lateness_s"],
+        "lead_wall_s": facts["lead_wall_s"],
+        "time_resolution": resolution,
         "actions": action_log,
         "lost_repayments_observable": lookups is not None,
         "duplicate_repayments_observable": False,
         **counts,
     }
+    run["validity"] = validity(arrivals_late=facts["arrivals_late"], users=counts["users"], acked=counts["acked"],
+                               unacked=counts["unacked"], incomplete=counts["incomplete"], complete=complete,
+                               cap_hit=bool(facts["request_cap_hit"]), resolution=resolution,
+                               began_late_s=facts["arrivals_began_s"], k=clock.k)
     if read_log is not None:
         path = write_read_log(read_log, {"source": "target", "scenario": scenario.name, "time_scale": clock.k,
                                          "duration": scenario.duration, "warmup": scenario.warmup,
@@ -323,5 +389,5 @@ def _result(scenario: Scenario, target: Target, driver: Driver, clock: Clock, wi
                     "'queueing' for baseline",
         },
     }
-    return build_result(scenario, "target", scenario.seed, finalized, replications=1, run=run,
-                        fail_on_inconclusive=fail_on_inconclusive, extra=extra)
+    return mark_invalid(build_result(scenario, "target", scenario.seed, finalized, replications=1, run=run,
+                                     fail_on_inconclusive=fail_on_inconclusive, extra=extra))

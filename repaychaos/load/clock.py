@@ -1,0 +1,46 @@
+"""The load side's one clock (scenario seconds <-> wall epoch seconds) and its one Retry-After parser."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+__all__ = ["Clock", "retry_after_seconds"]
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Scenario time ``s`` happens at wall ``t0 + s / k`` (``k``: the time scale K)."""
+
+    t0: float
+    k: float
+
+    def wall(self, s: float) -> float:
+        """The wall epoch second of scenario second ``s``."""
+        return self.t0 + s / self.k
+
+    def scenario(self, wall: float) -> float:
+        """The scenario second of wall epoch second ``wall``."""
+        return (wall - self.t0) * self.k
+
+    def now(self) -> float:
+        """Scenario seconds now."""
+        return self.scenario(time.time())
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """A Retry-After header in wall seconds from ``now``: delta-seconds or an HTTP date
+    (RFC 9110 section 10.2.3); None when absent or unreadable. Capped at 60 s."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - (time.time() if now is None else now)
+        except (TypeError, ValueError):
+            return None
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, min(60.0, seconds))
