@@ -8,9 +8,10 @@ Exit codes: 0 SLOs met, 1 an SLO failed (or model and measurement disagree for `
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import click
 
@@ -208,18 +209,62 @@ def sim(scenario: str, seed: int | None, replications: int | None, processes: in
               help="Keep the service database, Locust records and logs in this folder.")
 @click.option("--target", "target", default=None, metavar="TARGET.yaml",
               help="Drive your own service described by this target file, black-box (docs/reference/target-file.md; time scale 1 by default).")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None, metavar="PORT",
+              help="Serve the run's staleness live (stale share, time to usable, faults in force) in Prometheus "
+                   "text format at http://127.0.0.1:PORT/metrics (0: a free port); the URL is printed "
+                   "(docs/how-to/live-dashboards.md).")
 @_inconclusive
 @_progress
 @_guarded
 def load(scenario: str, time_scale: float | None, wall: str | None, out: str | None, host: str | None,
          allow_remote: bool, locust_workers: int, max_wall: float | None, keep_dir: str | None, target: str | None,
-         inconclusive: str, progress: bool | None) -> None:
+         metrics_port: int | None, inconclusive: str, progress: bool | None) -> None:
     """Start the reference service, drive it with Locust, and measure SCENARIO (or --target: your service).
 
     The first line on stderr says how long the run takes in wall time and why; without a
     terminal a status line follows at least every 10 s.
     """
     sc = _scenario(scenario)
+    with _live_metrics(metrics_port, "target" if target is not None else "load"):
+        _load(sc, time_scale, wall, out, host, allow_remote, locust_workers, max_wall, keep_dir, target, inconclusive,
+              progress)
+
+
+#: The Locust plugin that serves a run's staleness (loaded by the locustfile from REPAYCHAOS_LOCUST_PLUGINS).
+LIVE_METRICS_PLUGIN = "repaychaos.integrations.locust_plugin"
+
+
+@contextlib.contextmanager
+def _live_metrics(port: int | None, source: str) -> Iterator[None]:
+    """With ``--metrics-port``: the environment that makes the run's Locust processes serve
+    /metrics (repaychaos.integrations.locust_plugin), restored afterwards; the URL on stderr."""
+    if port is None:
+        yield
+        return
+    import os
+
+    from repaychaos.load.launcher import free_port
+
+    port = port or free_port()
+    plugins = [p for p in os.environ.get("REPAYCHAOS_LOCUST_PLUGINS", "").split(",") if p]
+    values = {"REPAYCHAOS_LOCUST_PLUGINS": ",".join([*plugins, LIVE_METRICS_PLUGIN]),
+              "REPAYCHAOS_METRICS_PORT": str(port), "REPAYCHAOS_METRICS_SOURCE": source}
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    click.echo(f"live metrics: http://127.0.0.1:{port}/metrics (while the run goes on)", err=True)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _load(sc: Scenario, time_scale: float | None, wall: str | None, out: str | None, host: str | None,
+          allow_remote: bool, locust_workers: int, max_wall: float | None, keep_dir: str | None, target: str | None,
+          inconclusive: str, progress: bool | None) -> None:
     if target is not None:
         out_dir = _out_dir(out, sc.name, "target")
         result = _run_target(sc, target, out_dir, time_scale, allow_remote, max_wall, inconclusive == "fail")

@@ -54,6 +54,7 @@ __all__ = [
     "enable",
     "MetricsServer",
     "WIRE_KEY",
+    "SAMPLE_EVERY",
     "families",
 ]
 
@@ -61,6 +62,9 @@ __all__ = [
 #: second to a day, so a fast pipeline and a night-long maintenance window both resolve.
 TTU_BUCKETS: tuple[float, ...] = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800,
                                   86400)
+
+#: Wall seconds between the points of the history the web UI's chart draws.
+SAMPLE_EVERY = 2.0
 
 #: Key of the staleness counts in a Locust worker's report to its master.
 WIRE_KEY = "repaychaos_staleness"
@@ -386,7 +390,8 @@ def enable(environment: Any, scenario: Any = None, source: str = "load", port: i
     """Listen to the repaying users' events in ``environment`` (a Locust Environment).
 
     On a Locust worker: count, and send the counts to the master with every report. On
-    the master or a local runner: count (and add the workers' reports), and when ``port``
+    the master or a local runner: count (and add the workers' reports), keep a history
+    point every :data:`SAMPLE_EVERY` seconds for the web UI's chart, and when ``port``
     is not None serve ``/metrics`` on ``127.0.0.1:port`` (0 picks a free port). Returns
     the tallies and the metrics URL (None where nothing is served). ``scenario``: the
     Scenario, for the name of an empty tally and its fault windows; ``clock``: the run's
@@ -416,6 +421,15 @@ def enable(environment: Any, scenario: Any = None, source: str = "load", port: i
             live.add_wire(wire)
 
     environment.events.worker_report.add_listener(merge)
+    import gevent
+
+    def sample_forever() -> None:
+        while True:
+            live.sample(min_gap=0.5 * SAMPLE_EVERY)
+            gevent.sleep(SAMPLE_EVERY)
+
+    sampler = gevent.spawn(sample_forever)
+    environment.events.quit.add_listener(lambda **_: sampler.kill(block=False))
     if port is None:
         return live, None
     server = MetricsServer(live, port)

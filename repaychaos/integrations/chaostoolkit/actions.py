@@ -43,13 +43,16 @@ def end_fault(base_url: str, fault_id: str = "", name: str = "", allow_remote: b
 
 
 def run_target_fault_action(target_file: str, fault: str, phase: str = "start", fault_for: str = "1h",
-                            values: dict[str, Any] | None = None, allow_remote: bool = False) -> dict[str, Any]:
+                            values: dict[str, Any] | None = None, start_answer: dict[str, Any] | None = None,
+                            base_url: str = "", allow_remote: bool = False) -> dict[str, Any]:
     """Run the ``start`` or ``stop`` action a target file gives for ``fault``
     (docs/reference/target-file.md), as ``repaychaos load --target`` would.
 
-    ``{fault.for}`` renders as ``fault_for``; ``values`` add or override placeholders; the
-    target's ``base_url`` must be loopback unless ``allow_remote``. Returns
-    the action's record (status, ok, output excerpt); fails when the action fails.
+    ``{fault.for}`` renders as ``fault_for``; ``values`` add or override placeholders;
+    ``start_answer`` is what ``{start./pointer}`` reads in a stop action (the ``answer`` this
+    action returned for the start). ``base_url`` replaces the file's; either must be
+    loopback unless ``allow_remote``. Returns the action's record (status, ok, output
+    excerpt) with the JSON ``answer`` of an HTTP action; fails when the action fails.
     """
     import time
 
@@ -76,9 +79,10 @@ def run_target_fault_action(target_file: str, fault: str, phase: str = "start", 
               **(values or {})}
     started = time.time()
     with requests.Session() as session:
-        runner = ActionRunner(base(target.base_url, allow_remote), session, lambda: time.time() - started)
-        outcome = runner.run(action, fault=fault, phase=phase, reason="chaostoolkit", values=filled)
-    record: dict[str, Any] = runner.log[-1]
+        runner = ActionRunner(base(base_url or target.base_url, allow_remote), session, lambda: time.time() - started)
+        outcome = runner.run(action, fault=fault, phase=phase, reason="chaostoolkit", values=filled,
+                             start_answer=start_answer)
+    record: dict[str, Any] = {**runner.log[-1], "answer": outcome.answer}
     if not outcome.ok:
         fail(f"{phase} action of fault {fault!r} failed: {outcome.error}")
     return record
