@@ -105,26 +105,26 @@ vertical-align:middle;margin-right:4px}
 <h1>Staleness while the run goes on</h1>
 <p class="sub" id="sub">waiting for the first reads&hellip;</p>
 <div class="cards" id="cards"></div>
-<div class="chart"><h2>Stale share of reads (%) &mdash; shaded: fault windows</h2>
+<div class="chart"><h2>Stale share of reads (%) &mdash; shaded: the scenario's fault windows; x: the run's scenario seconds</h2>
 <div class="legend"><span><i style="background:#c62828"></i>cumulative</span>
 <span><i style="background:#ef9a9a"></i>reads since the previous point</span></div>
 <svg id="share" viewBox="0 0 1000 260" preserveAspectRatio="none"></svg></div>
-<div class="chart"><h2>Time to usable (scenario seconds)</h2>
+<div class="chart"><h2>Time to usable (scenario seconds), over the users done so far</h2>
 <div class="legend"><span><i style="background:#1565c0"></i>p50</span><span><i style="background:#6a1b9a"></i>p95</span>
 <span><i style="background:#2e7d32"></i>p99</span></div>
 <svg id="ttu" viewBox="0 0 1000 260" preserveAspectRatio="none"></svg></div>
 <script>
 const W=1000,H=260,L=60,B=24;
 function esc(s){return String(s).replace(/[&<>"]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]))}
-function draw(svg,xs,series,ymaxMin,fmt,windows){
-  let xmax=Math.max(1,...xs),ymax=ymaxMin;
+function draw(svg,xs,series,ymaxMin,ymaxCap,fmt,windows){
+  const xmin=Math.min(...xs),xmax=Math.max(xmin+1,...xs);let ymax=ymaxMin;
   for(const s of series)for(const v of s.v)if(v!=null&&v>ymax)ymax=v;
-  ymax*=1.1;const X=x=>L+(W-L-10)*x/xmax,Y=y=>H-B-(H-B-10)*y/ymax;let out='';
-  for(const w of windows||[]){const a=X(Math.min(w.start,xmax)),b=X(Math.min(w.end==null?xmax:w.end,xmax));
+  ymax=Math.min(ymax*1.1,ymaxCap);const X=x=>L+(W-L-10)*(x-xmin)/(xmax-xmin),Y=y=>H-B-(H-B-10)*y/ymax;let out='';
+  for(const w of windows||[]){const a=X(Math.max(xmin,Math.min(w.start,xmax))),b=X(Math.max(xmin,Math.min(w.end==null?xmax:w.end,xmax)));
     if(b>a)out+=`<rect x="${a}" y="10" width="${b-a}" height="${H-B-10}" fill="#ffe0b2" opacity="0.6"><title>${esc(w.fault)}</title></rect>`}
   for(let i=0;i<=4;i++){const y=ymax*i/4;out+=`<line x1="${L}" x2="${W-10}" y1="${Y(y)}" y2="${Y(y)}" stroke="#eee"/>`+
     `<text x="${L-6}" y="${Y(y)+4}" font-size="11" text-anchor="end" fill="#666">${fmt(y)}</text>`}
-  for(let i=0;i<=5;i++){const x=xmax*i/5;out+=`<text x="${X(x)}" y="${H-6}" font-size="11" text-anchor="middle" fill="#666">${Math.round(x)} s</text>`}
+  for(let i=0;i<=5;i++){const x=xmin+(xmax-xmin)*i/5;out+=`<text x="${X(x)}" y="${H-6}" font-size="11" text-anchor="middle" fill="#666">${Math.round(x)} s</text>`}
   for(const s of series){let d='';xs.forEach((x,i)=>{const v=s.v[i];if(v==null)return;d+=(d?'L':'M')+X(x).toFixed(1)+','+Y(v).toFixed(1)});
     if(d)out+=`<path d="${d}" fill="none" stroke="${s.c}" stroke-width="2"/>`}
   svg.innerHTML=out}
@@ -139,8 +139,8 @@ async function tick(){
       const xs=h.map(p=>p.t),g=k=>h.map(p=>{const s=p.scenarios[name];return s&&s[k]!=null?s[k]:null});
       document.getElementById('sub').textContent=`scenario ${name}, at scenario second ${Math.round(h[h.length-1].t)}`;
       draw(document.getElementById('share'),xs,[{v:g('recent_share').map(v=>v==null?null:100*v),c:'#ef9a9a'},
-        {v:g('share').map(v=>v==null?null:100*v),c:'#c62828'}],1,v=>v.toFixed(1)+' %',d.windows);
-      draw(document.getElementById('ttu'),xs,[{v:g('p50'),c:'#1565c0'},{v:g('p95'),c:'#6a1b9a'},{v:g('p99'),c:'#2e7d32'}],1,
+        {v:g('share').map(v=>v==null?null:100*v),c:'#c62828'}],1,100,v=>v.toFixed(1)+' %',d.windows);
+      draw(document.getElementById('ttu'),xs,[{v:g('p50'),c:'#1565c0'},{v:g('p95'),c:'#6a1b9a'},{v:g('p99'),c:'#2e7d32'}],1,Infinity,
         v=>v>=100?Math.round(v):v.toFixed(1),d.windows)}}}catch(e){document.getElementById('sub').textContent='no data: '+e}
 }
 tick();setInterval(tick,2000);
