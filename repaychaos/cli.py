@@ -9,6 +9,7 @@ Exit codes: 0 SLOs met, 1 an SLO failed (or model and measurement disagree for `
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
@@ -191,46 +192,8 @@ def sim(scenario: str, seed: int | None, replications: int | None, processes: in
     sys.exit(_finish(result, _out_dir(out, sc.name, "sim")))
 
 
-@cli.command()
-@click.argument("scenario")
-@click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Run K times faster than real time (default: arrivals take about a minute, longer when the "
-                   "250 repayments/s cap needs it; the first line says how long the run takes and why).")
-@click.option("--wall", "wall", default=None, metavar="DURATION",
-              help="Pick the time scale so the run takes about this long (e.g. 2m); warns when the rate cap prevents it.")
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Output folder (default reports/out/<scenario>-load).")
-@click.option("--host", default=None, help="Drive an already running service at this URL instead of starting one.")
-@click.option("--allow-remote", is_flag=True, help="Allow --host to be a non-loopback address.")
-@click.option("--locust-workers", type=click.IntRange(0), default=0, show_default=True,
-              help="Local Locust workers (master/worker mode).")
-@click.option("--max-wall", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
-              help="Hard wall-clock bound of the whole run (default: the scenario's compressed length plus a margin).")
-@click.option("--keep-dir", type=click.Path(file_okay=False), default=None,
-              help="Keep the service database, Locust records and logs in this folder.")
-@click.option("--target", "target", default=None, metavar="TARGET.yaml",
-              help="Drive your own service described by this target file, black-box (docs/reference/target-file.md; time scale 1 by default).")
-@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None, metavar="PORT",
-              help="Serve the run's staleness live (stale share, time to usable, faults in force) in Prometheus "
-                   "text format at http://127.0.0.1:PORT/metrics (0: a free port); the URL is printed "
-                   "(docs/how-to/live-dashboards.md).")
-@_inconclusive
-@_progress
-@_guarded
-def load(scenario: str, time_scale: float | None, wall: str | None, out: str | None, host: str | None,
-         allow_remote: bool, locust_workers: int, max_wall: float | None, keep_dir: str | None, target: str | None,
-         metrics_port: int | None, inconclusive: str, progress: bool | None) -> None:
-    """Start the reference service, drive it with Locust, and measure SCENARIO (or --target: your service).
-
-    The first line on stderr says how long the run takes in wall time and why; without a
-    terminal a status line follows at least every 10 s.
-    """
-    sc = _scenario(scenario)
-    with _live_metrics(metrics_port, "target" if target is not None else "load"):
-        _load(sc, time_scale, wall, out, host, allow_remote, locust_workers, max_wall, keep_dir, target, inconclusive,
-              progress)
-
-
-#: The Locust plugin that serves a run's staleness (loaded by the locustfile from REPAYCHAOS_LOCUST_PLUGINS).
+#: The Locust plugin that serves a run's staleness (the locustfile imports the modules named in
+#: REPAYCHAOS_LOCUST_PLUGINS).
 LIVE_METRICS_PLUGIN = "repaychaos.integrations.locust_plugin"
 
 
@@ -262,9 +225,52 @@ def _live_metrics(port: int | None, source: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _load(sc: Scenario, time_scale: float | None, wall: str | None, out: str | None, host: str | None,
-          allow_remote: bool, locust_workers: int, max_wall: float | None, keep_dir: str | None, target: str | None,
-          inconclusive: str, progress: bool | None) -> None:
+def _metrics_port(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--metrics-port PORT`` for a command with a ``target`` option: the run serves its staleness live."""
+
+    @click.option("--metrics-port", type=click.IntRange(0, 65535), default=None, metavar="PORT",
+                  help="Serve the run's staleness live (stale share, time to usable, faults in force) in Prometheus "
+                       "text format at http://127.0.0.1:PORT/metrics (0: a free port); the URL is printed "
+                       "(docs/how-to/live-dashboards.md).")
+    @functools.wraps(command)
+    def with_metrics(*args: Any, metrics_port: int | None, **kwargs: Any) -> Any:
+        with _live_metrics(metrics_port, "target" if kwargs.get("target") else "load"):
+            return command(*args, **kwargs)
+
+    return with_metrics
+
+
+@cli.command()
+@click.argument("scenario")
+@click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Run K times faster than real time (default: arrivals take about a minute, longer when the "
+                   "250 repayments/s cap needs it; the first line says how long the run takes and why).")
+@click.option("--wall", "wall", default=None, metavar="DURATION",
+              help="Pick the time scale so the run takes about this long (e.g. 2m); warns when the rate cap prevents it.")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Output folder (default reports/out/<scenario>-load).")
+@click.option("--host", default=None, help="Drive an already running service at this URL instead of starting one.")
+@click.option("--allow-remote", is_flag=True, help="Allow --host to be a non-loopback address.")
+@click.option("--locust-workers", type=click.IntRange(0), default=0, show_default=True,
+              help="Local Locust workers (master/worker mode).")
+@click.option("--max-wall", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
+              help="Hard wall-clock bound of the whole run (default: the scenario's compressed length plus a margin).")
+@click.option("--keep-dir", type=click.Path(file_okay=False), default=None,
+              help="Keep the service database, Locust records and logs in this folder.")
+@click.option("--target", "target", default=None, metavar="TARGET.yaml",
+              help="Drive your own service described by this target file, black-box (docs/reference/target-file.md; time scale 1 by default).")
+@_metrics_port
+@_inconclusive
+@_progress
+@_guarded
+def load(scenario: str, time_scale: float | None, wall: str | None, out: str | None, host: str | None,
+         allow_remote: bool, locust_workers: int, max_wall: float | None, keep_dir: str | None, target: str | None,
+         inconclusive: str, progress: bool | None) -> None:
+    """Start the reference service, drive it with Locust, and measure SCENARIO (or --target: your service).
+
+    The first line on stderr says how long the run takes in wall time and why; without a
+    terminal a status line follows at least every 10 s.
+    """
+    sc = _scenario(scenario)
     if target is not None:
         out_dir = _out_dir(out, sc.name, "target")
         result = _run_target(sc, target, out_dir, time_scale, allow_remote, max_wall, inconclusive == "fail")
