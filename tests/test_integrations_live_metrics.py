@@ -175,3 +175,37 @@ def test_a_source_other_than_load_or_target_is_refused() -> None:
     """The source label is one of the two result sources."""
     with pytest.raises(ValueError, match="expected 'load' or 'target'"):
         LiveStaleness("model")
+
+
+def test_plugin_settings_read_the_locustfile_variables() -> None:
+    """The plugin reads the scenario as the locustfile does (bundled name, path or JSON), the port,
+    the source, and the run's clock from REPAYCHAOS_T0 and REPAYCHAOS_TIME_SCALE."""
+    import json
+    import time
+
+    from repaychaos.integrations.live_metrics import settings_from_env
+
+    scenario = resolve_scenario(SCENARIO)
+    t0 = time.time() - 10.0
+    found = settings_from_env({"REPAYCHAOS_SCENARIO": json.dumps(scenario.normalised()),
+                               "REPAYCHAOS_METRICS_PORT": "0", "REPAYCHAOS_METRICS_SOURCE": "target",
+                               "REPAYCHAOS_T0": repr(t0), "REPAYCHAOS_TIME_SCALE": "30"})
+    assert (found["scenario"].name, found["port"], found["source"]) == (SCENARIO, 0, "target")
+    assert 300.0 <= found["clock"]() < 300.0 + 30 * 60  # 10 s (plus this test's own time) at K = 30
+    bare = settings_from_env({})
+    assert (bare["scenario"].name, bare["port"], bare["source"], bare["clock"]) == (SCENARIO, None, "load", None)
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"REPAYCHAOS_METRICS_PORT": "nine"}, "REPAYCHAOS_METRICS_PORT: expected a port number, found 'nine'"),
+    ({"REPAYCHAOS_METRICS_PORT": "70000"}, "REPAYCHAOS_METRICS_PORT: expected 0..65535, found 70000"),
+    ({"REPAYCHAOS_METRICS_SOURCE": "sim"}, "REPAYCHAOS_METRICS_SOURCE: expected 'load' or 'target', found 'sim'"),
+])
+def test_plugin_settings_refuse_malformed_values(env: dict[str, str], message: str) -> None:
+    """A malformed setting is an InvalidInput naming the variable, the expectation and the value."""
+    from repaychaos.core.errors import InvalidInput
+    from repaychaos.integrations.live_metrics import settings_from_env
+
+    with pytest.raises(InvalidInput) as info:
+        settings_from_env(env)
+    assert str(info.value) == message

@@ -28,7 +28,9 @@ metric                                     type       what
 Every series carries ``scenario`` (its name) and ``source`` (``load`` or ``target``). The
 counts cover every repayment of the run, warmup included; ``result.json`` counts only the
 window ``[warmup, duration)`` (docs/reference/metrics.md), so the final numbers there can
-differ a little from the last scrape. The reference service's own ``/metrics`` (backlog,
+differ a little from the last scrape. Time to usable here is what the user saw (ack to
+the first usable read), later than the view's own change by up to one check interval. The
+reference service's own ``/metrics`` (backlog,
 stale accounts, faults active) is a separate endpoint with other names.
 
 The counting (:class:`StalenessTally`) and the exposition (:func:`exposition`) import
@@ -56,6 +58,7 @@ __all__ = [
     "WIRE_KEY",
     "SAMPLE_EVERY",
     "families",
+    "settings_from_env",
 ]
 
 #: Upper bounds (scenario seconds) of the time-to-usable histogram's buckets: from one
@@ -395,18 +398,21 @@ def enable(environment: Any, scenario: Any = None, source: str = "load", port: i
     is not None serve ``/metrics`` on ``127.0.0.1:port`` (0 picks a free port). Returns
     the tallies and the metrics URL (None where nothing is served). ``scenario``: the
     Scenario, for the name of an empty tally and its fault windows; ``clock``: the run's
-    scenario seconds (see :class:`LiveStaleness`).
+    scenario seconds (see :class:`LiveStaleness`). OSError when ``port`` cannot be bound
+    (then nothing is registered).
     """
     from locust.runners import WorkerRunner
 
     from repaychaos.load import events
 
     live = LiveStaleness(source, scenario, clock)
+    worker = isinstance(environment.runner, WorkerRunner)
+    # bind first: a port that is taken raises OSError before anything is registered
+    server = MetricsServer(live, port) if port is not None and not worker else None
     environment.repaychaos_staleness = live
     events.repayment_acked.add_listener(live.on_repayment_acked)
     events.read_seen.add_listener(live.on_read_seen)
     events.user_done.add_listener(live.on_user_done)
-    worker = isinstance(environment.runner, WorkerRunner)
 
     if worker:
         def report(client_id: str, data: dict[str, Any], **_: Any) -> None:
@@ -430,12 +436,45 @@ def enable(environment: Any, scenario: Any = None, source: str = "load", port: i
 
     sampler = gevent.spawn(sample_forever)
     environment.events.quit.add_listener(lambda **_: sampler.kill(block=False))
-    if port is None:
+    if server is None:
         return live, None
-    server = MetricsServer(live, port)
     environment.repaychaos_metrics_server = server
     environment.events.quit.add_listener(lambda **_: server.close())
     return live, server.url
+
+
+def settings_from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """Port, source, scenario and clock for :func:`enable` from the ``REPAYCHAOS_*`` environment
+    variables of :mod:`repaychaos.integrations.locust_plugin` (InvalidInput on a malformed value)."""
+    import json
+    import os
+
+    from repaychaos.core.errors import InvalidInput
+    from repaychaos.load.settings import LocustSettings
+    from repaychaos.scenarios import load_scenario_data, resolve_scenario
+
+    env = dict(os.environ if environ is None else environ)
+    raw_port = env.get("REPAYCHAOS_METRICS_PORT", "")
+    port: int | None = None
+    if raw_port != "":
+        try:
+            port = int(raw_port)
+        except ValueError:
+            raise InvalidInput(f"REPAYCHAOS_METRICS_PORT: expected a port number, found {raw_port!r}") from None
+        if not 0 <= port <= 65535:
+            raise InvalidInput(f"REPAYCHAOS_METRICS_PORT: expected 0..65535, found {port}")
+    source = env.get("REPAYCHAOS_METRICS_SOURCE", "") or "load"
+    if source not in ("load", "target"):
+        raise InvalidInput(f"REPAYCHAOS_METRICS_SOURCE: expected 'load' or 'target', found {source!r}")
+    settings = LocustSettings.from_env(env)
+    # as the locustfile reads it: a bundled name, a path, or the scenario itself as JSON
+    text = settings.scenario.strip()
+    scenario = load_scenario_data(json.loads(text)) if text.startswith("{") else resolve_scenario(text)
+    clock: Callable[[], float] | None = None
+    if settings.t0 is not None and settings.time_scale is not None:
+        t0, k = settings.t0, settings.time_scale
+        clock = lambda: max(0.0, (time.time() - t0) * k)  # noqa: E731
+    return {"port": port, "source": source, "scenario": scenario, "clock": clock}
 
 
 def families(text: str) -> Sequence[Any]:
