@@ -5,3 +5,5 @@
 (:mod:`repaychaos.integrations.chaostoolkit`). The Grafana dashboard is
 ``dashboards/repaychaos-live.json``; docs/how-to/live-dashboards.md shows how to use them.
 """
+
+__all__: list[str] = []
