@@ -120,12 +120,12 @@ def test_target_file_fault_action_starts_and_stops_a_pause(tmp_path: Path, monke
 @pytest.mark.live
 def test_chaos_run_of_the_example_shows_the_deviation(tmp_path: Path) -> None:
     """``chaos run`` of experiments/stale-share-sync-pause.json against the reference service: the
-    steady state (no fresh repayment unusable after 30 s) holds before the method; after the sync
+    steady state (no fresh repayment unusable after 60 s) holds before the method; after the sync
     pause every canary repayment is still unusable, so the journal says deviated; the rollback
     ends the pause it started.
 
     Deterministic by construction: steady-service.yaml has fixed stage times (usable 0.22 scenario
-    seconds after the ack) and no holds, sweeps or faults of its own; the canaries are read 30
+    seconds after the ack) and no holds, sweeps or faults of its own; the canaries are read 60
     scenario seconds after their acks; a paused sync starts no message until the pause (1 h) ends.
     """
     with ServiceProcess(load_scenario(STEADY), tmp_path / "s.db", time_scale=60.0, token="exp-token") as service:
