@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import shutil
@@ -71,13 +72,14 @@ def test_counts_follow_the_events() -> None:
 
 def test_faults_in_force_follow_the_scenario_clock() -> None:
     """The fault gauge is 1 exactly while the run's scenario clock is inside the fault's window
-    (nightly-maintenance: sync paused over [1h, 1h20m))."""
+    (nightly-maintenance: sync paused over [1h, 1h20m)); before any read the share is NaN."""
     now = [0.0]
     live = LiveStaleness("load", resolve_scenario(SCENARIO), clock=lambda: now[0])
     for t, expected in [(3599.9, 0.0), (3600.0, 1.0), (4000.0, 1.0), (4799.9, 1.0), (4800.0, 0.0)]:
         now[0] = t
         s = _samples(exposition(live).decode())
         assert _value(s, "repaychaos_run_fault_active", fault="nightly-deploy", type="maintenance") == expected, t
+    assert math.isnan(_value(s, "repaychaos_stale_read_ratio"))  # no reads yet: no share, not a 0 % one
 
 
 def test_workers_reports_merge_to_the_same_counts() -> None:

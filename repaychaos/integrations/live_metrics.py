@@ -12,7 +12,7 @@ metric                                     type       what
 ``repaychaos_reads_total{outcome}``        counter    status reads after an ack; ``outcome`` is
                                                       ``usable``, ``stale`` or ``hold`` (a legitimate
                                                       hold, not stale)
-``repaychaos_stale_read_ratio``            gauge      stale reads / reads so far (the running share)
+``repaychaos_stale_read_ratio``            gauge      stale reads / reads so far (NaN before the first read)
 ``repaychaos_time_to_usable_seconds``      histogram  ack to first usable read, scenario seconds
 ``repaychaos_users_done_total``            counter    users that stopped reading
 ``repaychaos_affected_users_total``        counter    users whose first look was stale (a user stops
@@ -336,7 +336,7 @@ class _Collector:
                 acked.add_metric(labels, t.acked)
                 for outcome, count in (("usable", t.usable), ("stale", t.stale), ("hold", t.hold)):
                     reads.add_metric([*labels, outcome], count)
-                ratio.add_metric(labels, t.stale / t.reads if t.reads else 0.0)
+                ratio.add_metric(labels, t.stale / t.reads if t.reads else math.nan)  # no reads: no share
                 ttu.add_metric(labels, t.cumulative_buckets(), sum_value=t.ttu_sum)
                 done.add_metric(labels, t.done)
                 affected.add_metric(labels, t.affected)
