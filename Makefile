@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SCENARIO ?= nightly-maintenance
 
-.PHONY: demo test soak bench live-demo calibrate-demo clean
+.PHONY: demo test soak bench live-demo calibrate-demo docs docs-serve sample-report validation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,5 +42,25 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_model.py
 	$(BIN)/python bench/bench_service.py
 
+## sample-report: regenerate the committed sample report in reports/sample/ (the demo's scenario)
+sample-report: $(STAMP)
+	rm -rf reports/sample
+	$(BIN)/repaychaos sim $(SCENARIO) --out reports/sample; status=$$?; [ $$status -le 1 ] || exit $$status
+	$(BIN)/repaychaos report reports/sample/result.json --out reports/sample
+
+## validation: rewrite docs/explanation/validation.md from `repaychaos run` folders (RUNS=...), stamped
+RUNS ?= $(wildcard reports/out/*-run)
+validation: $(STAMP)
+	$(BIN)/python -m repaychaos.reports.validation $(RUNS) > docs/explanation/validation.md.new
+	mv docs/explanation/validation.md.new docs/explanation/validation.md
+
+## docs: build the documentation site into site/ (warnings are errors: a broken link fails)
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+## docs-serve: the documentation site on http://127.0.0.1:8001 while you edit it
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
+
 clean:
-	rm -rf $(VENV) reports/out
+	rm -rf $(VENV) reports/out site
