@@ -8,9 +8,11 @@ Exit codes: 0 SLOs met, 1 an SLO failed (or model and measurement disagree for `
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import click
 
@@ -210,6 +212,54 @@ def sim(scenario: str, seed: int | None, replications: int | None, processes: in
     sys.exit(_finish(result, _out_dir(out, sc.name, "sim")))
 
 
+#: The Locust plugin that serves a run's staleness (the locustfile imports the modules named in
+#: REPAYCHAOS_LOCUST_PLUGINS).
+LIVE_METRICS_PLUGIN = "repaychaos.integrations.locust_plugin"
+
+
+@contextlib.contextmanager
+def _live_metrics(port: int | None, source: str) -> Iterator[None]:
+    """With ``--metrics-port``: the environment that makes the run's Locust processes serve
+    /metrics (repaychaos.integrations.locust_plugin), restored afterwards; the URL on stderr."""
+    if port is None:
+        yield
+        return
+    import os
+
+    from repaychaos.load.launcher import free_port
+
+    port = port or free_port()
+    plugins = [p for p in os.environ.get("REPAYCHAOS_LOCUST_PLUGINS", "").split(",") if p]
+    values = {"REPAYCHAOS_LOCUST_PLUGINS": ",".join([*plugins, LIVE_METRICS_PLUGIN]),
+              "REPAYCHAOS_METRICS_PORT": str(port), "REPAYCHAOS_METRICS_SOURCE": source}
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    click.echo(f"live metrics: http://127.0.0.1:{port}/metrics (while the run goes on)", err=True)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _metrics_port(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--metrics-port PORT`` for a command with a ``target`` option: the run serves its staleness live."""
+
+    @click.option("--metrics-port", type=click.IntRange(0, 65535), default=None, metavar="PORT",
+                  help="Serve the run's staleness live (stale share, time to usable, faults in force) in Prometheus "
+                       "text format at http://127.0.0.1:PORT/metrics (0: a free port); the URL is printed "
+                       "(docs/how-to/live-dashboards.md).")
+    @functools.wraps(command)
+    def with_metrics(*args: Any, metrics_port: int | None, **kwargs: Any) -> Any:
+        with _live_metrics(metrics_port, "target" if kwargs.get("target") else "load"):
+            return command(*args, **kwargs)
+
+    return with_metrics
+
+
 @cli.command()
 @click.argument("scenario")
 @click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -233,6 +283,7 @@ def sim(scenario: str, seed: int | None, replications: int | None, processes: in
               help="Keep the service database, Locust records and logs in this folder.")
 @click.option("--target", "target", default=None, metavar="TARGET.yaml",
               help="Drive your own service described by this target file, black-box (docs/reference/target-file.md; time scale 1 by default).")
+@_metrics_port
 @_inconclusive
 @_progress
 @_guarded

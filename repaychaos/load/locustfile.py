@@ -437,3 +437,10 @@ class Repayer(FastHttpUser):
                                    support_contact=stale_only and len(rec["reads"]) == check.max_checks,
                                    first_usable_s=None)
 
+
+
+# Listeners that show a run live (repaychaos.integrations: the Prometheus exporter, the web UI
+# tab) register through Locust's own events when their modules are imported; the runner names
+# them in REPAYCHAOS_LOCUST_PLUGINS (``repaychaos load --metrics-port``).
+for _plugin in filter(None, os.environ.get("REPAYCHAOS_LOCUST_PLUGINS", "").split(",")):
+    __import__(_plugin.strip())

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from repaychaos.core.catalog import CAUSES, PHASE_AFTER
+from repaychaos.core.catalog import PHASE_AFTER
+from repaychaos.scenarios.faults import CAUSES
 from repaychaos.core.collector import BATCHES, SERIES_BINS, VISIBILITY_GRID, MetricsCollector, _Counts
 from repaychaos.core.histogram import _LOG_GROWTH, LOW, TOP
 from repaychaos.sim.draws import exact_log

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
-from repaychaos.core.catalog import CAUSES
+from repaychaos.scenarios.faults import CAUSES
 from repaychaos.core.records import Repayment, Touch
 from repaychaos.scenarios.faults.hooks import U_CUT_LOSS, U_HOLD, U_LINK
 from repaychaos.sim.bulk_observe import observe_plain
