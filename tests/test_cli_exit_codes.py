@@ -64,7 +64,7 @@ def test_sim_exit_0_when_slos_met_and_writes_result(write_scenario, tmp_path):
     proc = repaychaos("sim", str(tiny(write_scenario, "< 50%")), "--out", str(out), "--no-progress")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads((out / "result.json").read_text())
-    assert result["schema"] == "repaychaos.core.result/1" and result["source"] == "sim"
+    assert result["schema"] == "repaychaos.result/1" and result["source"] == "sim"
     assert result["seed"] == 3 and result["scenario"]["name"] == "tiny-cli"
     for key in ("repayments", "reads", "stale_reads", "stale_read_ratio", "affected_ratio", "time_to_usable",
                 "never_usable", "visibility", "support_contacts_per_10k", "lost_repayments",

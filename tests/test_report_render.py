@@ -179,7 +179,7 @@ def test_write_report_refuses_a_record_without_metrics(tmp_path):
 
 
 FORMAT_EXAMPLE = {
-    "schema": "repaychaos.core.result/1",
+    "schema": "repaychaos.result/1",
     "source": "sim",
     "scenario": {"name": "nightly-maintenance"},
     "seed": 7,

@@ -33,7 +33,9 @@ __all__ = [
     "default_out_dir",
 ]
 
-SCHEMA = "repaychaos.core.result/1"
+SCHEMA = "repaychaos.result/1"
+#: Also read: the name versions 0.1.x wrote between the namespace move and this fix.
+LEGACY_SCHEMAS = ("repaychaos.core.result/1",)
 
 
 def default_out_dir(scenario_name: str, source: str) -> Path:
@@ -178,7 +180,8 @@ def write_result(result: ResultRecord, out_dir: str | os.PathLike[str]) -> Path:
     return path
 
 
-def read_record(path: str | os.PathLike[str], schema: str, what: str) -> dict[str, Any]:
+def read_record(path: str | os.PathLike[str], schema: str, what: str,
+                also: tuple[str, ...] = ()) -> dict[str, Any]:
     """Read a JSON record of ``schema`` (a result, a sweep), refusing anything else clearly."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -186,14 +189,14 @@ def read_record(path: str | os.PathLike[str], schema: str, what: str) -> dict[st
         raise InvalidResult(f"{path}: cannot read ({exc.strerror or exc})") from None
     except json.JSONDecodeError as exc:
         raise InvalidResult(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-    if not isinstance(data, dict) or data.get("schema") != schema:
+    if not isinstance(data, dict) or data.get("schema") not in (schema, *also):
         raise InvalidResult(f"{path}: expected a repaychaos {what} with schema '{schema}'")
     return data
 
 
 def read_result(path: str | os.PathLike[str]) -> ResultRecord:
     """Read a result.json, refusing anything that is not a repaychaos result."""
-    data = read_record(path, SCHEMA, "result")
+    data = read_record(path, SCHEMA, "result", also=LEGACY_SCHEMAS)
     for key in ("source", "scenario", "metrics", "slo", "passed"):
         if key not in data:
             raise InvalidResult(f"{path}: expected key '{key}' in a repaychaos result")

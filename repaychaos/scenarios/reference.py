@@ -439,7 +439,7 @@ METRIC_MEANINGS: dict[str, str] = {
 
 #: result.json top-level keys and what they hold (the test compares with a real result).
 RESULT_KEYS: dict[str, str] = {
-    "schema": "`repaychaos.core.result/1`.",
+    "schema": "`repaychaos.result/1`.",
     "source": "`sim` (the model), `load` (the live reference service) or `target` (your service, black-box).",
     "scenario": "The scenario in normalised form (seconds, per-second rates, defaults filled in).",
     "scenario_as_written": "The scenario file's text as its author wrote it (null when built from data, "
