@@ -96,9 +96,13 @@ def check_memory(tmp_path, reads: int, posts: int) -> None:
             hammer(svc.port, post, 10**8 + k * posts // 4, posts // 4)
             samples.append(rss_mb(pid))
         # nothing acknowledged is lost, and the trace still has every repayment (spilled or not),
-        # once the last posts' messages have left the pipeline (the outbox is empty)
+        # once the last posts' messages have left the pipeline: the outbox is empty and every
+        # account's view has been written (a message leaves the outbox before its view write)
         deadline = time.monotonic() + 60
-        while requests.get(svc.url + "/healthz", timeout=10).json()["outbox_backlog"] and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            health = requests.get(svc.url + "/healthz", timeout=10).json()
+            if not health["outbox_backlog"] and not health["unsettled_accounts"]:
+                break
             time.sleep(0.1)
         trace = requests.get(svc.url + "/chaos/trace", headers=svc.auth(), timeout=300).json()
         assert len(trace["repayments"]) == 5_000 + posts

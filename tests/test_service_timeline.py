@@ -154,3 +154,27 @@ def test_an_early_retry_is_let_in_at_the_first_grid_instant_the_ledger_is_open()
     taken, asked, first = asyncio.run(run())
     assert taken is None
     assert asked == [retry_at(first, 1), retry_at(first, 2)]
+
+
+def test_a_write_task_applies_its_write_even_when_the_clock_reads_back_just_below_its_instant():
+    """The task wakes when the wall clock reaches the instant's wall time; scenario time read
+    back from it can round to just below the instant (t0's last bit is ~2e-7 s). The write is
+    applied all the same, at its instant, instead of waiting for a read of its account."""
+    timeline, applied = make()
+    t = timeline.now() + 0.01
+
+    class BelowClock:
+        """Sleeps return at once; now() reads one ulp below the instant."""
+        async def sleep_until(self, _t: float) -> None:
+            return None
+
+        async def sleep_until_precise(self, _t: float) -> None:
+            return None
+
+        def now(self) -> float:
+            return math.nextafter(t, -math.inf)
+
+    timeline.clock = BelowClock()  # type: ignore[assignment]
+    timeline.add_due("a", t, "m", True, -math.inf)
+    asyncio.run(timeline.write_when_due("a", t))
+    assert applied == [(t, "m", True)] and "a" not in timeline.due

@@ -104,7 +104,11 @@ class Timeline:
         late = clock.now() - t
         if late < 0:  # woke early (the clock's learnt bias): a read before t must not see it yet
             await clock.sleep_until_precise(t)
-        self.apply_due(account, clock.now(), by_read=False)
+        # The wall clock has reached t's wall instant, but scenario time read back from it may
+        # still round to just below t (t0 is ~1.8e9 s: its last bit is ~2e-7 s), and a write
+        # not applied here would wait for a read of its account to apply it. So apply at t at
+        # least.
+        self.apply_due(account, max(clock.now(), t), by_read=False)
         return late
 
     # ------------------------------------------------------------------ fault acts at instants
