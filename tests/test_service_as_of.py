@@ -15,7 +15,8 @@ import pytest
 from repaychaos.scenarios import load_scenario_data
 from repaychaos.service.domain import MAX_READ_AHEAD, Service
 from repaychaos.service.edge import parse_as_of
-from repaychaos.service.stages import HISTORY_WALL, Trace
+from repaychaos.service.stages import HISTORY_WALL
+from repaychaos.service.trace import Trace
 
 SCENARIO = {
     "version": 1, "name": "as-of", "duration": "1h",
@@ -85,7 +86,7 @@ def test_a_pending_due_write_at_or_before_the_instant_is_applied_by_the_read(ser
     """A write due at 200 is seen by a read as of 200, not by one as of 199.9."""
     pipe = service.pipeline
     trace = _trace(service, "a-due", 150.0)
-    from repaychaos.service.stages import Message
+    from repaychaos.service.trace import Message
 
     msg = Message(trace, 150.0)
     pipe.inflight[msg.id] = msg

@@ -17,6 +17,8 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
+
 from repaychaos.core.catalog import PHASE_AFTER, QUANTILES
 from repaychaos.core.histogram import _LOG_GROWTH, LOW as _LOW, TOP as _TOP, LogHistogram
 from repaychaos.core.records import Read, Repayment, cause_of, cause_rank
@@ -179,6 +181,21 @@ class _Batching:
         pos = self.before[k] + min(t, self.pieces[k][1]) - self.pieces[k][0]
         return min(BATCHES - 1, int(pos / self.length * BATCHES))
 
+    def indices(self, t: np.ndarray) -> np.ndarray:
+        """:meth:`index` of every element (the same operations in the same order, so the same ints)."""
+        if self.length <= 0 or not self.starts:
+            return np.zeros(len(t), dtype=np.int64)
+        starts = np.asarray(self.starts)
+        k = np.searchsorted(starts, t, side="right") - 1
+        out = np.zeros(len(t), dtype=np.int64)
+        ok = k >= 0
+        kk = k[ok]
+        ends = np.asarray([p[1] for p in self.pieces])[kk]
+        before = np.asarray(self.before)[kk]
+        pos = before + np.minimum(t[ok], ends) - starts[kk]
+        out[ok] = np.minimum(BATCHES - 1, (pos / self.length * BATCHES).astype(np.int64))
+        return out
+
 
 class MetricsCollector:
     """Streams repayments and their reads into the docs/reference/metrics.md metrics for one replication.
@@ -223,6 +240,25 @@ class MetricsCollector:
                 windows.setdefault(label, []).extend(ws)
         return cls(scenario.duration, scenario.warmup, scenario.workload.check.max_checks, windows,
                    causes=scenario.causes)
+
+    def populations(self, ack: np.ndarray) -> list[tuple["_Counts", np.ndarray | None, np.ndarray]]:
+        """For a run of ack instants inside ``[warmup, duration)``: every population they count
+        in, as ``(counts, which, batch)`` — ``which`` selects the acks that count there (None:
+        all) and ``batch`` is each selected ack's batch, as :meth:`observe` assigns them one by one."""
+        st = self.state
+        out: list[tuple[_Counts, np.ndarray | None, np.ndarray]] = [
+            (st.all, None, np.minimum(((ack - st.warmup) * self._batch_scale).astype(np.int64), BATCHES - 1))]
+        for name, ws in self._windows.items():
+            inside = np.zeros(len(ack), dtype=bool)
+            for start, end in ws:
+                inside |= (ack >= start) & (ack < end)
+            if inside.any():
+                out.append((st.phases[name], inside, self._batching[name].indices(ack[inside])))
+        if self._all_over is not None:
+            after = ack >= self._all_over
+            if after.any():
+                out.append((st.phases[PHASE_AFTER], after, self._batching[PHASE_AFTER].indices(ack[after])))
+        return out
 
     def _bin(self, t: float) -> int:
         return int(t / self.state.bin_width) if 0 <= t < self.state.duration else -1

@@ -23,16 +23,21 @@ _LOG_GROWTH = math.log(GROWTH)
 TOP = 3000  # 1e-3 * 1.01**3000 ~ 9.6e9 s, far past any run
 
 
-def bin_of(value: float) -> int:
-    """The bin of ``value``: 0 below 1 ms, else ``1 + floor(log_{1.01}(value / 1 ms))``."""
-    if value < LOW:
+def bin_of(value: float, low: float = LOW, growth: float = GROWTH, top: int = TOP) -> int:
+    """The bin of ``value``: 0 below ``low`` (1 ms), else ``1 + floor(log_growth(value / low))``,
+    at most ``top``. Other histograms of log-spaced bins (request lateness) pass their own
+    ``low`` and ``growth``."""
+    if value < low:
         return 0
-    return min(1 + int(math.log(value / LOW) / _LOG_GROWTH), TOP)
+    log_growth = _LOG_GROWTH if growth == GROWTH else math.log(growth)
+    return min(1 + int(math.log(value / low) / log_growth), top)
 
 
-def quantiles_from_counts(counts: np.ndarray, q: float, first_bin: int = 0) -> np.ndarray:
+def quantiles_from_counts(counts: np.ndarray, q: float, first_bin: int = 0, low: float = LOW,
+                          growth: float = GROWTH) -> np.ndarray:
     """The ``q`` quantile of each row of ``counts`` (rows of bin counts starting at bin
-    ``first_bin``); NaN for an empty row. Bin 0 (under 1 ms) reads as 0."""
+    ``first_bin``, bins as :func:`bin_of` with the same ``low`` and ``growth``); NaN for an
+    empty row. Bin 0 (under ``low``) reads as 0."""
     counts = np.atleast_2d(np.asarray(counts, dtype=float))
     cum = np.cumsum(counts, axis=1)
     n = cum[:, -1]
@@ -44,7 +49,7 @@ def quantiles_from_counts(counts: np.ndarray, q: float, first_bin: int = 0) -> n
     in_bin = counts[rows, index]
     frac = np.where(in_bin > 0, (rank - below) / np.where(in_bin > 0, in_bin, 1.0), 0.5)
     absolute = index + first_bin
-    value = LOW * GROWTH ** (absolute - 1 + np.clip(frac, 0.0, 1.0))
+    value = low * growth ** (absolute - 1 + np.clip(frac, 0.0, 1.0))
     value = np.where(absolute == 0, 0.0, value)
     return np.where(n > 0, value, np.nan)
 

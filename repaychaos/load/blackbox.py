@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from repaychaos.core.errors import InvalidInput, RunFailed
 from repaychaos.core.collector import MetricsCollector, finalize
 from repaychaos.core.records import Read, Repayment, Touch
-from repaychaos.core.readlog import BASELINE, READ_LOG_NAME, phase_of, write_read_log
+from repaychaos.core.readlog import BASELINE, phase_of, write_read_log
 from repaychaos.core.result import build_result, fault_windows
 from repaychaos.core.safety import check_target
 from repaychaos.load.clock import Clock

@@ -2,14 +2,17 @@
 
 Each Locust worker keeps one per kind of request (``repay``, ``retry``, ``read``) and
 sends it with its end-of-run marker; the runner adds them up. Buckets are logarithmic
-(2 % wide above 0.1 ms, everything earlier in bucket 0), so the quantiles it gives are
-within 2 % of the sample's and the record stays a few hundred numbers at any rate.
+(2 % wide above 0.1 ms, everything earlier in bucket 0), kept sparse, so the record stays
+a few hundred numbers at any rate. Bins and quantiles are those of the metrics' histograms
+(:func:`repaychaos.core.histogram.bin_of`, :func:`~repaychaos.core.histogram.quantiles_from_counts`)
+with this floor and width: a quantile is within one bucket (2 %) of the sample's.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Iterable, Mapping
+
+from repaychaos.core.histogram import bin_of, dense_rows, quantiles_from_counts
 
 __all__ = ["Lateness", "FLOOR", "WIDTH"]
 
@@ -17,7 +20,7 @@ __all__ = ["Lateness", "FLOOR", "WIDTH"]
 FLOOR = 1e-4
 #: Relative width of a bucket.
 WIDTH = 0.02
-_LOG = math.log1p(WIDTH)
+_TOP = 10_000  # 1e-4 s * 1.02**10000: far past any run
 
 
 class Lateness:
@@ -31,7 +34,7 @@ class Lateness:
 
     def add(self, late: float) -> None:
         """One request that left ``late`` wall seconds after its instant (negative: early)."""
-        b = 0 if late <= FLOOR else 1 + int(math.log(late / FLOOR) / _LOG)
+        b = bin_of(late, FLOOR, 1 + WIDTH, _TOP)
         self.counts[b] = self.counts.get(b, 0) + 1
         self.n += 1
         self.total += late
@@ -46,16 +49,11 @@ class Lateness:
         self.max = max(self.max, other.max)
 
     def quantile(self, q: float) -> float | None:
-        """The upper edge of the bucket holding quantile ``q`` (wall seconds), or None when empty."""
+        """Quantile ``q`` (wall seconds; 0 for bucket 0), or None when empty."""
         if not self.n:
             return None
-        rank = q * (self.n - 1)
-        seen = 0
-        for b in sorted(self.counts):
-            seen += self.counts[b]
-            if seen > rank:
-                return 0.0 if b == 0 else min(self.max, FLOOR * math.exp(b * _LOG))
-        return self.max
+        rows, first = dense_rows([self.counts])
+        return max(0.0, min(float(quantiles_from_counts(rows, q, first, FLOOR, 1 + WIDTH)[0]), self.max))
 
     def to_json(self) -> dict[str, object]:
         return {"counts": {str(b): c for b, c in sorted(self.counts.items())}, "max": self.max, "sum": self.total}

@@ -50,7 +50,7 @@ from typing import Any, Iterator
 
 from repaychaos.core.errors import InvalidInput, RunFailed
 from repaychaos.core.safety import check_target
-from repaychaos.load.launcher import ServiceProcess, cpu_seconds, free_port, stop_process
+from repaychaos.load.launcher import ServiceProcess, cpu_seconds, stop_process
 from repaychaos.load.settings import LocustSettings
 from repaychaos.load.swarm import check_swarm, done_count, shard_facts, start_locust, swarm_lead, wait_for_shards
 from repaychaos.scenarios import Scenario

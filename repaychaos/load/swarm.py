@@ -9,7 +9,6 @@ messages and land in the run's ``records`` folder. Remote workers join the same 
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import subprocess

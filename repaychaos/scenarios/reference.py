@@ -25,7 +25,7 @@ from typing import Any, Iterator
 from pydantic import BaseModel, BeforeValidator
 from pydantic.fields import FieldInfo
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
-from pydantic_core import PydanticUndefined, core_schema
+from pydantic_core import core_schema
 
 from repaychaos.core.catalog import PHASE_AFTER, QUANTILES
 from repaychaos.scenarios import units

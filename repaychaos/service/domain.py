@@ -25,7 +25,8 @@ from repaychaos.service.clock import ScenarioClock
 from repaychaos.service.edge import MAX_KEY, key_ok, parse_repayment, to_plain
 from repaychaos.semantics import release_time
 from repaychaos.service.fault_board import MAX_LIVE_FAULTS, FaultBoard, TooManyFaults, parse_fault
-from repaychaos.service.stages import HISTORY_WALL, Pipeline, Reservoir
+from repaychaos.service.reservoir import Reservoir
+from repaychaos.service.stages import HISTORY_WALL, Pipeline
 from repaychaos.service.spill import Spiller, ViewMap, trace_json
 from repaychaos.service.store import LedgerRow, Store
 from repaychaos.scenarios.faults import FAULT_TYPES

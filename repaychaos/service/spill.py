@@ -1,6 +1,6 @@
 """Bounded memory: what the pipeline no longer needs moves from process memory to SQLite.
 
-A repayment's :class:`~repaychaos.service.stages.Trace` and its account's entries in
+A repayment's :class:`~repaychaos.service.trace.Trace` and its account's entries in
 the pipeline's ``view`` and ``latest`` maps are needed only while something can still
 change them: while its message is in flight, while the account's view is wrong (a
 reconcile sweep will write it), or while another message for the account is in flight.

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import math
-import random
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
@@ -25,117 +24,22 @@ from repaychaos.core.streams import stream
 from repaychaos.service.clock import ScenarioClock
 from repaychaos.service.fault_board import ActiveFault, FaultBoard
 from repaychaos.service.timeline import Timeline
+from repaychaos.service.reservoir import Reservoir
 from repaychaos.service.store import LedgerRow, Store
-from repaychaos.semantics import (cache_serves, release_time, repaired_at, retry_at, until_repair, view_at,
+from repaychaos.service.trace import Message, Trace
+from repaychaos.semantics import (cache_serves, release_time, retry_at, view_at,
                                   written_state)
 
 if TYPE_CHECKING:
     from repaychaos.scenarios import Scenario
 
-__all__ = ["Pipeline", "Message", "Trace"]
+__all__ = ["Pipeline", "HISTORY_WALL"]
 
 #: Wall seconds between re-checks while work waits out a window (a window can be ended live).
 _POLL_WALL = 0.2
 #: Wall seconds of view history the pipeline keeps: a read as of an instant at most this far
 #: back is answered exactly (:meth:`Pipeline.read`); the service refuses one further back.
 HISTORY_WALL = 10.0
-
-class Trace:
-    """What happened to one repayment, in scenario seconds (see module docstring).
-
-    ``touches`` are faults with a known added delay; ``pending`` are faults whose delay lasts
-    until the view is repaired (``(cause, at)``, as the model's ``Msg.pending``), resolved
-    from the view history when the trace is read (:meth:`resolved_touches`)."""
-
-    __slots__ = ("id", "account", "acked_at", "held", "changes", "touches", "pending", "read_unusable_at")
-
-    def __init__(self, rep_id: str, account: str, acked_at: float, held: bool):
-        self.id = rep_id
-        self.account = account
-        self.acked_at = acked_at
-        self.held = held
-        self.changes: list[tuple[float, bool]] = []
-        self.touches: list[tuple[str, float, float]] = []
-        self.pending: list[tuple[str, float]] = []
-        #: the last instant a read of the account was answered "unusable" (Timeline.add_due)
-        self.read_unusable_at = -math.inf
-
-    def touch(self, cause: str, at: float, added: float) -> None:
-        self.touches.append((cause, at, added))
-
-    def touch_until_repair(self, cause: str, at: float) -> None:
-        """A fault whose added delay is the wait until the view is finally right."""
-        self.pending.append((cause, at))
-
-    def resolved_touches(self) -> list[tuple[str, float, float]]:
-        """The touches, then each pending one with its delay until the view was finally right
-        (:func:`repaychaos.semantics.until_repair`; dropped if it already was)."""
-        out = list(self.touches)
-        if self.pending:
-            repaired = repaired_at(not self.held, self.changes)
-            for cause, at in self.pending:
-                added = until_repair(at, repaired)
-                if added is not None:
-                    out.append((cause, at, added))
-        return out
-
-    def view_at(self, t: float) -> bool:
-        return view_at(self.changes, t)
-
-
-class Message:
-    """One outbox event travelling through the stages."""
-
-    __slots__ = ("id", "account", "held", "bad", "lost", "enqueued", "trace", "in_sync")
-
-    def __init__(self, trace: Trace, enqueued: float):
-        self.id = trace.id
-        self.account = trace.account
-        self.held = trace.held
-        #: carries the wrong state (an odd number of corruptions; the model's ``Msg.bad``)
-        self.bad = False
-        self.lost = False
-        self.enqueued = enqueued
-        self.trace = trace
-        self.in_sync = False
-
-    def touch(self, cause: str, at: float, added: float) -> None:
-        self.trace.touch(cause, at, added)
-
-    def touch_until_repair(self, cause: str, at: float) -> None:
-        self.trace.touch_until_repair(cause, at)
-
-
-class Reservoir(list):
-    """A bounded uniform sample of a stream of values (reservoir sampling), for overheads."""
-
-    def __init__(self, size: int = 20_000):
-        super().__init__()
-        self.size = size
-        self.seen = 0
-        self._rng = random.Random(0)  # its own stream: sampling must not shift the pipeline's draws
-
-    def add(self, value: float) -> None:
-        self.seen += 1
-        if len(self) < self.size:
-            self.append(value)
-        else:
-            j = self._rng.randrange(self.seen)
-            if j < self.size:
-                self[j] = value
-
-    def summary(self) -> dict[str, float | int | None]:
-        """How many values were seen, and the sample's mean and quantiles (None when empty)."""
-        if not self:
-            return {"n": self.seen, "mean": None, "p50": None, "p90": None, "p99": None, "max": None}
-        ordered = sorted(self)
-
-        def at(q: float) -> float:
-            return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-        return {"n": self.seen, "mean": sum(ordered) / len(ordered), "p50": at(0.5), "p90": at(0.9),
-                "p99": at(0.99), "max": ordered[-1]}
-
 
 class RuleAPI:
     """All a fault's live rule may do to the pipeline (:class:`~repaychaos.scenarios.faults.hooks.LiveAPI`):

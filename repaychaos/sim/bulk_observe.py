@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from repaychaos.core.catalog import PHASE_AFTER
 from repaychaos.scenarios.faults import CAUSES
 from repaychaos.core.collector import BATCHES, SERIES_BINS, VISIBILITY_GRID, MetricsCollector, _Counts
 from repaychaos.core.histogram import _LOG_GROWTH, LOW, TOP
@@ -38,23 +37,6 @@ def sweeps_after(ack: np.ndarray, every: float | None) -> np.ndarray:
     k = np.maximum(1.0, np.ceil(ack / every))
     sweep = k * every
     return np.where(sweep >= ack, sweep, sweep + every)
-
-
-def _phase_batches(col: MetricsCollector, name: str, t: np.ndarray) -> np.ndarray:
-    """``_Batching.index`` of every element (same operations, same order)."""
-    b = col._batching[name]
-    if b.length <= 0 or not b.starts:
-        return np.zeros(len(t), dtype=np.int64)
-    starts = np.asarray(b.starts)
-    k = np.searchsorted(starts, t, side="right") - 1
-    out = np.zeros(len(t), dtype=np.int64)
-    ok = k >= 0
-    kk = k[ok]
-    ends = np.asarray([p[1] for p in b.pieces])[kk]
-    before = np.asarray(b.before)[kk]
-    pos = before + np.minimum(t[ok], ends) - starts[kk]
-    out[ok] = np.minimum(BATCHES - 1, (pos / b.length * BATCHES).astype(np.int64))
-    return out
 
 
 def _add_group(g: _Counts, gb: np.ndarray, n_reads: np.ndarray, n_stale: np.ndarray, never: np.ndarray,
@@ -175,18 +157,6 @@ def observe_plain(col: MetricsCollector, ack: np.ndarray, held: np.ndarray, writ
     kvis = np.where(~held & (delay > 0), np.searchsorted(_GRID, delay, side="left"), 0)
     support = (n_stale == n_reads) & (n_reads >= max_checks)
 
-    gb_all = np.minimum(((ack - st.warmup) * col._batch_scale).astype(np.int64), BATCHES - 1)
     args = (n_reads, n_stale, never, delay, ttu_bin, held, kvis, support, by_cause)
-    _add_group(st.all, gb_all, *args)
-    if col._windows:
-        for name, ws in col._windows.items():
-            inside = np.zeros(n, dtype=bool)
-            for start, end in ws:
-                inside |= (ack >= start) & (ack < end)
-            if inside.any():
-                _add_group(st.phases[name], _phase_batches(col, name, ack[inside]), *(a[inside] for a in args))
-        if col._all_over is not None:
-            after = ack >= col._all_over
-            if after.any():
-                _add_group(st.phases[PHASE_AFTER], _phase_batches(col, PHASE_AFTER, ack[after]),
-                           *(a[after] for a in args))
+    for group, which, batch in col.populations(ack):
+        _add_group(group, batch, *(args if which is None else (x[which] for x in args)))

@@ -16,15 +16,15 @@ from __future__ import annotations
 import math
 from collections import deque
 from heapq import heappop, heappush
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable
 
 import simpy
 from simpy.events import Timeout
 
 from repaychaos.core.collector import MetricsCollector
 from repaychaos.semantics import arrival_times
-from repaychaos.sim.injectors import POINTS, REJECT_RETRY, build_injectors
-from repaychaos.sim.message import N_UNIFORMS, U_HOLD, Msg
+from repaychaos.sim.injectors import POINTS, build_injectors
+from repaychaos.sim.message import U_HOLD, Msg
 from repaychaos.sim.schedule import Schedule
 from repaychaos.core.streams import streams
 from repaychaos.sim.stages import Observer, downstream, past, through

@@ -347,6 +347,7 @@ class FastModel:
         self._seq += m
 
         lists: list[list[Any]] = []
+        waited: dict[int, tuple[str, float, float]] = {}  # (cause, since, added) of a degraded pool's wait
 
         def obj(j: int) -> Msg:
             msg = objs.get(j)
@@ -357,6 +358,9 @@ class FastModel:
                 ids, csvc, first, us, held = lists
                 msg = Msg(ids[j], svcs[j], csvc[j], first[j], tuple(us[j]), held[j])
                 msg.ack = acks[j]
+                wait = waited.get(j)
+                if wait is not None:
+                    msg.touch(*wait)
                 objs[j] = msg
             return msg
 
@@ -370,7 +374,7 @@ class FastModel:
                 if msg.dropped:
                     dropped.add(j)
 
-        done, obs, leave, end_key = self._pool(acks, svcs, objs, obj, dropped)
+        done, obs, leave, end_key = self._pool(acks, svcs, objs, obj, dropped, waited)
 
         # credit, view: bulk for the untouched, the shared per-message code for the rest
         done_a = np.asarray(done)
@@ -396,6 +400,10 @@ class FastModel:
         cause = np.zeros(m, dtype=np.int64)
         cause_at = np.full(m, _INF)
         plain = ~slow & finite
+        for j, (c, since, _) in waited.items():
+            if plain[j]:
+                cause[j] = _CAUSE_INDEX[c]
+                cause_at[j] = since
         msgs = self._buf_msgs
         ttl = self._ttl
         for j in np.flatnonzero(slow | ~finite).tolist():
@@ -438,10 +446,12 @@ class FastModel:
         self._bl_leave = np.concatenate((self._bl_leave, leave_a[entered]))
 
     def _pool(self, acks: list[float], svcs: list[float], objs: dict[int, Msg], obj: Callable[[int], Msg],
-              dropped: set[int]) -> tuple[list[float], dict[int, float], dict[int, float], dict[int, int]]:
+              dropped: set[int], waited: dict[int, tuple[str, float, float]]
+              ) -> tuple[list[float], dict[int, float], dict[int, float], dict[int, int]]:
         """The sync pool over one batch in ack order: per repayment its sync completion and,
         where they differ from it, the instant it is observed, the instant it leaves the pool,
-        and its end-of-run order."""
+        and its end-of-run order. A wait in a degraded pool of a message with no Msg yet goes
+        into ``waited`` by position."""
         m = len(acks)
         done = [0.0] * m
         obs: dict[int, float] = {}  # where the observation instant is not the sync completion
@@ -497,6 +507,23 @@ class FastModel:
                 d = take + svcs[j]
                 if heap is not None:
                     heapreplace(heap, d)
+                done[j] = d
+                j += 1
+                continue
+            if heap is not None and take < next_edge and not seg_active and j not in objs:
+                # a degraded pool between edges: the exact path's outcome without its Msg; the
+                # wait is kept in ``waited`` and becomes the message's first touch (see obj())
+                at = self._deg_at
+                if ((self._prev_pulled and at <= self._prev_take < enq)
+                        or (heap[0] < enq and any(at < x < enq for x in heap))):
+                    self._deg = None
+                if self._deg is not None and take > enq:
+                    waited[j] = (self._deg, enq, take - enq)
+                self._now = take
+                d = take + svcs[j]
+                heapreplace(heap, d)
+                self._prev_pulled = take > enq
+                self._prev_take = take
                 done[j] = d
                 j += 1
                 continue
