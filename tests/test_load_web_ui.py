@@ -15,6 +15,7 @@ import csv
 import gzip
 import io
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -24,10 +25,9 @@ from typing import Any
 import pytest
 import requests
 
+from repaychaos.core.errors import InvalidInput, UnsafeTarget
 from repaychaos.load.launcher import free_port, stop_process
-from repaychaos.load.swarm import WEB_UI_LINGER
-
-pytestmark = pytest.mark.live
+from repaychaos.load.swarm import WEB_UI_LINGER, web_ui
 
 #: 40 scenario seconds at 5 repayments/s with a 10 s sync pause: at time scale 8 the arrivals
 #: take 5 wall seconds and the whole run about 15 (the web UI stays up WEB_UI_LINGER s of that).
@@ -60,6 +60,26 @@ def _exit_status(result: dict[str, Any]) -> int:
     return 0 if result["passed"] else 1
 
 
+def test_the_web_ui_options_are_checked_before_anything_starts() -> None:
+    """A taken port and a host beyond loopback are refused up front: exit 2, one line, no traceback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        with pytest.raises(InvalidInput, match="--web-port 0 for a free one"):
+            web_ui(port)
+        proc = subprocess.run([sys.executable, "-m", "repaychaos", "load", "nightly-maintenance", "--web-ui",
+                               "--web-port", str(port)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"--web-port {port}: the web UI cannot listen there" in proc.stderr
+    with pytest.raises(UnsafeTarget, match="--allow-remote"):
+        web_ui(0, "0.0.0.0")
+    assert web_ui(0, "0.0.0.0", allow_remote=True).port > 0
+    free = web_ui(0)
+    assert free.host == "127.0.0.1" and free.port > 0 and free.url == f"http://127.0.0.1:{free.port}"
+
+
+@pytest.mark.live
 def test_the_web_ui_shows_the_runs_staleness_and_the_run_ends_by_itself(tmp_path: Path) -> None:
     path = tmp_path / "web-ui-check.json"
     path.write_text(json.dumps(SCENARIO))
