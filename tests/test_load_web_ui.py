@@ -131,3 +131,41 @@ def test_the_web_ui_shows_the_runs_staleness_and_the_run_ends_by_itself(tmp_path
     # the sync pause made reads stale
     assert result["metrics"]["stale_reads"] > 0 and last["stale_reads"] >= result["metrics"]["stale_reads"]
     assert WEB_UI_LINGER <= result["run"]["wall_seconds"] <= BOUND
+
+
+@pytest.mark.live
+def test_stop_in_the_web_ui_ends_the_run_with_what_it_has(tmp_path: Path) -> None:
+    """Stop pressed in the page (Locust's POST /stop) ends the run long before its 80 wall
+    seconds of arrivals: the users still at work are recorded as incomplete, and the run says it is not
+    a measurement (exit 3) instead of waiting for its deadline."""
+    path = tmp_path / "web-ui-check.json"
+    path.write_text(json.dumps(SCENARIO))
+    port = free_port()
+    web = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "repaychaos", "load", str(path), "--time-scale", "0.5", "--web-ui", "--web-port",
+           str(port), "--out", str(tmp_path / "out"), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    stopped = False
+    try:
+        end = time.time() + BOUND
+        while time.time() < end and proc.poll() is None and not stopped:
+            try:
+                row = _row(requests.get(web + "/stats/requests", timeout=5).json())
+                if row is not None and row["reads"] > 0:
+                    stopped = requests.post(web + "/stop", timeout=10).json()["success"]
+            except (requests.RequestException, ValueError):
+                pass
+            time.sleep(0.5)
+        out, _ = proc.communicate(timeout=max(1.0, end - time.time()))
+    finally:
+        if proc.poll() is None:
+            stop_process(proc, 10.0)
+            proc.communicate()
+    assert stopped, out[-3000:]
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    run = result["run"]
+    assert proc.returncode == 3 and not run["complete"] and not run["validity"]["ok"], out[-3000:]
+    assert "the run ended before every shard's users were done" in run["validity"]["why"]
+    # 40 scenario seconds of arrivals at time scale 0.5 take 80 wall seconds; stopped at the
+    # first reads (about 10 s in), the run ends long before (the margin is the final drain's 30 s bound)
+    assert run["wall_seconds"] < 60.0, run["wall_seconds"]
