@@ -20,6 +20,7 @@ from repaychaos.core.errors import InvalidInput, RepaychaosError
 from repaychaos.core.types import ResultRecord
 
 if TYPE_CHECKING:
+    from repaychaos.load.swarm import WebUI
     from repaychaos.scenarios import Scenario
 
 __all__ = ["main", "cli"]
@@ -212,11 +213,6 @@ def sim(scenario: str, seed: int | None, replications: int | None, processes: in
     sys.exit(_finish(result, _out_dir(out, sc.name, "sim")))
 
 
-#: The Locust plugin that serves a run's staleness (the locustfile imports the modules named in
-#: REPAYCHAOS_LOCUST_PLUGINS).
-LIVE_METRICS_PLUGIN = "repaychaos.integrations.locust_plugin"
-
-
 @contextlib.contextmanager
 def _live_metrics(port: int | None, source: str) -> Iterator[None]:
     """With ``--metrics-port``: the environment that makes the run's Locust processes serve
@@ -227,10 +223,11 @@ def _live_metrics(port: int | None, source: str) -> Iterator[None]:
     import os
 
     from repaychaos.load.launcher import free_port
+    from repaychaos.load.swarm import STALENESS_PLUGIN
 
     port = port or free_port()
     plugins = [p for p in os.environ.get("REPAYCHAOS_LOCUST_PLUGINS", "").split(",") if p]
-    values = {"REPAYCHAOS_LOCUST_PLUGINS": ",".join([*plugins, LIVE_METRICS_PLUGIN]),
+    values = {"REPAYCHAOS_LOCUST_PLUGINS": ",".join([*plugins, STALENESS_PLUGIN]),
               "REPAYCHAOS_METRICS_PORT": str(port), "REPAYCHAOS_METRICS_SOURCE": source}
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
@@ -260,6 +257,28 @@ def _metrics_port(command: Callable[..., Any]) -> Callable[..., Any]:
     return with_metrics
 
 
+def _web_ui_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--web-ui``, ``--web-port``, ``--web-host``: the run's Locust serves its web UI with the
+    Staleness tab (checked inside :func:`_guarded`, so a taken port is a one-line error)."""
+
+    @click.option("--web-ui", "web_ui", is_flag=True,
+                  help="Run Locust with its web UI instead of headless: a Staleness tab and a chart at /staleness "
+                       "show the stale share and time to usable while the run goes on (docs/how-to/locust-web-ui.md). "
+                       "The run starts, ends and exits as without it; the URL is printed.")
+    @click.option("--web-port", type=click.IntRange(0, 65535), default=8089, show_default=True, metavar="PORT",
+                  help="Port of the web UI (0: a free one).")
+    @click.option("--web-host", default="127.0.0.1", show_default=True, metavar="HOST",
+                  help="Address the web UI listens on (beyond loopback only with --allow-remote).")
+    @functools.wraps(command)
+    def with_web_ui(*args: Any, web_ui: bool, web_port: int, web_host: str, **kwargs: Any) -> Any:
+        from repaychaos.load.swarm import web_ui as make_web_ui
+
+        web = make_web_ui(web_port, web_host, bool(kwargs.get("allow_remote"))) if web_ui else None
+        return command(*args, web=web, **kwargs)
+
+    return with_web_ui
+
+
 @cli.command()
 @click.argument("scenario")
 @click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -269,7 +288,7 @@ def _metrics_port(command: Callable[..., Any]) -> Callable[..., Any]:
               help="Pick the time scale so the run takes about this long (e.g. 2m); warns when the rate cap prevents it.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Output folder (default reports/out/<scenario>-load).")
 @click.option("--host", default=None, help="Drive an already running service at this URL instead of starting one.")
-@click.option("--allow-remote", is_flag=True, help="Allow --host to be a non-loopback address.")
+@click.option("--allow-remote", is_flag=True, help="Allow --host (and --locust-master-bind, --web-host) to be a non-loopback address.")
 @click.option("--locust-workers", type=click.IntRange(0), default=0, show_default=True,
               help="Local Locust workers (master/worker mode), each a shard of the arrivals; live and --target.")
 @click.option("--locust-remote-workers", type=click.IntRange(0), default=0, show_default=True,
@@ -287,10 +306,11 @@ def _metrics_port(command: Callable[..., Any]) -> Callable[..., Any]:
 @_inconclusive
 @_progress
 @_guarded
+@_web_ui_options
 def load(scenario: str, time_scale: float | None, wall: str | None, out: str | None, host: str | None,
          allow_remote: bool, locust_workers: int, locust_remote_workers: int, locust_master_bind: str,
          max_wall: float | None, keep_dir: str | None, target: str | None, inconclusive: str,
-         progress: bool | None) -> None:
+         progress: bool | None, web: WebUI | None = None) -> None:
     """Start the reference service, drive it with Locust, and measure SCENARIO (or --target: your service).
 
     The first line on stderr says how long the run takes in wall time and why; without a
@@ -300,7 +320,7 @@ def load(scenario: str, time_scale: float | None, wall: str | None, out: str | N
     if target is not None:
         out_dir = _out_dir(out, sc.name, "target")
         result = _run_target(sc, target, out_dir, time_scale, allow_remote, max_wall, inconclusive == "fail",
-                             locust_workers, locust_remote_workers, locust_master_bind)
+                             locust_workers, locust_remote_workers, locust_master_bind, web)
         sys.exit(_finish(result, out_dir))
     from repaychaos.load.runner import run_load
 
@@ -308,13 +328,14 @@ def load(scenario: str, time_scale: float | None, wall: str | None, out: str | N
     result = run_load(sc, time_scale=time_scale, allow_remote=allow_remote, host=host,
                       locust_workers=locust_workers, progress=progress, max_wall=max_wall, keep_dir=keep_dir,
                       fail_on_inconclusive=inconclusive == "fail", read_log=out_dir / "reads.jsonl.gz",
-                      wall=_wall(wall), remote_workers=locust_remote_workers, master_bind=locust_master_bind)
+                      wall=_wall(wall), remote_workers=locust_remote_workers, master_bind=locust_master_bind,
+                      web=web)
     sys.exit(_finish(result, out_dir))
 
 
 def _run_target(sc: Scenario, target_file: str, out_dir: Path, time_scale: float | None, allow_remote: bool,
                 max_wall: float | None, strict: bool, locust_workers: int = 0, remote_workers: int = 0,
-                master_bind: str = "127.0.0.1") -> ResultRecord:
+                master_bind: str = "127.0.0.1", web: WebUI | None = None) -> ResultRecord:
     """A target run; a failed fault action (exit 3) still leaves its partial result.json."""
     from repaychaos.core.result import write_result
     from repaychaos.load.blackbox import ActionFailed, run_target
@@ -324,7 +345,7 @@ def _run_target(sc: Scenario, target_file: str, out_dir: Path, time_scale: float
         return run_target(sc, load_target(target_file), target_file=target_file, time_scale=time_scale,
                           allow_remote=allow_remote, max_wall=max_wall, read_log=out_dir / "reads.jsonl.gz",
                           fail_on_inconclusive=strict, locust_workers=locust_workers,
-                          remote_workers=remote_workers, master_bind=master_bind)
+                          remote_workers=remote_workers, master_bind=master_bind, web=web)
     except ActionFailed as exc:
         if exc.result is not None:
             click.echo(f"  wrote {write_result(exc.result, out_dir)} (partial)", err=True)

@@ -44,7 +44,7 @@ from repaychaos.load.clock import Clock
 from repaychaos.load.launcher import cpu_seconds, stop_process
 from repaychaos.load.measure import read_records
 from repaychaos.load.settings import LocustSettings
-from repaychaos.load.swarm import check_swarm, shard_facts, start_locust, swarm_lead, wait_for_shards
+from repaychaos.load.swarm import WebUI, check_swarm, shard_facts, start_locust, stop_locust, swarm_lead, wait_for_shards
 from repaychaos.load.validity import mark_invalid, time_resolution, validity
 from repaychaos.target.actions import ActionRunner
 from repaychaos.target.loader import check_against_scenario
@@ -88,14 +88,16 @@ def _tail_seconds(scenario: Scenario) -> float:
 def run_target(scenario: Scenario, target: Target, *, target_file: str = "TARGET", time_scale: float | None = None,
                allow_remote: bool = False, max_wall: float | None = None, read_log: Any = None,
                progress: bool | None = None, fail_on_inconclusive: bool = True,
-               locust_workers: int = 0, remote_workers: int = 0, master_bind: str = "127.0.0.1") -> ResultRecord:
+               locust_workers: int = 0, remote_workers: int = 0, master_bind: str = "127.0.0.1",
+               web: WebUI | None = None) -> ResultRecord:
     """Run ``scenario``'s users against ``target`` on the load engine; the result record (source ``target``).
 
     ``read_log``: where to write the per-user read log (``reads.jsonl.gz``), or None.
     ``locust_workers``: N > 0 runs Locust as a master with N local workers, each a shard of
     the arrivals (the request cap split evenly between them); ``remote_workers``: also wait
     for that many from other machines (the master listens on ``master_bind``; the command
-    to run on them is printed on stderr).
+    to run on them is printed on stderr). ``web``: Locust serves its web UI there, with the
+    Staleness tab (:func:`repaychaos.load.swarm.web_ui`); the run is otherwise the same.
     Raises :class:`ActionFailed` (exit 3, partial result attached) when a fault action fails.
     """
     import requests
@@ -192,14 +194,14 @@ def run_target(scenario: Scenario, target: Target, *, target_file: str = "TARGET
             parent_pid=os.getpid(), allow_remote=allow_remote, max_requests=target.max_requests // shards)
         log = cleanup.enter_context(open(work / "locust.log", "w"))
         try:
-            locusts = start_locust(settings, base_url, locust_workers, deadline, log, remote_workers, master_bind)
+            locusts = start_locust(settings, base_url, locust_workers, deadline, log, remote_workers, master_bind,
+                                   web)
             for proc in locusts:
                 cleanup.callback(stop_process, proc, 5.0)
             complete = wait_for_shards(shards, locusts, records, deadline, tick, poll=0.5,
                                        next_at=lambda: timers[0][0] if timers else None)
             cpu = round(sum(cpu_seconds(p) or 0.0 for p in locusts), 3)
-            for proc in locusts:
-                stop_process(proc, 20.0)
+            stop_locust(locusts, web)
         finally:  # rollbacks: every window that started gets its stop action, whatever happened
             for i in sorted(open_windows):
                 stop(i, "rollback" if (failure or not complete or windows[i]["end"] is not None) else "end of run")

@@ -96,6 +96,7 @@ _open_records: dict[str, dict[str, Any]] = {}
 _record_file: Any = None
 _outbox: list[dict[str, Any]] = []  # a worker's records not yet sent to the master
 _done_seen: set[str] = set()  # the master's: shards whose end-of-run marker arrived
+_ending = False  # this process is on its way out (see _end_process)
 
 
 def _write_lines(lines: list[dict[str, Any]]) -> None:
@@ -152,6 +153,32 @@ def _loopback_only(environment: Any, **_kwargs: Any) -> None:
         raise SystemExit(f"repaychaos: {exc} (set REPAYCHAOS_ALLOW_REMOTE=1 to allow it)") from None
 
 
+def _end_process(environment: Any) -> None:
+    """Under the load runner (``QUIT_WHEN_DONE``), end this Locust process once the test is over.
+
+    Headless, the runner quitting ends the process. With the web UI (``--autostart
+    --autoquit N``) the page goes on serving the final numbers N seconds, then closes, and
+    the process ends the same way (Locust's own end of ``--run-time`` does the same);
+    without ``--autoquit`` it stays up, as Locust's web UI does."""
+    global _ending
+    if _ending:
+        return
+    _ending = True
+    gevent.spawn_later(0.1, environment.runner.quit)
+    web_ui = getattr(environment, "web_ui", None)
+    autoquit = getattr(environment.parsed_options, "autoquit", -1) if environment.parsed_options else -1
+    if web_ui is not None and autoquit is not None and autoquit >= 0:
+        gevent.spawn_later(0.1 + autoquit, web_ui.stop)
+
+
+@events.test_stop.add_listener
+def _stopped_in_the_web_ui(environment: Any, **_kwargs: Any) -> None:
+    """Someone pressed Stop in the web UI of a runner-driven run: its users have stopped
+    (recorded as incomplete), so the process ends and the run reports what it has."""
+    if SETTINGS.quit_when_done and getattr(environment, "web_ui", None) is not None and not _is_worker(environment):
+        _end_process(environment)
+
+
 @events.init.add_listener
 def _records_travel_to_the_master(environment: Any, **_kwargs: Any) -> None:
     """On a master, write what the workers send; on a worker, send batches every FLUSH_EVERY s."""
@@ -164,7 +191,7 @@ def _records_travel_to_the_master(environment: Any, **_kwargs: Any) -> None:
             _write_done(dict(msg.data))
             _done_seen.add(str(msg.data["shard"]))
             if SETTINGS.quit_when_done and len(_done_seen) >= SHARDS:
-                gevent.spawn_later(0.1, runner.quit)
+                _end_process(environment)
 
         runner.register_message("repaychaos_records", on_records)
         runner.register_message("repaychaos_done", on_done)
@@ -306,7 +333,7 @@ class Repayer(FastHttpUser):
             _write_done(done)
         self.finished = True
         if SETTINGS.quit_when_done and isinstance(self.environment.runner, LocalRunner):
-            gevent.spawn_later(0.1, self.environment.runner.quit)
+            _end_process(self.environment)
         raise StopUser()
 
     # ------------------------------------------------------------------ one user

@@ -52,7 +52,8 @@ from repaychaos.core.errors import InvalidInput, RunFailed
 from repaychaos.core.safety import check_target
 from repaychaos.load.launcher import ServiceProcess, cpu_seconds, stop_process
 from repaychaos.load.settings import LocustSettings
-from repaychaos.load.swarm import check_swarm, done_count, shard_facts, start_locust, swarm_lead, wait_for_shards
+from repaychaos.load.swarm import (WebUI, check_swarm, done_count, shard_facts, start_locust, stop_locust, swarm_lead,
+                                  wait_for_shards)
 from repaychaos.scenarios import Scenario
 from repaychaos.scenarios.distributions import Distribution
 from repaychaos.core.types import ResultRecord
@@ -319,16 +320,16 @@ def _attach(plan: LoadPlan, host: str) -> _Target:
 
 
 def _start_locust(plan: LoadPlan, target: _Target, work: Path, records: Path, deadline: float,
-                  log: Any) -> list[subprocess.Popen[Any]]:
-    """Locust headless with the reference service's built-in description (one local runner, or a
-    master with ``locust_workers`` local workers)."""
+                  log: Any, web: WebUI | None = None) -> list[subprocess.Popen[Any]]:
+    """Locust with the reference service's built-in description (one local runner, or a master
+    with ``locust_workers`` local workers), headless or serving ``web``."""
     arrivals_end = target.t0 + plan.scenario.duration / target.k
     settings = LocustSettings(
         scenario=json.dumps(plan.scenario.normalised()), time_scale=target.k, t0=target.t0, record=str(records), shards=plan.shards,
         quit_when_done=True, deadline=arrivals_end + 0.5 * (deadline - arrivals_end),
         run_id=uuid.uuid4().hex[:8], parent_pid=os.getpid(), allow_remote=plan.allow_remote)
     return start_locust(settings, target.base_url, plan.locust_workers, deadline, log, plan.remote_workers,
-                        plan.master_bind)
+                        plan.master_bind, web)
 
 
 def _wait_for_users(plan: LoadPlan, target: _Target, locusts: list[subprocess.Popen[Any]], records: Path,
@@ -383,7 +384,7 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
              fail_on_inconclusive: bool = True, max_wall: float | None = None,
              keep_dir: str | os.PathLike[str] | None = None,
              read_log: str | os.PathLike[str] | None = None, wall: float | None = None,
-             remote_workers: int = 0, master_bind: str = "127.0.0.1") -> ResultRecord:
+             remote_workers: int = 0, master_bind: str = "127.0.0.1", web: WebUI | None = None) -> ResultRecord:
     """Run ``scenario`` against the reference service with Locust; the result record (source ``load``).
 
     plan -> service -> load -> drain -> collect. ``host``: drive an already running service
@@ -395,7 +396,9 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
     (the :mod:`repaychaos.core.readlog` format, for re-analysis and calibration). ``wall``:
     pick the time scale so the run takes about this many wall seconds. ``remote_workers``:
     also wait for that many Locust workers from other machines (the master listens on
-    ``master_bind``; the command to run on them is printed on stderr).
+    ``master_bind``; the command to run on them is printed on stderr). ``web``: Locust serves
+    its web UI there, with the Staleness tab (:func:`repaychaos.load.swarm.web_ui`); the run is
+    otherwise the same and ends by itself.
     """
     plan = plan_load(scenario, time_scale=time_scale, host=host, locust_workers=locust_workers,
                      allow_remote=allow_remote, wall=wall, remote_workers=remote_workers, master_bind=master_bind)
@@ -410,7 +413,7 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
         sys.stderr.flush()
         deadline = plan.deadline(target.t0, target.k, started, max_wall)
         log = cleanup.enter_context(open(work / "locust.log", "w"))
-        locusts = _start_locust(plan, target, work, records, deadline, log)
+        locusts = _start_locust(plan, target, work, records, deadline, log, web)
         for proc in locusts:
             cleanup.callback(stop_process, proc, 5.0)
         bar = _Progress(progress, scenario.duration + plan.tail)
@@ -420,7 +423,7 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
 
         complete = _wait_for_users(plan, target, locusts, records, deadline, bar, status)
         cpu: dict[str, float | None] = {"locust": sum(cpu_seconds(p) or 0.0 for p in locusts)}
-        locust_codes = [stop_process(p, 20.0) for p in locusts]
+        locust_codes = stop_locust(locusts, web)
         drained = _drain(target.base_url, min(DRAIN_WALL_SECONDS, max(1.0, deadline + DRAIN_WALL_SECONDS - time.time())),
                          scenario.pipeline.reconcile.every is not None)
         complete = complete or done_count(records) >= plan.shards

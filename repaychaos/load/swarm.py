@@ -5,6 +5,11 @@ local runner, or a master with N local workers (``--locust-workers N``), each wo
 running a shard of the arrivals; the users' records come back to the master as Locust
 messages and land in the run's ``records`` folder. Remote workers join the same way
 (docs: ``locust --worker --master-host``), see :func:`worker_command`.
+
+With :class:`WebUI` the master (or the one runner) serves Locust's web UI instead of
+running headless, with the staleness plugin loaded (a Staleness tab and a chart,
+docs/how-to/locust-web-ui.md); the test starts by itself, ends when the users are done
+as a headless one does, and the page closes :data:`WEB_UI_LINGER` seconds later.
 """
 
 from __future__ import annotations
@@ -12,16 +17,19 @@ from __future__ import annotations
 import math
 import os
 import subprocess
+import socket
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from repaychaos.load.launcher import free_port
+from repaychaos.load.launcher import free_port, stop_process
 from repaychaos.load.lateness import Lateness
 from repaychaos.load.settings import LocustSettings
 
-__all__ = ["LOCUSTFILE", "start_locust", "wait_for_shards", "done_count", "shard_facts", "worker_command",
+__all__ = ["LOCUSTFILE", "start_locust", "stop_locust", "wait_for_shards", "WebUI", "web_ui", "WEB_UI_PORT",
+           "WEB_UI_LINGER", "STALENESS_PLUGIN", "done_count", "shard_facts", "worker_command",
            "remote_worker_line",
            "swarm_lead", "check_swarm", "REMOTE_JOIN_SECONDS"]
 
@@ -30,6 +38,55 @@ LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
 #: Wall seconds remote workers have to join before scenario time 0.
 REMOTE_JOIN_SECONDS = 60.0
+
+#: The Locust plugin that shows a run's staleness (a Staleness tab and chart in the web UI,
+#: Prometheus /metrics); the locustfile imports the modules named in REPAYCHAOS_LOCUST_PLUGINS.
+STALENESS_PLUGIN = "repaychaos.integrations.locust_plugin"
+#: The web UI's default port: Locust's own.
+WEB_UI_PORT = 8089
+#: Wall seconds the web UI goes on showing the final numbers after the users are done
+#: (Locust's ``--autoquit``): at least two of its 2-second refreshes.
+WEB_UI_LINGER = 5
+
+
+@dataclass(frozen=True)
+class WebUI:
+    """Where a run's Locust web UI listens (see :func:`web_ui`)."""
+
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://[{self.host}]:{self.port}" if ":" in self.host else f"http://{self.host}:{self.port}"
+
+
+def web_ui(port: int = WEB_UI_PORT, host: str = "127.0.0.1", allow_remote: bool = False) -> WebUI:
+    """The web UI of a run on ``host:port`` (port 0: a free one), checked before anything starts:
+    a host beyond loopback only with ``allow_remote`` (UnsafeTarget); a port that cannot be
+    listened on (taken, or an unknown address) is an InvalidInput rather than a failure inside Locust."""
+    import ipaddress
+
+    from repaychaos.core.errors import InvalidInput, UnsafeTarget
+
+    if not 0 <= port <= 65535:
+        raise InvalidInput(f"--web-port must be 0..65535, found {port}")
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not allow_remote:
+        raise UnsafeTarget(f"--web-host {host} is not a loopback address; the web UI listens beyond this machine "
+                           "only with --allow-remote")
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            port = int(sock.getsockname()[1])
+    except OSError as exc:
+        raise InvalidInput(f"--web-host {host} --web-port {port}: the web UI cannot listen there "
+                           f"({exc.strerror or exc}); pass another port, or --web-port 0 for a free one") from None
+    return WebUI(host, port)
 
 
 def swarm_lead(workers: int, remote_workers: int) -> float:
@@ -55,16 +112,30 @@ def worker_command(master_host: str, master_port: int) -> list[str]:
 
 
 def start_locust(settings: LocustSettings, host: str, workers: int, deadline: float, log: Any,
-                 remote_workers: int = 0, master_bind: str = "127.0.0.1") -> list[subprocess.Popen[Any]]:
+                 remote_workers: int = 0, master_bind: str = "127.0.0.1",
+                 web: WebUI | None = None) -> list[subprocess.Popen[Any]]:
     """Locust headless: one local runner, or a master with ``workers`` local workers (the master
     first). ``remote_workers``: the master also waits for that many workers from other machines,
-    listening on ``master_bind``; the command they run is printed on stderr."""
+    listening on ``master_bind``; the command they run is printed on stderr. ``web``: the runner
+    or master serves the web UI there instead (``--autostart --autoquit``, the same users, run
+    time and end), every process loads :data:`STALENESS_PLUGIN`, and the URL is printed."""
     env = dict(os.environ, **settings.to_env())
     run_time = max(5, math.ceil(deadline - time.time()))
-    cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(settings.shards), "-r",
+    mode = ["--headless"]
+    if web is not None:
+        mode = ["--autostart", "--autoquit", str(WEB_UI_LINGER), "--web-host", web.host, "--web-port", str(web.port)]
+        plugins = [p for p in env.get("REPAYCHAOS_LOCUST_PLUGINS", "").split(",") if p]
+        env["REPAYCHAOS_LOCUST_PLUGINS"] = ",".join([*plugins, *([] if STALENESS_PLUGIN in plugins
+                                                                 else [STALENESS_PLUGIN])])
+        env["REPAYCHAOS_METRICS_SOURCE"] = "target" if settings.api is not None else "load"
+    cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), *mode, "-u", str(settings.shards), "-r",
            str(settings.shards), "--host", host, "--run-time", f"{run_time}s", "--only-summary",
            "--stop-timeout", "5", "--exit-code-on-error", "0", "--loglevel", "WARNING"]
     popen: dict[str, Any] = dict(stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    if web is not None:
+        sys.stderr.write(f"load: Locust web UI at {web.url} while the run goes on (Staleness tab; chart at "
+                         f"{web.url}/staleness); it closes {WEB_UI_LINGER} s after the users are done\n")
+        sys.stderr.flush()
     if not workers and not remote_workers:
         return [subprocess.Popen(cmd, **popen)]
     mport = free_port()
@@ -76,6 +147,17 @@ def start_locust(settings: LocustSettings, host: str, workers: int, deadline: fl
         sys.stderr.write(remote_worker_line(settings, master_bind, mport, remote_workers) + "\n")
         sys.stderr.flush()
     return procs
+
+
+def stop_locust(locusts: list[subprocess.Popen[Any]], web: WebUI | None = None) -> list[int | None]:
+    """Stop a run's Locust processes (SIGTERM, then SIGKILL); their exit codes. With the web UI
+    the first waits up to :data:`WEB_UI_LINGER` (plus a margin) to close by itself first."""
+    if web is not None and locusts and locusts[0].poll() is None:
+        try:
+            locusts[0].wait(WEB_UI_LINGER + 5.0)
+        except subprocess.TimeoutExpired:
+            pass
+    return [stop_process(p, 20.0) for p in locusts]
 
 
 def remote_worker_line(settings: LocustSettings, master_host: str, master_port: int, count: int) -> str:
