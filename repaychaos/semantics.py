@@ -36,6 +36,7 @@ __all__ = [
     "flip",
     "written_state",
     "view_history",
+    "kept_release",
     "view_at",
     "repaired_at",
     "until_repair",
@@ -145,7 +146,8 @@ def written_state(truth: bool, corrupt: bool, unmapped: bool) -> bool:
 # ---------------------------------------------------------------------- the view
 
 def view_history(ack: float, held: bool, write: float | None, wrong: bool,
-                 next_sweep: Callable[[float], float]) -> tuple[float, list[tuple[float, bool]] | None, float]:
+                 next_sweep: Callable[[float], float],
+                 kept_until: float | None = None) -> tuple[float, list[tuple[float, bool]] | None, float]:
     """``(first usable instant, view changes or None, instant the view is finally right)``.
 
     The view is unusable before the ack. The repayment's own write at ``write`` (None:
@@ -153,8 +155,20 @@ def view_history(ack: float, held: bool, write: float | None, wrong: bool,
     (:func:`written_state`); the reconcile sweep at ``z`` >= ack sets view := truth, and
     at equal instants the write comes first. ``changes`` is None when the view turns
     usable at most once and never back (the common, cheap case).
+
+    ``kept_until`` (a rule lag): a credit rule holds the account from its write, which
+    shows unusable whatever it carried; the sweeps leave it so until the first sweep at or
+    after ``kept_until`` (its rollback), which sets view := truth (:func:`kept_release`).
     """
     s1 = next_sweep(ack)
+    if kept_until is not None and write is not None and not held:
+        release = kept_release(kept_until, next_sweep)
+        if s1 < write:  # usable by a sweep before the rule met it, held by the rule's write
+            changes = [(s1, True), (write, False)]
+            if release != _INF:
+                changes.append((release, True))
+            return s1, changes, release
+        return release, None, release
     if not held:
         if write is None:
             return s1, None, s1
@@ -178,6 +192,12 @@ def view_history(ack: float, held: bool, write: float | None, wrong: bool,
     if s != _INF:
         changes.append((s, False))
     return write, changes, s
+
+
+def kept_release(kept_until: float, next_sweep: Callable[[float], float]) -> float:
+    """When an account a credit rule held until ``kept_until`` (its rollback; inf: never)
+    is released: the first reconcile sweep at or after it (inf when reconcile is off)."""
+    return _INF if kept_until == _INF else next_sweep(kept_until)
 
 
 def view_at(changes: Sequence[tuple[float, bool]], t: float) -> bool:

@@ -91,6 +91,7 @@ SHORT: dict[str, dict[str, Any]] = {
     "bad-day": {"duration": "4h15m", "workload.arrivals.rate": "1.5/s"},
     "cached-app-view": {"duration": "30m", "workload.arrivals.rate": "5/s"},
     "corrupting-interface": {"duration": "2h10m", "workload.arrivals.rate": "1.5/s"},
+    "credit-rule-lag": {"duration": "1h35m", "workload.arrivals.rate": "2/s"},
     "interface-drop-reconcile": {"duration": "2h", "workload.arrivals.rate": "2/s"},
     "maintenance-reject": {"duration": "1h35m", "workload.arrivals.rate": "2/s"},
     "month-end-peak": {"duration": "15m", "workload.arrivals.profile": [
@@ -153,6 +154,9 @@ CASES: dict[str, tuple[list[dict[str, Any]], dict[str, Any]]] = {
     "corrupt-credit-view": ([{"type": "interface_bug", "link": "credit->view", "at": "1m", "for": "3m",
                               "drop_ratio": 0.05, "corrupt_ratio": 0.2}], {}),
     "cutover": ([{"type": "cutover", "at": "3m", "for": "1m", "inflight_loss_ratio": 0.5, "unmapped_ratio": 0.05}], {}),
+    # rolled back at 3m30s, between the 2-minute sweeps: held until the sweep at 4m
+    "rule-lag": ([{"type": "rule_lag", "at": "1m30s", "for": "2m", "hold_ratio": 0.2}], {}),
+    "rule-lag-endless": ([{"type": "rule_lag", "at": "4m", "hold_ratio": 0.1}], {}),
     # compositions (docs/explanation/semantics.md): each fault on its own, corruptions flip
     "two-corrupting-links": ([{"type": "interface_bug", "link": "ledger->sync", "corrupt_ratio": 0.3},
                               {"type": "interface_bug", "link": "credit->view", "corrupt_ratio": 0.3}], {}),
@@ -169,6 +173,15 @@ CASES: dict[str, tuple[list[dict[str, Any]], dict[str, Any]]] = {
                              "unmapped_ratio": 0.01}], {}),
     "cache-and-corruption": ([{"type": "interface_bug", "link": "sync->credit", "corrupt_ratio": 0.1}],
                              {"view": {"cache_ttl": "10s"}}),
+    # a rule lag with what else acts at the write: a mis-mapping cutover, a corrupting link, view maintenance
+    "rule-lag-and-write-faults": ([{"type": "rule_lag", "at": "1m", "for": "3m", "hold_ratio": 0.3},
+                                   {"type": "cutover", "at": "2m", "for": "1m", "inflight_loss_ratio": 0.5,
+                                    "unmapped_ratio": 0.1},
+                                   {"type": "interface_bug", "link": "credit->view", "at": "1m30s", "for": "2m",
+                                    "corrupt_ratio": 0.2},
+                                   {"type": "maintenance", "component": "view", "at": "3m50s", "for": "20s"}], {}),
+    "rule-lag-and-cache": ([{"type": "rule_lag", "at": "1m", "for": "2m", "hold_ratio": 0.2}],
+                           {"view": {"cache_ttl": "10s"}}),
     "unlimited-workers-pause": ([{"type": "maintenance", "component": "sync", "at": "2m", "for": "30s"},
                                  {"type": "sync_delay", "at": "4m", "for": "1m", "extra": "1s"}],
                                 {"sync": {"workers": "unlimited", "service": {"dist": "exponential", "mean": "100ms"}}}),
@@ -190,7 +203,9 @@ def test_fault_case_same_records_and_metrics(case):
     [{"type": "maintenance", "component": "sync", "mode": "reject", "at": "2m", "for": "30s"}],
     [{"type": "interface_bug", "link": "sync->credit", "corrupt_ratio": 0.3},
      {"type": "interface_bug", "link": "sync->credit", "corrupt_ratio": 0.3}],
-], ids=["sync-reject", "two-bugs-one-link"])
+    [{"type": "rule_lag", "at": "1m", "for": "2m", "hold_ratio": 0.1},
+     {"type": "rule_lag", "at": "2m", "for": "2m", "hold_ratio": 0.1}],
+], ids=["sync-reject", "two-bugs-one-link", "two-rule-lags"])
 def test_what_the_fast_engine_does_not_compute_runs_on_the_event_engine(faults):
     """Retried sync messages and second bugs on a link: the default engine is the event engine there."""
     sc = busy("fallback", faults)

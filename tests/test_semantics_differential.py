@@ -34,12 +34,14 @@ Z = 3.2905  # two-sided 99.9 %
 LIVE_SCALE = 5.0
 
 
-def scenario(name: str, faults: list[dict[str, Any]], *, duration: str = "40s", sync: str = "100ms") -> Any:
+def scenario(name: str, faults: list[dict[str, Any]], *, duration: str = "40s", sync: str = "100ms",
+             first_after: str = "2s", reconcile: Any = "off") -> Any:
     return load_scenario_data({
         "version": 1, "name": name, "duration": duration, "seed": 8,
-        "workload": {"arrivals": {"rate": "25/s"}, "check": {"first_after": "2s", "every": "1s", "max_checks": 1}},
+        "workload": {"arrivals": {"rate": "25/s"},
+                     "check": {"first_after": first_after, "every": "1s", "max_checks": 1}},
         "pipeline": {"channel": {"latency": 0}, "sync": {"workers": "unlimited", "service": sync},
-                     "credit": {"service": 0}, "reconcile": "off"},
+                     "credit": {"service": 0}, "reconcile": reconcile},
         "faults": faults,
     })
 
@@ -130,6 +132,8 @@ ALONE = {
     # at the switch and lost with 0.5 first: (0.1 * (0.5 + 0.5 * 0.4) + 9.9 * 0.4) / 40
     "cutover": ({"type": "cutover", "at": "15s", "for": "10s", "unmapped_ratio": 0.4, "inflight_loss_ratio": 0.5},
                 "cutover", (0.1 * 0.7 + 9.9 * 0.4) / 40),
+    # writes in [10, 30) (acks in [9.9, 29.9)) caught with 0.3, never released (reconcile off)
+    "rule_lag": ({"type": "rule_lag", "at": "10s", "for": "20s", "hold_ratio": 0.3}, "rule_lag", 0.3 * 20 / 40),
 }
 
 
@@ -146,3 +150,18 @@ def test_each_fault_type_alone_agrees_across_engines(name):
     assert_agree(ours, theirs)
     assert_causes(ours, cause)
     assert_causes(theirs, cause)
+
+
+@pytest.mark.live
+def test_a_rule_lag_outlasts_the_sweeps_in_its_window_in_both_engines():
+    """Sweeps every 10 s, a rule lag in [5, 25) catching 0.3, one read 6 s after the ack: the
+    sweeps at 10 and 20 leave what it caught, the one at 30 releases it, so a repayment acked at t
+    is stale iff caught and 4.9 <= t < 24 — 0.3 * 19.1 / 40. (Were the sweeps to release it, only
+    caught acks with no sweep between their write and their read would be: 0.3 * 8.2 / 40.)"""
+    scn = scenario("rule-lag-sweeps", [{"type": "rule_lag", "at": "5s", "for": "20s", "hold_ratio": 0.3}],
+                   first_after="6s", reconcile={"every": "10s"})
+    ours, theirs = model(scn), live(scn)
+    for result in (ours, theirs):
+        assert_theory(result, 0.3 * 19.1 / 40)
+        assert_causes(result, "rule_lag")
+    assert_agree(ours, theirs)

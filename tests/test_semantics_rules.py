@@ -8,8 +8,9 @@ import pkgutil
 
 from repaychaos.scenarios import faults
 from repaychaos.scenarios.faults import CAUSES, FAULT_TYPES, REGISTRY
-from repaychaos.semantics import (CORRUPT, DROP, cache_serves, flip, judge_bug, release_time, repaired_at,
-                                  until_repair, view_at, written_state)
+from repaychaos.semantics import (CORRUPT, DROP, cache_serves, flip, judge_bug, kept_release, release_time,
+                                  repaired_at, until_repair, view_at, view_history, written_state)
+from repaychaos.scenarios.faults.rule_lag import caught
 from repaychaos.scenarios.faults.hooks import LiveRule, ModelInjector
 
 
@@ -86,3 +87,41 @@ def test_arrivals_thinned_and_started_late_are_the_same_poisson_process():
     assert min(times) >= 100.0 and max(times) < 1000.0
     assert not [t for t in times if 500.0 <= t < 600.0]
     assert times == sorted(times)
+
+
+def _sweeps_every_10(t: float) -> float:
+    return max(1, math.ceil(t / 10.0)) * 10.0
+
+
+def test_a_rule_lag_keeps_the_view_unusable_until_the_first_sweep_after_the_rollback():
+    """Caught at its write (3.0) by a rule rolled back at 25: the sweeps at 10 and 20 leave it, 30 releases it."""
+    assert kept_release(25.0, _sweeps_every_10) == 30.0
+    assert kept_release(20.0, _sweeps_every_10) == 20.0  # a sweep at the rollback itself releases
+    assert kept_release(math.inf, _sweeps_every_10) == math.inf  # never rolled back
+    assert view_history(2.0, False, 3.0, False, _sweeps_every_10, 25.0) == (30.0, None, 30.0)
+    # what the message carried does not matter: the caught write shows unusable
+    assert view_history(2.0, False, 3.0, True, _sweeps_every_10, 25.0) == (30.0, None, 30.0)
+    # without the rule, the same write shows usable at once
+    assert view_history(2.0, False, 3.0, False, _sweeps_every_10) == (3.0, None, 3.0)
+
+
+def test_a_sweep_before_the_caught_write_shows_usable_until_the_write():
+    """Acked at 8, written at 12 (a sweep at 10 between): usable at 10, held at 12, released at 30."""
+    first, changes, repaired = view_history(8.0, False, 12.0, False, _sweeps_every_10, 25.0)
+    assert (first, changes, repaired) == (10.0, [(10.0, True), (12.0, False), (30.0, True)], 30.0)
+    assert view_history(8.0, False, 12.0, False, lambda t: math.inf, 25.0) == (math.inf, None, math.inf)
+
+
+def test_a_rule_lag_leaves_risk_holds_and_unwritten_repayments_alone():
+    """A held account is the risk hold's (never stale); a repayment never written has nothing to hold."""
+    assert view_history(2.0, True, 3.0, False, _sweeps_every_10, 25.0) == view_history(
+        2.0, True, 3.0, False, _sweeps_every_10)
+    assert view_history(2.0, False, None, False, _sweeps_every_10, 25.0) == (10.0, None, 10.0)
+
+
+def test_the_rule_catches_its_share_of_what_the_risk_hold_releases():
+    """The hold uniform: below r the risk hold, the next h (1 - r) of it the rule, so h of the released."""
+    assert not caught(0.05, 0.1, 0.5)  # risk-held
+    assert caught(0.1, 0.1, 0.5) and caught(0.549, 0.1, 0.5)
+    assert not caught(0.55, 0.1, 0.5)
+    assert caught(0.0, 0.0, 0.2) and not caught(0.2, 0.0, 0.2)

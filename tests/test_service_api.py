@@ -176,6 +176,34 @@ def test_ledger_pause_window_delays_the_ack_to_its_end(svc):
     assert (body["acked_at"] - health["t0"]) * health["time_scale"] >= end
 
 
+def test_a_rule_lag_posted_at_runtime_holds_the_next_repayment_until_it_is_ended(svc):
+    """POST a rule lag catching every repayment: the next repayment's account reads unusable and its
+    trace blames the rule; a bad hold_ratio is 422 naming the key. (Reconcile is off here: ended,
+    the rule catches nothing more, and what it caught waits for a sweep that never comes.)"""
+    bad = fault(svc, {"type": "rule_lag", "hold_ratio": 1.5})
+    assert bad.status_code == 422 and "hold_ratio" in bad.text
+    created = fault(svc, {"type": "rule_lag", "hold_ratio": 1.0, "for": "1h"})
+    assert created.status_code == 201 and created.json()["type"] == "rule_lag"
+    fid = created.json()["id"]
+    assert post(svc, "k-rule", {"account": "a-rule", "amount": "1"}).status_code == 201
+    deadline = time.monotonic() + 10
+    while True:  # sync 10 ms, credit 0: written at once, however busy the machine
+        trace = requests.get(svc.url + "/chaos/trace", headers=svc.auth(), timeout=10).json()
+        [rep] = [r for r in trace["repayments"] if r["key"] == "k-rule"]
+        if rep["touches"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert not rep["held"] and [t[0] for t in rep["touches"]] == ["rule_lag"]
+    time.sleep(0.2)
+    assert requests.get(svc.url + "/accounts/a-rule/status", timeout=10).json()["status"] == "unusable"
+    assert requests.delete(f"{svc.url}/chaos/faults/{fid}", headers=svc.auth(), timeout=10).status_code == 200
+    assert post(svc, "k-rule-after", {"account": "a-rule-after", "amount": "1"}).status_code == 201
+    deadline = time.monotonic() + 10
+    while requests.get(svc.url + "/accounts/a-rule-after/status", timeout=10).json()["status"] != "usable":
+        assert time.monotonic() < deadline, "a repayment after the rule was ended never turned usable"
+        time.sleep(0.1)
+
+
 def test_delete_unknown_fault_is_404(svc):
     """Ending a fault that does not exist is 404."""
     assert requests.delete(svc.url + "/chaos/faults/f999", headers=svc.auth(), timeout=10).status_code == 404

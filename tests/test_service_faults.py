@@ -70,6 +70,39 @@ def test_interface_bugs_act_on_their_own_link_only():
     assert [t[0] for t in touches] == ["interface_bug"]
 
 
+def test_a_rule_lag_holds_what_it_caught_from_its_write_until_its_rollback():
+    """The live rule: a caught write shows the opposite of the truth (unusable); a sweep keeps the
+    account only between that write and the window's end (or its live end); risk holds are left alone."""
+    import random
+    from types import SimpleNamespace
+
+    board = FaultBoard(horizon=100.0)
+    active = board.add(parse_fault({"type": "rule_lag", "at": "10s", "for": "20s", "hold_ratio": 1.0}))
+    api = SimpleNamespace(rng=random.Random(1), faults_rng=random.Random(2), pooled=True)
+    touches: list = []
+
+    def message(account: str, held: bool) -> SimpleNamespace:
+        return SimpleNamespace(account=account, held=held, bad=False, lost=False, enqueued=0.0,
+                               trace=SimpleNamespace(acked_at=0.0), touch=lambda *t: touches.append(t),
+                               touch_until_repair=lambda *t: touches.append(t))
+
+    repaid, held = message("a", False), message("b", True)
+    assert active.rule.write(api, active, repaid, 12.0)
+    assert not active.rule.write(api, active, held, 12.0)
+    assert touches == [("rule_lag", 12.0)]
+    assert not board.keeps("a", 11.0)  # a sweep before the write repairs as usual
+    assert board.keeps("a", 12.0) and board.keeps("a", 29.9)
+    assert not board.keeps("a", 30.0)  # the first sweep at or after the rollback releases it
+    assert not board.keeps("b", 20.0)
+    assert not board.keeps("a", 12.0)  # rolled back: what it caught is forgotten
+
+    again = board.add(parse_fault({"type": "rule_lag", "at": "40s", "for": "20s", "hold_ratio": 1.0}))
+    assert again.rule.write(api, again, message("c", False), 41.0)
+    assert board.keeps("c", 45.0)
+    board.end(again.id, 46.0)
+    assert not board.keeps("c", 47.0)  # ended live: the rollback is now
+
+
 def test_invalid_fault_names_the_key():
     """A fault the scenario loader would refuse raises InvalidInput naming the bad key."""
     with pytest.raises(InvalidInput, match="component"):

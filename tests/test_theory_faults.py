@@ -169,3 +169,46 @@ def test_cached_status_makes_early_reads_stale_by_cache():
     var = (28 * 4 + 30) / 118 - mean**2
     assert abs(m["stale_reads"] - n * mean) <= 4 * math.sqrt(n * var)
     assert m["stale_reads_by_cause"]["cache"] == m["stale_reads"]
+
+
+def test_rule_lag_stale_share_in_its_window_matches_the_release_at_the_first_sweep_after_rollback():
+    """Risk hold r, rule lag h in [a, R), one read c after the ack, sweeps every P: a repayment
+    acked at t in the window is stale iff not risk-held, caught and t + c < X, the first sweep at
+    or after R. Acks are uniform in the window given their number, so the window's stale share
+    is (1 - r) h (X - c - a) / (R - a), a binomial proportion over the window's reads."""
+    r, h, a, rollback, period, check = 0.1, 0.2, 300.0, 950.0, 250.0, 120.0
+    release = 1000.0  # sweeps at 250, 500, 750 (inside the window: they keep), 1000
+    result = run_model(_scenario(**{
+        "duration": "1300s", "workload.arrivals.rate": 50,
+        "workload.check": {"first_after": f"{check}s", "every": "30s", "max_checks": 1},
+        "pipeline.credit.risk_hold_ratio": r, "pipeline.reconcile": {"every": f"{period}s"},
+        "faults": [{"type": "rule_lag", "at": f"{a}s", "for": f"{rollback - a}s", "hold_ratio": h}],
+    }), processes=1, progress=False)
+    phase = result["phases"]["rule_lag"]
+    n = phase["reads"]
+    expected = (1 - r) * h * (release - check - a) / (rollback - a)
+    assert n == phase["repayments"] > 30_000
+    assert abs(phase["stale_reads"] / n - expected) <= 4 * math.sqrt(expected * (1 - expected) / n)
+    m = result["metrics"]
+    # every stale read is the rule's; legitimate holds are counted apart and never stale
+    assert m["stale_reads_by_cause"]["rule_lag"] == m["stale_reads"] == phase["stale_reads"]
+    assert abs(m["risk_holds"] - r * m["repayments"]) <= 4 * math.sqrt(m["repayments"] * r * (1 - r))
+    # a caught repayment's view turns usable at the release: time to usable up to X - a
+    assert m["time_to_usable"]["max"] <= release - a + 1.0
+
+
+def test_rule_lag_without_reconcile_is_never_released():
+    """Reconcile off: what the rule caught stays unusable for the rest of the run; never_usable
+    counts the risk holds and the caught, and every read of a caught repayment is stale (its user
+    calls support). The caught are a thinning of the Poisson acks: a Poisson count of mean h times
+    the window's expected released repayments."""
+    h, a, length = 0.3, 200.0, 300.0
+    m = _metrics(_scenario(**{
+        "duration": "1000s", "workload.arrivals.rate": 50, "pipeline.credit.risk_hold_ratio": 0.05,
+        "faults": [{"type": "rule_lag", "at": f"{a}s", "for": f"{length}s", "hold_ratio": h}],
+    }))
+    caught = m["never_usable"] - m["risk_holds"]
+    window = 50 * length * 0.95  # released repayments acked in the window, expected
+    assert abs(caught - h * window) <= 4 * math.sqrt(h * window)
+    assert m["stale_reads"] == 3 * caught == 3 * m["support_contacts"]
+    assert m["stale_reads_by_cause"]["rule_lag"] == m["stale_reads"]

@@ -175,6 +175,11 @@ class FaultBoard:
                 best = window
         return best
 
+    def keeps(self, account: str, t: float) -> bool:
+        """Does a fault hold ``account`` so that a reconcile sweep at ``t`` leaves its view as it is
+        (a rule lag's hold before its rollback)?"""
+        return any(a.rule.keeps(a, account, t) for a in self.faults.values())
+
     def in_force(self, t: float) -> list[ActiveFault]:
         """The faults with a window holding ``t``, in the order they were placed."""
         return [a for a in self.faults.values() if a.window_at(t) is not None]

@@ -551,7 +551,7 @@ class Pipeline:
             now = self.clock.now()
             for account in list(self.unsettled):
                 trace = self.latest.get(account)
-                if trace is not None and trace.acked_at <= z:
+                if trace is not None and trace.acked_at <= z and not self.board.keeps(account, z):
                     self._write(trace, not trace.held, now, done_id=None)
             z += every
 

@@ -47,7 +47,7 @@ class InjectorAPI:
     with a moment of their own, through these few verbs.
     """
 
-    __slots__ = ("_model", "horizon", "rng", "_claimed")
+    __slots__ = ("_model", "horizon", "rng", "risk_hold_ratio", "_claimed")
 
     def __init__(self, model: "Model"):
         self._model = model
@@ -55,6 +55,8 @@ class InjectorAPI:
         self.horizon = model.horizon
         #: the fault-only random stream
         self.rng = model.faults_rng
+        #: the scenario's risk hold ratio (a repayment is held when its hold uniform is below it)
+        self.risk_hold_ratio = model.scenario.pipeline.credit.risk_hold_ratio
         self._claimed: set[str] = set()
 
     def at(self, t: float, fn: Callable[[Any], None], arg: Any) -> None:
@@ -97,8 +99,9 @@ class InjectorAPI:
         self._model.degraded = cause
 
     def claim_link_draw(self, link: str) -> bool:
-        """True for the first interface bug on ``link``: it may use the repayment's pre-drawn
-        link uniform; every later bug on that link must draw its own from :attr:`rng`."""
+        """True for the first claimant of the pre-drawn uniform ``link`` (the first interface
+        bug on a link, the first rule lag): it may use the repayment's uniform; every later
+        one must draw its own from :attr:`rng`."""
         first = link not in self._claimed
         self._claimed.add(link)
         return first

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
-from repaychaos.scenarios.faults import CAUSES
+from repaychaos.scenarios.faults import CAUSES, REGISTRY
 from repaychaos.core.records import Repayment, Touch
 from repaychaos.scenarios.faults.hooks import U_CUT_LOSS, U_HOLD, U_LINK
 from repaychaos.sim.bulk_observe import observe_plain
@@ -72,16 +72,22 @@ _END_PARKED = 1 << 50  # end-of-run order: still queued first, then held by a wo
 def unsupported(scenario: Scenario) -> str | None:
     """Why the fast engine would not compute ``scenario`` exactly (None: it does)."""
     links: set[str] = set()
+    others: dict[str, list[Any]] = {}
     for fault in scenario.faults:
         kind = fault.type
         if kind not in ("sync_delay", "maintenance", "interface_bug", "cutover"):
-            return f"fault type {kind!r}"
+            others.setdefault(kind, []).append(fault)
+            continue
         if kind == "maintenance" and fault.component == "sync" and fault.mode == "reject":
             return "a sync maintenance window in reject mode (retried messages re-enter the queue)"
         if kind == "interface_bug":
             if fault.link in links:
                 return f"two interface bugs on {fault.link} (the second draws from the fault stream)"
             links.add(fault.link)
+    for kind, faults in others.items():  # a type of its own says whether this engine computes it
+        why = REGISTRY[kind].model.fast_engine_refuses(faults)
+        if why is not None:
+            return why
     return None
 
 
@@ -96,6 +102,7 @@ class _FastAPI:
         self._model = model
         self.horizon = model.horizon
         self.rng = model.faults_rng
+        self.risk_hold_ratio = model.scenario.pipeline.credit.risk_hold_ratio
         self._claimed: set[str] = set()
 
     def at(self, t: float, fn: Callable[[Any], None], arg: Any) -> None:

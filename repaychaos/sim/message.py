@@ -20,7 +20,7 @@ class Msg:
     """A repayment and its outbox message; times are scenario seconds."""
 
     __slots__ = ("id", "ack", "svc", "csvc", "first", "u", "held", "enq", "extra",
-                 "touches", "pending", "dropped", "bad", "lost")
+                 "touches", "pending", "dropped", "bad", "lost", "kept_until")
 
     def __init__(self, id: int, svc: float, csvc: float, first: float, u: tuple[float, ...], held: bool):
         self.id = id
@@ -37,6 +37,8 @@ class Msg:
         self.dropped = False
         self.bad = False
         self.lost = False
+        #: a credit rule holds the account until the first sweep at or after this instant (rule lag)
+        self.kept_until: float | None = None
 
     def touch(self, cause: str, at: float, added: float) -> None:
         """Record a fault on this repayment's path that added ``added`` seconds at ``at``."""

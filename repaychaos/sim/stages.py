@@ -93,7 +93,7 @@ class Observer:
         if not (self.warmup <= ack < self.duration):
             return
         held = msg.held
-        usable_at, changes, repaired = view_history(ack, held, write, msg.bad, self.next_sweep)
+        usable_at, changes, repaired = view_history(ack, held, write, msg.bad, self.next_sweep, msg.kept_until)
         touches = msg.touches
         if msg.pending is not None:
             touches = list(touches or ())

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar, Iterable, Protocol, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     import random
@@ -60,6 +60,9 @@ class ModelMessage(Protocol):
     bad: bool
     dropped: bool
     lost: bool
+    #: a credit rule holds the account from its view write until the first reconcile sweep
+    #: at or after this instant (None: no rule holds it)
+    kept_until: float | None
 
     def touch(self, cause: str, at: float, added: float) -> None: ...
 
@@ -71,6 +74,8 @@ class ModelAPI(Protocol):
 
     horizon: float
     rng: random.Random
+    #: the scenario's ``credit.risk_hold_ratio``: a repayment is held when ``u[U_HOLD]`` is below it
+    risk_hold_ratio: float
 
     def at(self, t: float, fn: Callable[[Any], None], arg: Any) -> None: ...
 
@@ -88,7 +93,10 @@ class ModelAPI(Protocol):
     def slows_pool(self, cause: str) -> None:
         """This fault slowed a worker: the queue behind it is blamed on it (docs/explanation/semantics.md, rule 3a)."""
 
-    def claim_link_draw(self, link: str) -> bool: ...
+    def claim_link_draw(self, link: str) -> bool:
+        """True for the first claimant of the repayment's pre-drawn uniform named ``link`` (a
+        link, or another decision such as ``"credit rule"``); every later claimant draws its own
+        from :attr:`rng`."""
 
 
 class ModelInjector:
@@ -120,6 +128,15 @@ class ModelInjector:
 
     def start(self) -> None:
         """Schedule any instants of its own (called once before the run)."""
+
+    @classmethod
+    def fast_engine_refuses(cls, faults: Sequence[Any]) -> str | None:
+        """Why the fast engine cannot compute ``faults`` (a scenario's faults of this type)
+        exactly; None when it can. The fast engine computes a type of its own accord only if
+        it acts through :meth:`apply` at the points after sync (``sync->credit`` to ``final``),
+        decides with the repayment's pre-drawn uniforms and schedules nothing in
+        :meth:`start`; such a type overrides this. By default: it cannot."""
+        return f"fault type {faults[0].type!r}" if faults else None
 
     def window_at(self, t: float) -> tuple[float, float]:
         """The window holding ``t`` (the schedule only calls an injector inside one)."""
@@ -223,3 +240,7 @@ class LiveRule:
 
     def placed(self, api: LiveAPI, active: LiveFault) -> None:
         """The fault was placed on a running pipeline: schedule instants of its own."""
+
+    def keeps(self, active: LiveFault, account: str, t: float) -> bool:
+        """A reconcile sweep at ``t`` leaves ``account``'s view as it is: this fault holds it."""
+        return False
