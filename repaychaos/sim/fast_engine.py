@@ -71,6 +71,8 @@ _END_PARKED = 1 << 50  # end-of-run order: still queued first, then held by a wo
 
 def unsupported(scenario: Scenario) -> str | None:
     """Why the fast engine would not compute ``scenario`` exactly (None: it does)."""
+    if scenario.workload.check.pay_again is not None:
+        return "users who pay again (second payments join the sync queue out of the chunk's ack order)"
     links: set[str] = set()
     for fault in scenario.faults:
         kind = fault.type

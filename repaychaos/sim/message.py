@@ -20,7 +20,7 @@ class Msg:
     """A repayment and its outbox message; times are scenario seconds."""
 
     __slots__ = ("id", "ack", "svc", "csvc", "first", "u", "held", "enq", "extra",
-                 "touches", "pending", "dropped", "bad", "lost")
+                 "touches", "pending", "dropped", "bad", "lost", "second", "finished", "write")
 
     def __init__(self, id: int, svc: float, csvc: float, first: float, u: tuple[float, ...], held: bool):
         self.id = id
@@ -37,6 +37,11 @@ class Msg:
         self.dropped = False
         self.bad = False
         self.lost = False
+        #: a user's second payment (docs/explanation/semantics.md, 10a): it loads the pipeline, has no reads
+        self.second = False
+        #: the view history is known (the engine observed it); ``write`` is its view write then
+        self.finished = False
+        self.write: float | None = None
 
     def touch(self, cause: str, at: float, added: float) -> None:
         """Record a fault on this repayment's path that added ``added`` seconds at ``at``."""
