@@ -35,6 +35,7 @@ from repaychaos.core.types import ResultRecord
 __all__ = [
     "SCHEMA",
     "HEADLINE",
+    "HEADLINE_IF_PRESENT",
     "ALPHA",
     "POWER",
     "compare_results",
@@ -64,6 +65,10 @@ HEADLINE: tuple[str, ...] = (
     "time_to_usable.p99",
     "support_contacts_per_10k",
 )
+
+#: Compared too, in the same Holm family, when both results carry them (scenarios whose
+#: users pay again: ``workload.check.pay_again``).
+HEADLINE_IF_PRESENT: tuple[str, ...] = ("double_repayments_per_10k",)
 
 
 def interval_agreement(a: float, a_ci: list[float] | None, b: float, b_ci: list[float] | None) -> tuple[bool, float]:
@@ -299,7 +304,9 @@ def compare_results(sim_result: ResultRecord, load_result: ResultRecord) -> dict
     name_b = load_result["scenario"].get("name")
     if name_a != name_b:
         notes.append(f"the results are of different scenarios ({name_a!r} vs {name_b!r})")
-    headline = _test_rows(sim_result, load_result, list(HEADLINE))
+    family = list(HEADLINE) + [m for m in HEADLINE_IF_PRESENT
+                               if m in sim_result["metrics"] and m in load_result["metrics"]]
+    headline = _test_rows(sim_result, load_result, family)
     shared_phases = sorted(set(sim_result.get("phases") or {}) & set(load_result.get("phases") or {}))
     phase_rows = _test_rows(sim_result, load_result, [f"stale_read_ratio@{p}" for p in shared_phases])
     judged = [r for r in headline if r["agree"] is not None]
