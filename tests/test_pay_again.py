@@ -1,0 +1,226 @@
+"""Users who pay again (docs/explanation/semantics.md, 10a): the rule, the scenario keys,
+the double-repayment metrics, a closed form, the load the second payments add, the live join
+and the model-vs-live comparison."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from repaychaos.core.collector import MetricsCollector, finalize
+from repaychaos.core.errors import InvalidScenario
+from repaychaos.load.measure import collect
+from repaychaos.reports.compare import compare_results
+from repaychaos.scenarios import load_scenario_data
+from repaychaos.semantics import pay_again_at, pays_again
+from repaychaos.sim.simulate import run_model
+from builders import make_scenario, scenario_data
+from synthetic import synthetic_result
+
+PAY = {"after_stale_reads": 1, "probability": 0.5}
+
+
+# ---------------------------------------------------------------------- the rule
+
+
+def test_a_user_pays_again_only_after_that_many_stale_reads_in_a_row():
+    """Two stale reads then usable: after_stale_reads 2 may pay, 3 may not; a usable read first never."""
+    assert pays_again([True, True, False], 2, 0.0, 0.5)
+    assert not pays_again([True, True, False], 3, 0.0, 0.5)
+    assert not pays_again([False, True, True], 2, 0.0, 1.0)
+
+
+def test_the_probability_is_the_share_of_uniforms_below_it():
+    """u < p pays, u >= p does not (u = p is the boundary of a half-open interval)."""
+    assert pays_again([True], 1, 0.2999, 0.3)
+    assert not pays_again([True], 1, 0.3, 0.3)
+    assert not pays_again([True], 1, 0.0, 0.0)
+
+
+def test_the_decision_read_is_the_nth_read_of_the_policy():
+    """First read at 12 s, every 30 s: the 3rd read is at 72 s."""
+    assert pay_again_at(12.0, 30.0, 3) == 72.0
+
+
+# ---------------------------------------------------------------------- scenario keys
+
+
+def test_pay_again_after_more_reads_than_the_policy_makes_is_refused():
+    """after_stale_reads > max_checks could never happen: the loader says so, with the key path."""
+    with pytest.raises(InvalidScenario, match=r"workload\.check.*after_stale_reads at most max_checks \(3\), found 4"):
+        make_scenario({"workload.check.pay_again": {"after_stale_reads": 4, "probability": 0.5}})
+
+
+def test_a_probability_above_one_is_refused():
+    with pytest.raises(InvalidScenario, match=r"pay_again\.probability"):
+        make_scenario({"workload.check.pay_again": {"after_stale_reads": 1, "probability": 1.5}})
+
+
+def test_an_slo_on_double_repayments_needs_pay_again():
+    """Without users who pay again the metric does not exist: an SLO naming it is an error, not a silent fail."""
+    with pytest.raises(InvalidScenario, match="double_repayments_per_10k.*pay_again"):
+        make_scenario(slo={"double_repayments_per_10k": "< 5"})
+    sc = make_scenario({"workload.check.pay_again": PAY}, slo={"double_repayments_per_10k": "< 5"})
+    assert sc.slo[0].key == "double_repayments_per_10k"
+
+
+def test_a_scenario_without_pay_again_reads_back_as_before():
+    """The normalised scenario (result.json's `scenario`) has no pay_again key when it is not set."""
+    check = make_scenario().normalised()["workload"]["check"]
+    assert "pay_again" not in check
+    with_pay = make_scenario({"workload.check.pay_again": PAY}).normalised()
+    assert with_pay["workload"]["check"]["pay_again"] == {"after_stale_reads": 1, "probability": 0.5}
+    assert load_scenario_data(with_pay).workload.check.pay_again.probability == 0.5
+
+
+# ---------------------------------------------------------------------- metrics
+
+
+def test_without_pay_again_no_double_repayment_metrics_are_written():
+    """result.json keeps exactly its old keys when no user pays again."""
+    m = run_model(make_scenario({"workload.arrivals.rate": "0.2/s"}), replications=1)["metrics"]
+    assert "double_repayments" not in m and "double_repayments_per_10k" not in m
+    assert "double_repayments_per_10k" not in m["intervals"]
+
+
+def test_double_repayments_count_with_the_first_repayment_inside_the_window():
+    """Per 10k counted first repayments; a double whose first repayment was acked in the warmup is not counted."""
+    col = MetricsCollector(100.0, 10.0, 3, causes=("queueing", "cache"), pay_again=True)
+    from repaychaos.core.records import Read, Repayment
+
+    for i in range(4):
+        col.observe(Repayment(acked_at=20.0 + i, view_usable_at=30.0 + i), [Read(25.0 + i, False, 25.0 + i)])
+    col.observe_double(21.0)
+    col.observe_double(5.0)  # warmup: not counted
+    m = finalize([col.state])["metrics"]
+    assert m["double_repayments"] == 1
+    assert m["double_repayments_per_10k"] == 2500.0
+    assert "ci95" in m["intervals"]["double_repayments_per_10k"]
+
+
+# ---------------------------------------------------------------------- closed form
+
+#: Exponential sync delay of mean M, first (only) read D after the ack, no other delay:
+#: the view is usable at ack + S, S ~ Exp(M), so the read is stale iff S > D,
+#: P = exp(-D / M), and a user pays again with probability P_PAY * exp(-D / M).
+M, D, P_PAY = 10.0, 10.0, 0.5
+CLOSED = {
+    "duration": "2h", "warmup": "0s", "seed": 3, "replications": 1,
+    "keys": {"workload.arrivals.rate": "2/s",
+             "workload.check": {"first_after": f"{D}s", "every": "30s", "max_checks": 1,
+                                "pay_again": {"after_stale_reads": 1, "probability": P_PAY}},
+             "pipeline.channel.latency": "0s", "pipeline.credit.service": "0s",
+             "pipeline.sync": {"workers": "unlimited", "service": {"dist": "exponential", "mean": f"{M}s"}},
+             "pipeline.reconcile": "off"},
+}
+
+
+def _closed_scenario(**keys):
+    return make_scenario({**CLOSED["keys"], **keys}, duration=CLOSED["duration"], warmup=CLOSED["warmup"],
+                         seed=CLOSED["seed"], replications=CLOSED["replications"])
+
+
+def test_double_repayments_per_10k_match_the_closed_form_under_an_exponential_sync_delay():
+    """1e4 * p * exp(-d/m) = 1839.4 per 10k. Given n first repayments the count is
+    Binomial(n, q) (users independent: the pool is unlimited); the tolerance is 5 binomial
+    standard deviations, sqrt(q (1 - q) / n), which a correct model exceeds with probability
+    below 6e-7 (and the seed is fixed, so the test is deterministic)."""
+    m = run_model(_closed_scenario(), engine="events")["metrics"]
+    n = m["repayments"]
+    q = P_PAY * math.exp(-D / M)
+    tol = 5 * math.sqrt(q * (1 - q) / n)
+    assert n > 10_000
+    assert abs(m["double_repayments"] / n - q) <= tol
+    assert m["double_repayments_per_10k"] == pytest.approx(1e4 * m["double_repayments"] / n, rel=1e-8)
+
+
+def test_on_an_unlimited_pool_second_payments_change_nothing_the_first_ones_saw():
+    """Second payments draw from a stream of their own and wait for no worker here: every
+    other metric is exactly that of the same scenario without pay_again."""
+    with_pay = run_model(_closed_scenario(), engine="events")["metrics"]
+    keys = dict(CLOSED["keys"])
+    keys["workload.check"] = {k: v for k, v in keys["workload.check"].items() if k != "pay_again"}
+    without = run_model(make_scenario(keys, duration="2h", warmup="0s", seed=3, replications=1),
+                        engine="events")["metrics"]
+    for key in ("repayments", "reads", "stale_reads", "stale_read_ratio", "time_to_usable", "support_contacts"):
+        assert with_pay[key] == without[key]
+
+
+def test_second_payments_queue_with_the_first_ones_and_delay_them():
+    """On a busy FIFO pool the second payments are extra work: with the same draws for the
+    users' own repayments, no first repayment can become usable earlier, and some later."""
+    base = {"workload.arrivals.rate": "1/s",
+            "workload.check": {"first_after": "5s", "every": "10s", "max_checks": 4},
+            "pipeline.sync": {"workers": 2, "service": {"dist": "exponential", "mean": "1.8s"}}}
+    without = run_model(make_scenario(base, seed=5, replications=1), engine="events")["metrics"]
+    pay = {**base, "workload.check": {**base["workload.check"],
+                                      "pay_again": {"after_stale_reads": 2, "probability": 1.0}}}
+    with_pay = run_model(make_scenario(pay, seed=5, replications=1), engine="events")["metrics"]
+    assert with_pay["repayments"] == without["repayments"]
+    assert with_pay["double_repayments"] > 0
+    assert with_pay["stale_reads"] > without["stale_reads"]
+    assert with_pay["time_to_usable"]["mean"] > without["time_to_usable"]["mean"]
+
+
+def test_the_fast_engine_hands_pay_again_to_the_event_engine():
+    """`--engine fast` on a scenario with pay_again runs the event engine and says so."""
+    sc = make_scenario({"workload.arrivals.rate": "0.5/s", "workload.check.pay_again": PAY})
+    fast = run_model(sc, replications=1, engine="fast")
+    events = run_model(sc, replications=1, engine="events")
+    assert fast["run"]["engine"] == "events"
+    assert fast["metrics"] == events["metrics"]
+
+
+# ---------------------------------------------------------------------- the live join
+
+
+def _trace(reps):
+    return {"t0": 1000.0, "time_scale": 2.0, "repayments": reps, "duplicates": 0, "backlog": []}
+
+
+def _rep(rep_id, acked_at, changes):
+    return {"id": rep_id, "key": rep_id, "account": "a", "acked_at": acked_at, "held": False, "changes": changes,
+            "touches": []}
+
+
+def test_the_live_join_counts_a_second_payment_the_ledger_committed():
+    """A user's `again` record whose id the ledger holds is a double repayment of that user's
+    first one; one the ledger lacks (or never acked) is not."""
+    sc = make_scenario({"workload.check.pay_again": PAY})
+    trace = _trace([_rep("r1", 120.0, [[200.0, True]]), _rep("r2", 130.0, [[200.0, True]]),
+                    _rep("r1b", 140.0, [[210.0, True]])])
+    users = [
+        {"key": "r1", "id": "r1", "acked_at": 1060.0, "reads": [[1065.0, False, 1065.0, False]],
+         "again": {"key": "r1-again", "id": "r1b", "ack": 1070.0}},
+        {"key": "r2", "id": "r2", "acked_at": 1065.0, "reads": [[1070.0, False, 1070.0, False]],
+         "again": {"key": "r2-again", "id": "gone", "ack": 1075.0}},
+    ]
+    col, counts = collect(sc, trace, users)
+    m = finalize([col.state])["metrics"]
+    assert (m["repayments"], m["double_repayments"], m["double_repayments_per_10k"]) == (2, 1, 5000.0)
+    assert counts["paid_again"] == 1
+
+
+# ---------------------------------------------------------------------- model vs live
+
+
+def test_the_comparison_tests_double_repayments_when_both_results_carry_them():
+    """The metric joins the Holm family only where both sides measured it."""
+    sc = make_scenario({"workload.check.pay_again": PAY})
+    sim = synthetic_result(sc)
+    load = synthetic_result(sc, source="load", seed=77)
+    for r, value, se in ((sim, 400.0, 20.0), (load, 430.0, 25.0)):
+        r["metrics"]["double_repayments_per_10k"] = value
+        r["metrics"]["intervals"]["double_repayments_per_10k"] = {"ci95": [value - 2 * se, value + 2 * se],
+                                                                  "se": se, "dof": None}
+    rows = {row["metric"]: row for row in compare_results(sim, load)["metrics"]}
+    row = rows["double_repayments_per_10k"]
+    # |400 - 430| = 30 against 1.96 * hypot(20, 25) = 62.8: not a disagreement
+    assert row["test"] == "two-sample" and row["tolerance"] == pytest.approx(1.959964 * math.hypot(20, 25), rel=1e-5)
+    assert row["agree"] is True
+    load["metrics"]["double_repayments_per_10k"] = 600.0  # 200 apart: 6.2 standard errors
+    rows = {row["metric"]: row for row in compare_results(sim, load)["metrics"]}
+    assert rows["double_repayments_per_10k"]["agree"] is False
+    del load["metrics"]["double_repayments_per_10k"]
+    assert "double_repayments_per_10k" not in {r["metric"] for r in compare_results(sim, load)["metrics"]}
