@@ -89,6 +89,7 @@ def assert_same(sc: Any, *, min_records: int = 100) -> None:
 #: Overrides that keep each bundled scenario's faults inside a short run.
 SHORT: dict[str, dict[str, Any]] = {
     "bad-day": {"duration": "4h15m", "workload.arrivals.rate": "1.5/s"},
+    "impatient-payers": {"duration": "45m"},
     "cached-app-view": {"duration": "30m", "workload.arrivals.rate": "5/s"},
     "corrupting-interface": {"duration": "2h10m", "workload.arrivals.rate": "1.5/s"},
     "interface-drop-reconcile": {"duration": "2h", "workload.arrivals.rate": "2/s"},
@@ -184,6 +185,36 @@ def test_fault_case_same_records_and_metrics(case):
     sc = busy(case, faults, **pipeline)
     assert unsupported(sc) is None
     assert_same(sc)
+
+
+#: Users who pay again (docs/explanation/semantics.md, 10a) on the busy pool, alone and with
+#: the faults whose rules meet a second payment: a slowed pool (the feedback), a ledger
+#: window it must pass, a link that drops or corrupts, a cutover, the app's cache.
+PAY_AGAIN_CASES: dict[str, tuple[list[dict[str, Any]], dict[str, Any]]] = {
+    "alone": ([], {}),
+    "sync-delay": ([{"type": "sync_delay", "at": "2m", "for": "1m", "extra": {"dist": "exponential",
+                                                                              "mean": "300ms"}}], {}),
+    "sync-pause": ([{"type": "maintenance", "component": "sync", "at": "3m", "for": "40s"}], {}),
+    "ledger-reject": ([{"type": "maintenance", "component": "ledger", "mode": "reject", "at": "2m", "for": "30s"}],
+                      {}),
+    "ledger-endless": ([{"type": "maintenance", "component": "ledger", "at": "5m"}], {}),
+    "corrupt-credit-view": ([{"type": "interface_bug", "link": "credit->view", "at": "1m", "for": "3m",
+                              "drop_ratio": 0.05, "corrupt_ratio": 0.2}], {}),
+    "cutover": ([{"type": "cutover", "at": "3m", "for": "1m", "inflight_loss_ratio": 0.5, "unmapped_ratio": 0.05}],
+                {}),
+    "cache": ([{"type": "sync_delay", "at": "2m", "for": "1m", "extra": "500ms"}], {"view": {"cache_ttl": "10s"}}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PAY_AGAIN_CASES))
+def test_pay_again_case_same_records_and_metrics(case):
+    """Users who pay again on a busy pool: the fast engine's fixed point is the event engine's history, exactly."""
+    faults, pipeline = PAY_AGAIN_CASES[case]
+    sc = busy(f"pay-again-{case}", faults, **pipeline)
+    sc = with_overrides(sc, {"workload.check.pay_again": {"after_stale_reads": 1, "probability": 0.5}})
+    assert unsupported(sc) is None
+    assert_same(sc)
+    assert finalize([run_events(sc)[0].state])["metrics"]["double_repayments"] > 0
 
 
 @pytest.mark.parametrize("faults", [

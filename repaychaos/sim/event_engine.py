@@ -22,13 +22,13 @@ import simpy
 from simpy.events import Timeout
 
 from repaychaos.core.collector import MetricsCollector
-from repaychaos.semantics import arrival_times, pay_again_at, pays_again, view_at, view_history
+from repaychaos.semantics import arrival_times, pay_again_at
 from repaychaos.sim.injectors import POINTS, REJECT_RETRY, build_injectors
 from repaychaos.sim.message import N_UNIFORMS, U_HOLD, Msg
 from repaychaos.sim.schedule import Schedule
-from repaychaos.core.streams import stream, streams
+from repaychaos.core.streams import streams
 from repaychaos.sim.stages import Observer, downstream, past, through
-from repaychaos.sim.users import reads_general
+from repaychaos.sim.pay_again import second_msg, second_payment, stale_reads_before
 
 if TYPE_CHECKING:
     from repaychaos.scenarios import Scenario
@@ -161,17 +161,10 @@ class Model:
         self._h_ls = self._h["ledger->sync"]
         self._h_sync = self._h["sync"]
 
-        # users who pay again (SEMANTICS 10a): their decisions and second payments draw from
-        # a stream of their own, so every other draw is the same as without them
+        # users who pay again (SEMANTICS 10a): each user's choice and second payment draw
+        # from a stream of that user's own (repaychaos.sim.pay_again)
         self._pay = check.pay_again
-        if self._pay is not None:
-            rng_pay = stream(seed, index, "pay-again")
-            self._pay_u = rng_pay.random
-            self._lat2 = pipe.channel.latency.sampler(rng_pay)
-            self._svc2 = pipe.sync.service.sampler(rng_pay)
-            self._csvc2 = pipe.credit.service.sampler(rng_pay)
-        #: second payments made so far (their ids count down from -1, apart from the users')
-        self.second_payments = 0
+        self._seed, self._index = seed, index
 
         self.simulated = 0
         self._heap: list[tuple[float, int, Msg]] = []
@@ -244,42 +237,26 @@ class Model:
 
     def _decide(self, msg: Msg) -> None:
         """At the read after which the user may pay again (SEMANTICS 10a): were the reads so
-        far all stale? If so, with the scenario's probability, the user pays a second time."""
-        assert self._pay is not None
-        after = self._pay.after_stale_reads
-        # Until its view write the repayment's view is what the sweeps make it: the view
-        # history with no write yet is the true one up to now, since the write comes later.
-        write = msg.write if msg.finished else None
-        usable_at, changes, _ = view_history(msg.ack, msg.held, write, msg.bad if msg.finished else False,
-                                             self.next_sweep)
-        if changes is None:
-            def view(t: float) -> bool:
-                return t >= usable_at
-        else:
-            def view(t: float) -> bool:
-                return view_at(changes, t)
-        reads = reads_general(msg.ack, view, msg.first, self._every, after, self._ttl)
-        stale = [not r.shown_usable and not msg.held for r in reads]
-        if not pays_again(stale, after, self._pay_u(), self._pay.probability):
-            return
-        self._second(msg, self.env.now)
+        far all stale? If so, with the scenario's probability, the user pays a second time.
 
-    def _second(self, first: Msg, arr: float) -> None:
-        """The user of ``first`` pays again at ``arr``: a new repayment, a new key, through
-        the same channel, ledger, sync pool, credit and view as any other."""
-        t0 = arr + self._lat2()
-        u = self._pay_u
-        us = (u(), u(), u(), u(), u(), u())
-        self.second_payments += 1
-        msg = Msg(-self.second_payments, self._svc2(), self._csvc2(), 0.0, us, us[U_HOLD] < self._hold)
-        msg.second = True
+        Until its view write a repayment's view is what the sweeps make it, so the history
+        with no write is the true one up to now (the write comes later)."""
+        assert self._pay is not None
+        write = msg.write if msg.finished else None
+        stale = stale_reads_before(msg.ack, msg.held, write, msg.bad if msg.finished else False, msg.first,
+                                   self._every, self._pay.after_stale_reads, self._ttl, self.next_sweep)
+        draws = second_payment(self.scenario, self._seed, self._index, msg.id, msg.ack, msg.first, stale)
+        if draws is None:
+            return
+        second = second_msg(msg.id, draws, self._hold)
+        t0 = draws.arrival + draws.latency
         if self._h_ledger is not None:
-            t0 = self._past(self._h_ledger, "ledger", msg, t0)
+            t0 = self._past(self._h_ledger, "ledger", second, t0)
             if t0 == _INF:
                 return  # never committed: the money was not taken twice
-        msg.ack = t0
-        self.collector.observe_double(first.ack)
-        self.at(t0, self._ack, msg)
+        second.ack = t0
+        self.collector.observe_double(msg.ack)
+        self.at(t0, self._ack, second)
 
     # ------------------------------------------------------------------ sync pool
 
@@ -340,8 +317,6 @@ class Model:
         """The repayment's view history is known: compute its reads and observe it.
 
         A second payment has no reads of its own (SEMANTICS 10a): it is not observed."""
-        if msg.second:
-            return
         if self._pay is not None:
             msg.finished = True
             msg.write = write
