@@ -227,3 +227,57 @@ def test_the_comparison_tests_double_repayments_when_both_results_carry_them():
     assert rows["double_repayments_per_10k"]["agree"] is False
     del load["metrics"]["double_repayments_per_10k"]
     assert "double_repayments_per_10k" not in {r["metric"] for r in compare_results(sim, load)["metrics"]}
+
+
+# ---------------------------------------------------------------------- the reports
+
+
+def test_the_terminal_and_the_reports_show_double_repayments_only_where_users_pay_again():
+    """Terminal line, Markdown and HTML headline column: present with pay_again, absent without."""
+    from repaychaos.reports.html import _headline as html_headline
+    from repaychaos.reports.markdown import _headline as md_headline
+    from repaychaos.reports.summary import format_summary
+
+    with_pay = synthetic_result(make_scenario({"workload.check.pay_again": PAY}))
+    without = synthetic_result(make_scenario())
+    assert "double_repayments_per_10k" in format_summary(with_pay)
+    assert "double_repayments" not in format_summary(without)
+    assert "paid twice /10k" in md_headline([with_pay]) and "paid twice /10k" in html_headline([with_pay])
+    assert "paid twice" not in md_headline([without]) + html_headline([without])
+    header, rule = md_headline([with_pay]).splitlines()[:2]
+    assert header.count("|") == rule.count("|")  # one more column, and its rule
+
+
+# ---------------------------------------------------------------------- live
+
+
+@pytest.mark.live
+def test_live_users_pay_again_as_the_closed_form_says():
+    """Live, one read at ack + d on unlimited exp(mean m) workers, pay again after it with p:
+    the share of users who paid twice is p * exp(-d/m), inside the 99.9 % Wilson interval of
+    the measured share (real timing is not seeded: a 95 % interval would fail one run in twenty)."""
+    from honest import resolved
+
+    from repaychaos.core.stats import wilson
+    from repaychaos.load.runner import run_load
+
+    mean, d, p = 2.0, 2.0, 0.5
+    scenario = load_scenario_data({
+        "version": 1, "name": "exp-pay-again", "duration": "50s", "seed": 11,
+        "workload": {"arrivals": {"rate": "20/s"},
+                     "check": {"first_after": f"{d}s", "every": "1s", "max_checks": 1,
+                               "pay_again": {"after_stale_reads": 1, "probability": p}}},
+        "pipeline": {"channel": {"latency": 0}, "sync": {"workers": "unlimited",
+                                                         "service": {"dist": "exponential", "mean": f"{mean}s"}},
+                     "credit": {"service": 0}, "reconcile": "off"},
+    })
+    result = run_load(scenario, time_scale=4.0, progress=False)
+    if not resolved(result):
+        return
+    m = result["metrics"]
+    assert m["duplicate_repayments"] == 0  # a second payment has a key of its own: not a duplicate
+    assert m["repayments"] > 700
+    # the run counts every committed second payment; the metric those of users acked in the window
+    assert result["run"]["paid_again"] >= m["double_repayments"] > 0
+    low, high = wilson(m["double_repayments"], m["repayments"], z=3.2905)
+    assert low <= p * math.exp(-d / mean) <= high
