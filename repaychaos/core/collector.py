@@ -484,4 +484,6 @@ def finalize(states: Sequence[CollectorState]) -> dict[str, Any]:
                **{key: [sum(getattr(s.all, attr)[b] for s in states) for b in range(BATCHES)]
                   for key, attr in (("repayments", "b_repayments"), ("reads", "b_reads"),
                                     ("stale_reads", "b_stale"), ("affected", "b_affected"))}}
+    if pay_again:
+        batches["double"] = [sum(s.all.b_double[b] for s in states) for b in range(BATCHES)]
     return {"metrics": ordered, "phases": phases, "series": series, "ci_method": ci_method, "batches": batches}

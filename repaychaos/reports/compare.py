@@ -186,7 +186,10 @@ PAIRED_MARGIN = 0.03
 #: Ratios compared paired by batch position when both results carry ``batches``:
 #: metric -> (numerator, denominator) keys of the batches section.
 PAIRED: dict[str, tuple[str, str]] = {"stale_read_ratio": ("stale_reads", "reads"),
-                                      "affected_ratio": ("affected", "repayments")}
+                                      "affected_ratio": ("affected", "repayments"),
+                                      "double_repayments_per_10k": ("double", "repayments")}
+#: Metrics written as a multiple of their ratio (per 10,000 repayments).
+PAIRED_SCALE: dict[str, float] = {"double_repayments_per_10k": 10_000.0}
 
 
 def _same_positions(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
@@ -210,16 +213,18 @@ def paired_test(sim_result: Mapping[str, Any], load_result: Mapping[str, Any],
     if metric not in PAIRED or not _same_positions(sim_result, load_result):
         return None
     num, den = PAIRED[metric]
+    scale = PAIRED_SCALE.get(metric, 1.0)
     bm, bl = sim_result["batches"], load_result["batches"]
     for result, batches in ((sim_result, bm), (load_result, bl)):
         value = _estimate(result, metric)[0]
         total = sum(batches.get(den) or ())
-        if value is None or not total or abs(sum(batches.get(num) or ()) / total - value) > 1e-6 * max(1.0, value):
+        if (value is None or not total or num not in batches
+                or abs(scale * sum(batches[num]) / total - value) > 1e-6 * max(1.0, value)):
             return None  # the batches are not this result's (an edited record): no pairing
     found = paired_ratio_difference(bl[num], bl[den], bm[num], bm[den])
     if found is None:
         return None
-    diff, se, dof = found
+    diff, se, dof = found[0] * scale, found[1] * scale, found[2]
     excess = max(0.0, abs(diff) - paired_margin(sim_result, metric))
     if se == 0:
         return -diff, (1.0 if excess <= 1e-12 else 0.0), 0.0, dof

@@ -468,7 +468,8 @@ RESULT_KEYS: dict[str, str] = {
                 "(same seed, common random numbers): the share outside windows still holds each backlog's drain.",
     "series": "Fixed-width time bins over the run: acks, reads, stale reads by cause, sync backlog.",
     "batches": "Per batch position of ack time (`positions`: 20 over [warmup, duration)), summed over "
-               "replications: `repayments`, `reads`, `stale_reads`, `affected`. A comparison of two results "
+               "replications: `repayments`, `reads`, `stale_reads`, `affected` (and `double` with "
+               "`workload.check.pay_again`). A comparison of two results "
                "of one scenario pairs the ratios by position with these counts.",
     "ci_method": "How the intervals were computed: `method` (`batch-means`: non-overlapping batches of "
                  "repayments by ack time, pooled over replications), `batches_per_replication`, `batches`, "
