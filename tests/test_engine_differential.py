@@ -207,7 +207,12 @@ PAY_AGAIN_CASES: dict[str, tuple[list[dict[str, Any]], dict[str, Any]]] = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(PAY_AGAIN_CASES))
+#: The cases `make check` runs (the feedback alone and through a slowed pool); the rest are slow.
+PAY_AGAIN_QUICK = ("alone", "sync-delay")
+
+
+@pytest.mark.parametrize("case", [c if c in PAY_AGAIN_QUICK else pytest.param(c, marks=pytest.mark.slow)
+                                  for c in sorted(PAY_AGAIN_CASES)])
 def test_pay_again_case_same_records_and_metrics(case):
     """Users who pay again on a busy pool: the fast engine's fixed point is the event engine's history, exactly."""
     faults, pipeline = PAY_AGAIN_CASES[case]
