@@ -41,6 +41,8 @@ __all__ = [
     "repaired_at",
     "until_repair",
     "cache_serves",
+    "pay_again_at",
+    "pays_again",
 ]
 
 
@@ -232,3 +234,22 @@ def cache_serves(t: float, filled_at: float, cache_ttl: float) -> bool:
     """Does a read at ``t`` get the status cached at ``filled_at`` (else: read the view
     and refill)? The app fills the cache at the ack and on every miss (SEMANTICS 9)."""
     return t - filled_at < cache_ttl
+
+
+# ---------------------------------------------------------------------- users who pay again
+
+def pay_again_at(first_read: float, every: float, after_stale_reads: int) -> float:
+    """The instant of the read after which a user may pay again: their
+    ``after_stale_reads``-th read, ``every`` apart from the first at ``first_read``."""
+    return first_read + (after_stale_reads - 1) * every
+
+
+def pays_again(stale: Sequence[bool], after_stale_reads: int, u: float, probability: float) -> bool:
+    """Does a user pay a second time? ``stale`` says, read by read in order, whether the
+    read showed "unusable" with no hold (a held account's app says why it is unusable, so
+    its user has no reason to think the payment failed). Only a user whose first
+    ``after_stale_reads`` reads were all stale pays again, with ``probability``; ``u`` is
+    the user's own uniform draw in [0, 1)."""
+    if len(stale) < after_stale_reads or not all(stale[:after_stale_reads]):
+        return False
+    return u < probability

@@ -63,7 +63,7 @@ def run_fast(sc: Any, index: int = 0, *, bulk: bool, chunk: int = 2048) -> tuple
     return col, model
 
 
-def assert_same(sc: Any, *, min_records: int = 100) -> None:
+def assert_same(sc: Any, *, min_records: int = 100) -> Recording:
     events, ev_model = run_events(sc)
     exact, fx_model = run_fast(sc, bulk=False)
     assert ev_model.simulated == fx_model.simulated
@@ -82,6 +82,7 @@ def assert_same(sc: Any, *, min_records: int = 100) -> None:
     for col in (exact, bulk):
         assert pickle.dumps(col.state) == pickle.dumps(events.state)
     assert json.dumps(finalize([bulk.state]), sort_keys=True) == json.dumps(finalize([events.state]), sort_keys=True)
+    return events
 
 
 # ---------------------------------------------------------------------- the bundled scenarios
@@ -89,6 +90,7 @@ def assert_same(sc: Any, *, min_records: int = 100) -> None:
 #: Overrides that keep each bundled scenario's faults inside a short run.
 SHORT: dict[str, dict[str, Any]] = {
     "bad-day": {"duration": "4h15m", "workload.arrivals.rate": "1.5/s"},
+    "impatient-payers": {"duration": "45m"},
     "cached-app-view": {"duration": "30m", "workload.arrivals.rate": "5/s"},
     "corrupting-interface": {"duration": "2h10m", "workload.arrivals.rate": "1.5/s"},
     "credit-rule-lag": {"duration": "1h35m", "workload.arrivals.rate": "2/s"},
@@ -197,6 +199,43 @@ def test_fault_case_same_records_and_metrics(case):
     sc = busy(case, faults, **pipeline)
     assert unsupported(sc) is None
     assert_same(sc)
+
+
+#: Users who pay again (docs/explanation/semantics.md, 10a) on the busy pool, alone and with
+#: the faults whose rules meet a second payment: a slowed pool (the feedback), a ledger
+#: window it must pass, a link that drops or corrupts, a cutover, the app's cache.
+PAY_AGAIN_CASES: dict[str, tuple[list[dict[str, Any]], dict[str, Any]]] = {
+    "alone": ([], {}),
+    "sync-delay": ([{"type": "sync_delay", "at": "2m", "for": "1m", "extra": {"dist": "exponential",
+                                                                              "mean": "300ms"}}], {}),
+    "sync-pause": ([{"type": "maintenance", "component": "sync", "at": "3m", "for": "40s"}], {}),
+    "ledger-reject": ([{"type": "maintenance", "component": "ledger", "mode": "reject", "at": "2m", "for": "30s"}],
+                      {}),
+    "ledger-endless": ([{"type": "maintenance", "component": "ledger", "at": "3m30s"}], {}),
+    "corrupt-credit-view": ([{"type": "interface_bug", "link": "credit->view", "at": "1m", "for": "3m",
+                              "drop_ratio": 0.05, "corrupt_ratio": 0.2}], {}),
+    "cutover": ([{"type": "cutover", "at": "3m", "for": "1m", "inflight_loss_ratio": 0.5, "unmapped_ratio": 0.05}],
+                {}),
+    "cache": ([{"type": "sync_delay", "at": "2m", "for": "1m", "extra": "500ms"}], {"view": {"cache_ttl": "10s"}}),
+}
+
+
+#: The cases `make check` runs (the feedback alone and through a slowed pool); the rest are slow.
+PAY_AGAIN_QUICK = ("alone", "sync-delay")
+
+
+@pytest.mark.parametrize("case", [c if c in PAY_AGAIN_QUICK else pytest.param(c, marks=pytest.mark.slow)
+                                  for c in sorted(PAY_AGAIN_CASES)])
+def test_pay_again_case_same_records_and_metrics(case):
+    """Users who pay again on a busy pool: the fast engine's fixed point is the event engine's history, exactly."""
+    faults, pipeline = PAY_AGAIN_CASES[case]
+    sc = busy(f"pay-again-{case}", faults, **pipeline)
+    # 4m30s of the busy pool: every case's window falls inside it
+    sc = with_overrides(sc, {"duration": "4m30s",
+                             "workload.check.pay_again": {"after_stale_reads": 1, "probability": 0.5}})
+    assert unsupported(sc) is None
+    events = assert_same(sc)
+    assert finalize([events.state])["metrics"]["double_repayments"] > 0  # the case has second payments
 
 
 @pytest.mark.parametrize("faults", [

@@ -21,6 +21,7 @@ __all__ = [
     "COUNT_METRICS",
     "RATIO_METRICS",
     "SCALAR_METRICS",
+    "PAY_AGAIN_METRICS",
     "slo_metric_paths",
     "is_ratio_path",
     "PHASE_AFTER",
@@ -51,12 +52,17 @@ COUNT_METRICS: tuple[str, ...] = (
     "wrong_usable_reads",
     "risk_holds",
     "support_contacts",
+    "double_repayments",
 )
 
 #: Ratios carry ``{"value", "ci95"}`` in result.json.
 RATIO_METRICS: tuple[str, ...] = ("stale_read_ratio", "affected_ratio")
 
-SCALAR_METRICS: tuple[str, ...] = ("support_contacts_per_10k",)
+SCALAR_METRICS: tuple[str, ...] = ("support_contacts_per_10k", "double_repayments_per_10k")
+
+#: Metrics a result carries only when its scenario has users who pay again
+#: (``workload.check.pay_again``); without it result.json is as it was before they existed.
+PAY_AGAIN_METRICS: tuple[str, ...] = ("double_repayments", "double_repayments_per_10k")
 
 #: Phase suffix for "after every fault window has ended" (``stale_read_ratio@after``).
 PHASE_AFTER = "after"

@@ -80,6 +80,8 @@ class _Counts:
     b_stale: list[int] = field(default_factory=lambda: [0] * BATCHES)
     b_affected: list[int] = field(default_factory=lambda: [0] * BATCHES)
     b_support: list[int] = field(default_factory=lambda: [0] * BATCHES)
+    # repayments whose user paid a second time (docs/reference/metrics.md, double repayments)
+    b_double: list[int] = field(default_factory=lambda: [0] * BATCHES)
     # repayments with usable truth, and per batch how many were still stale at exactly the
     # first k grid points (k = 0.._GRID, batch-major): one count per repayment on the hot path
     # instead of k; :meth:`still_stale` sums the tail
@@ -132,6 +134,8 @@ class CollectorState:
     warmup: float
     bin_width: float
     causes: tuple[str, ...]
+    #: the scenario has users who pay again: the double-repayment metrics are written
+    pay_again: bool = False
     all: _Counts = field(init=False)
     phases: dict[str, _Counts] = field(default_factory=dict)
     extra: dict[str, int] = field(default_factory=lambda: {"duplicate_repayments": 0})
@@ -207,10 +211,11 @@ class MetricsCollector:
     """
 
     def __init__(self, duration: float, warmup: float, max_checks: int,
-                 windows: Mapping[str, Sequence[tuple[float, float]]] | None = None, *, causes: Sequence[str]):
+                 windows: Mapping[str, Sequence[tuple[float, float]]] | None = None, *, causes: Sequence[str],
+                 pay_again: bool = False):
         self.max_checks = max_checks
         self.state = CollectorState(duration=duration, warmup=warmup, bin_width=duration / SERIES_BINS,
-                                    causes=tuple(causes))
+                                    causes=tuple(causes), pay_again=pay_again)
         self._rank = cause_rank(causes)
         self._windows = {name: tuple(ws) for name, ws in (windows or {}).items()}
         ends = [end for ws in self._windows.values() for _, end in ws]
@@ -239,7 +244,7 @@ class MetricsCollector:
             if label != fault.type and (fault.name or label in wanted):
                 windows.setdefault(label, []).extend(ws)
         return cls(scenario.duration, scenario.warmup, scenario.workload.check.max_checks, windows,
-                   causes=scenario.causes)
+                   causes=scenario.causes, pay_again=getattr(scenario.workload.check, "pay_again", None) is not None)
 
     def populations(self, ack: np.ndarray) -> list[tuple["_Counts", np.ndarray | None, np.ndarray]]:
         """For a run of ack instants inside ``[warmup, duration)``: every population they count
@@ -276,6 +281,31 @@ class MetricsCollector:
             st.s_backlog_n[b] += 1
             if length > st.s_backlog_max[b]:
                 st.s_backlog_max[b] = length
+
+    def _groups(self, t_ack: float) -> list[tuple[_Counts, int]]:
+        """The populations (all, and each phase) a repayment acked at ``t_ack`` counts in,
+        each with its batch index."""
+        st = self.state
+        gb_all = int((t_ack - st.warmup) * self._batch_scale)
+        groups = [(st.all, gb_all if gb_all < BATCHES else BATCHES - 1)]
+        if self._windows:
+            for name, ws in self._windows.items():
+                for start, end in ws:
+                    if start <= t_ack < end:
+                        groups.append((st.phases[name], self._batching[name].index(t_ack)))
+                        break
+            if self._all_over is not None and t_ack >= self._all_over:
+                groups.append((st.phases[PHASE_AFTER], self._batching[PHASE_AFTER].index(t_ack)))
+        return groups
+
+    def observe_double(self, first_acked_at: float) -> None:
+        """The user of the repayment acked at ``first_acked_at`` paid a second time and the
+        ledger committed it (a double repayment, counted with that first repayment)."""
+        st = self.state
+        if not (st.warmup <= first_acked_at < st.duration):
+            return
+        for g, gb in self._groups(first_acked_at):
+            g.b_double[gb] += 1
 
     def observe(self, rep: Repayment, reads: Iterable[Read]) -> None:
         """One acked repayment and every read its user made after the ack."""
@@ -378,8 +408,9 @@ def _cat(groups: list[_Counts], attr: str) -> list[Any]:
     return [x for g in groups for x in getattr(g, attr)]
 
 
-def _population(groups: list[_Counts]) -> dict[str, Any]:
-    """One population's metrics from its per-replication counts (batches pooled)."""
+def _population(groups: list[_Counts], pay_again: bool = False) -> dict[str, Any]:
+    """One population's metrics from its per-replication counts (batches pooled); the
+    double-repayment metrics only when ``pay_again``."""
     repayments = _cat(groups, "b_repayments")
     truth_usable = _cat(groups, "b_truth_usable")
     n = sum(repayments)
@@ -401,6 +432,9 @@ def _population(groups: list[_Counts]) -> dict[str, Any]:
             by_cause[c] += g.by_cause[c]
     summary = {k: _r(v) for k, v in ttu.summary().items()}
     intervals: dict[str, Any] = {"support_contacts_per_10k": as_json(support, _r)}
+    if pay_again:
+        double = proportion_estimate(_cat(groups, "b_double"), repayments, r).scaled(10_000)
+        intervals["double_repayments_per_10k"] = as_json(double, _r)
     mean = mean_estimate(_cat(groups, "b_ttu_sum"), [sum(h.values()) for h in _cat(groups, "b_ttu")], r)
     if mean is not None:
         intervals["time_to_usable.mean"] = as_json(mean, _r)
@@ -410,7 +444,7 @@ def _population(groups: list[_Counts]) -> dict[str, Any]:
             intervals[f"time_to_usable.{key}"] = as_json(q_est, _r)
     stale = _cat(groups, "b_stale")
     reads = _cat(groups, "b_reads")
-    return {
+    out: dict[str, Any] = {
         "repayments": n,
         "reads": sum(reads),
         "stale_reads": sum(stale),
@@ -427,6 +461,11 @@ def _population(groups: list[_Counts]) -> dict[str, Any]:
         "time_to_usable": summary,
         "intervals": intervals,
     }
+    if pay_again:
+        doubles = sum(_cat(groups, "b_double"))
+        out["double_repayments"] = doubles
+        out["double_repayments_per_10k"] = _r(10_000 * doubles / n) if n else 0.0
+    return out
 
 
 def finalize(states: Sequence[CollectorState]) -> dict[str, Any]:
@@ -439,7 +478,8 @@ def finalize(states: Sequence[CollectorState]) -> dict[str, Any]:
     if not states:
         raise ValueError("finalize needs at least one collector state")
     first = states[0]
-    metrics = _population([s.all for s in states])
+    pay_again = first.pay_again
+    metrics = _population([s.all for s in states], pay_again)
     metrics["duplicate_repayments"] = sum(s.extra.get("duplicate_repayments", 0) for s in states)
     for s in states:
         for key, value in s.extra.items():
@@ -451,7 +491,7 @@ def finalize(states: Sequence[CollectorState]) -> dict[str, Any]:
         "wrong_usable_reads", "stale_reads_by_cause")}
     ordered.update({k: v for k, v in metrics.items() if k not in ordered})
 
-    phases = {name: _population([s.phases[name] for s in states]) for name in first.phases}
+    phases = {name: _population([s.phases[name] for s in states], pay_again) for name in first.phases}
 
     def total(attr: str) -> list[int]:
         return [sum(getattr(s, attr)[i] for s in states) for i in range(SERIES_BINS)]
@@ -480,4 +520,6 @@ def finalize(states: Sequence[CollectorState]) -> dict[str, Any]:
                **{key: [sum(getattr(s.all, attr)[b] for s in states) for b in range(BATCHES)]
                   for key, attr in (("repayments", "b_repayments"), ("reads", "b_reads"),
                                     ("stale_reads", "b_stale"), ("affected", "b_affected"))}}
+    if pay_again:
+        batches["double"] = [sum(s.all.b_double[b] for s in states) for b in range(BATCHES)]
     return {"metrics": ordered, "phases": phases, "series": series, "ci_method": ci_method, "batches": batches}

@@ -63,6 +63,9 @@ class Metrics(TypedDict, total=False):
     visibility: Visibility
     support_contacts: int
     support_contacts_per_10k: float
+    #: only with ``workload.check.pay_again`` (users who pay a second time)
+    double_repayments: int
+    double_repayments_per_10k: float
     lost_repayments: int
     duplicate_repayments: int
     wrong_usable_reads: int

@@ -336,6 +336,8 @@ def _result(scenario: Scenario, target: Target, users: list[dict[str, Any]], fac
             by_phase[phase] += sum(1 for _, o in reads if o == "s")
         col.observe(Repayment(acked_at=ack, held=held, view_usable_at=usable_at, touches=touches, in_ledger=found),
                     [Read(t, o == "u", t) for t, o in reads])
+        if (user.get("again") or {}).get("ack") is not None:
+            col.observe_double(ack)  # the target acknowledged the user's second payment
     if counts["unacked"]:
         col.count("unacked_repayments", counts["unacked"])
     finalized = finalize([col.state])

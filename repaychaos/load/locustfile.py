@@ -14,7 +14,11 @@ the arrivals down. Each greenlet repays with an idempotency key (a ``retry`` sta
 retried with the same key: at the instant the answer names when the description points
 at one, else after Retry-After; timeouts and 5xx with backoff), then follows the
 scenario's check policy (``first_after``, ``every``, ``max_checks``, stop at the first
-usable read) and records every read. Each status read carries the instant it is meant
+usable read) and records every read. With ``pay_again`` in the policy, a user whose first
+``after_stale_reads`` reads were all stale pays a second time with that probability, right
+after that read: a new idempotency key (on an account of its own while accounts are not
+modelled), through the same request, while the user keeps to the policy's reads
+(docs/explanation/semantics.md, 10a). Each status read carries the instant it is meant
 for (``{read_at}``).
 
 Requests leave at their instants: each shard learns how late its sleeps wake (per kind
@@ -56,7 +60,7 @@ from repaychaos.load.clock import Clock, retry_after_seconds
 from repaychaos.load.lateness import Lateness
 from repaychaos.load.settings import LocustSettings
 from repaychaos.scenarios import load_scenario_data, resolve_scenario
-from repaychaos.semantics import arrival_times
+from repaychaos.semantics import arrival_times, pays_again
 from repaychaos.target.reference import reference_target
 from repaychaos.target.render import MISSING, render, resolve_pointer
 from repaychaos.target.spec import Target
@@ -346,11 +350,13 @@ class Repayer(FastHttpUser):
         rec: dict[str, Any] = {"key": key, "account": values["account"], "arrived": self.clock.wall(t_arrival),
                                "attempts": 0, "rejected": 0, "failures": 0, "tries": [], "reads": []}
         _open_records[key] = rec
+        again = Group()
         try:
             if not self._repay(values, rec):
                 return
             live_events.repayment_acked.fire(scenario=SCENARIO.name, ack_at=self.clock.scenario(rec["ack_mark"]))
-            self._check(values, rec, self.clock.scenario(rec["ack_mark"]) + first_after)
+            self._check(values, rec, self.clock.scenario(rec["ack_mark"]) + first_after, seq, again)
+            again.join()
         finally:
             if _open_records.pop(key, None) is not None:
                 _record(self.environment, rec)
@@ -422,8 +428,20 @@ class Repayer(FastHttpUser):
         rec["gave_up"] = "deadline"
         return False
 
-    def _check(self, values: dict[str, Any], rec: dict[str, Any], first: float) -> None:
+    def _pay_again(self, values: dict[str, Any], rec: dict[str, Any]) -> None:
+        """The user's second payment, recorded under ``again``: a new key, and (until accounts
+        are modelled, docs/explanation/semantics.md 14) an account of its own, so its status
+        write does not change what the user's reads of the first repayment show."""
+        key = values["key"] + "-again"
+        second: dict[str, Any] = {"key": key, "attempts": 0, "rejected": 0, "failures": 0, "tries": []}
+        rec["again"] = second
+        self._repay({**values, "key": key, "account": values["account"] + "-again", "id": "", "read_at": ""},
+                    second)
+
+    def _check(self, values: dict[str, Any], rec: dict[str, Any], first: float, seq: int = 0,
+               again: Group | None = None) -> None:
         check = SCENARIO.workload.check
+        pay = check.pay_again
         spec = self.api.status
         ack_s = self.clock.scenario(rec["ack_mark"])
         stale_only = True
@@ -453,6 +471,13 @@ class Repayer(FastHttpUser):
                                  round(instant, 6)])
             live_events.read_seen.fire(scenario=SCENARIO.name, usable=usable, hold=held,
                                        since_ack_s=at - ack_s, index=index)
+            if pay is not None and again is not None and index == pay.after_stale_reads - 1:
+                # the user's own draw, the same whichever greenlet runs first
+                part = "" if SHARDS == 1 else f"/{self.shard}"
+                u = stream(SCENARIO.seed, seq, "live-pay-again" + part).random()
+                stale = [not r[1] and not r[3] for r in rec["reads"]]
+                if len(stale) == index + 1 and pays_again(stale, pay.after_stale_reads, u, pay.probability):
+                    again.spawn(self._pay_again, values, rec)
             if usable:
                 live_events.user_done.fire(scenario=SCENARIO.name, support_contact=False,
                                            first_usable_s=self.clock.scenario(t) - ack_s)

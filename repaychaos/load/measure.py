@@ -34,7 +34,9 @@ class UserRecords:
     ``tries`` (``[epoch answered, status or "error", Retry-After s]``), ``ack`` (epoch the
     ok answer arrived), ``acked_at`` (the service's own ack instant, when its description
     names one), ``id``, ``reads`` (``[epoch, usable, as_of epoch or null, hold]``),
-    ``read_errors``, ``done``, ``gave_up``, ``incomplete``.
+    ``read_errors``, ``done``, ``gave_up``, ``incomplete``; ``again``: the user's second
+    payment (``key``, ``tries``, ``ack``, ``acked_at``, ``id``, ``gave_up`` as above), when
+    the user paid again.
     """
 
     users: list[dict[str, Any]] = field(default_factory=list)
@@ -80,6 +82,8 @@ def collect(scenario: Scenario, trace: dict[str, Any], users: list[dict[str, Any
     if ledger_ids is None:
         ledger_ids = set(by_id)
     counts = {"users": len(users), "acked": 0, "unacked": 0, "incomplete": 0, "lost": 0, "retried": 0}
+    if scenario.workload.check.pay_again is not None:
+        counts["paid_again"] = 0  # second payments the ledger committed
     lost_outside = 0
     seen: set[str] = set()
     for user in users:
@@ -108,6 +112,10 @@ def collect(scenario: Scenario, trace: dict[str, Any], users: list[dict[str, Any
             rep = Repayment(acked_at=tr["acked_at"], held=bool(tr["held"]), view_usable_at=usable_at,
                             touches=_touches(tr["touches"]), view_changes=changes)
         col.observe(rep, reads)
+        again = (user.get("again") or {}).get("id")
+        if again is not None and again in ledger_ids and again != rep_id:
+            counts["paid_again"] += 1
+            col.observe_double(rep.acked_at)  # counted with the first repayment, as the model does
     if lost_outside:
         col.count("lost_repayments", lost_outside)  # docs/reference/metrics.md: lost at all, not only inside the window
     col.count("duplicate_repayments", trace.get("duplicates", 0) if duplicates is None else duplicates)

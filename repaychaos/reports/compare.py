@@ -35,6 +35,7 @@ from repaychaos.core.types import ResultRecord
 __all__ = [
     "SCHEMA",
     "HEADLINE",
+    "HEADLINE_IF_PRESENT",
     "ALPHA",
     "POWER",
     "compare_results",
@@ -64,6 +65,10 @@ HEADLINE: tuple[str, ...] = (
     "time_to_usable.p99",
     "support_contacts_per_10k",
 )
+
+#: Compared too, in the same Holm family, when both results carry them (scenarios whose
+#: users pay again: ``workload.check.pay_again``).
+HEADLINE_IF_PRESENT: tuple[str, ...] = ("double_repayments_per_10k",)
 
 
 def interval_agreement(a: float, a_ci: list[float] | None, b: float, b_ci: list[float] | None) -> tuple[bool, float]:
@@ -181,7 +186,10 @@ PAIRED_MARGIN = 0.03
 #: Ratios compared paired by batch position when both results carry ``batches``:
 #: metric -> (numerator, denominator) keys of the batches section.
 PAIRED: dict[str, tuple[str, str]] = {"stale_read_ratio": ("stale_reads", "reads"),
-                                      "affected_ratio": ("affected", "repayments")}
+                                      "affected_ratio": ("affected", "repayments"),
+                                      "double_repayments_per_10k": ("double", "repayments")}
+#: Metrics written as a multiple of their ratio (per 10,000 repayments).
+PAIRED_SCALE: dict[str, float] = {"double_repayments_per_10k": 10_000.0}
 
 
 def _same_positions(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
@@ -205,16 +213,18 @@ def paired_test(sim_result: Mapping[str, Any], load_result: Mapping[str, Any],
     if metric not in PAIRED or not _same_positions(sim_result, load_result):
         return None
     num, den = PAIRED[metric]
+    scale = PAIRED_SCALE.get(metric, 1.0)
     bm, bl = sim_result["batches"], load_result["batches"]
     for result, batches in ((sim_result, bm), (load_result, bl)):
         value = _estimate(result, metric)[0]
         total = sum(batches.get(den) or ())
-        if value is None or not total or abs(sum(batches.get(num) or ()) / total - value) > 1e-6 * max(1.0, value):
+        if (value is None or not total or num not in batches
+                or abs(scale * sum(batches[num]) / total - value) > 1e-6 * max(1.0, value)):
             return None  # the batches are not this result's (an edited record): no pairing
     found = paired_ratio_difference(bl[num], bl[den], bm[num], bm[den])
     if found is None:
         return None
-    diff, se, dof = found
+    diff, se, dof = found[0] * scale, found[1] * scale, found[2]
     excess = max(0.0, abs(diff) - paired_margin(sim_result, metric))
     if se == 0:
         return -diff, (1.0 if excess <= 1e-12 else 0.0), 0.0, dof
@@ -299,7 +309,9 @@ def compare_results(sim_result: ResultRecord, load_result: ResultRecord) -> dict
     name_b = load_result["scenario"].get("name")
     if name_a != name_b:
         notes.append(f"the results are of different scenarios ({name_a!r} vs {name_b!r})")
-    headline = _test_rows(sim_result, load_result, list(HEADLINE))
+    family = list(HEADLINE) + [m for m in HEADLINE_IF_PRESENT
+                               if m in sim_result["metrics"] and m in load_result["metrics"]]
+    headline = _test_rows(sim_result, load_result, family)
     shared_phases = sorted(set(sim_result.get("phases") or {}) & set(load_result.get("phases") or {}))
     phase_rows = _test_rows(sim_result, load_result, [f"stale_read_ratio@{p}" for p in shared_phases])
     judged = [r for r in headline if r["agree"] is not None]

@@ -55,7 +55,7 @@ def metric_kind(metric: str) -> str:
         return "ratio"
     if base.startswith("time_to_usable."):
         return "time"
-    if base == "support_contacts_per_10k":
+    if base in ("support_contacts_per_10k", "double_repayments_per_10k"):
         return "rate"
     return "count"
 

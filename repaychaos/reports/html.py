@@ -74,6 +74,8 @@ def _slo_table(results: Sequence[Mapping[str, Any]]) -> str:
 
 def _headline(results: Sequence[Mapping[str, Any]]) -> str:
     rows = []
+    # users who paid twice: a column only where a scenario has them (workload.check.pay_again)
+    doubles = any("double_repayments_per_10k" in r["metrics"] for r in results)
     for r in results:
         m = r["metrics"]
         ttu = m.get("time_to_usable", {})
@@ -85,9 +87,13 @@ def _headline(results: Sequence[Mapping[str, Any]]) -> str:
                  f"{m.get('never_usable', 0):,}", per_10k(m.get('support_contacts_per_10k', 0)),
                  str(m.get("lost_repayments", 0)), str(m.get("duplicate_repayments", 0)),
                  str(m.get("wrong_usable_reads", 0))]
+        if doubles:
+            cells.insert(8, per_10k(m.get("double_repayments_per_10k")))
         rows.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
     head = ["result", "repayments", "reads", "stale read ratio (95% CI)", "affected", "time to usable p50 / p95 / p99 / max",
             "never usable", "support /10k", "lost", "duplicates", "wrong usable reads"]
+    if doubles:
+        head.insert(8, "paid twice /10k")
     return ("<table><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
 

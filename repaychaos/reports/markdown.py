@@ -53,14 +53,17 @@ def slo_table_markdown(results: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _headline(results: Sequence[Mapping[str, Any]]) -> str:
+    # users who paid twice: a column only where a scenario has them (workload.check.pay_again)
+    doubles = any("double_repayments_per_10k" in r["metrics"] for r in results)
     head = ("| result | repayments | reads | stale read ratio | affected | time to usable p50 / p95 / p99 "
-            "| never usable | support /10k | lost | duplicates |\n|---|---|---|---|---|---|---|---|---|---|\n")
+            "| never usable | support /10k | " + ("paid twice /10k | " if doubles else "") + "lost | duplicates |\n"
+            "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if doubles else "") + "\n")
     rows = []
     for r in results:
         m = r["metrics"]
         ttu = m.get("time_to_usable", {})
         srr = m["stale_read_ratio"]
-        rows.append("| " + " | ".join([
+        cells = [
             _escape(result_label(r)),
             f"{m['repayments']:,}",
             f"{m['reads']:,}",
@@ -71,7 +74,10 @@ def _headline(results: Sequence[Mapping[str, Any]]) -> str:
             per_10k(m.get('support_contacts_per_10k', 0)),
             str(m.get("lost_repayments", 0)),
             str(m.get("duplicate_repayments", 0)),
-        ]) + " |")
+        ]
+        if doubles:
+            cells.insert(8, per_10k(m.get("double_repayments_per_10k")))
+        rows.append("| " + " | ".join(cells) + " |")
     return head + "\n".join(rows) + "\n"
 
 

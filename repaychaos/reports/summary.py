@@ -43,6 +43,9 @@ def format_summary(result: ResultRecord) -> str:
         f"  support_contacts_per_10k {m['support_contacts_per_10k']:g}   lost {m['lost_repayments']}"
         f"   duplicates {m['duplicate_repayments']}   wrong_usable_reads {m['wrong_usable_reads']}",
     ]
+    if "double_repayments_per_10k" in m:
+        lines.append(f"  double_repayments_per_10k {m['double_repayments_per_10k']:g}"
+                     f"   ({m['double_repayments']:,} users paid twice)")
     by_cause = m.get("stale_reads_by_cause", {})
     if m["stale_reads"]:
         parts = [f"{c} {by_cause.get(c, 0):,}" for c in CAUSES if by_cause.get(c)]

@@ -382,6 +382,12 @@ MEANINGS: dict[str, str] = {
     "workload.check.every": "Delay between a user's reads while the app still shows “unusable”.",
     "workload.check.max_checks": "Reads a user makes at most; one who still sees “unusable” after the last "
                                  "one contacts support.",
+    "workload.check.pay_again": "Users who take “unusable” for a failed payment and pay again: a second "
+                                "payment with a new idempotency key, through the whole pipeline "
+                                "(docs/explanation/semantics.md, 10a). Absent: nobody pays twice.",
+    "workload.check.pay_again.after_stale_reads": "A user whose first this-many reads were all stale may pay again, "
+                                                  "right after that read (at most `max_checks`).",
+    "workload.check.pay_again.probability": "The share of those users who do.",
     "pipeline.channel": "Repay request → ledger commit (the ack).",
     "pipeline.channel.latency": "Time from the request to the ledger commit and ack.",
     "pipeline.sync": "The worker pool that carries outbox events to the credit stage; where queues form.",
@@ -433,6 +439,9 @@ METRIC_MEANINGS: dict[str, str] = {
     "stale_read_ratio": "stale_reads / reads, with a 95 % interval.",
     "affected_ratio": "Share of repayments whose user saw at least one stale read, with a 95 % interval.",
     "support_contacts_per_10k": "support_contacts per 10,000 repayments.",
+    "double_repayments": "Repayments whose user paid a second time and the ledger committed it "
+                         "(only with `workload.check.pay_again`).",
+    "double_repayments_per_10k": "double_repayments per 10,000 repayments, with a 95 % interval.",
     "time_to_usable": "Seconds from the ack until the view first showed usable (quantiles, mean, max).",
     "stale_reads_by_cause": "Stale reads attributed to each cause.",
 }
@@ -459,7 +468,8 @@ RESULT_KEYS: dict[str, str] = {
                 "(same seed, common random numbers): the share outside windows still holds each backlog's drain.",
     "series": "Fixed-width time bins over the run: acks, reads, stale reads by cause, sync backlog.",
     "batches": "Per batch position of ack time (`positions`: 20 over [warmup, duration)), summed over "
-               "replications: `repayments`, `reads`, `stale_reads`, `affected`. A comparison of two results "
+               "replications: `repayments`, `reads`, `stale_reads`, `affected` (and `double` with "
+               "`workload.check.pay_again`). A comparison of two results "
                "of one scenario pairs the ratios by position with these counts.",
     "ci_method": "How the intervals were computed: `method` (`batch-means`: non-overlapping batches of "
                  "repayments by ack time, pooled over replications), `batches_per_replication`, `batches`, "

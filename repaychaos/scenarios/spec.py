@@ -35,6 +35,7 @@ __all__ = [
     "Arrivals",
     "ProfileStep",
     "CheckPolicy",
+    "PayAgain",
     "Pipeline",
     "Channel",
     "Sync",
@@ -126,12 +127,39 @@ class Arrivals(_Frozen):
         return total
 
 
+class PayAgain(_Frozen):
+    """Users who take "unusable" for a failed payment and repay: a second payment, new key.
+
+    A user whose first ``after_stale_reads`` reads were all stale pays again, with
+    ``probability``, at the instant of that read (docs/explanation/semantics.md, 10a).
+    """
+
+    after_stale_reads: int = Field(ge=1, le=1000)
+    probability: Ratio
+
+
 class CheckPolicy(_Frozen):
-    """How a user looks at the status after the ack, and when they give up."""
+    """How a user looks at the status after the ack, when they give up, and (``pay_again``)
+    whether they pay a second time."""
 
     first_after: Distribution = Constant(value=5.0)
     every: Duration = 30.0
     max_checks: int = Field(default=5, ge=1, le=1000)
+    pay_again: PayAgain | None = None
+
+    @model_validator(mode="after")
+    def _pay_again_reachable(self) -> "CheckPolicy":
+        if self.pay_again is not None and self.pay_again.after_stale_reads > self.max_checks:
+            raise ValueError(f"pay_again.after_stale_reads at most max_checks ({self.max_checks}), "
+                             f"found {self.pay_again.after_stale_reads}")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+        data = handler(self)
+        if data.get("pay_again") is None:
+            data.pop("pay_again", None)  # a scenario without it reads back exactly as before
+        return data
 
 
 class Workload(_Frozen):
@@ -364,6 +392,9 @@ class Scenario(_Frozen):
         if len(names) != len(set(names)):
             raise ValueError("fault names to be unique")
         for rule in self.slo:
+            if rule.metric.startswith("double_repayments") and self.workload.check.pay_again is None:
+                raise ValueError(f"slo '{rule.key}' to come with workload.check.pay_again (no user pays "
+                                 "twice without it)")
             if rule.phase and rule.phase != PHASE_AFTER and rule.phase not in self.phase_names():
                 raise ValueError(
                     f"slo phase '@{rule.phase}' to name a fault type or name in this scenario, or '@after'"

@@ -22,12 +22,13 @@ import simpy
 from simpy.events import Timeout
 
 from repaychaos.core.collector import MetricsCollector
-from repaychaos.semantics import arrival_times
-from repaychaos.sim.injectors import POINTS, build_injectors
-from repaychaos.sim.message import U_HOLD, Msg
+from repaychaos.semantics import arrival_times, pay_again_at
+from repaychaos.sim.injectors import POINTS, REJECT_RETRY, build_injectors
+from repaychaos.sim.message import N_UNIFORMS, U_HOLD, Msg
 from repaychaos.sim.schedule import Schedule
 from repaychaos.core.streams import streams
 from repaychaos.sim.stages import Observer, downstream, past, through
+from repaychaos.sim.pay_again import second_msg, second_payment, stale_reads_before
 
 if TYPE_CHECKING:
     from repaychaos.scenarios import Scenario
@@ -163,6 +164,11 @@ class Model:
         self._h_ls = self._h["ledger->sync"]
         self._h_sync = self._h["sync"]
 
+        # users who pay again (SEMANTICS 10a): each user's choice and second payment draw
+        # from a stream of that user's own (repaychaos.sim.pay_again)
+        self._pay = check.pay_again
+        self._seed, self._index = seed, index
+
         self.simulated = 0
         self._heap: list[tuple[float, int, Msg]] = []
         self._arrivals = arrival_times(scenario.workload.arrivals.steps, self.duration, lambda: self._exp1(1.0))
@@ -192,6 +198,9 @@ class Model:
             if t0 == _INF:
                 return None  # never committed, never acked: not a repayment the user was told of
         msg.ack = t0
+        if self._pay is not None:
+            at = pay_again_at(t0 + msg.first, self._every, self._pay.after_stale_reads)
+            self.at(at, self._decide, msg)
         return msg
 
     def _refill(self) -> None:
@@ -226,6 +235,31 @@ class Model:
             self._start(msg)
         else:
             self.queue.append(msg)
+
+    # ------------------------------------------------------------------ users who pay again
+
+    def _decide(self, msg: Msg) -> None:
+        """At the read after which the user may pay again (SEMANTICS 10a): were the reads so
+        far all stale? If so, with the scenario's probability, the user pays a second time.
+
+        Until its view write a repayment's view is what the sweeps make it, so the history
+        with no write is the true one up to now (the write comes later)."""
+        assert self._pay is not None
+        write = msg.write if msg.finished else None
+        stale = stale_reads_before(msg.ack, msg.held, write, msg.bad if msg.finished else False, msg.first,
+                                   self._every, self._pay.after_stale_reads, self._ttl, self.next_sweep)
+        draws = second_payment(self.scenario, self._seed, self._index, msg.id, msg.ack, msg.first, stale)
+        if draws is None:
+            return
+        second = second_msg(msg.id, draws, self._hold)
+        t0 = draws.arrival + draws.latency
+        if self._h_ledger is not None:
+            t0 = self._past(self._h_ledger, "ledger", second, t0)
+            if t0 == _INF:
+                return  # never committed: the money was not taken twice
+        second.ack = t0
+        self.collector.observe_double(msg.ack)
+        self.at(t0, self._ack, second)
 
     # ------------------------------------------------------------------ sync pool
 
@@ -283,7 +317,12 @@ class Model:
     # ------------------------------------------------------------------ the user
 
     def finish(self, msg: Msg, write: float | None) -> None:
-        """The repayment's view history is known: compute its reads and observe it."""
+        """The repayment's view history is known: compute its reads and observe it.
+
+        A second payment has no reads of its own (SEMANTICS 10a): it is not observed."""
+        if self._pay is not None:
+            msg.finished = True
+            msg.write = write
         self._observer.finish(msg, write)
 
     # ------------------------------------------------------------------ run

@@ -27,6 +27,16 @@ part, is a plain loop:
 
 Memory is bounded by the chunk and the repayments in flight. A scenario using a fault
 behaviour this engine does not compute (:func:`unsupported`) runs on the event engine.
+
+**Users who pay again** (docs/explanation/semantics.md, 10a) feed back: a second payment
+joins the sync queue at an instant its user chose after reading stale views, which the
+queue itself made stale. This engine takes them as known arrivals and solves for them:
+a pass with no second payments gives the users' choices; a pass with those second
+payments gives new choices; and so on until a pass's choices are the ones it was given.
+That fixed point is the event engine's history: a choice depends only on what happened
+before it, so each pass gets at least every choice up to the first one the previous pass
+got wrong, and a later one too. Every pass but the last feeds a scratch collector; those
+runs keep what each first repayment's view did (memory grows with the run).
 """
 
 from __future__ import annotations
@@ -44,17 +54,23 @@ from repaychaos.sim.bulk_observe import observe_plain
 from repaychaos.sim.draws import BulkSampler, BulkStream, draw_rows
 from repaychaos.sim.injectors import POINTS, build_injectors
 from repaychaos.sim.message import N_UNIFORMS, Msg
+from repaychaos.sim.pay_again import SecondPayment, second_msg, second_payment, stale_reads_before
 from repaychaos.sim.schedule import Schedule
 from repaychaos.sim.stages import Observer, downstream, past, through
 from repaychaos.sim.users import reads_simple
 from repaychaos.core.streams import streams
 from repaychaos.semantics import arrival_times
 
+from repaychaos.core.collector import MetricsCollector
+
 if TYPE_CHECKING:
-    from repaychaos.core.collector import MetricsCollector
     from repaychaos.scenarios import Scenario
 
-__all__ = ["FastModel", "unsupported", "CHUNK"]
+__all__ = ["FastModel", "unsupported", "CHUNK", "MAX_PASSES"]
+
+#: Passes after which a run with users who pay again gives up looking for its fixed point
+#: (each pass settles at least one more choice; a run needing more is refused, loudly).
+MAX_PASSES = 1000
 
 #: Repayments drawn and computed per chunk (bounds memory; large enough to amortise numpy).
 CHUNK = 1 << 14
@@ -151,7 +167,8 @@ class FastModel:
     ENGINE = "fast"
 
     def __init__(self, scenario: Scenario, seed: int, index: int, collector: MetricsCollector,
-                 progress: Callable[[float], None] | None = None, chunk: int = CHUNK, bulk: bool = True):
+                 progress: Callable[[float], None] | None = None, chunk: int = CHUNK, bulk: bool = True,
+                 seconds: dict[int, tuple[float, SecondPayment]] | None = None):
         why = unsupported(scenario)
         if why is not None:
             raise ValueError(f"the fast engine does not compute {why}; use the event engine")
@@ -166,6 +183,12 @@ class FastModel:
         self.observing_at = 0.0
         self.horizon = self.duration = scenario.duration
         self.warmup = scenario.warmup
+        self.seed, self.index = seed, index
+        # users who pay again: the second payments this pass is given (first repayment id ->
+        # (its ack, the second payment's draws)), and what each first repayment's view did
+        self._pay = scenario.workload.check.pay_again
+        self._given = seconds
+        self._hist: list[tuple[np.ndarray, ...]] = []
         rng = streams(seed, index)
         self.faults_rng = rng["faults"]
         pipe = scenario.pipeline
@@ -306,6 +329,67 @@ class FastModel:
 
     def run(self) -> None:
         """Simulate until every repayment has been written, lost or parked for good."""
+        if self._pay is None or self._given is not None:
+            self._run_pass()
+            return
+        given: dict[int, tuple[float, SecondPayment]] = {}
+        for _ in range(MAX_PASSES):
+            trial = FastModel(self.scenario, self.seed, self.index, MetricsCollector.for_scenario(self.scenario),
+                              chunk=self.chunk, bulk=self.bulk, seconds=given)
+            trial._run_pass()
+            chosen = trial.chosen()
+            if chosen.keys() == given.keys():
+                break
+            given = chosen
+        else:  # pragma: no cover - each pass settles at least one more choice
+            raise RuntimeError(f"users who pay again: no fixed point after {MAX_PASSES} passes")
+        self._given = given
+        self._run_pass()
+        for first_ack, _ in self._committed:
+            self.collector.observe_double(first_ack)
+
+    def chosen(self) -> dict[int, tuple[float, SecondPayment]]:
+        """The second payments the users of this pass chose, from what their views did."""
+        pay = self._pay
+        assert pay is not None
+        out: dict[int, tuple[float, SecondPayment]] = {}
+        every, after, ttl = self._every, pay.after_stale_reads, self._ttl
+        next_sweep = self._observer.next_sweep
+        for ids, ack, held, first, write, bad in self._hist:
+            # a repayment written by its user's decision read (and not wrongly) was usable there
+            t_n = ack + first + (after - 1) * every
+            open_ = ~held & (bad | (write > t_n) | (ttl > 0))
+            for j in np.flatnonzero(open_).tolist():
+                w = float(write[j])
+                a, f = float(ack[j]), float(first[j])
+                stale = stale_reads_before(a, False, None if w == _INF else w, bool(bad[j]), f, every, after,
+                                           ttl, next_sweep)
+                draws = second_payment(self.scenario, self.seed, self.index, int(ids[j]), a, f, stale)
+                if draws is not None:
+                    out[int(ids[j])] = (a, draws)
+        return out
+
+    def _second_arrivals(self) -> list[tuple[float, int, Msg]]:
+        """The given second payments the ledger commits, as ``(ack, id, msg)`` in ack order."""
+        out = []
+        self._committed: list[tuple[float, int]] = []
+        ledger = self._h["ledger"]
+        for first_id, (first_ack, draws) in sorted((self._given or {}).items()):
+            msg = second_msg(first_id, draws, self._hold)
+            t = draws.arrival + draws.latency
+            if ledger is not None:
+                t = past(ledger, "ledger", msg, t)
+                if t == _INF:
+                    continue  # never committed: the money was not taken twice
+            msg.ack = t
+            self._committed.append((first_ack, first_id))
+            out.append((t, msg.id, msg))
+        out.sort(key=lambda x: (x[0], x[1]))
+        return out
+
+    def _run_pass(self) -> None:
+        seconds = self._second_arrivals() if self._pay is not None else []
+        si = 0
         for inj in self.injectors:
             inj.start()
         keys = ("id", "ack", "svc", "csvc", "first", "us", "held")
@@ -319,6 +403,21 @@ class FastModel:
             if pending is not None and len(pending["id"]):
                 objs = {**pending["objs"], **new["objs"]}
                 new = {k: np.concatenate((pending[k], new[k])) for k in keys}
+                new["objs"] = objs
+            if si < len(seconds) and seconds[si][0] <= horizon:
+                # users' second payments acked by the horizon join this batch (exact path)
+                sj = si
+                while sj < len(seconds) and seconds[sj][0] <= horizon:
+                    sj += 1
+                add = [msg for _, _, msg in seconds[si:sj]]
+                si = sj
+                extra = {"id": np.asarray([x.id for x in add], dtype=np.int64),
+                         "ack": np.asarray([x.ack for x in add]), "svc": np.asarray([x.svc for x in add]),
+                         "csvc": np.asarray([x.csvc for x in add]), "first": np.zeros(len(add)),
+                         "us": np.asarray([x.u for x in add], dtype=np.float64).reshape(len(add), N_UNIFORMS),
+                         "held": np.asarray([x.held for x in add], dtype=bool)}
+                objs = {**new["objs"], **{x.id: x for x in add}}
+                new = {k: np.concatenate((new[k], extra[k])) for k in keys}
                 new["objs"] = objs
             order = np.lexsort((new["id"], new["ack"]))
             cut = int(np.searchsorted(new["ack"][order], horizon, side="right"))
@@ -413,16 +512,20 @@ class FastModel:
                 cause_at[j] = since
         msgs = self._buf_msgs
         ttl = self._ttl
+        slow_view: dict[int, tuple[float, bool]] = {}  # the view write and its wrongness, for pay_again
         for j in np.flatnonzero(slow | ~finite).tolist():
             msg = obj(j)
             if j in obs:  # dropped at the ack, lost at a switch
                 msgs.append((obs[j], seq0 + j, msg, None))
+                slow_view[j] = (_INF, False)
                 continue
             if done[j] == _INF:  # never served: observed at the end, in the event engine's order
                 msgs.append((_INF, end_key[j], msg, None))
+                slow_view[j] = (_INF, False)
                 continue
             w = downstream(h, msg, done[j])
-            if w is not None and self.bulk and ttl <= 0 and msg.pending is None and not msg.bad:
+            slow_view[j] = (_INF if w is None else w, msg.bad)
+            if w is not None and self.bulk and ttl <= 0 and msg.pending is None and not msg.bad and not msg.second:
                 touches = msg.touches
                 if not touches:
                     plain[j] = True
@@ -436,6 +539,15 @@ class FastModel:
                     cause_at[j] = min(tc.at for tc in touches)
                     continue
             msgs.append((done[j], seq0 + j, msg, w))
+        if self._pay is not None and self._given is not None:
+            hist_write = write.copy()
+            hist_bad = np.zeros(m, dtype=bool)
+            for j, (w, bad) in slow_view.items():
+                hist_write[j] = w
+                hist_bad[j] = bad
+            users = b["id"] >= 0  # second payments have no user reads
+            self._hist.append(tuple(a[users] for a in (b["id"], b["ack"], b["held"], b["first"], hist_write,
+                                                        hist_bad)))
         if plain.any():
             part = {"obs": done_a[plain], "seq": seqs[plain], "ack": b["ack"][plain], "held": b["held"][plain],
                     "write": write[plain], "first": b["first"][plain], "cause": cause[plain],

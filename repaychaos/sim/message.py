@@ -20,7 +20,8 @@ class Msg:
     """A repayment and its outbox message; times are scenario seconds."""
 
     __slots__ = ("id", "ack", "svc", "csvc", "first", "u", "held", "enq", "extra",
-                 "touches", "pending", "dropped", "bad", "lost", "kept_until")
+                 "touches", "pending", "dropped", "bad", "lost", "kept_until",
+                 "second", "finished", "write")
 
     def __init__(self, id: int, svc: float, csvc: float, first: float, u: tuple[float, ...], held: bool):
         self.id = id
@@ -39,6 +40,11 @@ class Msg:
         self.lost = False
         #: a credit rule holds the account until the first sweep at or after this instant (rule lag)
         self.kept_until: float | None = None
+        #: a user's second payment (docs/explanation/semantics.md, 10a): it loads the pipeline, has no reads
+        self.second = False
+        #: the view history is known (the engine observed it); ``write`` is its view write then
+        self.finished = False
+        self.write: float | None = None
 
     def touch(self, cause: str, at: float, added: float) -> None:
         """Record a fault on this repayment's path that added ``added`` seconds at ``at``."""

@@ -88,9 +88,11 @@ class Observer:
         self.max_checks = check.max_checks
 
     def finish(self, msg: Msg, write: float | None) -> None:
-        """The repayment's view write is ``write`` (None: never): compute its reads and observe it."""
+        """The repayment's view write is ``write`` (None: never): compute its reads and observe
+        it. A user's second payment has no reads of its own (docs/explanation/semantics.md,
+        10a): it is not observed."""
         ack = msg.ack
-        if not (self.warmup <= ack < self.duration):
+        if msg.second or not (self.warmup <= ack < self.duration):
             return
         held = msg.held
         usable_at, changes, repaired = view_history(ack, held, write, msg.bad, self.next_sweep, msg.kept_until)
