@@ -162,7 +162,9 @@ def test_the_model_runs_the_toy_fault_and_blames_it(toy):
     """Users read 2 s after the ack; a message started in the window takes 15 s longer, so
     its first read is stale and the toy fault is the only touch on its path."""
     assert toy["by_cause"]["toy_stall"] > 0
-    assert set(toy["by_cause"]) == set(toy["causes"])
+    # the first schema's causes, always; of the later ones, the toy (the scenario has it) and
+    # not rule_lag (it has none): docs/reference/metrics.md
+    assert set(toy["by_cause"]) == set(toy["causes"]) - {"rule_lag"}
     assert "toy_stall" in toy["phases"]
     assert [row["passed"] for row in toy["slo"]] == [True]
 

@@ -17,6 +17,7 @@ __all__ = [
     "QUEUEING",
     "CACHE",
     "causes",
+    "ALWAYS_REPORTED_CAUSES",
     "QUANTILES",
     "COUNT_METRICS",
     "RATIO_METRICS",
@@ -37,6 +38,14 @@ def causes(fault_types: Iterable[str]) -> tuple[str, ...]:
     """Every cause a stale read can be attributed to, in report order: ``queueing``, each
     fault type (in registry order), ``cache``."""
     return (QUEUEING, *fault_types, CACHE)
+
+
+#: The causes every result.json lists in ``stale_reads_by_cause``, zeros included (the
+#: first schema's). A cause registered later is listed when the scenario has a fault of
+#: its type or a stale read was attributed to it, so a result whose scenario does not use
+#: it is byte for byte what it was before that cause existed.
+ALWAYS_REPORTED_CAUSES: frozenset[str] = frozenset(
+    {QUEUEING, "sync_delay", "maintenance", "interface_bug", "cutover", CACHE})
 
 
 #: Quantile keys of ``time_to_usable`` (plus ``mean``).

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from repaychaos.core.catalog import PHASE_AFTER, QUANTILES
+from repaychaos.core.catalog import ALWAYS_REPORTED_CAUSES, PHASE_AFTER, QUANTILES
 from repaychaos.core.histogram import _LOG_GROWTH, LOW as _LOW, TOP as _TOP, LogHistogram
 from repaychaos.core.records import Read, Repayment, cause_of, cause_rank
 from repaychaos.core.stats import (
@@ -492,6 +492,11 @@ def finalize(states: Sequence[CollectorState]) -> dict[str, Any]:
     ordered.update({k: v for k, v in metrics.items() if k not in ordered})
 
     phases = {name: _population([s.phases[name] for s in states], pay_again) for name in first.phases}
+    # docs/reference/metrics.md: a cause registered after the first schema is listed only where it is used
+    shown = [c for c in first.causes
+             if c in ALWAYS_REPORTED_CAUSES or c in first.phases or ordered["stale_reads_by_cause"][c]]
+    for population in (ordered, *phases.values()):
+        population["stale_reads_by_cause"] = {c: population["stale_reads_by_cause"][c] for c in shown}
 
     def total(attr: str) -> list[int]:
         return [sum(getattr(s, attr)[i] for s in states) for i in range(SERIES_BINS)]
@@ -504,7 +509,7 @@ def finalize(states: Sequence[CollectorState]) -> dict[str, Any]:
         "acks": total("s_acks"),
         "reads": total("s_reads"),
         "stale_reads": total("s_stale"),
-        "stale_reads_by_cause": {c: [sum(s.s_stale_by_cause[c][i] for s in states) for i in range(SERIES_BINS)] for c in first.causes},
+        "stale_reads_by_cause": {c: [sum(s.s_stale_by_cause[c][i] for s in states) for i in range(SERIES_BINS)] for c in shown},
         "backlog_mean": [_r(backlog_sum[i] / backlog_n[i]) if backlog_n[i] else None for i in range(SERIES_BINS)],
         "backlog_max": [max(s.s_backlog_max[i] for s in states) for i in range(SERIES_BINS)],
         "replications": len(states),
