@@ -1,20 +1,17 @@
 """A live run says where it is: how long it will take and why, then a status line at least
-every 10 s when there is no terminal; `--wall` picks the time scale."""
+every 10 s when there is no terminal; `--wall` picks the time scale. A live run's own lines
+are checked with the `repaychaos load` command's end-to-end test (tests/test_load_cli.py)."""
 
 from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 
 import pytest
-from honest import resolved_exit
 
 from repaychaos.load.runner import (
     MAX_WALL_RATE,
-    STATUS_EVERY,
     _Status,
     _tail_quantile,
     default_time_scale,
@@ -64,26 +61,3 @@ def test_status_line_counts_finished_users(tmp_path):
     with open(path, "a") as fh:
         fh.write('ds": [[3.0, false, null]]}\n')
     assert "3 repayments done, unusable reads 50.00%" in status.line(time.time())
-
-
-@pytest.mark.live
-def test_live_run_without_a_terminal_prints_where_it_is(tmp_path):
-    scenario = {
-        "version": 1, "name": "progress-live", "duration": "5m", "seed": 3,
-        "workload": {"arrivals": {"rate": "4/s"}, "check": {"first_after": "1s", "every": "2s", "max_checks": 3}},
-        "pipeline": {"sync": {"workers": 4, "service": "100ms"}},
-        "slo": {"lost_repayments": "== 0"},
-    }
-    path = tmp_path / "progress.yaml"
-    path.write_text(json.dumps(scenario))
-    began = time.time()
-    proc = subprocess.run([sys.executable, "-m", "repaychaos", "load", str(path), "--wall", "15s",
-                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
-    resolved_exit(proc, tmp_path / "out")  # a run too late to resolve its reads says so: exit 3, and still reports
-    lines = proc.stderr.splitlines()
-    assert lines[0].startswith("load progress-live: about 15s wall"), lines[0]
-    assert "(--wall 15s)" in lines[0]
-    status = [line for line in lines if line.startswith("load: ")]
-    # a status line at least every STATUS_EVERY s over the ~15 s of wall time
-    assert len(status) >= int((time.time() - began - 15) // STATUS_EVERY), lines
-    assert len(status) >= 1 and "repayments done" in status[-1] and "ETA" in status[-1]

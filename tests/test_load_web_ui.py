@@ -140,6 +140,7 @@ def test_the_web_ui_shows_the_runs_staleness_and_the_run_ends_by_itself(tmp_path
 
 
 @pytest.mark.live
+@pytest.mark.soak  # 20 s; the default suite runs the web UI with its chart above
 def test_stop_in_the_web_ui_ends_the_run_with_what_it_has(tmp_path: Path) -> None:
     """Stop pressed in the page (Locust's POST /stop) ends the run long before its 80 wall
     seconds of arrivals: the users still at work are recorded as incomplete, and the run says it is not

@@ -1,6 +1,9 @@
 """Every `repaychaos` command in the README runs (and none exits 2).
 
-Shortened where the README's command is long, so the test takes about a minute:
+The default suite runs every command that needs no load run (list, validate, schema, sim,
+report, sweep, serve) and parses the others' command lines with the real CLI (options,
+types, the scenario and files they name); the soak runs them all, in README order.
+Shortened where the README's command is long (the whole walk takes about a minute and a half):
 
 - bundled scenarios are replaced by copies cut to 10 minutes of scenario time with one
   replication and a constant 2 s `first_after` (the bundled lognormal's 1e-4 tail would
@@ -40,6 +43,9 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 pytestmark = pytest.mark.live
 
+#: Verbs that drive a load run (seconds to minutes each): run in the soak, parsed in the default suite.
+LOAD_VERBS = ("load", "run", "calibrate")
+
 BAD_YAML = """\
 version: 1
 name: bad-example
@@ -67,7 +73,7 @@ INDENT_YAML = "version: 1\nname: t\nworkload:\n  arrivals:\n    rate: 2/s\n   ch
 def readme_commands() -> list[str]:
     """`repaychaos ...` lines of the README's code blocks (comments and `&` dropped)."""
     out = []
-    for block in re.findall(r"```(?:sh|bash|)\n(.*?)```", README, flags=re.S):
+    for block in re.findall(r"```(?:sh|bash|)\n(.*?)```", README, flags=re.DOTALL):
         for line in block.splitlines():
             line = line.strip().removeprefix("$ ")
             if not line.startswith("repaychaos "):
@@ -105,7 +111,42 @@ def test_readme_lists_the_commands_this_test_knows():
     assert verbs == ["calibrate", "list", "load", "report", "run", "schema", "serve", "sim", "sweep", "validate"]
 
 
+def test_every_readme_command_runs_or_parses(tmp_path):
+    """Commands without a load run run; `load`, `run` and `calibrate` parse and name what exists."""
+    _walk(tmp_path, run_load_verbs=False)
+
+
+@pytest.mark.soak
 def test_every_readme_command_runs(tmp_path):
+    _walk(tmp_path, run_load_verbs=True)
+
+
+def _parses(argv: list[str], work: Path) -> str | None:
+    """Why the CLI would refuse ``argv`` before running anything (None: it would not)."""
+    import click
+
+    from repaychaos.cli import cli
+    from repaychaos.core.errors import RepaychaosError
+    from repaychaos.scenarios import resolve_scenario
+
+    try:
+        sub = cli.commands[argv[1]].make_context(argv[1], list(argv[2:]))
+    except click.ClickException as exc:
+        return exc.format_message()
+    params = sub.params
+    try:
+        if "scenario" in params:
+            given = Path(params["scenario"])
+            found = next((str(p) for p in (given, work / given, ROOT / given) if p.is_file()), params["scenario"])
+            resolve_scenario(found)
+    except RepaychaosError as exc:
+        return str(exc)
+    if params.get("target") and not (ROOT / params["target"]).is_file():
+        return f"target file {params['target']} does not exist"
+    return None
+
+
+def _walk(tmp_path: Path, run_load_verbs: bool) -> None:
     names = set(bundled_scenarios())
     work = tmp_path / "work"
     work.mkdir()
@@ -152,6 +193,11 @@ def test_every_readme_command_runs(tmp_path):
             proc.wait(30)
             if not up:
                 failures.append(f"{command}: never answered /healthz (exit {proc.returncode})")
+            continue
+        if verb in LOAD_VERBS and not run_load_verbs:
+            why = _parses(argv, work)
+            if why is not None:
+                failures.append(f"{command}: the CLI refuses it: {why}")
             continue
         if verb == "calibrate":
             assert live_results, "the README shows `calibrate` before any `load`"

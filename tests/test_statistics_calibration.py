@@ -218,6 +218,18 @@ def paused_pool(seed: int, replications: int) -> object:
     return load_scenario_data(data)
 
 
+def _paused_run(seed: int, replications: int) -> dict:
+    return run_model(paused_pool(seed, replications), processes=1, progress=False)
+
+
+def _in_two_processes(fn, calls: list[tuple]) -> list:
+    """``[fn(*c) for c in calls]`` over two processes (each run is seeded: the order of work does not matter)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2) as pool:
+        return list(pool.map(fn, *zip(*calls)))
+
+
 def test_replications_paired_by_batch_cover_a_fault_window_without_padding():
     """Two replications of a run with a pause: the interval (within batch positions, 2·20 − 20
     d.o.f.) covers the long-run stale-read ratio in ≥ the binomial 1 % quantile of 60 seeds at
@@ -228,8 +240,8 @@ def test_replications_paired_by_batch_cover_a_fault_window_without_padding():
     seeds = range(1000, 1060)
     truth = run_model(paused_pool(7, 40), processes=1, progress=False)["metrics"]["stale_read_ratio"]["value"]
     values, halves, hits = [], [], 0
-    for seed in seeds:
-        node = run_model(paused_pool(seed, 2), processes=1, progress=False)["metrics"]["stale_read_ratio"]
+    for result in _in_two_processes(_paused_run, [(seed, 2) for seed in seeds]):
+        node = result["metrics"]["stale_read_ratio"]
         low, high = node["ci95"]
         hits += low <= truth <= high
         values.append(node["value"])
@@ -252,9 +264,9 @@ def test_paired_comparison_keeps_its_error_rate_across_a_fault_window():
     from repaychaos.reports.compare import _estimate, paired_test, two_sample_test
 
     rejected, ratio = 0, []
+    runs = _in_two_processes(_paused_run, [(seed, reps) for i in range(60) for seed, reps in ((7000 + i, 4), (8000 + i, 1))])
     for i in range(60):
-        model = run_model(paused_pool(7000 + i, 4), processes=1, progress=False)
-        measured = run_model(paused_pool(8000 + i, 1), processes=1, progress=False)
+        model, measured = runs[2 * i], runs[2 * i + 1]
         _diff, p, se, _dof = paired_test(model, measured, "stale_read_ratio")
         m, _, m_se, m_dof = _estimate(model, "stale_read_ratio")
         s, _, s_se, s_dof = _estimate(measured, "stale_read_ratio")

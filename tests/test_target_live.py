@@ -3,7 +3,6 @@ API (and, where a fault is put in, its chaos API through a target file's actions
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 import os
@@ -12,14 +11,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from honest import resolved
 import requests
+from honest import resolved
 
-from repaychaos.core.stats import wilson
 from repaychaos.core.readlog import read_read_log
+from repaychaos.core.stats import wilson
+from repaychaos.load.blackbox import run_target
 from repaychaos.load.launcher import ServiceProcess, free_port
 from repaychaos.scenarios import load_scenario_data
-from repaychaos.load.blackbox import ActionFailed, run_target
 from repaychaos.target import load_target
 
 pytestmark = pytest.mark.live
@@ -279,12 +278,20 @@ def test_ctrl_c_and_the_wall_clock_limit_roll_back_started_faults(tmp_path, how)
         actions = result["run"]["actions"]
         assert [(a["action"], a["reason"]) for a in actions] == [("start", "window"), ("stop", "rollback")]
     else:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        end = time.time() + 30
-        while not started.exists() and time.time() < end:
+        # PYTHONFAULTHANDLER: a run that does not stop gets SIGABRT below and prints every thread's stack
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=dict(os.environ, PYTHONFAULTHANDLER="1"))
+        end = time.time() + 120  # the start action is due 4 s after launch; generous for a busy machine
+        while not started.exists() and time.time() < end and proc.poll() is None:
             time.sleep(0.1)
+        assert started.exists(), f"the fault's start action never ran (exit {proc.poll()})"
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            _, err = proc.communicate(timeout=30)
+            pytest.fail("SIGINT did not stop the run within 60 s; its threads:\n" + err[-6000:])
         assert proc.returncode == 130, err
     assert started.exists() and stopped.exists()
 
