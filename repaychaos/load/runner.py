@@ -56,6 +56,7 @@ from repaychaos.load.swarm import (WebUI, check_swarm, done_count, shard_facts, 
                                   wait_for_shards)
 from repaychaos.scenarios import Scenario
 from repaychaos.scenarios.distributions import Distribution
+from repaychaos.scenarios.faults import live_refusal
 from repaychaos.core.types import ResultRecord
 
 __all__ = ["run_load", "plan_load", "LoadPlan", "default_time_scale", "wall_time_scale", "plan_line", "check_target",
@@ -249,6 +250,9 @@ def plan_load(scenario: Scenario, *, time_scale: float | None = None, host: str 
         raise InvalidInput(f"--time-scale must be > 0, found {time_scale}")
     if locust_workers < 0:
         raise InvalidInput(f"--locust-workers must be >= 0, found {locust_workers}")
+    refused = live_refusal(scenario.faults)
+    if refused is not None:
+        raise InvalidInput(f"{scenario.name}: {refused}")
     expected = scenario.workload.arrivals.expected_count(0.0, scenario.duration)
     if expected > MAX_REPAYMENTS:
         raise InvalidInput(f"{scenario.name}: about {expected:,.0f} repayments in one load run (limit "
