@@ -56,7 +56,6 @@ from repaychaos.load.swarm import (WebUI, check_swarm, done_count, shard_facts, 
                                   wait_for_shards)
 from repaychaos.scenarios import Scenario
 from repaychaos.scenarios.distributions import Distribution
-from repaychaos.scenarios.faults import live_refusal
 from repaychaos.core.types import ResultRecord
 
 __all__ = ["run_load", "plan_load", "LoadPlan", "default_time_scale", "wall_time_scale", "plan_line", "check_target",
@@ -134,11 +133,27 @@ def plan_line(scenario: Scenario, k: float, tail: float, why: str) -> str:
 
     check = scenario.workload.check
     arrivals, late = scenario.duration / k, tail / k
+    users = _users_tail(scenario)
+    holders = (f"; holders look up to {format_duration(round(tail))} after a write" if tail > users else "")
     return (f"load {scenario.name}: about {_clock(arrivals + late)} wall (at most {_clock(arrivals + late + DRAIN_WALL_SECONDS)}"
             f" with the final drain): {format_duration(scenario.duration)} of arrivals at time scale {k:.3g} "
             f"({why}) take {_clock(arrivals)}, then up to {_clock(late)} waiting for late users "
-            f"(first looks up to {format_duration(round(tail - check.every * (check.max_checks - 1)))} after the ack, "
-            f"the 1e-4 tail of first_after, plus {check.max_checks - 1} re-checks every {format_duration(check.every)})")
+            f"(first looks up to {format_duration(round(users - check.every * (check.max_checks - 1)))} after the ack, "
+            f"the 1e-4 tail of first_after, plus {check.max_checks - 1} re-checks every {format_duration(check.every)}"
+            f"{holders})")
+
+
+def _users_tail(scenario: Scenario) -> float:
+    """Scenario seconds after ``duration`` the last repaying user may still be checking."""
+    check = scenario.workload.check
+    return _tail_quantile(check.first_after) + check.every * (check.max_checks - 1)
+
+
+def _lookers_tail(scenario: Scenario) -> float:
+    """Scenario seconds after ``duration`` anyone may still be looking: the repaying users, and
+    the holders of accounts a fault writes on (up to their last delay after a write)."""
+    looks = [max(fault.holder_looks) for fault in scenario.faults if getattr(fault, "holder_looks", None)]
+    return max([_users_tail(scenario), *looks])
 
 
 class _Status:
@@ -250,15 +265,11 @@ def plan_load(scenario: Scenario, *, time_scale: float | None = None, host: str 
         raise InvalidInput(f"--time-scale must be > 0, found {time_scale}")
     if locust_workers < 0:
         raise InvalidInput(f"--locust-workers must be >= 0, found {locust_workers}")
-    refused = live_refusal(scenario.faults)
-    if refused is not None:
-        raise InvalidInput(f"{scenario.name}: {refused}")
     expected = scenario.workload.arrivals.expected_count(0.0, scenario.duration)
     if expected > MAX_REPAYMENTS:
         raise InvalidInput(f"{scenario.name}: about {expected:,.0f} repayments in one load run (limit "
                            f"{MAX_REPAYMENTS:,}); shorten 'duration' or lower the rate for the load test")
-    check = scenario.workload.check
-    tail = _tail_quantile(check.first_after) + check.every * (check.max_checks - 1)
+    tail = _lookers_tail(scenario)
     if wall is not None and (time_scale is not None or host is not None):
         raise InvalidInput("--wall picks the time scale: give it without --time-scale and --host")
     if wall is not None and wall <= 0:

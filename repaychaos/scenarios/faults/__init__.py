@@ -25,7 +25,7 @@ from pydantic import Field
 
 from repaychaos.core.catalog import causes
 
-__all__ = ["FaultType", "REGISTRY", "FAULT_TYPES", "CAUSES", "Fault", "colour", "label", "live_refusal"]
+__all__ = ["FaultType", "REGISTRY", "FAULT_TYPES", "CAUSES", "Fault", "colour", "label", "target_refusal"]
 
 
 @dataclass(frozen=True)
@@ -88,12 +88,11 @@ def colour(fault_type: str, default: str = "#999999") -> str:
     return ft.colour if ft else default
 
 
-def live_refusal(faults: Iterable[Any]) -> str | None:
-    """Why the live service and the load side cannot run ``faults`` (a scenario's, or one
-    posted to the chaos API): the first fault whose type's live rule refuses it; None when
-    they can."""
+def target_refusal(faults: Iterable[Any]) -> str | None:
+    """Why target mode cannot run ``faults`` (a scenario's): the first fault whose type's live
+    rule refuses it there; None when it can."""
     for fault in faults:
-        why = REGISTRY[fault.type].live.refuses
+        why = REGISTRY[fault.type].live.target_refuses
         if why is not None:
             return f"fault type {fault.type!r}: {why}"
     return None

@@ -188,6 +188,8 @@ class LiveFault(Protocol):
     """A fault placed on the service's timeline (windows shifted, possibly ended live)."""
 
     fault: Any
+    #: its name, or ``type#index`` (``type#id`` for one posted to the chaos API)
+    label: str
 
     @property
     def type(self) -> str: ...
@@ -224,15 +226,18 @@ class LiveAPI(Protocol):
 
     def slows_pool(self, cause: str) -> None: ...
 
+    def write_phantom(self, account: str, t: float) -> None:
+        """An external interface writes a debt on ``account`` at ``t``, with no repayment: its
+        truth is usable, its view shows unusable until a reconcile sweep at or after ``t``."""
+
 
 class LiveRule:
     """How a fault type acts in the live service. Stateless: one instance per type, every
     method is told which placed fault it answers for. The defaults do nothing."""
 
-    #: Why the live service and the load side cannot run this fault type (None: they can).
-    #: A scenario with such a fault is refused by a load run, and the chaos API refuses the
-    #: fault, with this reason.
-    refuses: ClassVar[str | None] = None
+    #: Why target mode cannot run this fault type (None: it can); a target run refuses a
+    #: scenario with such a fault, with this reason.
+    target_refuses: ClassVar[str | None] = None
 
     def gate(self, active: LiveFault, component: str, t: float) -> Gate | None:
         """The window in which ``component`` is held at ``t`` by this fault, or None."""
@@ -261,3 +266,10 @@ class LiveRule:
     def keeps(self, active: LiveFault, account: str, t: float) -> bool:
         """A reconcile sweep at ``t`` leaves ``account``'s view as it is: this fault holds it."""
         return False
+
+    def holders(self, fault: Any, label: str, until: float) -> Iterable[tuple[str, float, tuple[float, ...]]]:
+        """``(account, written at, looks)`` of every holder whose account the scenario fault
+        ``fault`` (labelled ``label``) writes on before ``until``, in write order: the load side
+        looks at each account at ``written at + look``. None by default: the service and the
+        load side then share nothing but the repayments."""
+        return ()

@@ -17,19 +17,20 @@ draws are what they are without the fault, and both engines compute the same hol
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Sequence
+import math
+from typing import Annotated, Any, Iterable, Iterator, Literal, Sequence
 
 from pydantic import BeforeValidator, Field, field_validator
 
 from repaychaos.core.records import Read
 from repaychaos.scenarios.distributions import Duration
 from repaychaos.scenarios.faults.base import MAX_DELAY, FaultBase
-from repaychaos.scenarios.faults.hooks import LiveRule, ModelAPI, ModelInjector
+from repaychaos.scenarios.faults.hooks import LiveAPI, LiveFault, LiveRule, ModelAPI, ModelInjector
 from repaychaos.scenarios.units import parse_rate
 from repaychaos.semantics import holder_reads, phantom_writes
 
 __all__ = ["PhantomRecord", "SPEC", "LABEL", "COLOUR", "ORDER", "MODEL", "LIVE", "EXAMPLE", "EXAMPLE_DESCRIPTION",
-           "MEANINGS", "MAX_RATE", "MAX_LOOKS"]
+           "MEANINGS", "MAX_RATE", "MAX_LOOKS", "account"]
 
 ORDER = 6
 LABEL = "phantom record"
@@ -115,11 +116,45 @@ class PhantomRecordInjector(ModelInjector):
         return None
 
 
-class PhantomRecordRule(LiveRule):
-    """The service and the load side do not write phantom records or take holders' looks yet."""
+def account(label: str, k: int) -> str:
+    """The account the ``k``-th phantom record of the fault labelled ``label`` is written on:
+    the service and the load side name it alike, from the scenario alone. A label's ``#``
+    (``type#index``) becomes ``.``: an account is a path segment of the status URL."""
+    return f"phantom-{label.replace('#', '.')}-{k}"
 
-    refuses = ("the live service does not write phantom records and the load side takes no holders' looks"
-               " yet; run it through the model (repaychaos sim)")
+
+class PhantomRecordRule(LiveRule):
+    """The service: each write at its instant, through the pipeline's one verb for it; a
+    fault ended live writes no more. The load side: each holder's looks (:meth:`holders`)."""
+
+    target_refuses = ("target mode cannot make a service under test write phantom records on accounts the"
+                      " holders know; run it through the model or against the reference service")
+
+    def placed(self, api: LiveAPI, active: LiveFault) -> None:
+        rate = active.fault.rate
+        for start, end in active.iter_windows(since=api.now()):
+            writes = enumerate(phantom_writes(start, end, rate, math.inf))
+            self._next(api, active, writes)
+
+    def _next(self, api: LiveAPI, active: LiveFault, writes: Iterator[tuple[int, float]]) -> None:
+        """Schedule the next write of ``writes`` (one at a time: an endless window is a chain)."""
+        nxt = next(writes, None)
+        if nxt is None:
+            return
+        k, t = nxt
+
+        def act(now: float) -> None:
+            if active.window_at(t) is None:  # ended live: the interface writes no more
+                return
+            api.write_phantom(account(active.label, k), t)
+            self._next(api, active, writes)
+
+        api.at(t, act)
+
+    def holders(self, fault: Any, label: str, until: float) -> Iterable[tuple[str, float, tuple[float, ...]]]:
+        for start, end in fault.windows(until):
+            for k, t in enumerate(phantom_writes(start, end, fault.rate, until)):
+                yield account(label, k), t, fault.holder_looks
 
 
 MODEL = PhantomRecordInjector
