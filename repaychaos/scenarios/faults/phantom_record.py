@@ -12,7 +12,10 @@ is a stale read blamed on this fault.
 
 The writes are at a steady rate, in the middle of each ``1 / rate`` slot of the window
 (:func:`repaychaos.semantics.phantom_writes`): they draw nothing, so the repayments' own
-draws are what they are without the fault, and both engines compute the same holders.
+draws are what they are without the fault, and both engines compute the same holders. The
+reference service writes the ``k``-th record on the account :func:`account` names, and the
+load side, naming the same accounts at the same instants from the scenario alone, plays
+their holders (:meth:`PhantomRecordRule.holders`).
 """
 
 from __future__ import annotations
