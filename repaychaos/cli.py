@@ -370,8 +370,12 @@ def run(scenario: str, time_scale: float | None, out: str | None, target: str | 
     from repaychaos.reports.render import write_report
     from repaychaos.core.result import write_result
     from repaychaos.reports.summary import format_summary
+    from repaychaos.scenarios.faults import target_refusal
     from repaychaos.sim.simulate import run_model
 
+    refused = target_refusal(sc.faults) if target is not None else None
+    if refused is not None:  # before the model runs: its half of the comparison would be wasted
+        raise InvalidInput(f"{sc.name}: {refused}")
     out_dir = _out_dir(out, sc.name, "run")
     strict = inconclusive == "fail"
     sim_result = run_model(sc, progress=progress, fail_on_inconclusive=strict)

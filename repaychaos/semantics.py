@@ -43,6 +43,8 @@ __all__ = [
     "cache_serves",
     "pay_again_at",
     "pays_again",
+    "phantom_writes",
+    "holder_reads",
 ]
 
 
@@ -253,3 +255,46 @@ def pays_again(stale: Sequence[bool], after_stale_reads: int, u: float, probabil
     if len(stale) < after_stale_reads or not all(stale[:after_stale_reads]):
         return False
     return u < probability
+
+
+# ---------------------------------------------------------------------- phantom records
+
+def phantom_writes(start: float, end: float, rate: float, until: float) -> Iterator[float]:
+    """The instants an external interface writes a phantom record in its window
+    ``[start, end)``, before ``until``: one in the middle of every ``1 / rate`` slot,
+    ``start + (k + 1/2) / rate``. A steady rate: every engine knows them from the scenario
+    alone, and a write falls on a round-numbered sweep only if the slots do."""
+    if not rate > 0:
+        return
+    stop = min(end, until)
+    k = 0
+    while True:
+        t = start + (k + 0.5) / rate
+        if t >= stop:
+            return
+        yield t
+        k += 1
+
+
+def holder_reads(written_at: float, repaired_at: float, looks: Sequence[float],
+                 cache_ttl: float) -> list[tuple[float, bool, float]]:
+    """``(t, shown usable, as of)`` for each look of the holder of an account a phantom
+    record was written on: at ``written_at + d`` for each delay ``d`` of ``looks``
+    (ascending), stopping at the first look that shows usable. The view shows unusable
+    from the write until ``repaired_at`` (the first reconcile sweep at or after it), usable
+    from then on. The app's cache holds nothing before the first look (the holder made no
+    repayment to fill it) and is filled on every miss (:func:`cache_serves`)."""
+    out: list[tuple[float, bool, float]] = []
+    filled_at: float | None = None
+    cached = False
+    for delay in looks:
+        t = written_at + delay
+        if filled_at is not None and cache_serves(t, filled_at, cache_ttl):
+            shown, as_of = cached, filled_at
+        else:
+            shown = cached = t >= repaired_at
+            filled_at = as_of = t
+        out.append((t, shown, as_of))
+        if shown:
+            break
+    return out

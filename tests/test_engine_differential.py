@@ -46,6 +46,11 @@ class Recording(MetricsCollector):
                              tuple(rep.view_changes or ()), tuple(rep.touches), tuple(reads)))
         super().observe(rep, reads)
 
+    def observe_holder(self, written_at, repaired_at, reads, cause):  # type: ignore[override]
+        reads = list(reads)
+        self.records.append((self.clock(), "holder", written_at, repaired_at, tuple(reads), cause))
+        super().observe_holder(written_at, repaired_at, reads, cause)
+
 
 def run_events(sc: Any, index: int = 0) -> tuple[Recording, Model]:
     col = Recording.for_scenario(sc)
@@ -99,6 +104,7 @@ SHORT: dict[str, dict[str, Any]] = {
     "month-end-peak": {"duration": "15m", "workload.arrivals.profile": [
         {"at": "0s", "rate": "20/s"}, {"at": "5m", "rate": "75/s"}, {"at": "10m", "rate": "30/s"}]},
     "nightly-maintenance": {"duration": "1h30m", "workload.arrivals.rate": "3/s"},
+    "phantom-debt-until-reconcile": {"duration": "1h25m", "workload.arrivals.rate": "2/s"},
     "quiet-baseline": {"duration": "30m"},
     "risk-holds": {"duration": "30m"},
     "slow-sync": {},
@@ -159,6 +165,11 @@ CASES: dict[str, tuple[list[dict[str, Any]], dict[str, Any]]] = {
     # rolled back at 3m30s, between the 2-minute sweeps: held until the sweep at 4m
     "rule-lag": ([{"type": "rule_lag", "at": "1m30s", "for": "2m", "hold_ratio": 0.2}], {}),
     "rule-lag-endless": ([{"type": "rule_lag", "at": "4m", "hold_ratio": 0.1}], {}),
+    # writes between the 2-minute sweeps and across one, holders looking before and after it
+    "phantom-record": ([{"type": "phantom_record", "at": "1m", "for": "3m", "rate": "1/s",
+                         "holder_looks": ["10s", "30s", "1m30s"]}], {}),
+    "phantom-record-endless": ([{"type": "phantom_record", "at": "5m", "rate": "0.5/s",
+                                 "holder_looks": ["5s", "2m"]}], {}),
     # compositions (docs/explanation/semantics.md): each fault on its own, corruptions flip
     "two-corrupting-links": ([{"type": "interface_bug", "link": "ledger->sync", "corrupt_ratio": 0.3},
                               {"type": "interface_bug", "link": "credit->view", "corrupt_ratio": 0.3}], {}),
@@ -184,6 +195,12 @@ CASES: dict[str, tuple[list[dict[str, Any]], dict[str, Any]]] = {
                                    {"type": "maintenance", "component": "view", "at": "3m50s", "for": "20s"}], {}),
     "rule-lag-and-cache": ([{"type": "rule_lag", "at": "1m", "for": "2m", "hold_ratio": 0.2}],
                            {"view": {"cache_ttl": "10s"}}),
+    # phantom records beside repayments a fault damages, and through the app's cache
+    "phantom-record-and-pause": ([{"type": "phantom_record", "at": "1m30s", "for": "2m", "rate": "2/s",
+                                   "holder_looks": ["5s", "20s", "1m"]},
+                                  {"type": "maintenance", "component": "sync", "at": "2m", "for": "40s"}], {}),
+    "phantom-record-and-cache": ([{"type": "phantom_record", "at": "1m", "for": "2m", "rate": "1/s",
+                                   "holder_looks": ["5s", "12s", "50s"]}], {"view": {"cache_ttl": "10s"}}),
     "unlimited-workers-pause": ([{"type": "maintenance", "component": "sync", "at": "2m", "for": "30s"},
                                  {"type": "sync_delay", "at": "4m", "for": "1m", "extra": "1s"}],
                                 {"sync": {"workers": "unlimited", "service": {"dist": "exponential", "mean": "100ms"}}}),

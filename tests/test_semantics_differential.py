@@ -182,3 +182,34 @@ def test_a_rule_lag_outlasts_the_sweeps_in_its_window_in_both_engines():
         assert_theory(result, 0.3 * 19.1 / 40)
         assert_causes(result, "rule_lag")
     assert_agree(ours, theirs)
+
+
+@pytest.mark.live
+def test_phantom_records_show_their_holders_a_debt_until_the_sweep_in_both_engines():
+    """Writes at 2/s in [5, 25) (in the middle of each half-second), sweeps every 10 s, holders
+    looking 1, 4 and 8 s after the write and stopping at the first usable look: a look at w + d is
+    stale iff w + d < S(w), the first sweep at or after w. The writes are a steady rate, so the
+    model is this count exactly. Live, a sweep's write lands when its task wakes: a look within
+    0.3 s (60 ms wall) after a sweep may still see the debt, one more stale look and one more look."""
+    looks = (1.0, 4.0, 8.0)
+    writes = [5.25 + 0.5 * k for k in range(40)]
+    stale_expected = reads_expected = 0
+    late_ok = 0
+    for w in writes:
+        sweep = math.ceil(w / 10) * 10
+        for d in looks:
+            reads_expected += 1
+            if w + d >= sweep:
+                late_ok += 0 <= w + d - sweep < 0.3
+                break
+            stale_expected += 1
+    scn = scenario("phantom", [{"type": "phantom_record", "at": "5s", "for": "20s", "rate": "2/s",
+                                "holder_looks": [f"{d:g}s" for d in looks]}], reconcile={"every": "10s"})
+    ours, theirs = model(scn, replications=1), live(scn)
+    for result, slack in ((ours, 0), (theirs, late_ok)):
+        m = result["metrics"]
+        assert m["phantom_records"] == len(writes), result["source"]
+        assert stale_expected <= m["stale_reads"] <= stale_expected + slack, (result["source"], m["stale_reads"])
+        assert reads_expected <= m["holder_reads"] <= reads_expected + slack, (result["source"], m["holder_reads"])
+        assert_causes(result, "phantom_record")
+        assert m["reads"] - m["holder_reads"] == m["repayments"]  # every repaying user read once, usable

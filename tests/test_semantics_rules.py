@@ -8,8 +8,9 @@ import pkgutil
 
 from repaychaos.scenarios import faults
 from repaychaos.scenarios.faults import CAUSES, FAULT_TYPES, REGISTRY
-from repaychaos.semantics import (CORRUPT, DROP, cache_serves, flip, judge_bug, kept_release, release_time,
-                                  repaired_at, until_repair, view_at, view_history, written_state)
+from repaychaos.semantics import (CORRUPT, DROP, cache_serves, flip, holder_reads, judge_bug, kept_release,
+                                  phantom_writes, release_time, repaired_at, until_repair, view_at, view_history,
+                                  written_state)
 from repaychaos.scenarios.faults.rule_lag import caught
 from repaychaos.scenarios.faults.hooks import LiveRule, ModelInjector
 
@@ -125,3 +126,27 @@ def test_the_rule_catches_its_share_of_what_the_risk_hold_releases():
     assert caught(0.1, 0.1, 0.5) and caught(0.549, 0.1, 0.5)
     assert not caught(0.55, 0.1, 0.5)
     assert caught(0.0, 0.0, 0.2) and not caught(0.2, 0.0, 0.2)
+
+
+def test_phantom_records_are_written_in_the_middle_of_each_slot_of_their_window():
+    """Rate 2/s in [10, 12): at 10.25, 10.75, 11.25, 11.75; none from the run's end on; none at rate 0."""
+    assert list(phantom_writes(10.0, 12.0, 2.0, math.inf)) == [10.25, 10.75, 11.25, 11.75]
+    assert list(phantom_writes(10.0, math.inf, 2.0, 11.0)) == [10.25, 10.75]
+    assert list(phantom_writes(10.0, 12.0, 0.0, math.inf)) == []
+
+
+def test_a_holder_looks_until_the_sweep_repairs_the_phantom_record():
+    """Written at 3, the sweep at 10 repairs it: looks at 4 and 8 are stale, the one at 13 shows
+    usable and the holder stops there; with reconcile off every look is stale."""
+    assert holder_reads(3.0, 10.0, (1.0, 5.0, 10.0, 20.0), 0.0) == [
+        (4.0, False, 4.0), (8.0, False, 8.0), (13.0, True, 13.0)]
+    assert holder_reads(3.0, math.inf, (1.0, 5.0), 0.0) == [(4.0, False, 4.0), (8.0, False, 8.0)]
+    # a sweep at the write's own instant repairs it before any look
+    assert holder_reads(10.0, 10.0, (1.0, 5.0), 0.0) == [(11.0, True, 11.0)]
+
+
+def test_a_holders_cache_starts_empty_and_serves_within_its_ttl():
+    """Cache 10 s: the first look (4) misses and fills; the look at 12 is served the status as of 4
+    (unusable, though the sweep at 10 repaired the view); the look at 15 misses and shows usable."""
+    assert holder_reads(3.0, 10.0, (1.0, 9.0, 12.0), 10.0) == [
+        (4.0, False, 4.0), (12.0, False, 4.0), (15.0, True, 15.0)]

@@ -204,6 +204,29 @@ def test_a_rule_lag_posted_at_runtime_holds_the_next_repayment_until_it_is_ended
         time.sleep(0.1)
 
 
+def test_a_phantom_record_posted_at_runtime_shows_a_debt_on_an_account_nobody_repaid(svc):
+    """POST a phantom record writing 20 a second: its first account reads unusable (reconcile is
+    off here, so nothing repairs it), /chaos/trace lists it with no ledger row, and a bad rate is
+    422 naming the key."""
+    bad = fault(svc, {"type": "phantom_record", "rate": 0, "holder_looks": ["1s"]})
+    assert bad.status_code == 422 and "rate" in bad.text
+    created = fault(svc, {"type": "phantom_record", "name": "partner", "rate": "20/s", "for": "1h",
+                          "holder_looks": ["1s"]})
+    assert created.status_code == 201 and created.json()["type"] == "phantom_record"
+    deadline = time.monotonic() + 10
+    while True:
+        trace = requests.get(svc.url + "/chaos/trace", headers=svc.auth(), timeout=10).json()
+        if trace["phantoms"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    first = trace["phantoms"][0]
+    assert first["account"] == "phantom-partner-0" and first["changes"] == []
+    assert first["account"] not in {r["account"] for r in trace["repayments"]}
+    assert requests.get(svc.url + "/accounts/phantom-partner-0/status", timeout=10).json()["status"] == "unusable"
+    assert requests.delete(f"{svc.url}/chaos/faults/{created.json()['id']}", headers=svc.auth(),
+                           timeout=10).status_code == 200
+
+
 def test_delete_unknown_fault_is_404(svc):
     """Ending a fault that does not exist is 404."""
     assert requests.delete(svc.url + "/chaos/faults/f999", headers=svc.auth(), timeout=10).status_code == 404

@@ -103,6 +103,42 @@ def test_a_rule_lag_holds_what_it_caught_from_its_write_until_its_rollback():
     assert not board.keeps("c", 47.0)  # ended live: the rollback is now
 
 
+def test_a_phantom_record_writes_at_its_instants_until_its_window_or_its_live_end():
+    """The live rule: one write in the middle of each 1/rate slot, each on the account the load side
+    names for it; a fault ended live writes no more. The holders the load side plays are the same
+    accounts at the same instants, from the scenario alone."""
+    from types import SimpleNamespace
+
+    from repaychaos.scenarios.faults.phantom_record import account
+
+    board = FaultBoard(horizon=100.0)
+    active = board.add(parse_fault({"type": "phantom_record", "at": "10s", "for": "2s", "rate": "2/s",
+                                    "holder_looks": ["1s", "5s"]}), label="partner")
+    scheduled: list = []
+    written: list = []
+    api = SimpleNamespace(now=lambda: 0.0, at=lambda t, act: scheduled.append((t, act)),
+                          write_phantom=lambda acct, t: written.append((acct, t)))
+    active.rule.placed(api, active)
+    while scheduled:  # each write schedules the next: run them in order, as the timeline does
+        t, act = scheduled.pop(0)
+        act(t)
+    assert written == [(account("partner", k), t) for k, t in enumerate([10.25, 10.75, 11.25, 11.75])]
+    assert list(active.rule.holders(active.fault, "partner", 100.0)) == [
+        (acct, t, (1.0, 5.0)) for acct, t in written]
+    assert account("phantom_record#2", 0) == "phantom-phantom_record.2-0"  # a URL path segment
+
+    ended = board.add(parse_fault({"type": "phantom_record", "at": "20s", "rate": "1/s", "holder_looks": ["1s"]}))
+    scheduled.clear()
+    written.clear()
+    ended.rule.placed(api, ended)
+    t, act = scheduled.pop(0)
+    act(t)
+    board.end(ended.id, 21.0)
+    t, act = scheduled.pop(0)
+    act(t)
+    assert [t for _, t in written] == [20.5] and not scheduled
+
+
 def test_invalid_fault_names_the_key():
     """A fault the scenario loader would refuse raises InvalidInput naming the bad key."""
     with pytest.raises(InvalidInput, match="component"):

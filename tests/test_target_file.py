@@ -98,6 +98,16 @@ def test_the_request_cap_bounds_a_run_before_it_starts(tmp_path):
         run_target(scenario, target)
 
 
+def test_phantom_records_are_refused_in_target_mode_before_anything_runs(tmp_path):
+    """Only the reference service writes phantom records on accounts its holders know: a target run
+    (and `repaychaos run --target`) refuses a scenario with one, saying why (exit 2)."""
+    scenario = load_scenario_data({"version": 1, "name": "phantom-target", "duration": "1m",
+                                   "workload": {"arrivals": {"rate": "2/s"}},
+                                   "faults": [{"type": "phantom_record", "rate": "1/s", "holder_looks": ["5s"]}]})
+    with pytest.raises(InvalidInput, match="phantom_record.*target mode"):
+        run_target(scenario, load_target(_write(tmp_path, GOOD)))
+
+
 def test_placeholders_and_pointers():
     """{name}, {env.X} and {start./pointer} are filled; RFC 6901 escapes work; unknown names are errors."""
     values = {"account": "a-1", "key": "k"}

@@ -212,3 +212,60 @@ def test_rule_lag_without_reconcile_is_never_released():
     assert abs(caught - h * window) <= 4 * math.sqrt(h * window)
     assert m["stale_reads"] == 3 * caught == 3 * m["support_contacts"]
     assert m["stale_reads_by_cause"]["rule_lag"] == m["stale_reads"]
+
+
+def _phantom(**over):
+    """The theory scenario with phantom records at ``rate`` in [a, a + length) and sweeps every ``period``."""
+    rate, a, length, period, looks = over.pop("rate"), over.pop("a"), over.pop("length"), over.pop("period"), \
+        over.pop("looks")
+    return _scenario(**{
+        "duration": "1500s", "pipeline.reconcile": {"every": "off" if period is None else f"{period}s"},
+        "faults": [{"type": "phantom_record", "at": f"{a}s", "for": f"{length}s", "rate": rate,
+                    "holder_looks": [f"{d}s" for d in looks]}], **over})
+
+
+def test_phantom_record_holders_stale_looks_match_the_time_to_the_next_sweep():
+    """Writes at rate q in the middle of each 1/q slot of [a, a + L), sweeps every P, looks at d_k
+    after the write, the holder stopping at the first usable one. With a and L multiples of P and
+    q P an integer, each sweep period holds qP writes whose times to the repairing sweep are
+    (i - 1/2)/q, i = 1..qP: a look at d is stale for q(P - d) of them when q d is an integer. So,
+    exactly (the writes are a steady rate: nothing here is sampled), stale looks = N Σ_k (1 - d_k/P)^+
+    and looks taken = N (1 + Σ_{k<K} (1 - d_k/P)^+), N = q L. Repaying users are the run without
+    the fault, read for read: the fault draws nothing."""
+    q, a, length, period, looks = 0.5, 300.0, 600.0, 200.0, (20.0, 100.0, 250.0)
+    with_fault = run_model(_phantom(rate=q, a=a, length=length, period=period, looks=looks),
+                           processes=1, progress=False)
+    m, phase = with_fault["metrics"], with_fault["phases"]["phantom_record"]
+    n = q * length
+    stale_share = [max(0.0, 1 - d / period) for d in looks]
+    assert m["phantom_records"] == phase["phantom_records"] == n
+    assert m["stale_reads_by_cause"]["phantom_record"] == m["stale_reads"] == round(n * sum(stale_share))
+    assert m["holder_reads"] == phase["holder_reads"] == round(n * (1 + sum(stale_share[:-1])))
+    without = _metrics(_scenario(**{"duration": "1500s", "pipeline.reconcile": {"every": f"{period}s"}}))
+    assert m["repayments"] == without["repayments"] and m["affected_ratio"] == without["affected_ratio"]
+    assert m["reads"] - m["holder_reads"] == without["reads"]
+    assert m["support_contacts"] == without["support_contacts"] == 0
+
+
+def test_phantom_record_off_the_sweep_grid_stays_within_one_write_per_period_and_look():
+    """Off the grid (a, L not multiples of P, q P and q d not integers): a write at w has its look
+    at d stale iff w < S - d, S the sweep ending w's period, so the stale looks are the writes in
+    the union over periods of [lo, min(hi, S - d)), [lo, hi) the window's part of the period. A
+    steady rate puts q x ± 1 writes in an interval of length x, so the count is within one write
+    per period and look of q times that measure."""
+    q, a, length, period, looks = 0.7, 130.0, 730.0, 170.0, (13.0, 77.0)
+    m = _metrics(_phantom(rate=q, a=a, length=length, period=period, looks=looks))
+    assert m["phantom_records"] == math.ceil(q * length - 0.5)
+    end = a + length
+    sweeps = [k * period for k in range(1, math.ceil(end / period) + 1) if k * period > a]
+    measure = sum(max(0.0, min(min(end, s), s - d) - max(a, s - period)) for s in sweeps for d in looks)
+    assert abs(m["stale_reads_by_cause"]["phantom_record"] - q * measure) <= len(looks) * len(sweeps)
+
+
+def test_phantom_record_without_reconcile_shows_the_debt_to_every_look():
+    """Reconcile off: nothing repairs a phantom record, so every look of every holder is stale."""
+    q, looks = 0.2, (10.0, 60.0, 300.0)
+    m = _metrics(_phantom(rate=q, a=100.0, length=500.0, period=None, looks=looks))
+    n = q * 500.0
+    assert m["phantom_records"] == n
+    assert m["holder_reads"] == m["stale_reads"] == m["stale_reads_by_cause"]["phantom_record"] == n * len(looks)

@@ -23,6 +23,7 @@ __all__ = [
     "RATIO_METRICS",
     "SCALAR_METRICS",
     "PAY_AGAIN_METRICS",
+    "HOLDER_METRICS",
     "slo_metric_paths",
     "is_ratio_path",
     "PHASE_AFTER",
@@ -62,6 +63,8 @@ COUNT_METRICS: tuple[str, ...] = (
     "risk_holds",
     "support_contacts",
     "double_repayments",
+    "phantom_records",
+    "holder_reads",
 )
 
 #: Ratios carry ``{"value", "ci95"}`` in result.json.
@@ -72,6 +75,11 @@ SCALAR_METRICS: tuple[str, ...] = ("support_contacts_per_10k", "double_repayment
 #: Metrics a result carries only when its scenario has users who pay again
 #: (``workload.check.pay_again``); without it result.json is as it was before they existed.
 PAY_AGAIN_METRICS: tuple[str, ...] = ("double_repayments", "double_repayments_per_10k")
+
+#: Metrics a result carries only when its scenario writes phantom records (a fault with
+#: ``holder_looks``): the accounts written on and their holders' reads, which are counted in
+#: ``reads`` too; without such a fault result.json is as it was before they existed.
+HOLDER_METRICS: tuple[str, ...] = ("phantom_records", "holder_reads")
 
 #: Phase suffix for "after every fault window has ended" (``stale_read_ratio@after``).
 PHASE_AFTER = "after"

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from repaychaos.core.catalog import ALWAYS_REPORTED_CAUSES, PHASE_AFTER, QUANTILES
+from repaychaos.core.catalog import ALWAYS_REPORTED_CAUSES, CACHE, PHASE_AFTER, QUANTILES
 from repaychaos.core.histogram import _LOG_GROWTH, LOW as _LOW, TOP as _TOP, LogHistogram
 from repaychaos.core.records import Read, Repayment, cause_of, cause_rank
 from repaychaos.core.stats import (
@@ -90,6 +90,9 @@ class _Counts:
     # time to usable: sum per batch, and a sparse histogram (bin -> count) per batch
     b_ttu_sum: list[float] = field(default_factory=lambda: [0.0] * BATCHES)
     b_ttu: list[dict[int, int]] = field(default_factory=lambda: [{} for _ in range(BATCHES)])
+    # accounts a phantom record was written on, and their holders' reads (also in b_reads)
+    phantom_records: int = 0
+    holder_reads: int = 0
 
     @classmethod
     def zero(cls, causes: Sequence[str]) -> "_Counts":
@@ -136,6 +139,8 @@ class CollectorState:
     causes: tuple[str, ...]
     #: the scenario has users who pay again: the double-repayment metrics are written
     pay_again: bool = False
+    #: the scenario writes phantom records: the holder metrics are written
+    holders: bool = False
     all: _Counts = field(init=False)
     phases: dict[str, _Counts] = field(default_factory=dict)
     extra: dict[str, int] = field(default_factory=lambda: {"duplicate_repayments": 0})
@@ -212,10 +217,10 @@ class MetricsCollector:
 
     def __init__(self, duration: float, warmup: float, max_checks: int,
                  windows: Mapping[str, Sequence[tuple[float, float]]] | None = None, *, causes: Sequence[str],
-                 pay_again: bool = False):
+                 pay_again: bool = False, holders: bool = False):
         self.max_checks = max_checks
         self.state = CollectorState(duration=duration, warmup=warmup, bin_width=duration / SERIES_BINS,
-                                    causes=tuple(causes), pay_again=pay_again)
+                                    causes=tuple(causes), pay_again=pay_again, holders=holders)
         self._rank = cause_rank(causes)
         self._windows = {name: tuple(ws) for name, ws in (windows or {}).items()}
         ends = [end for ws in self._windows.values() for _, end in ws]
@@ -244,7 +249,8 @@ class MetricsCollector:
             if label != fault.type and (fault.name or label in wanted):
                 windows.setdefault(label, []).extend(ws)
         return cls(scenario.duration, scenario.warmup, scenario.workload.check.max_checks, windows,
-                   causes=scenario.causes, pay_again=getattr(scenario.workload.check, "pay_again", None) is not None)
+                   causes=scenario.causes, pay_again=getattr(scenario.workload.check, "pay_again", None) is not None,
+                   holders=any(getattr(fault, "holder_looks", None) for fault in scenario.faults))
 
     def populations(self, ack: np.ndarray) -> list[tuple["_Counts", np.ndarray | None, np.ndarray]]:
         """For a run of ack instants inside ``[warmup, duration)``: every population they count
@@ -306,6 +312,38 @@ class MetricsCollector:
             return
         for g, gb in self._groups(first_acked_at):
             g.b_double[gb] += 1
+
+    def observe_holder(self, written_at: float, repaired_at: float, reads: Iterable[Read], cause: str) -> None:
+        """The holder of an account a phantom record was written on at ``written_at`` (no
+        repayment of theirs: the account's truth is usable) and every look they took; the view
+        shows unusable until ``repaired_at``. Counted by the write's instant, like a repayment
+        by its ack: in ``reads`` and ``stale_reads`` and their batches, never in ``repayments``
+        or the per-repayment metrics. A look that shows unusable is stale, blamed on
+        ``cause`` — or on ``cache`` when the view was usable and an older status was served."""
+        st = self.state
+        if not (st.warmup <= written_at < st.duration):
+            return
+        n_reads = n_stale = 0
+        stale_causes: list[str] = []
+        for read in reads:
+            n_reads += 1
+            rb = self._bin(read.t)
+            if rb >= 0:
+                st.s_reads[rb] += 1
+            if not read.shown_usable:
+                n_stale += 1
+                blamed = CACHE if read.t >= repaired_at else cause
+                stale_causes.append(blamed)
+                if rb >= 0:
+                    st.s_stale[rb] += 1
+                    st.s_stale_by_cause[blamed][rb] += 1
+        for g, gb in self._groups(written_at):
+            g.phantom_records += 1
+            g.holder_reads += n_reads
+            g.b_reads[gb] += n_reads
+            g.b_stale[gb] += n_stale
+            for blamed in stale_causes:
+                g.by_cause[blamed] += 1
 
     def observe(self, rep: Repayment, reads: Iterable[Read]) -> None:
         """One acked repayment and every read its user made after the ack."""
@@ -408,9 +446,9 @@ def _cat(groups: list[_Counts], attr: str) -> list[Any]:
     return [x for g in groups for x in getattr(g, attr)]
 
 
-def _population(groups: list[_Counts], pay_again: bool = False) -> dict[str, Any]:
+def _population(groups: list[_Counts], pay_again: bool = False, holders: bool = False) -> dict[str, Any]:
     """One population's metrics from its per-replication counts (batches pooled); the
-    double-repayment metrics only when ``pay_again``."""
+    double-repayment metrics only when ``pay_again``, the holder metrics only when ``holders``."""
     repayments = _cat(groups, "b_repayments")
     truth_usable = _cat(groups, "b_truth_usable")
     n = sum(repayments)
@@ -465,6 +503,9 @@ def _population(groups: list[_Counts], pay_again: bool = False) -> dict[str, Any
         doubles = sum(_cat(groups, "b_double"))
         out["double_repayments"] = doubles
         out["double_repayments_per_10k"] = _r(10_000 * doubles / n) if n else 0.0
+    if holders:
+        out["phantom_records"] = sum(g.phantom_records for g in groups)
+        out["holder_reads"] = sum(g.holder_reads for g in groups)
     return out
 
 
@@ -479,7 +520,8 @@ def finalize(states: Sequence[CollectorState]) -> dict[str, Any]:
         raise ValueError("finalize needs at least one collector state")
     first = states[0]
     pay_again = first.pay_again
-    metrics = _population([s.all for s in states], pay_again)
+    holders = first.holders
+    metrics = _population([s.all for s in states], pay_again, holders)
     metrics["duplicate_repayments"] = sum(s.extra.get("duplicate_repayments", 0) for s in states)
     for s in states:
         for key, value in s.extra.items():
@@ -491,7 +533,7 @@ def finalize(states: Sequence[CollectorState]) -> dict[str, Any]:
         "wrong_usable_reads", "stale_reads_by_cause")}
     ordered.update({k: v for k, v in metrics.items() if k not in ordered})
 
-    phases = {name: _population([s.phases[name] for s in states], pay_again) for name in first.phases}
+    phases = {name: _population([s.phases[name] for s in states], pay_again, holders) for name in first.phases}
     # docs/reference/metrics.md: a cause registered after the first schema is listed only where it is used
     shown = [c for c in first.causes
              if c in ALWAYS_REPORTED_CAUSES or c in first.phases or ordered["stale_reads_by_cause"][c]]

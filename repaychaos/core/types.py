@@ -66,6 +66,9 @@ class Metrics(TypedDict, total=False):
     #: only with ``workload.check.pay_again`` (users who pay a second time)
     double_repayments: int
     double_repayments_per_10k: float
+    #: only with a ``phantom_record`` fault: accounts written on, and their holders' reads
+    phantom_records: int
+    holder_reads: int
     lost_repayments: int
     duplicate_repayments: int
     wrong_usable_reads: int

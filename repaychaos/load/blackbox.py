@@ -51,6 +51,7 @@ from repaychaos.target.loader import check_against_scenario
 from repaychaos.target.spec import Target
 from repaychaos.target.render import missing_env
 from repaychaos.core.types import ResultRecord
+from repaychaos.scenarios.faults import target_refusal
 
 if TYPE_CHECKING:
     from repaychaos.scenarios import Scenario
@@ -108,6 +109,9 @@ def run_target(scenario: Scenario, target: Target, *, target_file: str = "TARGET
             if act is not None and act.url:
                 check_target(act.url, allow_remote, f"faults[{index}] url")
     check_against_scenario(target, scenario, target_file)
+    refused = target_refusal(scenario.faults)
+    if refused is not None:
+        raise InvalidInput(f"{scenario.name}: {refused}")
     missing = missing_env(target.model_dump(mode="json", by_alias=True))
     if missing:
         raise InvalidInput(f"{target_file}: environment variable(s) {', '.join(missing)} not set "

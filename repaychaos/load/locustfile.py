@@ -19,7 +19,9 @@ usable read) and records every read. With ``pay_again`` in the policy, a user wh
 after that read: a new idempotency key (on an account of its own while accounts are not
 modelled), through the same request, while the user keeps to the policy's reads
 (docs/explanation/semantics.md, 10a). Each status read carries the instant it is meant
-for (``{read_at}``).
+for (``{read_at}``). With a fault that writes debts onto accounts whose holders did not
+repay (``phantom_record``, 10b), the shard also plays those holders: at each write the
+scenario names, a greenlet looks at the account at the fault's delays after it.
 
 Requests leave at their instants: each shard learns how late its sleeps wake (per kind
 of request) and wakes that much earlier, the lead bounded by :data:`LEAD_MAX`; what
@@ -60,6 +62,7 @@ from repaychaos.load.clock import Clock, retry_after_seconds
 from repaychaos.load.lateness import Lateness
 from repaychaos.load.settings import LocustSettings
 from repaychaos.scenarios import load_scenario_data, resolve_scenario
+from repaychaos.scenarios.faults import REGISTRY
 from repaychaos.semantics import arrival_times, pays_again
 from repaychaos.target.reference import reference_target
 from repaychaos.target.render import MISSING, render, resolve_pointer
@@ -316,6 +319,7 @@ class Repayer(FastHttpUser):
         group = Group()
         seq = 0
         began = max(0.0, self.clock.now())  # past 0 when Locust started late: the arrivals before are skipped
+        group.spawn(self.holders, group, began)
         # open loop: this shard's share of the arrivals, from now on (the shared rule)
         for t in arrival_times(SCENARIO.workload.arrivals.steps, SCENARIO.duration, lambda: rng.expovariate(1.0),
                                start=began, scale=1.0 / SHARDS):
@@ -438,11 +442,77 @@ class Repayer(FastHttpUser):
         self._repay({**values, "key": key, "account": values["account"] + "-again", "id": "", "read_at": ""},
                     second)
 
+    def _look(self, values: dict[str, Any], instant: float) -> list[Any] | None:
+        """One status read meant for ``instant`` (wall) of ``values["account"]``:
+        ``[t, usable, as_of or None, held, instant]`` (epochs), or None for an error answer."""
+        spec = self.api.status
+        values["read_at"] = repr(round(instant, 6))
+        self._wait(instant, "read")
+        code, data, _headers, sent, got = self._request(spec, values, spec.path)
+        if code != 200 or data is None:
+            return None
+        usable = resolve_pointer(data, spec.usable.pointer) == spec.usable.equals
+        held = (not usable and spec.hold is not None
+                and resolve_pointer(data, spec.hold.pointer) == spec.hold.equals)
+        read_at = resolve_pointer(data, spec.read_at) if spec.read_at else MISSING
+        t = float(read_at) if isinstance(read_at, (int, float)) else (sent + got) / 2
+        as_of = resolve_pointer(data, spec.as_of) if spec.as_of else MISSING
+        if isinstance(read_at, (int, float)):
+            self.read_server_late.add(t - instant)
+        return [t, usable, float(as_of) if isinstance(as_of, (int, float)) else None, held, round(instant, 6)]
+
+    # ------------------------------------------------------------------ holders of accounts a fault wrote on
+
+    def holders(self, group: Group, began: float) -> None:
+        """This shard's share of the holders of accounts a scenario fault writes a debt on
+        (docs/explanation/semantics.md, 10b), in write order: at each write, one greenlet
+        looks at the account at the fault's delays after it. The accounts and instants come
+        from the scenario alone (the fault type's live rule names them as the service does)."""
+        index = int(self.shard) if self.shard.isdigit() else 0
+        n = 0
+        for i, fault in enumerate(SCENARIO.faults):
+            for account, written, looks in REGISTRY[fault.type].live.holders(fault, SCENARIO.fault_label(i),
+                                                                              SCENARIO.duration):
+                n += 1
+                if (n - 1) % SHARDS != index % SHARDS or written < began:
+                    continue
+                delay = self.clock.wall(written) - time.time()
+                if delay > 0:
+                    gevent.sleep(delay)
+                group.spawn(self.holder, account, written, looks, fault.type)
+
+    def holder(self, account: str, written: float, looks: tuple[float, ...], cause: str) -> None:
+        """One holder: a look at the account at each delay after the write (scenario seconds),
+        stopping at the first that shows usable; recorded as ``holder`` (:mod:`repaychaos.load.measure`)."""
+        key = f"holder-{self.run_id}-{account}"
+        values: dict[str, Any] = {"key": key, "account": account, "amount": self.api.repay.amount, "id": "",
+                                  "read_at": ""}
+        rec: dict[str, Any] = {"holder": account, "written_at": written, "cause": cause, "reads": []}
+        _open_records[key] = rec
+        try:
+            for delay in looks:
+                instant = self.clock.wall(written + delay)
+                if instant > self.deadline:
+                    return  # left open: recorded as incomplete when the test stops
+                if not self._take_request():
+                    rec["gave_up"] = "request cap"
+                    return
+                read = self._look(values, instant)
+                if read is None:
+                    rec["read_errors"] = rec.get("read_errors", 0) + 1
+                    continue
+                rec["reads"].append(read)
+                if read[1]:
+                    break
+            rec["done"] = True
+        finally:
+            if _open_records.pop(key, None) is not None:
+                _record(self.environment, rec)
+
     def _check(self, values: dict[str, Any], rec: dict[str, Any], first: float, seq: int = 0,
                again: Group | None = None) -> None:
         check = SCENARIO.workload.check
         pay = check.pay_again
-        spec = self.api.status
         ack_s = self.clock.scenario(rec["ack_mark"])
         stale_only = True
         for index in range(check.max_checks):
@@ -453,22 +523,12 @@ class Repayer(FastHttpUser):
             if not self._take_request():
                 rec["gave_up"] = "request cap"
                 return
-            values["read_at"] = repr(round(instant, 6))
-            self._wait(instant, "read")
-            code, data, _headers, sent, got = self._request(spec, values, spec.path)
-            if code != 200 or data is None:
+            read = self._look(values, instant)
+            if read is None:
                 rec["read_errors"] = rec.get("read_errors", 0) + 1
                 continue
-            usable = resolve_pointer(data, spec.usable.pointer) == spec.usable.equals
-            held = (not usable and spec.hold is not None
-                    and resolve_pointer(data, spec.hold.pointer) == spec.hold.equals)
-            read_at = resolve_pointer(data, spec.read_at) if spec.read_at else MISSING
-            t = float(read_at) if isinstance(read_at, (int, float)) else (sent + got) / 2
-            as_of = resolve_pointer(data, spec.as_of) if spec.as_of else MISSING
-            if isinstance(read_at, (int, float)):
-                self.read_server_late.add(t - instant)
-            rec["reads"].append([t, usable, float(as_of) if isinstance(as_of, (int, float)) else None, held,
-                                 round(instant, 6)])
+            t, usable, _as_of, held, _instant = read
+            rec["reads"].append(read)
             live_events.read_seen.fire(scenario=SCENARIO.name, usable=usable, hold=held,
                                        since_ack_s=at - ack_s, index=index)
             if pay is not None and again is not None and index == pay.after_stale_reads - 1:

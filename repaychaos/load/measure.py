@@ -37,6 +37,10 @@ class UserRecords:
     ``read_errors``, ``done``, ``gave_up``, ``incomplete``; ``again``: the user's second
     payment (``key``, ``tries``, ``ack``, ``acked_at``, ``id``, ``gave_up`` as above), when
     the user paid again.
+
+    A holder record (the holder of an account a fault wrote a debt on, who made no
+    repayment: docs/explanation/semantics.md 10b) has ``holder`` (the account),
+    ``written_at`` (scenario seconds), ``cause`` (the fault type), ``reads``, ``done``.
     """
 
     users: list[dict[str, Any]] = field(default_factory=list)
@@ -78,6 +82,9 @@ def collect(scenario: Scenario, trace: dict[str, Any], users: list[dict[str, Any
         return (epoch - t0) * k
 
     col = MetricsCollector.for_scenario(scenario)
+    holders = [u for u in users if "holder" in u]
+    if holders:
+        users = [u for u in users if "holder" not in u]
     by_id = {r["id"]: r for r in trace["repayments"]}
     if ledger_ids is None:
         ledger_ids = set(by_id)
@@ -116,6 +123,9 @@ def collect(scenario: Scenario, trace: dict[str, Any], users: list[dict[str, Any
         if again is not None and again in ledger_ids and again != rep_id:
             counts["paid_again"] += 1
             col.observe_double(rep.acked_at)  # counted with the first repayment, as the model does
+    if holders:
+        counts["holders"] = len(holders)
+        _observe_holders(col, holders, trace, to_s)
     if lost_outside:
         col.count("lost_repayments", lost_outside)  # docs/reference/metrics.md: lost at all, not only inside the window
     col.count("duplicate_repayments", trace.get("duplicates", 0) if duplicates is None else duplicates)
@@ -124,6 +134,16 @@ def collect(scenario: Scenario, trace: dict[str, Any], users: list[dict[str, Any
     for t, n in trace.get("backlog", ()):
         col.observe_backlog(t, n)
     return col, counts
+
+
+def _observe_holders(col: MetricsCollector, holders: list[dict[str, Any]], trace: dict[str, Any],
+                     to_s: Any) -> None:
+    """Each holder's looks, with the instant the service's sweep repaired the account (its
+    view's first usable change; inf if none did), through the collector's one rule."""
+    repaired = {p["account"]: next((t for t, u in p["changes"] if u), math.inf) for p in trace.get("phantoms", ())}
+    for holder in holders:
+        reads = [Read(to_s(t), bool(u), to_s(a) if a is not None else to_s(t)) for t, u, a, *_ in holder["reads"]]
+        col.observe_holder(holder["written_at"], repaired.get(holder["holder"], math.inf), reads, holder["cause"])
 
 
 def write_user_reads(path: str | os.PathLike[str], scenario: Scenario, trace: dict[str, Any], users: list[dict[str, Any]]) -> Path:

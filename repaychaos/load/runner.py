@@ -133,11 +133,27 @@ def plan_line(scenario: Scenario, k: float, tail: float, why: str) -> str:
 
     check = scenario.workload.check
     arrivals, late = scenario.duration / k, tail / k
+    users = _users_tail(scenario)
+    holders = (f"; holders look up to {format_duration(round(tail))} after a write" if tail > users else "")
     return (f"load {scenario.name}: about {_clock(arrivals + late)} wall (at most {_clock(arrivals + late + DRAIN_WALL_SECONDS)}"
             f" with the final drain): {format_duration(scenario.duration)} of arrivals at time scale {k:.3g} "
             f"({why}) take {_clock(arrivals)}, then up to {_clock(late)} waiting for late users "
-            f"(first looks up to {format_duration(round(tail - check.every * (check.max_checks - 1)))} after the ack, "
-            f"the 1e-4 tail of first_after, plus {check.max_checks - 1} re-checks every {format_duration(check.every)})")
+            f"(first looks up to {format_duration(round(users - check.every * (check.max_checks - 1)))} after the ack, "
+            f"the 1e-4 tail of first_after, plus {check.max_checks - 1} re-checks every {format_duration(check.every)}"
+            f"{holders})")
+
+
+def _users_tail(scenario: Scenario) -> float:
+    """Scenario seconds after ``duration`` the last repaying user may still be checking."""
+    check = scenario.workload.check
+    return _tail_quantile(check.first_after) + check.every * (check.max_checks - 1)
+
+
+def _lookers_tail(scenario: Scenario) -> float:
+    """Scenario seconds after ``duration`` anyone may still be looking: the repaying users, and
+    the holders of accounts a fault writes on (up to their last delay after a write)."""
+    looks = [max(fault.holder_looks) for fault in scenario.faults if getattr(fault, "holder_looks", None)]
+    return max([_users_tail(scenario), *looks])
 
 
 class _Status:
@@ -253,8 +269,7 @@ def plan_load(scenario: Scenario, *, time_scale: float | None = None, host: str 
     if expected > MAX_REPAYMENTS:
         raise InvalidInput(f"{scenario.name}: about {expected:,.0f} repayments in one load run (limit "
                            f"{MAX_REPAYMENTS:,}); shorten 'duration' or lower the rate for the load test")
-    check = scenario.workload.check
-    tail = _tail_quantile(check.first_after) + check.every * (check.max_checks - 1)
+    tail = _lookers_tail(scenario)
     if wall is not None and (time_scale is not None or host is not None):
         raise InvalidInput("--wall picks the time scale: give it without --time-scale and --host")
     if wall is not None and wall <= 0:

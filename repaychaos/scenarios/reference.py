@@ -442,6 +442,10 @@ METRIC_MEANINGS: dict[str, str] = {
     "double_repayments": "Repayments whose user paid a second time and the ledger committed it "
                          "(only with `workload.check.pay_again`).",
     "double_repayments_per_10k": "double_repayments per 10,000 repayments, with a 95 % interval.",
+    "phantom_records": ("Accounts a `phantom_record` fault wrote a debt on, holders who made no repayment "
+                        "(only with such a fault)."),
+    "holder_reads": ("Those holders' looks at their accounts, counted in `reads` and, when stale, in "
+                     "`stale_reads` (only with a `phantom_record` fault)."),
     "time_to_usable": "Seconds from the ack until the view first showed usable (quantiles, mean, max).",
     "stale_reads_by_cause": "Stale reads attributed to each cause.",
 }

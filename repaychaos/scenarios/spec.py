@@ -25,7 +25,7 @@ from pydantic import (
 
 from repaychaos.scenarios.distributions import Constant, Distribution, Duration
 from repaychaos.scenarios.units import parse_duration, parse_rate
-from repaychaos.core.catalog import PHASE_AFTER, slo_metric_paths
+from repaychaos.core.catalog import HOLDER_METRICS, PHASE_AFTER, slo_metric_paths
 from repaychaos.scenarios.faults import CAUSES, FAULT_TYPES, Fault
 from repaychaos.scenarios.faults.base import FaultBase, Ratio, Window
 
@@ -395,6 +395,9 @@ class Scenario(_Frozen):
             if rule.metric.startswith("double_repayments") and self.workload.check.pay_again is None:
                 raise ValueError(f"slo '{rule.key}' to come with workload.check.pay_again (no user pays "
                                  "twice without it)")
+            if rule.metric in HOLDER_METRICS and not any(f.type == "phantom_record" for f in self.faults):
+                raise ValueError(f"slo '{rule.key}' to come with a phantom_record fault (no phantom record is "
+                                 "written without one)")
             if rule.phase and rule.phase != PHASE_AFTER and rule.phase not in self.phase_names():
                 raise ValueError(
                     f"slo phase '@{rule.phase}' to name a fault type or name in this scenario, or '@after'"

@@ -404,6 +404,9 @@ class Service:
             "time_scale": self.clock.time_scale,
             "now": self.clock.now(),
             "repayments": reps,
+            # accounts an external interface wrote a debt on (docs/explanation/semantics.md 10b)
+            "phantoms": [{"account": tr.account, "written_at": tr.acked_at, "changes": [list(c) for c in tr.changes]}
+                         for tr in self.pipeline.phantoms.values()],
             "duplicates": self.store.duplicate_rows(),
             "backlog": [[t, n] for t, n in self.pipeline.backlog],
             "recovered": self.recovered,

@@ -76,6 +76,9 @@ class RuleAPI:
         if self.pooled:
             self._pipe.degraded = cause
 
+    def write_phantom(self, account: str, t: float) -> None:
+        self._pipe.write_phantom(account, t)
+
 
 class Pipeline:
     """The sync workers, credit, view (with its cache) and the reconcile sweep of one service."""
@@ -111,6 +114,9 @@ class Pipeline:
         self.history_span = HISTORY_WALL * clock.time_scale
         self.latest: dict[str, Trace] = {}
         self.traces: dict[str, Trace] = {}
+        #: account -> the record an external interface wrote on it with no repayment (a
+        #: phantom record, docs/explanation/semantics.md 10b): never in the ledger, never spilled
+        self.phantoms: dict[str, Trace] = {}
         self.unsettled: dict[str, None] = {}
         self.inflight: dict[str, Message] = {}
         self.in_sync = 0
@@ -459,6 +465,18 @@ class Pipeline:
         self.inflight.pop(msg.id, None)
         if not wrote:
             self.store.outbox_done(msg.id)
+
+    def write_phantom(self, account: str, t: float) -> None:
+        """A phantom record on ``account`` at ``t``: the account's truth is usable (it owes
+        nothing; its record is the latest, not held), its view shows unusable from ``t`` until
+        the first reconcile sweep at or after ``t`` writes the truth. An account with a
+        repayment of its own is left alone (every repayment has an account of its own, 14)."""
+        if account in self.traces or (account in self.latest and account not in self.phantoms):
+            return
+        trace = Trace(f"phantom:{account}", account, t, False)
+        self.phantoms[account] = trace
+        self.latest[account] = trace
+        self._write(trace, False, t, done_id=None)
 
     # ------------------------------------------------------------------ the view
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 import math
 from collections import deque
 from heapq import heappop, heappush
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import simpy
 from simpy.events import Timeout
 
 from repaychaos.core.collector import MetricsCollector
+from repaychaos.core.records import Read
 from repaychaos.semantics import arrival_times, pay_again_at
 from repaychaos.sim.injectors import POINTS, REJECT_RETRY, build_injectors
 from repaychaos.sim.message import N_UNIFORMS, U_HOLD, Msg
@@ -48,7 +49,7 @@ class InjectorAPI:
     with a moment of their own, through these few verbs.
     """
 
-    __slots__ = ("_model", "horizon", "rng", "risk_hold_ratio", "_claimed")
+    __slots__ = ("_model", "horizon", "rng", "risk_hold_ratio", "next_sweep", "cache_ttl", "_claimed")
 
     def __init__(self, model: "Model"):
         self._model = model
@@ -58,6 +59,9 @@ class InjectorAPI:
         self.rng = model.faults_rng
         #: the scenario's risk hold ratio (a repayment is held when its hold uniform is below it)
         self.risk_hold_ratio = model.scenario.pipeline.credit.risk_hold_ratio
+        #: the reconcile schedule (the first sweep at or after an instant) and the app's cache
+        self.next_sweep: Callable[[float], float] = model.scenario.pipeline.reconcile.next_sweep
+        self.cache_ttl = model.scenario.pipeline.view.cache_ttl
         self._claimed: set[str] = set()
 
     def at(self, t: float, fn: Callable[[Any], None], arg: Any) -> None:
@@ -106,6 +110,10 @@ class InjectorAPI:
         first = link not in self._claimed
         self._claimed.add(link)
         return first
+
+    def observe_holder(self, written_at: float, repaired_at: float, reads: Sequence[Read], cause: str) -> None:
+        """An account a fault wrote on with no repayment of its own, and its holder's looks."""
+        self._model.collector.observe_holder(written_at, repaired_at, reads, cause)
 
 
 class Model:

@@ -43,12 +43,12 @@ from __future__ import annotations
 
 import math
 from heapq import heapreplace
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from repaychaos.scenarios.faults import CAUSES, REGISTRY
-from repaychaos.core.records import Repayment, Touch
+from repaychaos.core.records import Read, Repayment, Touch
 from repaychaos.scenarios.faults.hooks import U_CUT_LOSS, U_HOLD, U_LINK
 from repaychaos.sim.bulk_observe import observe_plain
 from repaychaos.sim.draws import BulkSampler, BulkStream, draw_rows
@@ -119,6 +119,8 @@ class _FastAPI:
         self.horizon = model.horizon
         self.rng = model.faults_rng
         self.risk_hold_ratio = model.scenario.pipeline.credit.risk_hold_ratio
+        self.next_sweep: Callable[[float], float] = model.scenario.pipeline.reconcile.next_sweep
+        self.cache_ttl = model.scenario.pipeline.view.cache_ttl
         self._claimed: set[str] = set()
 
     def at(self, t: float, fn: Callable[[Any], None], arg: Any) -> None:
@@ -147,6 +149,9 @@ class _FastAPI:
         first = link not in self._claimed
         self._claimed.add(link)
         return first
+
+    def observe_holder(self, written_at: float, repaired_at: float, reads: Sequence[Read], cause: str) -> None:
+        self._model.collector.observe_holder(written_at, repaired_at, reads, cause)
 
 
 def _active(windows: list[tuple[float, float]], t: np.ndarray) -> np.ndarray:

@@ -19,13 +19,13 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Mapping, Union
+from typing import TYPE_CHECKING, Annotated, Any, Iterable, Mapping, Union
 
 from pydantic import Field
 
 from repaychaos.core.catalog import causes
 
-__all__ = ["FaultType", "REGISTRY", "FAULT_TYPES", "CAUSES", "Fault", "colour", "label"]
+__all__ = ["FaultType", "REGISTRY", "FAULT_TYPES", "CAUSES", "Fault", "colour", "label", "target_refusal"]
 
 
 @dataclass(frozen=True)
@@ -86,3 +86,13 @@ def colour(fault_type: str, default: str = "#999999") -> str:
     """The plot colour of ``fault_type``."""
     ft = REGISTRY.get(fault_type)
     return ft.colour if ft else default
+
+
+def target_refusal(faults: Iterable[Any]) -> str | None:
+    """Why target mode cannot run ``faults`` (a scenario's): the first fault whose type's live
+    rule refuses it there; None when it can."""
+    for fault in faults:
+        why = REGISTRY[fault.type].live.target_refuses
+        if why is not None:
+            return f"fault type {fault.type!r}: {why}"
+    return None

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar, Iterable, 
 if TYPE_CHECKING:  # pragma: no cover
     import random
 
+    from repaychaos.core.records import Read
     from repaychaos.scenarios.faults.base import FaultBase
 
 __all__ = ["POINTS", "U_HOLD", "U_LINK", "U_CUT_LOSS", "U_UNMAPPED", "N_UNIFORMS",
@@ -76,8 +77,13 @@ class ModelAPI(Protocol):
     rng: random.Random
     #: the scenario's ``credit.risk_hold_ratio``: a repayment is held when ``u[U_HOLD]`` is below it
     risk_hold_ratio: float
+    #: the scenario's ``view.cache_ttl``
+    cache_ttl: float
 
     def at(self, t: float, fn: Callable[[Any], None], arg: Any) -> None: ...
+
+    def next_sweep(self, t: float) -> float:
+        """The scenario's reconcile schedule: the first sweep at or after ``t`` (inf when off)."""
 
     def defer(self, msg: Any, retry_at: float) -> None: ...
 
@@ -97,6 +103,11 @@ class ModelAPI(Protocol):
         """True for the first claimant of the repayment's pre-drawn uniform named ``link`` (a
         link, or another decision such as ``"credit rule"``); every later claimant draws its own
         from :attr:`rng`."""
+
+    def observe_holder(self, written_at: float, repaired_at: float, reads: Sequence[Read], cause: str) -> None:
+        """An account with no repayment of its own, whose view this fault made unusable from
+        ``written_at`` until ``repaired_at``, and its holder's looks; stale looks are blamed on
+        ``cause`` (docs/reference/metrics.md)."""
 
 
 class ModelInjector:
@@ -135,7 +146,8 @@ class ModelInjector:
         exactly; None when it can. The fast engine computes a type of its own accord only if
         it acts through :meth:`apply` at the points after sync (``sync->credit`` to ``final``),
         decides with the repayment's pre-drawn uniforms and schedules nothing in
-        :meth:`start`; such a type overrides this. By default: it cannot."""
+        :meth:`start` (observing a population of its own there, as ``phantom_record`` does,
+        schedules nothing); such a type overrides this. By default: it cannot."""
         return f"fault type {faults[0].type!r}" if faults else None
 
     def window_at(self, t: float) -> tuple[float, float]:
@@ -176,6 +188,8 @@ class LiveFault(Protocol):
     """A fault placed on the service's timeline (windows shifted, possibly ended live)."""
 
     fault: Any
+    #: its name, or ``type#index`` (``type#id`` for one posted to the chaos API)
+    label: str
 
     @property
     def type(self) -> str: ...
@@ -212,10 +226,18 @@ class LiveAPI(Protocol):
 
     def slows_pool(self, cause: str) -> None: ...
 
+    def write_phantom(self, account: str, t: float) -> None:
+        """An external interface writes a debt on ``account`` at ``t``, with no repayment: its
+        truth is usable, its view shows unusable until a reconcile sweep at or after ``t``."""
+
 
 class LiveRule:
     """How a fault type acts in the live service. Stateless: one instance per type, every
     method is told which placed fault it answers for. The defaults do nothing."""
+
+    #: Why target mode cannot run this fault type (None: it can); a target run refuses a
+    #: scenario with such a fault, with this reason.
+    target_refuses: ClassVar[str | None] = None
 
     def gate(self, active: LiveFault, component: str, t: float) -> Gate | None:
         """The window in which ``component`` is held at ``t`` by this fault, or None."""
@@ -244,3 +266,10 @@ class LiveRule:
     def keeps(self, active: LiveFault, account: str, t: float) -> bool:
         """A reconcile sweep at ``t`` leaves ``account``'s view as it is: this fault holds it."""
         return False
+
+    def holders(self, fault: Any, label: str, until: float) -> Iterable[tuple[str, float, tuple[float, ...]]]:
+        """``(account, written at, looks)`` of every holder whose account the scenario fault
+        ``fault`` (labelled ``label``) writes on before ``until``, in write order: the load side
+        looks at each account at ``written at + look``. None by default: the service and the
+        load side then share nothing but the repayments."""
+        return ()
