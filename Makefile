@@ -32,15 +32,19 @@ calibrate-demo: $(STAMP)
 
 ## check: the fast loop (under 90 s): types (mypy), layers (lint-imports), the docs build and every
 ## test that neither starts a service (live) nor runs the model at length (slow); tests/test_types.py
-## and tests/test_layers.py are the types and layers checks
+## and tests/test_layers.py are the types and layers checks. These tests start no service and hold
+## no wall-clock timing, so they run on every core (pytest-xdist).
 CHECK_MARKERS := (not live and not slow and not soak) or docs
+XDIST := -n auto --maxprocesses 4
 check: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "$(CHECK_MARKERS)"
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(XDIST) -m "$(CHECK_MARKERS)"
 
-## test: the whole default test suite, what CI runs: check's tests plus the live ones (services on
-## loopback ports) and the slow ones (statistical validation); not soak; fails if no test ran
+## test: the whole default test suite, what CI runs: check's tests and the slow ones (statistical
+## validation) on every core, then the live ones (services on loopback ports, timed against the
+## wall clock) one at a time; not soak; fails if either part ran no test
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(XDIST) -m "not live and not soak"
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "live and not soak"
 
 ## soak: the long model and load runs kept out of the default suite
 soak: $(STAMP)

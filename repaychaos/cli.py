@@ -518,14 +518,18 @@ def schema(target: bool) -> None:
 @click.option("--max-backlog", type=click.IntRange(min=1), default=None,
               help="Outbox events held before POST /repayments sheds with 503 + Retry-After "
                    "(default: 5 minutes of the scenario's peak rate, or its longest fault window, x1.5; at least 1000).")
+@click.option("--client-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              metavar="SECONDS", help="Time a client has to send a request head, then its body, before a 408 closes "
+                                      "the connection (slow clients cannot hold connections open).")
 @_guarded
 def serve(scenario: str | None, host: str, port: int, db: str | None, time_scale: float,
-          max_backlog: int | None) -> None:
+          max_backlog: int | None, client_timeout: float) -> None:
     """The reference service alone (docs/reference/http-api.md)."""
     sc = _scenario(scenario) if scenario else None
     from repaychaos.service.serve import serve as serve_service
 
-    serve_service(sc, host=host, port=port, db=db, time_scale=time_scale, max_backlog=max_backlog)
+    serve_service(sc, host=host, port=port, db=db, time_scale=time_scale, max_backlog=max_backlog,
+                  client_timeout=client_timeout)
 
 
 @cli.command()

@@ -33,9 +33,15 @@ SCENARIO = {
 JSON = {"Content-Type": "application/json"}
 
 
+#: The service's client time limit in these tests (`serve --client-timeout`; 10 s by default):
+#: short, so the stalled-client checks take seconds.
+CLIENT_TIMEOUT = 2.0
+
+
 @pytest.fixture(scope="module")
 def svc(tmp_path_factory):
-    with ServiceProcess(load_scenario_data(SCENARIO), tmp_path_factory.mktemp("hostile") / "svc.db") as service:
+    with ServiceProcess(load_scenario_data(SCENARIO), tmp_path_factory.mktemp("hostile") / "svc.db",
+                        client_timeout=CLIENT_TIMEOUT) as service:
         yield service
 
 
@@ -150,12 +156,12 @@ def stalled_clients(svc, data: bytes, clients: int, timeout: float) -> list[tupl
 
 def test_slow_bodies_get_408_and_a_closed_connection_within_the_timeout(svc):
     """200 clients that declare 100 bytes and send 5 are each answered 408 and closed at
-    BODY_TIMEOUT (within STALL_SLACK); the service keeps answering meanwhile."""
+    the client timeout (within STALL_SLACK); the service keeps answering meanwhile."""
     results = stalled_clients(svc, b"POST /repayments HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                                   b"Idempotency-Key: slow\r\nContent-Length: 100\r\n\r\n12345", 200, BODY_TIMEOUT)
+                                   b"Idempotency-Key: slow\r\nContent-Length: 100\r\n\r\n12345", 200, CLIENT_TIMEOUT)
     for took, answer in results:
         assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
-        assert BODY_TIMEOUT - 0.5 <= took <= BODY_TIMEOUT + STALL_SLACK
+        assert CLIENT_TIMEOUT - 0.5 <= took <= CLIENT_TIMEOUT + STALL_SLACK
 
 
 # ---------------------------------------------------------------------- round two
@@ -329,12 +335,21 @@ def test_ending_a_sync_delay_releases_the_messages_it_holds(tmp_path):
         assert touch[2] < 60  # the extra it added is cut at the delete, not a day
 
 
+def test_the_client_timeout_is_ten_seconds_unless_the_service_is_told_otherwise():
+    """The stalled-client tests run with a 2 s limit; what a served service gives by default is 10 s
+    for the head and 10 s for the body."""
+    from repaychaos.service.protocol import HEAD_TIMEOUT, for_service
+
+    assert HEAD_TIMEOUT == BODY_TIMEOUT == 10.0
+    assert for_service(lambda status: None).head_timeout == 10.0
+    assert for_service(lambda status: None, 2.0).head_timeout == 2.0
+
+
 def test_a_head_that_never_completes_gets_408_json_within_the_head_timeout(svc):
     """20 clients that send half a request head and stall are each answered 408 with a JSON
-    body and closed at HEAD_TIMEOUT (within STALL_SLACK); the service answers others meanwhile."""
-    from repaychaos.service.protocol import HEAD_TIMEOUT
+    body and closed at the client timeout (within STALL_SLACK); the service answers others meanwhile."""
 
-    results = stalled_clients(svc, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ", 20, HEAD_TIMEOUT)
+    results = stalled_clients(svc, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ", 20, CLIENT_TIMEOUT)
     for took, answer in results:
         assert "not received within" in json_problem(answer, 408)
-        assert HEAD_TIMEOUT - 0.5 <= took <= HEAD_TIMEOUT + STALL_SLACK
+        assert CLIENT_TIMEOUT - 0.5 <= took <= CLIENT_TIMEOUT + STALL_SLACK

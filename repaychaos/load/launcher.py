@@ -62,6 +62,7 @@ class ServiceProcess:
 
     ``t0``: epoch second of scenario time 0 (default: when the service starts).
     ``max_backlog``: outbox events beyond which repayments are shed with 503 (default: the service's).
+    ``client_timeout``: seconds a client has to send a request head, then its body (default: the service's).
     ``watch_parent``: the service stops by itself when this process is gone.
     """
 
@@ -71,6 +72,7 @@ class ServiceProcess:
     token: str = "test-token"
     t0: float | None = None
     max_backlog: int | None = None
+    client_timeout: float | None = None
     port: int = field(default_factory=free_port)
     log: Path | None = None
     watch_parent: bool = True
@@ -97,6 +99,8 @@ class ServiceProcess:
             cmd += ["--t0", repr(self.t0)]
         if self.max_backlog is not None:
             cmd += ["--max-backlog", str(self.max_backlog)]
+        if self.client_timeout is not None:
+            cmd += ["--client-timeout", repr(self.client_timeout)]
         self._log_file = open(self.log_path, "a")
         self.proc = subprocess.Popen(cmd, stdout=self._log_file, stderr=subprocess.STDOUT,
                                      env=dict(os.environ, REPAYCHAOS_TOKEN=self.token), start_new_session=True)

@@ -49,6 +49,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     answer given here, so /metrics counts these too."""
 
     counted: Callable[[int], None] | None = None
+    #: Wall seconds a client has to send a whole request head (:data:`HEAD_TIMEOUT` unless the service sets it).
+    head_timeout: float = HEAD_TIMEOUT
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -116,7 +118,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _start_head_timer(self) -> None:
         self._stop_head_timer()
-        self._head_timer = self.loop.call_later(HEAD_TIMEOUT, self._head_timed_out)
+        self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
 
     def _stop_head_timer(self) -> None:
         if self._head_timer is not None:
@@ -126,9 +128,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def _head_timed_out(self) -> None:
         self._head_timer = None
         if self._in_head:
-            self._refuse(408, f"request head: not received within {HEAD_TIMEOUT:g} s")
+            self._refuse(408, f"request head: not received within {self.head_timeout:g} s")
 
 
-def for_service(count: Callable[[int], None]) -> type[BoundedHttpToolsProtocol]:
-    """The protocol class for one service, counting its answers with ``count(status)``."""
-    return type("ServiceHttpProtocol", (BoundedHttpToolsProtocol,), {"counted": staticmethod(count)})
+def for_service(count: Callable[[int], None], head_timeout: float = HEAD_TIMEOUT) -> type[BoundedHttpToolsProtocol]:
+    """The protocol class for one service, counting its answers with ``count(status)`` and giving
+    a client ``head_timeout`` wall seconds to send a request head."""
+    return type("ServiceHttpProtocol", (BoundedHttpToolsProtocol,),
+                {"counted": staticmethod(count), "head_timeout": head_timeout})

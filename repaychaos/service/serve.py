@@ -72,12 +72,16 @@ def _is_loopback(host: str) -> bool:
 def serve(scenario: Any = None, *, host: str = "127.0.0.1", port: int = 8000, db: str | os.PathLike[str] | None = None,
           time_scale: float = 1.0, token: str | None = None, t0: float | None = None,
           synchronous: str = "FULL", quiet: bool = False, parent_pid: int | None = None,
-          max_backlog: int | None = None) -> None:
+          max_backlog: int | None = None, client_timeout: float | None = None) -> None:
     """Serve docs/reference/http-api.md until interrupted (blocks). ``scenario``: a Scenario, a name or path, or None
     (the default pipeline without faults). ``t0``: epoch second of scenario time 0 (default: now,
     or the one stored in ``db`` when restarting on the same file). ``parent_pid``: stop
-    gracefully when that process is gone (a load runner killed hard leaves no server behind)."""
+    gracefully when that process is gone (a load runner killed hard leaves no server behind).
+    ``client_timeout``: wall seconds a client has to send a request head, and then its body,
+    before a 408 closes the connection (default 10, :data:`repaychaos.service.edge.BODY_TIMEOUT`)."""
     import uvicorn
+
+    from repaychaos.service import edge
 
     from repaychaos.service.app import create_app
     from repaychaos.service.fastpath import FastPath
@@ -86,6 +90,9 @@ def serve(scenario: Any = None, *, host: str = "127.0.0.1", port: int = 8000, db
     # it from waiting 5 ms each time behind the event loop (the classic convoy).
     sys.setswitchinterval(0.0005)
     generated = not (token or os.environ.get("REPAYCHAOS_TOKEN"))
+    if client_timeout is not None and not client_timeout > 0:
+        raise InvalidInput(f"client_timeout must be > 0 seconds, found {client_timeout}")
+    limit = edge.BODY_TIMEOUT if client_timeout is None else float(client_timeout)
     service = build_service(scenario, db=db, time_scale=time_scale, token=token, t0=t0, synchronous=synchronous,
                             max_backlog=max_backlog)
     if not _is_loopback(host):
@@ -97,8 +104,9 @@ def serve(scenario: Any = None, *, host: str = "127.0.0.1", port: int = 8000, db
     if not quiet:
         print(f"repaychaos: serving scenario '{service.scenario.name}' on http://{_hostport(host, port)} "
               f"(db {service.store.path}, time scale {time_scale:g})", flush=True)
-    config = uvicorn.Config(FastPath(create_app(service), service), host=host, port=port, log_level="warning", access_log=False,
-                            loop=_pick("uvloop", "auto"), http=_http_protocol(service), lifespan="on",
+    config = uvicorn.Config(FastPath(create_app(service), service, body_timeout=limit), host=host, port=port,
+                            log_level="warning", access_log=False,
+                            loop=_pick("uvloop", "auto"), http=_http_protocol(service, limit), lifespan="on",
                             timeout_graceful_shutdown=5)
     server = _server_class()(config)
     if parent_pid:
@@ -148,14 +156,14 @@ def _hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _http_protocol(service: Any) -> Any:
+def _http_protocol(service: Any, head_timeout: float) -> Any:
     """The bounded httptools protocol (:mod:`repaychaos.service.protocol`), its answers counted
     in /metrics under the route ``(http)``; uvicorn's h11 without httptools."""
     try:
         from repaychaos.service.protocol import for_service
     except ImportError:
         return "auto"
-    return for_service(lambda status: service.m_requests.labels("(http)", str(status)).inc())
+    return for_service(lambda status: service.m_requests.labels("(http)", str(status)).inc(), head_timeout)
 
 
 def _pick(module: str, fallback: str) -> str:
@@ -177,13 +185,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--t0", type=float, default=None, help="epoch second of scenario time 0")
     parser.add_argument("--parent-pid", type=int, default=None, help="stop when this process is gone")
     parser.add_argument("--max-backlog", type=int, default=None, help="events held before repayments are shed")
+    parser.add_argument("--client-timeout", type=float, default=None,
+                        help="seconds a client has to send a request head, then its body (default 10)")
     parser.add_argument("--synchronous", choices=["FULL", "NORMAL"],
                         default=os.environ.get("REPAYCHAOS_SQLITE_SYNC", "FULL").upper(),
                         help="SQLite synchronous mode; NORMAL in WAL mode still survives kill -9 (not power loss)")
     args = parser.parse_args(argv)
     try:
         serve(args.scenario, host=args.host, port=args.port, db=args.db, time_scale=args.time_scale, t0=args.t0,
-              synchronous=args.synchronous, parent_pid=args.parent_pid, max_backlog=args.max_backlog)
+              synchronous=args.synchronous, parent_pid=args.parent_pid, max_backlog=args.max_backlog,
+              client_timeout=args.client_timeout)
     except RepaychaosError as exc:
         print(f"repaychaos: {exc}", file=sys.stderr)
         return exc.exit_code
