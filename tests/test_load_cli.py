@@ -24,7 +24,7 @@ SHORT = {
 
 
 def test_load_command_finishes_by_itself_writes_result_and_says_where_it_is(tmp_path):
-    """`repaychaos load FILE --wall 12s` starts the service, drives it, stops, writes result.json
+    """`repaychaos load FILE --wall 8s` starts the service, drives it, stops, writes result.json
     and exits 0; with no terminal it prints its plan (the time scale --wall chose), then a status
     line at least every STATUS_EVERY seconds."""
     import time
@@ -35,7 +35,7 @@ def test_load_command_finishes_by_itself_writes_result_and_says_where_it_is(tmp_
     path.write_text(json.dumps(SHORT))  # JSON is YAML
     out = tmp_path / "out"
     began = time.time()
-    proc = subprocess.run([sys.executable, "-m", "repaychaos", "load", str(path), "--wall", "12s",
+    proc = subprocess.run([sys.executable, "-m", "repaychaos", "load", str(path), "--wall", "8s",
                            "--out", str(out)], capture_output=True, text=True, timeout=300)
     ok = resolved_exit(proc, out)  # a run too late to resolve its reads says so: exit 3, and still reports
     result = json.loads((out / "result.json").read_text())
@@ -47,9 +47,9 @@ def test_load_command_finishes_by_itself_writes_result_and_says_where_it_is(tmp_
     # No fault and 1 s to the first check against ~0.16 s of pipeline: every user sees usable at once.
     assert m["reads"] == m["repayments"]
     lines = proc.stderr.splitlines()
-    assert lines[0].startswith("load short-live: about 12s wall") and "(--wall 12s)" in lines[0], lines[0]
+    assert lines[0].startswith("load short-live: about 8s wall") and "(--wall 8s)" in lines[0], lines[0]
     status = [line for line in lines if line.startswith("load: ")]
-    assert len(status) >= max(1, int((time.time() - began - 12) // STATUS_EVERY)), lines
+    assert len(status) >= max(1, int((time.time() - began - 8) // STATUS_EVERY)), lines
     assert "repayments done" in status[-1] and "ETA" in status[-1]
 
 

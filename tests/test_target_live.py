@@ -269,7 +269,8 @@ def test_ctrl_c_and_the_wall_clock_limit_roll_back_started_faults(tmp_path, how)
                                                                        "component": "sync", "at": "0s"}]).normalised()))
     cmd = [sys.executable, "-m", "repaychaos", "load", str(scenario), "--target", str(target), "--out", str(tmp_path / "o")]
     if how == "max-wall":
-        proc = subprocess.run(cmd + ["--max-wall", "10"], capture_output=True, text=True, timeout=120)
+        # the start action is due 4 s after launch (Locust's lead); the limit cuts the run 3 s later
+        proc = subprocess.run(cmd + ["--max-wall", "7"], capture_output=True, text=True, timeout=120)
         # a run cut short is not a measurement: exit 3, and it still reports, verdict inconclusive
         assert proc.returncode == 3, proc.stderr
         assert "the run ended before every shard's users were done" in proc.stderr
