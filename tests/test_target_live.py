@@ -279,9 +279,13 @@ def test_ctrl_c_and_the_wall_clock_limit_roll_back_started_faults(tmp_path, how)
         actions = result["run"]["actions"]
         assert [(a["action"], a["reason"]) for a in actions] == [("start", "window"), ("stop", "rollback")]
     else:
-        # PYTHONFAULTHANDLER: a run that does not stop gets SIGABRT below and prints every thread's stack
+        # The run gets SIGINT's default action, as in a terminal: a test runner started in the
+        # background by a shell without job control ignores SIGINT, the run would inherit that,
+        # and a program rightly keeps an ignored SIGINT ignored. PYTHONFAULTHANDLER: a run that
+        # does not stop gets SIGABRT below and prints every thread's stack.
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=dict(os.environ, PYTHONFAULTHANDLER="1"))
+                                env=dict(os.environ, PYTHONFAULTHANDLER="1"),
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         end = time.time() + 120  # the start action is due 4 s after launch; generous for a busy machine
         while not started.exists() and time.time() < end and proc.poll() is None:
             time.sleep(0.1)
