@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from repaychaos.scenarios.distributions import Duration
 from repaychaos.scenarios.faults.base import FaultBase
-from repaychaos.scenarios.faults.hooks import LiveAPI, LiveFault, LiveMessage, LiveRule, ModelInjector
+from repaychaos.scenarios.faults.hooks import SYNC_START, Hook, LiveAPI, LiveFault, LiveMessage, LiveRule, ModelInjector
 
 ORDER = 7
 LABEL = "toy stall"
@@ -54,14 +54,13 @@ SPEC = ToyStall
 
 
 class ToyStallInjector(ModelInjector):
-    def hooks(self) -> list[tuple[str, float, float]]:
-        return [("sync", s, e) for s, e in self.windows]
+    def hooks(self) -> list[tuple[Hook, float, float]]:
+        return [(SYNC_START, s, e) for s, e in self.windows]
 
-    def apply(self, point: str, msg: Any, t: float) -> float:
-        msg.extra += self.fault.stall
+    def sync_start(self, msg: Any, t: float) -> float:
         msg.touch("toy_stall", t, self.fault.stall)
         self.model.slows_pool("toy_stall")
-        return t
+        return float(self.fault.stall)
 
 
 class ToyStallRule(LiveRule):

@@ -8,10 +8,11 @@ import random
 from repaychaos.scenarios.spec import FAULT_TYPES
 from repaychaos.core.records import Read
 from repaychaos.semantics import REJECT_RETRY, release_time
-from repaychaos.scenarios.faults.hooks import ModelInjector
+from repaychaos.scenarios.faults.hooks import GATE, SYNC_START, ModelInjector
 from repaychaos.semantics import arrival_times
-from repaychaos.sim.schedule import Schedule
+from repaychaos.sim.schedule import Schedule, Schedules
 from repaychaos.core.streams import stream
+from repaychaos.sim.stages import start_service
 from repaychaos.sim.users import reads_general, reads_simple, view_history
 
 
@@ -45,19 +46,50 @@ def test_profile_with_a_zero_rate_step_has_no_arrivals_there():
     assert abs(len(times) - 1000) <= 4 * math.sqrt(1000)
 
 
-def test_schedule_reports_active_injectors_gates_first():
-    """A schedule returns the injectors whose window holds t, gates (order 0) first."""
-    class Inj:
-        def __init__(self, order):
-            self.order = order
-    gate, mod = Inj(0), Inj(1)
-    sched = Schedule([(10.0, 20.0, mod), (15.0, math.inf, gate)])
+def test_schedule_reports_active_injectors_in_declared_order():
+    """A schedule returns the injectors whose window holds t, in the order they were declared."""
+    first, second = object(), object()
+    sched = Schedule([(10.0, 20.0, first), (15.0, math.inf, second)])
     assert sched.at(5.0) == ()
-    assert sched.at(12.0) == (mod,)
-    assert sched.at(16.0) == (gate, mod)
-    assert sched.at(25.0) == (gate,)
-    assert sched.at(11.0) == (mod,)  # going back in time works too
+    assert sched.at(12.0) == (first,)
+    assert sched.at(16.0) == (first, second)
+    assert sched.at(25.0) == (second,)
+    assert sched.at(11.0) == (first,)  # going back in time works too
     assert Schedule([]).empty
+
+
+def test_a_worker_starts_a_message_after_the_gates_with_the_starts_in_force_then():
+    """The sync gates hold a message until they let it through; only the ``sync_start``
+    hooks in force at that instant add their extra time, each called by name."""
+    class Pause:
+        def hooks(self):
+            return [(GATE["sync"], 10.0, 20.0)]
+
+        def gate(self, component, msg, t):
+            assert component == "sync"
+            return 20.0
+
+    class Slow:
+        def __init__(self, start, end, extra):
+            self.window, self.extra = (start, end), extra
+
+        def hooks(self):
+            return [(SYNC_START, *self.window)]
+
+        def sync_start(self, msg, t):
+            return self.extra
+
+    class Message:
+        extra = 0.0
+
+    h = Schedules([Slow(0.0, 15.0, 1.0), Pause(), Slow(15.0, 30.0, 2.0)])
+    assert h.gate_ledger is None and h.gate_sync is not None and h.sync_start is not None
+    msg = Message()
+    assert start_service(h, msg, 12.0) == 20.0
+    assert msg.extra == 2.0  # the start in force at 20, not the one at 12
+    msg = Message()
+    assert start_service(h, msg, 5.0) == 5.0
+    assert msg.extra == 1.0
 
 
 def test_reject_retry_is_the_first_retry_at_or_after_the_window_end():

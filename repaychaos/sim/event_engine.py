@@ -4,8 +4,8 @@ Where work contends (the sync worker pool) the model is event-driven: a finite F
 pool of workers, each completion a SimPy timeout whose callback pulls the next message.
 Where nothing contends (channel, credit, view write, reconcile, user reads) it is
 arithmetic on the message's own times, so a repayment costs about two events: its ack
-and its sync completion. Faults reach the stages only through the injectors'
-:class:`~repaychaos.sim.schedule.Schedule` s, which are skipped entirely where no fault applies.
+and its sync completion. Faults reach the stages only through the injectors' hook
+:class:`~repaychaos.sim.schedule.Schedules`, which are skipped entirely where no fault applies.
 
 Each repayment's reads are computed and handed to the collector as soon as its view
 history is known, so memory is bounded by the messages in flight, not the run length.
@@ -24,11 +24,11 @@ from simpy.events import Timeout
 from repaychaos.core.collector import MetricsCollector
 from repaychaos.core.records import Read
 from repaychaos.semantics import arrival_times, pay_again_at
-from repaychaos.sim.injectors import POINTS, REJECT_RETRY, build_injectors
+from repaychaos.sim.injectors import REJECT_RETRY, build_injectors
 from repaychaos.sim.message import N_UNIFORMS, U_HOLD, Msg
-from repaychaos.sim.schedule import Schedule
+from repaychaos.sim.schedule import Schedules
 from repaychaos.core.streams import streams
-from repaychaos.sim.stages import Observer, downstream, past, through
+from repaychaos.sim.stages import Observer, cross, downstream, past, start_service
 from repaychaos.sim.pay_again import second_msg, second_payment, stale_reads_before
 
 if TYPE_CHECKING:
@@ -45,8 +45,8 @@ _INF = math.inf
 class InjectorAPI:
     """All a fault injector may do to the model: no SimPy, no queue object, no pool counters.
 
-    Injectors act on messages passing a point (:meth:`Injector.apply`) and, for faults
-    with a moment of their own, through these few verbs.
+    Injectors act on messages passing their hooks (:class:`~repaychaos.scenarios.faults.hooks.ModelInjector`)
+    and, for faults with a moment of their own, through these few verbs.
     """
 
     __slots__ = ("_model", "horizon", "rng", "risk_hold_ratio", "next_sweep", "cache_ttl", "_claimed")
@@ -162,15 +162,11 @@ class Model:
 
         # faults
         self.injectors = build_injectors(scenario, InjectorAPI(self))
-        entries: dict[str, list[tuple[float, float, Any]]] = {p: [] for p in POINTS}
-        for inj in self.injectors:
-            for point, s, e in inj.hooks():
-                entries[point].append((s, e, inj))
-        scheds = {p: Schedule(entries[p]) for p in POINTS}
-        self._h = {p: (None if s.empty else s) for p, s in scheds.items()}
-        self._h_ledger = self._h["ledger"]
-        self._h_ls = self._h["ledger->sync"]
-        self._h_sync = self._h["sync"]
+        self._h = h = Schedules(self.injectors)
+        self._h_ledger = h.gate_ledger
+        self._h_ls = h.link_ledger_sync
+        #: a sync gate or start acts somewhere in the run
+        self._taking = h.gate_sync is not None or h.sync_start is not None
 
         # users who pay again (SEMANTICS 10a): each user's choice and second payment draw
         # from a stream of that user's own (repaychaos.sim.pay_again)
@@ -189,7 +185,6 @@ class Model:
         ev = Timeout(self.env, max(0.0, t - self.env.now), arg)
         ev.callbacks.append(lambda e: fn(e.value))
 
-    _through = staticmethod(through)
     _past = staticmethod(past)
 
     # ------------------------------------------------------------------ arrivals and acks
@@ -234,7 +229,7 @@ class Model:
 
     def _ack(self, msg: Msg) -> None:
         if self._h_ls is not None:
-            self._through(self._h_ls, "ledger->sync", msg, msg.ack)
+            cross(self._h_ls, "ledger->sync", msg, msg.ack)
             if msg.dropped:
                 self.finish(msg, None)
                 return
@@ -276,8 +271,8 @@ class Model:
         t = now
         if self.degraded is not None and now > msg.enq:
             msg.touch(self.degraded, msg.enq, now - msg.enq)
-        if self._h_sync is not None:
-            passed = self._through(self._h_sync, "sync", msg, t)
+        if self._taking:
+            passed = start_service(self._h, msg, t)
             if passed is None:
                 return  # deferred by a rejecting window; the worker stays free
             t = passed
@@ -356,7 +351,7 @@ class Model:
     def run(self) -> None:
         """Simulate until every repayment has been written, lost or parked for good."""
         for inj in self.injectors:
-            inj.start()
+            inj.placed()
         self.env.process(self._sampler())
         self._refill()
         if self._heap:

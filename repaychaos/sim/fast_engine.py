@@ -9,7 +9,7 @@ part, is a plain loop:
    event engine's per-repayment draws give (:mod:`repaychaos.sim.draws`), so both
    engines see the same arrivals, service times, users and decision uniforms.
 2. **Acks.** Arrival + channel latency; the few repayments that meet a ledger window go
-   through the ledger's fault point one by one. Repayments are then taken in ack order
+   through the ledger's gate one by one. Repayments are then taken in ack order
    (ties by arrival), as the event engine's calendar takes them.
 3. **The pool.** A loop over the repayments in ack order keeps the workers' free times
    in a heap (the Kiefer–Wolfowitz recursion: a repayment is taken at
@@ -49,14 +49,14 @@ import numpy as np
 
 from repaychaos.scenarios.faults import CAUSES, REGISTRY
 from repaychaos.core.records import Read, Repayment, Touch
-from repaychaos.scenarios.faults.hooks import U_CUT_LOSS, U_HOLD, U_LINK
+from repaychaos.scenarios.faults.hooks import GATE, HOOKS, LINK, SETTLE, SYNC_START, U_CUT_LOSS, U_HOLD, U_LINK, WRITE
 from repaychaos.sim.bulk_observe import observe_plain
 from repaychaos.sim.draws import BulkSampler, BulkStream, draw_rows
-from repaychaos.sim.injectors import POINTS, build_injectors
+from repaychaos.sim.injectors import build_injectors
 from repaychaos.sim.message import N_UNIFORMS, Msg
 from repaychaos.sim.pay_again import SecondPayment, second_msg, second_payment, stale_reads_before
-from repaychaos.sim.schedule import Schedule
-from repaychaos.sim.stages import Observer, downstream, past, through
+from repaychaos.sim.schedule import Schedules
+from repaychaos.sim.stages import Observer, cross, downstream, past, start_service
 from repaychaos.sim.users import reads_simple
 from repaychaos.core.streams import streams
 from repaychaos.semantics import arrival_times
@@ -217,13 +217,8 @@ class FastModel:
         self._deg_at = -_INF
         self._now = 0.0
         self.injectors = build_injectors(scenario, _FastAPI(self))
-        entries: dict[str, list[tuple[float, float, Any]]] = {p: [] for p in POINTS}
-        for inj in self.injectors:
-            for point, s, e in inj.hooks():
-                entries[point].append((s, e, inj))
-        self._windows = {p: [(s, e) for s, e, _ in entries[p] if e > s] for p in POINTS}
-        scheds = {p: Schedule(entries[p]) for p in POINTS}
-        self._h = {p: (None if s.empty else s) for p, s in scheds.items()}
+        self._h = h = Schedules(self.injectors)
+        self._windows = {hook: h.windows(hook) for hook in HOOKS}
         # the cutover switches that lose queued messages, and the sync windows whose end a
         # waiting message sees (semantics 3, 3a, 8)
         self._switches = sorted((inj.fault.at, inj.fault.inflight_loss_ratio) for inj in self.injectors
@@ -232,11 +227,12 @@ class FastModel:
         self._sync_ends = sorted({(e, s) for inj in self.injectors
                                   if inj.fault.type == "maintenance" and inj.fault.component == "sync"
                                   for s, e in inj.windows if e != _INF})
-        edges = {x for s, e in self._windows["sync"] for x in (s, e) if x != _INF}
+        edges = {x for hook in (GATE["sync"], SYNC_START) for s, e in self._windows[hook]
+                 for x in (s, e) if x != _INF}
         edges |= {e for e, _ in self._sync_ends} | {s for s, _ in self._switches}
         self._edges = sorted(edges) + [_INF]
         self._fired: set[float] = set()
-        final_injs = [inj for _, _, inj in entries["final"]]
+        final_injs = [inj for _, _, inj in h.entries[SETTLE]]
         self._final_only_before = (max(inj.fault.at for inj in final_injs)
                                    if final_injs and all(inj.fault.type == "cutover" for inj in final_injs)
                                    else _INF)
@@ -244,7 +240,7 @@ class FastModel:
         # a link whose every window belongs to one bug: the share of messages it acts on
         self._link_share: dict[str, float] = {}
         for link in U_LINK:
-            injs = {id(inj): inj for _, _, inj in entries[link]}
+            injs = {id(inj): inj for _, _, inj in h.entries[LINK[link]]}
             if len(injs) == 1:
                 (inj,) = injs.values()
                 if inj.fault.type == "interface_bug":
@@ -312,9 +308,9 @@ class FastModel:
         ack = arr + lat
         held = us[:, U_HOLD] < self._hold
         objs: dict[int, Msg] = {}
-        ledger = self._h["ledger"]
+        ledger = self._h.gate_ledger
         if ledger is not None:
-            for i in np.flatnonzero(_active(self._windows["ledger"], ack)).tolist():
+            for i in np.flatnonzero(_active(self._windows[GATE["ledger"]], ack)).tolist():
                 msg = self._msg(int(ids[i]), svc[i], csvc[i], first[i], us[i], held[i])
                 t = past(ledger, "ledger", msg, float(ack[i]))
                 ack[i] = t
@@ -378,7 +374,7 @@ class FastModel:
         """The given second payments the ledger commits, as ``(ack, id, msg)`` in ack order."""
         out = []
         self._committed: list[tuple[float, int]] = []
-        ledger = self._h["ledger"]
+        ledger = self._h.gate_ledger
         for first_id, (first_ack, draws) in sorted((self._given or {}).items()):
             msg = second_msg(first_id, draws, self._hold)
             t = draws.arrival + draws.latency
@@ -396,7 +392,7 @@ class FastModel:
         seconds = self._second_arrivals() if self._pay is not None else []
         si = 0
         for inj in self.injectors:
-            inj.start()
+            inj.placed()
         keys = ("id", "ack", "svc", "csvc", "first", "us", "held")
         pending: dict[str, Any] | None = None
         chunks = self._arrival_chunks()
@@ -477,11 +473,11 @@ class FastModel:
 
         # the outbox publishes at the ack: link ledger->sync
         dropped: set[int] = set()
-        ls = self._h["ledger->sync"]
+        ls = self._h.link_ledger_sync
         if ls is not None:
-            for j in np.flatnonzero(_active(self._windows["ledger->sync"], b["ack"])).tolist():
+            for j in np.flatnonzero(_active(self._windows[LINK["ledger->sync"]], b["ack"])).tolist():
                 msg = obj(j)
-                through(ls, "ledger->sync", msg, acks[j])
+                cross(ls, "ledger->sync", msg, acks[j])
                 if msg.dropped:
                     dropped.add(j)
 
@@ -496,16 +492,17 @@ class FastModel:
             slow[list(objs)] = True
         h = self._h
         us = b["us"]
-        for p, at in (("sync->credit", done_a), ("credit", done_a), ("credit->view", write), ("view", write),
-                      ("write", write)):
-            if h[p] is not None:
-                hit = _active(self._windows[p], at)
-                judged = self._link_share.get(p)
-                if judged is not None:  # a link's one bug only acts on the messages its uniform picks
-                    hit &= us[:, U_LINK[p]] < judged
+        for hook, at in ((LINK["sync->credit"], done_a), (GATE["credit"], done_a), (LINK["credit->view"], write),
+                         (GATE["view"], write), (WRITE, write)):
+            if h.get(hook) is not None:
+                hit = _active(self._windows[hook], at)
+                link = hook.where if hook.method == "link" else None
+                if link is not None and link in self._link_share:
+                    # a link's one bug only acts on the messages its uniform picks
+                    hit &= us[:, U_LINK[link]] < self._link_share[link]
                 slow |= hit
-        if h["final"] is not None:
-            slow |= _active(self._windows["final"], write) & (b["ack"] < self._final_only_before)
+        if h.settle is not None:
+            slow |= _active(self._windows[SETTLE], write) & (b["ack"] < self._final_only_before)
         finite = np.isfinite(done_a)
         seqs = np.arange(seq0, seq0 + m, dtype=np.int64)
         cause = np.zeros(m, dtype=np.int64)
@@ -586,7 +583,8 @@ class FastModel:
         ei = self._ei
         next_edge = self._next_edge
         seg_active = self._seg_active
-        h_sync = self._h["sync"]
+        h = self._h
+        syncs = [sched for sched in (h.gate_sync, h.sync_start) if sched is not None]  # a worker's take
         seq0 = self._seq - m
         specials = sorted(set(dropped) | set(objs)) + [m]
         si = 0
@@ -621,7 +619,7 @@ class FastModel:
                 while edges[ei] < enq:
                     ei += 1
                 next_edge = edges[ei]
-                seg_active = bool(h_sync.at(enq)) if h_sync is not None else False
+                seg_active = any([bool(sched.at(enq)) for sched in syncs])
             if heap is None:
                 take = enq
             else:
@@ -695,8 +693,8 @@ class FastModel:
                 msg.touch(self._deg, enq, take - enq)
             self._now = take
             t = take
-            if h_sync is not None:
-                passed = through(h_sync, "sync", msg, t)
+            if syncs:
+                passed = start_service(h, msg, t)
                 assert passed is not None  # deferral is refused by unsupported()
                 t = passed
             d = t + msg.svc + msg.extra

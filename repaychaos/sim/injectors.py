@@ -2,10 +2,11 @@
 
 Each fault type's module (:mod:`repaychaos.scenarios.faults`) holds its model behaviour
 as a :class:`~repaychaos.scenarios.faults.hooks.ModelInjector` subclass (``MODEL``); this
-module only builds one per fault of a scenario. An injector says at which pipeline
-points (:data:`POINTS`) and in which windows it is in force; the stage at that point
-calls its ``apply`` for a message passing while the window is open. It reaches the model
-only through :class:`~repaychaos.sim.event_engine.InjectorAPI`. See docs/explanation/semantics.md.
+module only builds one per fault of a scenario. An injector says at which hooks
+(:data:`~repaychaos.scenarios.faults.hooks.HOOKS`) and in which windows it is in force;
+the stage at a hook calls the injector's method of that name for a message passing while
+the window is open (:mod:`repaychaos.sim.stages`). It reaches the model only through its
+:class:`~repaychaos.scenarios.faults.hooks.ModelAPI`. See docs/explanation/semantics.md.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from repaychaos.scenarios.faults import REGISTRY
-from repaychaos.scenarios.faults.hooks import POINTS, ModelInjector
+from repaychaos.scenarios.faults.hooks import ModelInjector
 from repaychaos.semantics import REJECT_RETRY
 
 if TYPE_CHECKING:  # pragma: no cover
     from repaychaos.scenarios import Scenario
     from repaychaos.scenarios.faults.hooks import ModelAPI
 
-__all__ = ["REJECT_RETRY", "build_injectors", "POINTS"]
+__all__ = ["REJECT_RETRY", "build_injectors"]
 
 
 def build_injectors(scenario: Scenario, model: ModelAPI) -> list[ModelInjector]:

@@ -1,4 +1,4 @@
-"""What both engines do to one message at the fault points, and how a finished one is observed.
+"""What both engines do to one message at the fault hooks, and how a finished one is observed.
 
 The event engine (:mod:`repaychaos.sim.event_engine`) runs every message through these;
 the fast engine (:mod:`repaychaos.sim.fast_engine`) only the messages a fault window or a
@@ -9,7 +9,7 @@ cache touches, and computes the rest in bulk to the same result
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable
 
 from repaychaos.core.records import Repayment, Touch
 from repaychaos.sim.users import reads_general, reads_simple, view_history
@@ -17,18 +17,18 @@ from repaychaos.sim.users import reads_general, reads_simple, view_history
 if TYPE_CHECKING:
     from repaychaos.core.collector import MetricsCollector
     from repaychaos.sim.message import Msg
-    from repaychaos.sim.schedule import Schedule
+    from repaychaos.sim.schedule import Schedule, Schedules
 
-__all__ = ["through", "past", "downstream", "Observer"]
+__all__ = ["gate", "past", "cross", "start_service", "downstream", "Observer"]
 
 _INF = math.inf
 
 
-def through(sched: Schedule, point: str, msg: Any, t: float) -> float | None:
-    """Pass every injector in force at ``point``; re-judge after each delay (None: deferred)."""
+def gate(sched: Schedule, component: str, msg: Any, t: float) -> float | None:
+    """Pass every gate in force at ``component``; re-judge after each delay (None: deferred)."""
     while True:
         for inj in sched.at(t):
-            t2 = inj.apply(point, msg, t)
+            t2 = inj.gate(component, msg, t)
             if t2 is None:
                 return None
             if t2 != t:
@@ -40,35 +40,58 @@ def through(sched: Schedule, point: str, msg: Any, t: float) -> float | None:
             return t
 
 
-def past(sched: Schedule, point: str, msg: Any, t: float) -> float:
-    """:func:`through` at a point where nothing defers a message (only ``sync`` does)."""
-    passed = through(sched, point, msg, t)
+def past(sched: Schedule, component: str, msg: Any, t: float) -> float:
+    """:func:`gate` at a component where nothing defers a message (only ``sync`` does)."""
+    passed = gate(sched, component, msg, t)
     if passed is None:
-        raise RuntimeError(f"a fault deferred a message at {point}, where only sync may")
+        raise RuntimeError(f"a fault deferred a message at {component}, where only sync may")
     return passed
 
 
-def downstream(h: Mapping[str, Schedule | None], msg: Msg, t: float) -> float | None:
+def cross(sched: Schedule, link: str, msg: Any, t: float) -> None:
+    """``msg`` crosses ``link`` at ``t``: every injector in force there judges it."""
+    for inj in sched.at(t):
+        inj.link(link, msg, t)
+
+
+def start_service(h: Schedules, msg: Msg, t: float) -> float | None:
+    """A worker takes ``msg`` at ``t``: the sync gates, then every ``sync_start`` in force at
+    the instant they let it through, each adding its extra service time. The instant its
+    service starts (None: deferred)."""
+    if h.gate_sync is not None:
+        passed = gate(h.gate_sync, "sync", msg, t)
+        if passed is None:
+            return None
+        t = passed
+    if h.sync_start is not None and t != _INF:
+        for inj in h.sync_start.at(t):
+            msg.extra += inj.sync_start(msg, t)
+    return t
+
+
+def downstream(h: Schedules, msg: Msg, t: float) -> float | None:
     """From sync completion at ``t`` to the view write: its instant, or None (dropped, lost, never)."""
-    if h["sync->credit"] is not None:
-        through(h["sync->credit"], "sync->credit", msg, t)
+    if h.link_sync_credit is not None:
+        cross(h.link_sync_credit, "sync->credit", msg, t)
         if msg.dropped:
             return None
-    if h["credit"] is not None:
-        t = past(h["credit"], "credit", msg, t)
+    if h.gate_credit is not None:
+        t = past(h.gate_credit, "credit", msg, t)
     t += msg.csvc
-    if h["credit->view"] is not None and t != _INF:
-        through(h["credit->view"], "credit->view", msg, t)
+    if h.link_credit_view is not None and t != _INF:
+        cross(h.link_credit_view, "credit->view", msg, t)
         if msg.dropped:
             return None
-    if h["view"] is not None and t != _INF:
-        t = past(h["view"], "view", msg, t)
+    if h.gate_view is not None and t != _INF:
+        t = past(h.gate_view, "view", msg, t)
     if t == _INF:
         return None
-    if h["write"] is not None:
-        through(h["write"], "write", msg, t)
-    if h["final"] is not None:
-        through(h["final"], "final", msg, t)
+    if h.write is not None:
+        for inj in h.write.at(t):
+            inj.write(msg, t)
+    if h.settle is not None:
+        for inj in h.settle.at(t):
+            inj.settle(msg, t)
     return None if msg.lost else t
 
 

@@ -13,7 +13,8 @@ import math
 from typing import Any, Literal
 
 from repaychaos.scenarios.faults.base import FaultBase, Ratio
-from repaychaos.scenarios.faults.hooks import U_CUT_LOSS, U_UNMAPPED, LiveAPI, LiveFault, LiveMessage, LiveRule, ModelInjector
+from repaychaos.scenarios.faults.hooks import (SETTLE, U_CUT_LOSS, U_UNMAPPED, WRITE, Hook, LiveAPI, LiveFault,
+                                               LiveMessage, LiveRule, ModelInjector)
 from repaychaos.semantics import written_state
 
 __all__ = ["Cutover", "SPEC", "LABEL", "COLOUR", "ORDER", "MODEL", "LIVE", "EXAMPLE", "EXAMPLE_DESCRIPTION", "MEANINGS", "written_state"]
@@ -58,26 +59,26 @@ class CutoverInjector(ModelInjector):
 
     fault: Cutover
 
-    def hooks(self) -> list[tuple[str, float, float]]:
-        out = []
+    def hooks(self) -> list[tuple[Hook, float, float]]:
+        out: list[tuple[Hook, float, float]] = []
         for s, e in self.windows:
-            out.append(("write", s, e))
-            out.append(("final", s, _INF))
+            out.append((WRITE, s, e))
+            out.append((SETTLE, s, _INF))
         return out
 
-    def apply(self, point: str, msg: Any, t: float) -> float:
-        if point == "write":
-            if msg.u[U_UNMAPPED] < self.fault.unmapped_ratio:
-                msg.bad = True
-                msg.touch_until_repair("cutover", t)
-        else:  # final: was it in flight at the switch?
-            at = self.fault.at
-            if msg.ack < at and not msg.lost and msg.u[U_CUT_LOSS] < self.fault.inflight_loss_ratio:
-                msg.lost = True
-                msg.touch_until_repair("cutover", at)
-        return t
+    def write(self, msg: Any, t: float) -> None:
+        if msg.u[U_UNMAPPED] < self.fault.unmapped_ratio:
+            msg.bad = True
+            msg.touch_until_repair("cutover", t)
 
-    def start(self) -> None:
+    def settle(self, msg: Any, t: float) -> None:
+        # Written after the switch: was it in flight there?
+        at = self.fault.at
+        if msg.ack < at and not msg.lost and msg.u[U_CUT_LOSS] < self.fault.inflight_loss_ratio:
+            msg.lost = True
+            msg.touch_until_repair("cutover", at)
+
+    def placed(self) -> None:
         for s, _ in self.windows:
             self.model.at(s, self._switch, s)
 

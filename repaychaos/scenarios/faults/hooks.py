@@ -4,8 +4,11 @@ A fault module (one per type, in this package) holds its spec, label and colour,
 its behaviour in both engines:
 
 - ``MODEL``: a :class:`ModelInjector` subclass — how the SimPy model applies the fault to
-  a repayment passing a pipeline point (:data:`POINTS`), and any moment of its own;
+  a repayment at the places it declares (:data:`HOOKS`), and any moment of its own;
 - ``LIVE``: a :class:`LiveRule` — how the live reference service applies it.
+
+Both speak the same words: a component's ``gate``, a ``link`` crossed, a worker's
+``sync_start``, the view ``write``, and the instants a fault was ``placed`` to act at.
 
 Both talk to their engine only through the verbs here (:class:`ModelAPI`,
 :class:`LiveAPI`) and the message protocols, never its queue or tasks, so neither
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar, Iterable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar, Iterable, NamedTuple, Protocol, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     import random
@@ -26,16 +29,41 @@ if TYPE_CHECKING:  # pragma: no cover
     from repaychaos.core.records import Read
     from repaychaos.scenarios.faults.base import FaultBase
 
-__all__ = ["POINTS", "U_HOLD", "U_LINK", "U_CUT_LOSS", "U_UNMAPPED", "N_UNIFORMS",
+__all__ = ["COMPONENTS", "LINKS", "Hook", "HOOKS", "GATE", "LINK", "SYNC_START", "WRITE", "SETTLE",
+           "U_HOLD", "U_LINK", "U_CUT_LOSS", "U_UNMAPPED", "N_UNIFORMS",
            "ModelMessage", "ModelAPI", "ModelInjector", "LiveMessage", "LiveFault", "LiveAPI", "LiveRule",
            "Gate"]
 
-#: Pipeline points, in path order: ``ledger`` (commit attempt), ``ledger->sync`` (at the ack),
-#: ``sync`` (a worker starts the message), ``sync->credit`` (sync done), ``credit`` (arrival
-#: at credit), ``credit->view`` (credit done), ``view`` (the write), ``write`` (the instant
-#: the view is written), ``final`` (the same instant, for in-flight checks).
-POINTS: tuple[str, ...] = ("ledger", "ledger->sync", "sync", "sync->credit", "credit", "credit->view",
-                           "view", "write", "final")
+#: The components work waits at when a fault holds them, in path order.
+COMPONENTS: tuple[str, ...] = ("ledger", "sync", "credit", "view")
+#: The links between components, in path order.
+LINKS: tuple[str, ...] = ("ledger->sync", "sync->credit", "credit->view")
+
+
+class Hook(NamedTuple):
+    """A place on a repayment's path where a model injector acts: the
+    :class:`ModelInjector` method the engines call there, and the component or link they
+    pass it (None: the method takes neither)."""
+
+    method: str
+    where: str | None = None
+
+
+#: ``gate(component, msg, t)``: work reaching a component (:data:`COMPONENTS`).
+GATE: dict[str, Hook] = {c: Hook("gate", c) for c in COMPONENTS}
+#: ``link(link, msg, t)``: a message crossing a link (:data:`LINKS`).
+LINK: dict[str, Hook] = {link: Hook("link", link) for link in LINKS}
+#: ``sync_start(msg, t)``: a worker starting a message, once no gate holds it.
+SYNC_START = Hook("sync_start")
+#: ``write(msg, t)``: the view write.
+WRITE = Hook("write")
+#: ``settle(msg, t)``: the instant of the view write, after every ``write``.
+SETTLE = Hook("settle")
+#: Every hook, in path order: the ledger commits (the ack), the outbox publishes, a sync
+#: worker takes the message (its gate, then its start), sync hands it to credit, credit
+#: takes it, credit hands it to the view, the view writes it, and the write settles.
+HOOKS: tuple[Hook, ...] = (GATE["ledger"], LINK["ledger->sync"], GATE["sync"], SYNC_START, LINK["sync->credit"],
+                           GATE["credit"], LINK["credit->view"], GATE["view"], WRITE, SETTLE)
 
 #: Positions of a repayment's decision uniforms in the model (drawn at arrival, in this
 #: order, whatever the faults: common random numbers across scenarios).
@@ -113,14 +141,12 @@ class ModelAPI(Protocol):
 class ModelInjector:
     """One scenario fault in the model: its windows and what it does to a passing message.
 
-    The stage at a point calls :meth:`apply` for a message passing while a window is open;
-    the injector may delay it (return a later time), defer it (return ``None`` after
-    re-submitting it itself), or mark it dropped, corrupted or lost, recording a touch.
-    Injectors that act at an instant of their own schedule it in :meth:`start`.
+    :meth:`hooks` declares where and when it acts; the engines call the named method of
+    each hook for a message passing there while the window is open, and no other (the
+    defaults do nothing). A hook method touches the message for the time or the damage it
+    adds, and marks it dropped, corrupted (``bad``), lost or kept as the fault decides.
+    Instants of its own the injector schedules in :meth:`placed`.
     """
-
-    #: Gates (work waits) run before modifiers so a modifier is judged at the real start.
-    order: ClassVar[int] = 1
 
     def __init__(self, fault: FaultBase, label: str, model: ModelAPI):
         self.fault: Any = fault
@@ -129,24 +155,45 @@ class ModelInjector:
         self.windows = fault.windows(model.horizon)
         self._starts = [s for s, _ in self.windows]
 
-    def hooks(self) -> list[tuple[str, float, float]]:
-        """``(point, start, end)`` for every window in which this injector acts."""
+    def hooks(self) -> list[tuple[Hook, float, float]]:
+        """``(hook, start, end)`` for every window in which this injector acts at ``hook``
+        (one of :data:`HOOKS`)."""
         raise NotImplementedError
 
-    def apply(self, point: str, msg: Any, t: float) -> float | None:
-        """Act on ``msg`` passing ``point`` at ``t``; the time it may proceed (None: deferred)."""
-        raise NotImplementedError
+    def gate(self, component: str, msg: Any, t: float) -> float | None:
+        """``msg`` reaches ``component`` at ``t`` inside a window: the instant it goes
+        through, or None when it was deferred (only at ``sync``: re-submitted with
+        :meth:`ModelAPI.defer`, its worker free). A later instant is judged again by every
+        gate in force then; the ledger's gate delays the commit, hence the ack."""
+        return t
 
-    def start(self) -> None:
+    def sync_start(self, msg: Any, t: float) -> float:
+        """A worker starts ``msg`` at ``t`` inside a window, no gate holding it: extra
+        service time."""
+        return 0.0
+
+    def link(self, link: str, msg: Any, t: float) -> None:
+        """``msg`` crosses ``link`` at ``t`` inside a window: it may be dropped there
+        (``dropped``) or carry the wrong state on (``bad`` flipped)."""
+
+    def write(self, msg: Any, t: float) -> None:
+        """The view write of ``msg`` at ``t`` inside a window: it may show the wrong state
+        (``bad``) or be kept unusable until a sweep (``kept_until``)."""
+
+    def settle(self, msg: Any, t: float) -> None:
+        """``msg``'s view write is due at ``t`` (inside a window), after every :meth:`write`:
+        a fault that took it in flight before ``t`` marks it ``lost`` (it is never written)."""
+
+    def placed(self) -> None:
         """Schedule any instants of its own (called once before the run)."""
 
     @classmethod
     def fast_engine_refuses(cls, faults: Sequence[Any]) -> str | None:
         """Why the fast engine cannot compute ``faults`` (a scenario's faults of this type)
         exactly; None when it can. The fast engine computes a type of its own accord only if
-        it acts through :meth:`apply` at the points after sync (``sync->credit`` to ``final``),
+        it acts at the hooks after sync (``link("sync->credit")`` to :meth:`settle`),
         decides with the repayment's pre-drawn uniforms and schedules nothing in
-        :meth:`start` (observing a population of its own there, as ``phantom_record`` does,
+        :meth:`placed` (observing a population of its own there, as ``phantom_record`` does,
         schedules nothing); such a type overrides this. By default: it cannot."""
         return f"fault type {faults[0].type!r}" if faults else None
 

@@ -12,7 +12,8 @@ from typing import Any, Literal
 from pydantic import model_validator
 
 from repaychaos.scenarios.faults.base import FaultBase, Ratio
-from repaychaos.scenarios.faults.hooks import U_LINK, LiveAPI, LiveFault, LiveMessage, LiveRule, ModelAPI, ModelInjector
+from repaychaos.scenarios.faults.hooks import (LINK, U_LINK, Hook, LiveAPI, LiveFault, LiveMessage, LiveRule, ModelAPI,
+                                               ModelInjector)
 from repaychaos.semantics import CORRUPT, DROP, flip, judge_bug
 
 __all__ = ["InterfaceBug", "SPEC", "LABEL", "COLOUR", "ORDER", "MODEL", "LIVE", "EXAMPLE", "EXAMPLE_DESCRIPTION", "MEANINGS", "judge_bug", "flip"]
@@ -73,12 +74,12 @@ class InterfaceBugInjector(ModelInjector):
         self._own_draw = not model.claim_link_draw(fault.link)
         self._draw = model.rng.random
 
-    def hooks(self) -> list[tuple[str, float, float]]:
-        return [(self.fault.link, s, e) for s, e in self.windows]
+    def hooks(self) -> list[tuple[Hook, float, float]]:
+        return [(LINK[self.fault.link], s, e) for s, e in self.windows]
 
-    def apply(self, point: str, msg: Any, t: float) -> float:
+    def link(self, link: str, msg: Any, t: float) -> None:
         if msg.dropped:
-            return t
+            return
         u = self._draw() if self._own_draw else msg.u[self._slot]
         outcome = judge_bug(u, self._drop, self._corrupt)
         if outcome is DROP:
@@ -87,7 +88,6 @@ class InterfaceBugInjector(ModelInjector):
         elif outcome is CORRUPT:
             msg.bad = flip(msg.bad)
             msg.touch_until_repair("interface_bug", t)
-        return t
 
 
 class InterfaceBugRule(LiveRule):

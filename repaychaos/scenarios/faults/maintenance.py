@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 
 from repaychaos.scenarios.distributions import Duration
 from repaychaos.scenarios.faults.base import MAX_FAULT_TIME, FaultBase, Window
-from repaychaos.scenarios.faults.hooks import Gate, LiveAPI, LiveFault, LiveMessage, LiveRule, ModelInjector
+from repaychaos.scenarios.faults.hooks import GATE, Gate, Hook, LiveAPI, LiveFault, LiveMessage, LiveRule, ModelInjector
 from repaychaos.semantics import release_time
 
 __all__ = ["Maintenance", "SPEC", "LABEL", "COLOUR", "ORDER", "MODEL", "LIVE", "EXAMPLE", "EXAMPLE_DESCRIPTION", "MEANINGS", "MIN_EVERY", "release_time"]
@@ -101,16 +101,15 @@ class MaintenanceInjector(ModelInjector):
     """The model: work at the component waits for :func:`release_time` (a rejected sync
     message is deferred and its worker freed)."""
 
-    order = 0
     fault: Maintenance
 
-    def hooks(self) -> list[tuple[str, float, float]]:
-        return [(self.fault.component, s, e) for s, e in self.windows]
+    def hooks(self) -> list[tuple[Hook, float, float]]:
+        return [(GATE[self.fault.component], s, e) for s, e in self.windows]
 
-    def apply(self, point: str, msg: Any, t: float) -> float | None:
+    def gate(self, component: str, msg: Any, t: float) -> float | None:
         start, end = self.window_at(t)
         through = release_time(t, end, self.fault.mode)
-        if point == "sync":
+        if component == "sync":
             since = max(msg.enq, start)
             msg.touch("maintenance", since, through - since)
             if self.fault.mode == "reject":
@@ -118,10 +117,10 @@ class MaintenanceInjector(ModelInjector):
                 return None
             return through
         # ledger: the commit (= the ack) waits; credit, view: the stage waits.
-        msg.touch("maintenance", through if point == "ledger" else t, through - t)
+        msg.touch("maintenance", through if component == "ledger" else t, through - t)
         return through
 
-    def start(self) -> None:
+    def placed(self) -> None:
         if self.fault.component != "sync":
             return
         # Messages still queued at a window's end waited in it (docs/explanation/semantics.md, rule 3).

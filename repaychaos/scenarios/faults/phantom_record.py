@@ -28,7 +28,7 @@ from pydantic import BeforeValidator, Field, field_validator
 from repaychaos.core.records import Read
 from repaychaos.scenarios.distributions import Duration
 from repaychaos.scenarios.faults.base import MAX_DELAY, FaultBase
-from repaychaos.scenarios.faults.hooks import LiveAPI, LiveFault, LiveRule, ModelAPI, ModelInjector
+from repaychaos.scenarios.faults.hooks import Hook, LiveAPI, LiveFault, LiveRule, ModelAPI, ModelInjector
 from repaychaos.scenarios.units import parse_rate
 from repaychaos.semantics import holder_reads, phantom_writes
 
@@ -98,13 +98,10 @@ class PhantomRecordInjector(ModelInjector):
 
     fault: PhantomRecord
 
-    def hooks(self) -> list[tuple[str, float, float]]:
+    def hooks(self) -> list[tuple[Hook, float, float]]:
         return []
 
-    def apply(self, point: str, msg: Any, t: float) -> float:  # pragma: no cover - hooks() is empty
-        return t
-
-    def start(self) -> None:
+    def placed(self) -> None:
         model: ModelAPI = self.model
         looks = self.fault.holder_looks
         for start, end in self.windows:

@@ -15,7 +15,8 @@ import math
 from typing import Any, Literal, Sequence
 
 from repaychaos.scenarios.faults.base import FaultBase, Ratio
-from repaychaos.scenarios.faults.hooks import U_HOLD, LiveFault, LiveMessage, LiveRule, LiveAPI, ModelAPI, ModelInjector
+from repaychaos.scenarios.faults.hooks import (U_HOLD, WRITE, Hook, LiveAPI, LiveFault, LiveMessage, LiveRule, ModelAPI,
+                                               ModelInjector)
 
 __all__ = ["RuleLag", "SPEC", "LABEL", "COLOUR", "ORDER", "MODEL", "LIVE", "EXAMPLE", "EXAMPLE_DESCRIPTION", "MEANINGS",
            "caught"]
@@ -78,12 +79,12 @@ class RuleLagInjector(ModelInjector):
         self._draw = model.rng.random
         self._risk = model.risk_hold_ratio
 
-    def hooks(self) -> list[tuple[str, float, float]]:
-        return [("write", s, e) for s, e in self.windows]
+    def hooks(self) -> list[tuple[Hook, float, float]]:
+        return [(WRITE, s, e) for s, e in self.windows]
 
-    def apply(self, point: str, msg: Any, t: float) -> float:
+    def write(self, msg: Any, t: float) -> None:
         if msg.held:
-            return t
+            return
         if self._own_draw:
             hit = self._draw() < self.fault.hold_ratio
         else:
@@ -92,7 +93,6 @@ class RuleLagInjector(ModelInjector):
             _start, end = self.window_at(t)
             msg.kept_until = end if msg.kept_until is None else max(msg.kept_until, end)
             msg.touch_until_repair("rule_lag", t)
-        return t
 
     @classmethod
     def fast_engine_refuses(cls, faults: Sequence[Any]) -> str | None:

@@ -13,7 +13,8 @@ from repaychaos.scenarios.distributions import Distribution
 from pydantic import field_validator
 
 from repaychaos.scenarios.faults.base import FaultBase, bounded_delay
-from repaychaos.scenarios.faults.hooks import LiveAPI, LiveFault, LiveMessage, LiveRule, ModelAPI, ModelInjector
+from repaychaos.scenarios.faults.hooks import (SYNC_START, Hook, LiveAPI, LiveFault, LiveMessage, LiveRule, ModelAPI,
+                                               ModelInjector)
 
 __all__ = ["SyncDelay", "SPEC", "LABEL", "COLOUR", "ORDER", "MODEL", "LIVE", "EXAMPLE", "EXAMPLE_DESCRIPTION", "MEANINGS"]
 
@@ -61,16 +62,15 @@ class SyncDelayInjector(ModelInjector):
         super().__init__(fault, label, model)
         self._extra = fault.extra.sampler(model.rng)
 
-    def hooks(self) -> list[tuple[str, float, float]]:
-        return [("sync", s, e) for s, e in self.windows]
+    def hooks(self) -> list[tuple[Hook, float, float]]:
+        return [(SYNC_START, s, e) for s, e in self.windows]
 
-    def apply(self, point: str, msg: Any, t: float) -> float:
-        extra = self._extra()
-        msg.extra += extra
+    def sync_start(self, msg: Any, t: float) -> float:
+        extra: float = self._extra()
         msg.touch("sync_delay", t, extra)
         if extra:
             self.model.slows_pool("sync_delay")
-        return t
+        return extra
 
 
 class SyncDelayRule(LiveRule):
