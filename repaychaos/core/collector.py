@@ -351,16 +351,7 @@ class MetricsCollector:
         st = self.state
         if not (st.warmup <= t_ack < st.duration):
             return
-        gb_all = int((t_ack - st.warmup) * self._batch_scale)
-        groups = [(st.all, gb_all if gb_all < BATCHES else BATCHES - 1)]
-        if self._windows:
-            for name, ws in self._windows.items():
-                for start, end in ws:
-                    if start <= t_ack < end:
-                        groups.append((st.phases[name], self._batching[name].index(t_ack)))
-                        break
-            if self._all_over is not None and t_ack >= self._all_over:
-                groups.append((st.phases[PHASE_AFTER], self._batching[PHASE_AFTER].index(t_ack)))
+        groups = self._groups(t_ack)
         b = self._bin(t_ack)
         st.s_acks[b] += 1
 

@@ -442,14 +442,27 @@ class Repayer(FastHttpUser):
         self._repay({**values, "key": key, "account": values["account"] + "-again", "id": "", "read_at": ""},
                     second)
 
-    def _look(self, values: dict[str, Any], instant: float) -> list[Any] | None:
+    def _may_look(self, rec: dict[str, Any], instant: float) -> bool:
+        """Whether a look meant for ``instant`` (wall) is taken: not past the run's deadline (the
+        record is then left open, recorded as incomplete when the test stops) and within the
+        request cap (else ``rec`` gives up)."""
+        if instant > self.deadline:
+            return False
+        if not self._take_request():
+            rec["gave_up"] = "request cap"
+            return False
+        return True
+
+    def _look(self, values: dict[str, Any], rec: dict[str, Any], instant: float) -> list[Any] | None:
         """One status read meant for ``instant`` (wall) of ``values["account"]``:
-        ``[t, usable, as_of or None, held, instant]`` (epochs), or None for an error answer."""
+        ``[t, usable, as_of or None, held, instant]`` (epochs), or None for an error answer
+        (counted in ``rec["read_errors"]``)."""
         spec = self.api.status
         values["read_at"] = repr(round(instant, 6))
         self._wait(instant, "read")
         code, data, _headers, sent, got = self._request(spec, values, spec.path)
         if code != 200 or data is None:
+            rec["read_errors"] = rec.get("read_errors", 0) + 1
             return None
         usable = resolve_pointer(data, spec.usable.pointer) == spec.usable.equals
         held = (not usable and spec.hold is not None
@@ -492,14 +505,10 @@ class Repayer(FastHttpUser):
         try:
             for delay in looks:
                 instant = self.clock.wall(written + delay)
-                if instant > self.deadline:
-                    return  # left open: recorded as incomplete when the test stops
-                if not self._take_request():
-                    rec["gave_up"] = "request cap"
+                if not self._may_look(rec, instant):
                     return
-                read = self._look(values, instant)
+                read = self._look(values, rec, instant)
                 if read is None:
-                    rec["read_errors"] = rec.get("read_errors", 0) + 1
                     continue
                 rec["reads"].append(read)
                 if read[1]:
@@ -518,14 +527,10 @@ class Repayer(FastHttpUser):
         for index in range(check.max_checks):
             at = first + index * check.every
             instant = self.clock.wall(at)
-            if instant > self.deadline:
-                return  # left open: recorded as incomplete when the test stops
-            if not self._take_request():
-                rec["gave_up"] = "request cap"
+            if not self._may_look(rec, instant):
                 return
-            read = self._look(values, instant)
+            read = self._look(values, rec, instant)
             if read is None:
-                rec["read_errors"] = rec.get("read_errors", 0) + 1
                 continue
             t, usable, _as_of, held, _instant = read
             rec["reads"].append(read)
