@@ -325,12 +325,25 @@ def load(scenario: str, time_scale: float | None, wall: str | None, out: str | N
     from repaychaos.load.runner import run_load
 
     out_dir = _out_dir(out, sc.name, "load")
+    default_scale = time_scale is None and wall is None and host is None
     result = run_load(sc, time_scale=time_scale, allow_remote=allow_remote, host=host,
                       locust_workers=locust_workers, progress=progress, max_wall=max_wall, keep_dir=keep_dir,
                       fail_on_inconclusive=inconclusive == "fail", read_log=out_dir / "reads.jsonl.gz",
                       wall=_wall(wall), remote_workers=locust_remote_workers, master_bind=locust_master_bind,
-                      web=web)
+                      web=web, expected_reads=_expected_reads(sc) if default_scale else None)
     sys.exit(_finish(result, out_dir))
+
+
+def _expected_reads(sc: Scenario, sim_result: ResultRecord | None = None) -> Any:
+    """The reads per scenario second the model expects, which the default time scale of a live
+    run keeps under its request cap (docs/reference/cli.md): ``sim_result``'s, or one fast
+    replication's (a few seconds for the longest bundled scenario)."""
+    from repaychaos.load.runner import ReadProfile
+    from repaychaos.sim.simulate import run_model
+
+    if sim_result is None:
+        sim_result = run_model(sc, replications=1, processes=1, progress=False)
+    return ReadProfile.from_series(sim_result["series"])
 
 
 def _run_target(sc: Scenario, target_file: str, out_dir: Path, time_scale: float | None, allow_remote: bool,
@@ -386,7 +399,8 @@ def run(scenario: str, time_scale: float | None, out: str | None, target: str | 
         write_result(load_result, out_dir / "target")
     else:
         load_result = run_load(sc, time_scale=time_scale, progress=progress, fail_on_inconclusive=strict,
-                               read_log=out_dir / "load" / "reads.jsonl.gz")
+                               read_log=out_dir / "load" / "reads.jsonl.gz",
+                               expected_reads=_expected_reads(sc, sim_result) if time_scale is None else None)
         write_result(load_result, out_dir / "load")
     click.echo(format_summary(load_result))
     comparison = compare_results(sim_result, load_result)

@@ -44,6 +44,31 @@ def test_stale_read_ratio_matches_exponential_survival():
     assert m["stale_reads_by_cause"]["queueing"] == m["stale_reads"]
 
 
+def test_a_time_scale_in_steps_keeps_arrivals_and_delays_in_scenario_time():
+    """The exponential survival above with K stepping from 4 to 16 at 25 s (a profile's default
+    does this): the service and the Locust users map instants through the same steps, so the
+    arrivals keep their rate on both sides of the step (Poisson counts within 3.29 sd) and
+    a delay that spans the step is as long as the scenario says (stale share exp(-c/m))."""
+    from repaychaos.core.timescale import TimeScale
+
+    mean, c = 2.0, 2.0
+    scenario = load_scenario_data({
+        "version": 1, "name": "exp-delay-steps", "duration": "50s", "seed": 12,
+        "workload": {"arrivals": {"rate": "20/s"}, "check": {"first_after": f"{c}s", "every": "1s", "max_checks": 1}},
+        "pipeline": {"channel": {"latency": 0}, "sync": {"workers": "unlimited",
+                                                         "service": {"dist": "exponential", "mean": f"{mean}s"}},
+                     "credit": {"service": 0}, "reconcile": "off"},
+    })
+    result = run_load(scenario, time_scale=TimeScale(((0.0, 4.0), (25.0, 16.0))), progress=False)
+    assert result["run"]["time_scales"] == [[0.0, 4.0], [25.0, 16.0]] and result["run"]["time_scale"] == 16.0
+    assert result["run"]["validity"]["ok"], result["run"]["validity"]
+    m = result["metrics"]
+    assert m["lost_repayments"] == 0 and m["reads"] == m["repayments"]
+    assert abs(m["repayments"] - 1000) <= Z999 * math.sqrt(1000)
+    low, high = wilson(m["stale_reads"], m["reads"], z=Z999)
+    assert low <= math.exp(-c / mean) <= high
+
+
 def test_live_delays_are_the_scenarios_whatever_the_clients_draw():
     """time_to_usable = credit + exp(100 ms) sync (8 workers at rho 0.125: waits are negligible).
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
-from repaychaos.scenarios import load_scenario_data
+from repaychaos.scenarios import bundled_scenarios, load_scenario, load_scenario_data
 from repaychaos.load.measure import collect
-from repaychaos.load.runner import MAX_WALL_RATE, check_target, default_time_scale, run_load
+from repaychaos.load.runner import (MAX_TIME_SCALE, MAX_WALL_RATE, MAX_WALL_REQUESTS, ReadProfile, check_target,
+                                   default_time_scale, run_load)
 from repaychaos.core.errors import InvalidInput, UnsafeTarget
 from repaychaos.core.collector import finalize
 
@@ -43,10 +46,36 @@ def test_run_load_refuses_a_bad_time_scale():
 
 
 def test_default_time_scale_aims_at_a_minute_under_the_rate_cap():
-    """K = duration / 60 s unless the wall arrival rate would exceed MAX_WALL_RATE."""
-    assert default_time_scale(load_scenario_data(SMALL)) == pytest.approx(100 / 60)
-    busy = load_scenario_data({**SMALL, "duration": "6h", "workload": {"arrivals": {"rate": "20/s"}}})
-    assert default_time_scale(busy) == pytest.approx(MAX_WALL_RATE / 20)  # 360 would mean 7200/s
+    """K = duration / 60 s unless that exceeds MAX_TIME_SCALE or the wall arrival rate would
+    exceed MAX_WALL_RATE."""
+    # K to 3 significant digits (near-equal steps merge)
+    assert default_time_scale(load_scenario_data(SMALL)).steps == ((0.0, pytest.approx(100 / 60, rel=5e-3)),)
+    busy = load_scenario_data({**SMALL, "duration": "6h", "workload": {"arrivals": {"rate": "40/s"}}})
+    assert default_time_scale(busy).steps == ((0.0, pytest.approx(MAX_WALL_RATE / 40)),)  # 360 would mean 14,400/s
+    slow = load_scenario_data({**SMALL, "duration": "6h", "workload": {"arrivals": {"rate": "1/s"}}})
+    assert default_time_scale(slow).steps == ((0.0, MAX_TIME_SCALE),)
+
+
+def test_default_time_scale_steps_with_the_arrival_rate():
+    """month-end-peak: 20, 45, 75 and 30 repayments/s by the hour; each hour at its own K."""
+    peak = load_scenario(bundled_scenarios()["month-end-peak"])
+    scale = default_time_scale(peak)
+    close = functools.partial(pytest.approx, rel=5e-3)  # K to 3 significant digits
+    assert scale.steps == ((0.0, MAX_TIME_SCALE), (3600.0, close(MAX_WALL_RATE / 45)),
+                           (7200.0, close(MAX_WALL_RATE / 75)), (10800.0, close(MAX_WALL_RATE / 30)))
+    # 3600 s at each K: 1,224 wall seconds, 57 % of the 2,160 one K for the peak would take
+    assert scale.wall_span(14400.0) == close(3600 * (1 / 25 + 45 / 500 + 75 / 500 + 30 / 500))
+    assert scale.wall_span(14400.0) < 0.6 * 14400 / (MAX_WALL_RATE / 75)
+
+
+def test_default_time_scale_slows_where_the_model_expects_many_reads():
+    """At 20/s with 80 expected reads/s from 600 s to 900 s: K = 1200 / 100 = 12 there, else
+    min(25, 500 / 20, 1200 / 40) = 25; the series' replications are averaged."""
+    busy = load_scenario_data({**SMALL, "duration": "30m", "workload": {"arrivals": {"rate": "20/s"}}})
+    series = {"bin_width": 300.0, "replications": 2, "reads": [2 * 20 * 300, 2 * 20 * 300, 2 * 80 * 300, 2 * 20 * 300]}
+    scale = default_time_scale(busy, ReadProfile.from_series(series))
+    assert scale.steps == ((0.0, MAX_TIME_SCALE), (600.0, MAX_WALL_REQUESTS / 100), (900.0, MAX_TIME_SCALE))
+    assert default_time_scale(busy).steps == ((0.0, MAX_TIME_SCALE),)  # without the model: the rate cap alone
 
 
 def _trace(reps, duplicates=0):

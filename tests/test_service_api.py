@@ -241,6 +241,27 @@ def test_the_ledger_row_carries_the_ack_instant_of_the_201(svc):
     assert row["acked_at"] == body["acked_at"]
 
 
+def test_a_repayment_made_as_of_an_instant_is_acked_as_of_it(svc):
+    """?as_of= on POST /repayments names when the user made it: with no channel latency the ack
+    is that instant, a little past or ahead (the answer waits for it); more than 1 s back is
+    taken as 1 s back; a malformed or far instant is 422 JSON and commits nothing."""
+    made = time.time() - 0.3
+    resp = post(svc, "k-made-past", {"account": "a-made-1", "amount": "1"}, params={"as_of": repr(made)})
+    assert resp.status_code == 201 and resp.json()["acked_at"] == pytest.approx(made, abs=1e-4)
+    ahead = time.time() + 0.3
+    resp = post(svc, "k-made-ahead", {"account": "a-made-2", "amount": "1"}, params={"as_of": repr(ahead)})
+    assert resp.status_code == 201 and resp.json()["acked_at"] == pytest.approx(ahead, abs=1e-4)
+    assert time.time() >= ahead
+    sent = time.time()
+    resp = post(svc, "k-made-long-ago", {"account": "a-made-3", "amount": "1"}, params={"as_of": repr(sent - 60)})
+    assert resp.status_code == 201 and sent - 1.0 - 1e-3 <= resp.json()["acked_at"] <= time.time()
+    for bad in ("abc", "nan", repr(time.time() + 3600)):
+        resp = post(svc, f"k-made-bad-{bad}", {"account": "a-made-4", "amount": "1"}, params={"as_of": bad})
+        assert resp.status_code == 422 and resp.json()["detail"].startswith("as_of:"), bad
+    # the refused key is still new: its first commit answers 201, not a replay's 200
+    assert post(svc, "k-made-bad-abc", {"account": "a-made-4", "amount": "1"}).status_code == 201
+
+
 def test_a_status_read_as_of_an_instant_answers_for_that_instant(svc):
     """?as_of= names the instant read: read_at is that instant; a malformed or far one is 422 JSON."""
     post(svc, "k-asof", {"account": "a-asof", "amount": "1"})

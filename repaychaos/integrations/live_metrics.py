@@ -47,6 +47,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from repaychaos.core.histogram import LogHistogram
 from repaychaos.core.result import fault_windows
+from repaychaos.core.timescale import TimeScale
 
 __all__ = [
     "TTU_BUCKETS",
@@ -471,9 +472,10 @@ def settings_from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
     text = settings.scenario.strip()
     scenario = load_scenario_data(json.loads(text)) if text.startswith("{") else resolve_scenario(text)
     clock: Callable[[], float] | None = None
-    if settings.t0 is not None and settings.time_scale is not None:
-        t0, k = settings.t0, settings.time_scale
-        clock = lambda: max(0.0, (time.time() - t0) * k)  # noqa: E731
+    if settings.t0 is not None and (settings.time_scale is not None or settings.time_scales is not None):
+        t0 = settings.t0
+        scale = TimeScale.of(settings.time_scales if settings.time_scales is not None else settings.time_scale or 1.0)
+        clock = lambda: max(0.0, scale.scenario_at(time.time() - t0))  # noqa: E731
     return {"port": port, "source": source, "scenario": scenario, "clock": clock}
 
 

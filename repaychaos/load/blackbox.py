@@ -256,7 +256,7 @@ def _lookups(users: list[dict[str, Any]], target: Target, base_url: str, budget:
         session = getattr(local, "s", None) or requests.Session()
         local.s = session
         values = {"key": user["key"], "account": user["account"], "amount": target.repay.amount,
-                  "id": user.get("id") or "", "read_at": ""}
+                  "id": user.get("id") or "", "read_at": "", "repay_at": ""}
         for _ in range(3):
             try:
                 resp = session.request(spec.method, base_url + render(spec.path, values),
@@ -345,9 +345,9 @@ def _result(scenario: Scenario, target: Target, users: list[dict[str, Any]], fac
     if counts["unacked"]:
         col.count("unacked_repayments", counts["unacked"])
     finalized = finalize([col.state])
-    resolution = time_resolution(scenario, users, clock.k)
+    resolution = time_resolution(scenario, users, clock.top)
     run = {
-        "time_scale": clock.k,
+        "time_scale": clock.top,
         "t0": clock.t0,
         "wall_seconds": round(time.time() - started, 3),
         "target": target.base_url,
@@ -372,9 +372,11 @@ def _result(scenario: Scenario, target: Target, users: list[dict[str, Any]], fac
     run["validity"] = validity(arrivals_late=facts["arrivals_late"], users=counts["users"], acked=counts["acked"],
                                unacked=counts["unacked"], incomplete=counts["incomplete"], complete=complete,
                                cap_hit=bool(facts["request_cap_hit"]), resolution=resolution,
-                               began_late_s=facts["arrivals_began_s"], k=clock.k)
+                               began_late_s=facts["arrivals_began_s"], k=clock.top,
+                               reads_sent=counts["read_errors"] + sum(len(u.get("reads") or ()) for u in users),
+                               read_errors=counts["read_errors"])
     if read_log is not None:
-        path = write_read_log(read_log, {"source": "target", "scenario": scenario.name, "time_scale": clock.k,
+        path = write_read_log(read_log, {"source": "target", "scenario": scenario.name, "time_scale": clock.top,
                                          "duration": scenario.duration, "warmup": scenario.warmup,
                                          "check": scenario.normalised()["workload"]["check"]}, lines)
         run["read_log"] = path.name

@@ -3,26 +3,38 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+
+from repaychaos.core.timescale import TimeScale
 
 __all__ = ["Clock", "retry_after_seconds"]
 
 
 @dataclass(frozen=True)
 class Clock:
-    """Scenario time ``s`` happens at wall ``t0 + s / k`` (``k``: the time scale K)."""
+    """Scenario time ``s`` happens at wall ``t0 + scale.wall_span(s)``; ``k``: a constant K or
+    a :class:`~repaychaos.core.timescale.TimeScale` (steps of K, docs/reference/cli.md)."""
 
     t0: float
-    k: float
+    k: float | TimeScale
+    scale: TimeScale = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scale", TimeScale.of(self.k))
+
+    @property
+    def top(self) -> float:
+        """The largest K of the run: what one wall second of lateness is worth at most."""
+        return self.scale.top
 
     def wall(self, s: float) -> float:
         """The wall epoch second of scenario second ``s``."""
-        return self.t0 + s / self.k
+        return self.t0 + self.scale.wall_span(s)
 
     def scenario(self, wall: float) -> float:
         """The scenario second of wall epoch second ``wall``."""
-        return (wall - self.t0) * self.k
+        return self.scale.scenario_at(wall - self.t0)
 
     def now(self) -> float:
         """Scenario seconds now."""

@@ -21,6 +21,7 @@ from typing import IO, Any
 import requests
 
 from repaychaos.core.errors import RunFailed
+from repaychaos.core.timescale import TimeScale
 from repaychaos.scenarios import Scenario
 
 __all__ = ["ServiceProcess", "free_port", "stop_process", "cpu_seconds"]
@@ -68,7 +69,7 @@ class ServiceProcess:
 
     scenario: Scenario
     db: Path
-    time_scale: float = 1.0
+    time_scale: float | TimeScale = 1.0
     token: str = "test-token"
     t0: float | None = None
     max_backlog: int | None = None
@@ -92,7 +93,7 @@ class ServiceProcess:
         path = Path(self.db).with_suffix(".scenario.json")
         path.write_text(json.dumps(self.scenario.normalised()), encoding="utf-8")
         cmd = [sys.executable, "-m", "repaychaos.service.serve", "--scenario", str(path), "--port", str(self.port),
-               "--db", str(self.db), "--time-scale", repr(self.time_scale)]
+               "--db", str(self.db), "--time-scale", TimeScale.of(self.time_scale).text()]
         if self.watch_parent:
             cmd += ["--parent-pid", str(os.getpid())]
         if self.t0 is not None:

@@ -57,6 +57,7 @@ from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 from repaychaos.core.errors import RepaychaosError
 from repaychaos.core.safety import check_target
 from repaychaos.core.streams import stream
+from repaychaos.core.timescale import TimeScale
 from repaychaos.load import events as live_events
 from repaychaos.load.clock import Clock, retry_after_seconds
 from repaychaos.load.lateness import Lateness
@@ -257,19 +258,28 @@ class Repayer(FastHttpUser):
     def on_start(self) -> None:
         self.api = API if API is not None else reference_target(self.host or "http://127.0.0.1")
         health: dict[str, Any] = {}
-        if SETTINGS.time_scale is None or SETTINGS.t0 is None:  # standalone, against the reference service
+        explicit = SETTINGS.time_scale is not None or SETTINGS.time_scales is not None
+        if not explicit or SETTINGS.t0 is None:  # standalone, against the reference service
             with self.client.get("/healthz", name="/healthz", catch_response=True) as resp:
                 if resp.status_code == 200:
                     health = resp.json()
                     resp.success()
                 else:
                     resp.failure(f"healthz answered {resp.status_code}")
-        k = float(SETTINGS.time_scale or health.get("time_scale") or 1.0)
+        k: float | TimeScale
+        if SETTINGS.time_scales is not None:
+            k = TimeScale.parse(SETTINGS.time_scales)
+        elif SETTINGS.time_scale is not None:
+            k = SETTINGS.time_scale
+        elif health.get("time_scales"):
+            k = TimeScale.from_json(health["time_scales"])
+        else:
+            k = float(health.get("time_scale") or 1.0)
         if SETTINGS.t0 is not None:
             t0 = SETTINGS.t0
         else:
             t0 = float(health.get("t0") or time.time())
-            if (time.time() - t0) * k >= SCENARIO.duration:
+            if Clock(t0, k).now() >= SCENARIO.duration:
                 t0 = time.time()  # the service's timeline is past the scenario: start our own
         self.clock = Clock(t0, k)
         self.deadline = SETTINGS.deadline if SETTINGS.deadline is not None else float("inf")
@@ -350,7 +360,8 @@ class Repayer(FastHttpUser):
         """One user: repay (with retries on the same key), then check the status per the policy."""
         key = f"{self.run_id}-{self.shard}-{seq}"
         values: dict[str, Any] = {"key": key, "account": f"a-{self.run_id}-{self.shard}-{seq}",
-                                  "amount": self.api.repay.amount, "id": "", "read_at": ""}
+                                  "amount": self.api.repay.amount, "id": "", "read_at": "",
+                                  "repay_at": _epoch(self.clock.wall(t_arrival))}
         rec: dict[str, Any] = {"key": key, "account": values["account"], "arrived": self.clock.wall(t_arrival),
                                "attempts": 0, "rejected": 0, "failures": 0, "tries": [], "reads": []}
         _open_records[key] = rec
@@ -390,6 +401,8 @@ class Repayer(FastHttpUser):
             if not self._take_request():
                 rec["gave_up"] = "request cap"
                 return False
+            if rec["attempts"] and values.get("repay_at"):
+                values["repay_at"] = _epoch(time.time())  # a new attempt is made when it is sent
             rec["attempts"] += 1
             code, data, headers, sent, got = self._request(spec, values, spec.path)
             if code in spec.ok:
@@ -432,15 +445,16 @@ class Repayer(FastHttpUser):
         rec["gave_up"] = "deadline"
         return False
 
-    def _pay_again(self, values: dict[str, Any], rec: dict[str, Any]) -> None:
-        """The user's second payment, recorded under ``again``: a new key, and (until accounts
-        are modelled, docs/explanation/semantics.md 14) an account of its own, so its status
-        write does not change what the user's reads of the first repayment show."""
+    def _pay_again(self, values: dict[str, Any], rec: dict[str, Any], made: float) -> None:
+        """The user's second payment, made at wall instant ``made`` (the read that decided it) and
+        recorded under ``again``: a new key, and (until accounts are modelled,
+        docs/explanation/semantics.md 14) an account of its own, so its status write does not
+        change what the user's reads of the first repayment show."""
         key = values["key"] + "-again"
         second: dict[str, Any] = {"key": key, "attempts": 0, "rejected": 0, "failures": 0, "tries": []}
         rec["again"] = second
-        self._repay({**values, "key": key, "account": values["account"] + "-again", "id": "", "read_at": ""},
-                    second)
+        self._repay({**values, "key": key, "account": values["account"] + "-again", "id": "", "read_at": "",
+                     "repay_at": _epoch(made)}, second)
 
     def _may_look(self, rec: dict[str, Any], instant: float) -> bool:
         """Whether a look meant for ``instant`` (wall) is taken: not past the run's deadline (the
@@ -458,7 +472,7 @@ class Repayer(FastHttpUser):
         ``[t, usable, as_of or None, held, instant]`` (epochs), or None for an error answer
         (counted in ``rec["read_errors"]``)."""
         spec = self.api.status
-        values["read_at"] = repr(round(instant, 6))
+        values["read_at"] = _epoch(instant)
         self._wait(instant, "read")
         code, data, _headers, sent, got = self._request(spec, values, spec.path)
         if code != 200 or data is None:
@@ -499,7 +513,7 @@ class Repayer(FastHttpUser):
         stopping at the first that shows usable; recorded as ``holder`` (:mod:`repaychaos.load.measure`)."""
         key = f"holder-{self.run_id}-{account}"
         values: dict[str, Any] = {"key": key, "account": account, "amount": self.api.repay.amount, "id": "",
-                                  "read_at": ""}
+                                  "read_at": "", "repay_at": ""}
         rec: dict[str, Any] = {"holder": account, "written_at": written, "cause": cause, "reads": []}
         _open_records[key] = rec
         try:
@@ -542,7 +556,7 @@ class Repayer(FastHttpUser):
                 u = stream(SCENARIO.seed, seq, "live-pay-again" + part).random()
                 stale = [not r[1] and not r[3] for r in rec["reads"]]
                 if len(stale) == index + 1 and pays_again(stale, pay.after_stale_reads, u, pay.probability):
-                    again.spawn(self._pay_again, values, rec)
+                    again.spawn(self._pay_again, values, rec, instant)
             if usable:
                 live_events.user_done.fire(scenario=SCENARIO.name, support_contact=False,
                                            first_usable_s=self.clock.scenario(t) - ack_s)
@@ -554,6 +568,11 @@ class Repayer(FastHttpUser):
                                    support_contact=stale_only and len(rec["reads"]) == check.max_checks,
                                    first_usable_s=None)
 
+
+
+def _epoch(wall: float) -> str:
+    """A wall instant as the ``{read_at}`` and ``{repay_at}`` placeholders give it (epoch seconds, to the µs)."""
+    return repr(round(wall, 6))
 
 
 # Listeners that show a run live (repaychaos.integrations: the Prometheus exporter, the web UI

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from repaychaos.core.collector import MetricsCollector
 from repaychaos.core.records import Read, Repayment, Touch
+from repaychaos.core.timescale import TimeScale
+from repaychaos.load.clock import Clock
 
 if TYPE_CHECKING:
     from repaychaos.scenarios import Scenario
@@ -69,6 +71,12 @@ def _touches(raw: Iterable[list[Any]]) -> list[Touch]:
     return [Touch(c, a, math.inf if d is None else d) for c, a, d in raw]
 
 
+def trace_clock(trace: dict[str, Any]) -> Clock:
+    """The run's clock from the service's trace: its t0 and its time scale's steps."""
+    steps = trace.get("time_scales")
+    return Clock(trace["t0"], TimeScale.from_json(steps) if steps else float(trace["time_scale"]))
+
+
 def collect(scenario: Scenario, trace: dict[str, Any], users: list[dict[str, Any]],
             ledger_ids: set[str] | None = None, duplicates: int | None = None) -> tuple[MetricsCollector, dict[str, int]]:
     """A collector fed with every acked repayment (joined with the trace) and the backlog samples.
@@ -76,10 +84,7 @@ def collect(scenario: Scenario, trace: dict[str, Any], users: list[dict[str, Any
     ``ledger_ids``/``duplicates`` (read from the database file after the run) override what
     the trace says when given. Returns the collector and a few counts for the run record.
     """
-    t0, k = trace["t0"], trace["time_scale"]
-
-    def to_s(epoch: float) -> float:
-        return (epoch - t0) * k
+    to_s = trace_clock(trace).scenario
 
     col = MetricsCollector.for_scenario(scenario)
     holders = [u for u in users if "holder" in u]
@@ -88,7 +93,13 @@ def collect(scenario: Scenario, trace: dict[str, Any], users: list[dict[str, Any
     by_id = {r["id"]: r for r in trace["repayments"]}
     if ledger_ids is None:
         ledger_ids = set(by_id)
-    counts = {"users": len(users), "acked": 0, "unacked": 0, "incomplete": 0, "lost": 0, "retried": 0}
+    counts = {"users": len(users), "acked": 0, "unacked": 0, "incomplete": 0, "lost": 0, "retried": 0,
+              # status reads the users sent and those that got no usable answer (run.validity)
+              "reads_sent": 0, "read_errors": 0}
+    for user in (*users, *holders):
+        errors = int(user.get("read_errors", 0))
+        counts["read_errors"] += errors
+        counts["reads_sent"] += len(user.get("reads") or ()) + errors
     if scenario.workload.check.pay_again is not None:
         counts["paid_again"] = 0  # second payments the ledger committed
     lost_outside = 0
@@ -153,15 +164,15 @@ def write_user_reads(path: str | os.PathLike[str], scenario: Scenario, trace: di
     from repaychaos.core.readlog import phase_of, write_read_log
     from repaychaos.core.result import fault_windows
 
-    t0, k = trace["t0"], trace["time_scale"]
+    to_s = trace_clock(trace).scenario
     held = {r["id"]: bool(r["held"]) for r in trace["repayments"]}
     windows = fault_windows(scenario)
     lines = []
     for user in sorted((u for u in users if u.get("id") is not None), key=lambda u: u["acked_at"]):
-        ack = (user["acked_at"] - t0) * k
+        ack = to_s(user["acked_at"])
         hold = held.get(user["id"], False)
-        reads = [((t - t0) * k, "u" if u else ("h" if hold else "s")) for t, u, *_ in user.get("reads", ())]
+        reads = [(to_s(t), "u" if u else ("h" if hold else "s")) for t, u, *_ in user.get("reads", ())]
         lines.append({"ack": ack, "phase": phase_of(windows, ack), "reads": reads})
-    header = {"source": "load", "scenario": scenario.name, "time_scale": k, "duration": scenario.duration,
+    header = {"source": "load", "scenario": scenario.name, "time_scale": trace["time_scale"], "duration": scenario.duration,
               "warmup": scenario.warmup, "check": scenario.normalised()["workload"]["check"]}
     return write_read_log(path, header, lines)

@@ -9,17 +9,26 @@ whatever is left. The metrics come from :mod:`repaychaos.load.measure` through t
 collectors, in scenario seconds.
 
 Default time scale: K = duration / 60 s (a run of about a minute of arrivals), but never
-so fast that the arrivals exceed :data:`MAX_WALL_RATE` repayments per wall second, so long
-busy scenarios take longer than a minute. ``MAX_WALL_RATE`` is the one constant that sets
-how long live runs take (month-end-peak, 75/s at its peak over 6 h: about 82 minutes at
-250/s), and it is chosen by measurement, not by formula: the highest wall rate at which
-``repaychaos run`` still agrees with the model on every bundled scenario, phase rows
-included, on the reference machine (2 cores). Raising it costs agreement first through
-time resolution (every wall millisecond is K scenario milliseconds), which each run now
-checks itself: a run that cannot keep up, or whose reads land too late, says so
-(``run.validity``, exit 3) instead of passing. Measure before raising it:
-``repaychaos run SCENARIO --time-scale K`` for each bundled scenario at the K that rate
-gives, and keep the highest rate at which all agree.
+above :data:`MAX_TIME_SCALE`, never so fast that the arrivals exceed :data:`MAX_WALL_RATE`
+repayments per wall second, and, when the model's expected reads are given
+(:class:`ReadProfile`: ``repaychaos load`` and ``run`` compute them with one fast model
+replication), never so fast that repayments plus reads exceed :data:`MAX_WALL_REQUESTS`
+requests per wall second. K then steps with the load (:class:`~repaychaos.core.timescale.TimeScale`):
+each hour of a profile, and each stretch where users re-check through a fault, runs as
+fast as its own load allows, not at the busiest moment's pace. The limits are chosen by
+measurement on the reference machine (2 cores), not by formula:
+
+- ``MAX_WALL_RATE`` and ``MAX_WALL_REQUESTS`` are what the service and Locust sustain side
+  by side with room to spare: at 420 repayments/s with their reads (890 requests/s) every
+  request left on time (lateness p99 3.5 wall ms), the service at half a core; the
+  service's highest sustained rate in ``bench/bench_target.py`` was 1,306 requests/s.
+- ``MAX_TIME_SCALE`` bounds time resolution (every wall millisecond the event loops run
+  late is K scenario milliseconds): the bundled scenarios agree with the model at K = 25.
+
+Each run checks both itself: a run that cannot keep up, or whose reads land too late,
+says so (``run.validity``, exit 3) instead of passing. Measure before raising either:
+``repaychaos run SCENARIO`` for each bundled scenario, and keep the highest values at which
+all agree.
 
 Time resolution: the event loops wake sleepers a fraction of a millisecond late, and K
 multiplies that into scenario time. The service schedules each stage from the previous
@@ -50,6 +59,8 @@ from typing import Any, Iterator
 
 from repaychaos.core.errors import InvalidInput, RunFailed
 from repaychaos.core.safety import check_target
+from repaychaos.core.timescale import TimeScale
+from repaychaos.load.clock import Clock
 from repaychaos.load.launcher import ServiceProcess, cpu_seconds, stop_process
 from repaychaos.load.settings import LocustSettings
 from repaychaos.load.swarm import (WebUI, check_swarm, done_count, shard_facts, start_locust, stop_locust, swarm_lead,
@@ -59,11 +70,16 @@ from repaychaos.scenarios.distributions import Distribution
 from repaychaos.core.types import ResultRecord
 
 __all__ = ["run_load", "plan_load", "LoadPlan", "default_time_scale", "wall_time_scale", "plan_line", "check_target",
-           "MAX_WALL_RATE", "TARGET_WALL_SECONDS", "STATUS_EVERY"]
+           "MAX_WALL_RATE", "MAX_WALL_REQUESTS", "MAX_TIME_SCALE", "TARGET_WALL_SECONDS", "STATUS_EVERY",
+           "ReadProfile"]
 
-#: Repayments per wall second the default time scale never exceeds: the highest rate at which
-#: every bundled scenario's live run agreed with the model (see the module docstring).
-MAX_WALL_RATE = 250.0
+#: Repayments per wall second the default time scale never exceeds (see the module docstring).
+MAX_WALL_RATE = 500.0
+#: Requests (repayments and status reads) per wall second the default time scale never exceeds
+#: where the model's expected reads are known (see the module docstring).
+MAX_WALL_REQUESTS = 1200.0
+#: The default time scale's largest K (see the module docstring).
+MAX_TIME_SCALE = 25.0
 #: Wall seconds of arrivals the default time scale aims at.
 TARGET_WALL_SECONDS = 60.0
 #: Refuse runs with more expected repayments than this (use with_overrides to shorten them).
@@ -73,13 +89,54 @@ DRAIN_WALL_SECONDS = 30.0
 
 
 
-def default_time_scale(scenario: Scenario) -> float:
-    """K so the arrivals last about a minute, capped so the wall rate stays under MAX_WALL_RATE."""
-    peak = max(rate for _, rate in scenario.workload.arrivals.steps)
-    k = max(1.0, scenario.duration / TARGET_WALL_SECONDS)
-    if peak > 0:
-        k = min(k, MAX_WALL_RATE / peak)
-    return k
+@dataclass(frozen=True)
+class ReadProfile:
+    """Status reads per scenario second a model run expects, in bins of ``width`` scenario
+    seconds from 0 (after the last bin: none)."""
+
+    width: float
+    rates: tuple[float, ...]
+
+    @classmethod
+    def from_series(cls, series: dict[str, Any]) -> "ReadProfile":
+        """From a model result's ``series`` (reads per bin, summed over its replications)."""
+        n, width = max(1, int(series.get("replications") or 1)), float(series["bin_width"])
+        return cls(width, tuple(float(r) / n / width for r in series["reads"]))
+
+    def at(self, t: float) -> float:
+        i = int(t // self.width)
+        return self.rates[i] if 0 <= i < len(self.rates) else 0.0
+
+
+def default_time_scale(scenario: Scenario, reads: ReadProfile | None = None) -> TimeScale:
+    """K so the arrivals last about a minute, at most MAX_TIME_SCALE; at each step of the
+    arrival rate (and, given ``reads``, each bin of expected reads) capped so the wall rate
+    stays under MAX_WALL_RATE repayments and MAX_WALL_REQUESTS requests per second. One K
+    when nothing steps; K to 3 significant digits, so near-equal neighbours merge."""
+    base = min(MAX_TIME_SCALE, max(1.0, scenario.duration / TARGET_WALL_SECONDS))
+    arrivals = scenario.workload.arrivals.steps
+    instants = {max(0.0, at) for at, _ in arrivals} | {0.0}
+    if reads is not None:
+        instants |= {i * reads.width for i in range(len(reads.rates) + 1)}
+
+    def rate_at(t: float) -> float:
+        rate = 0.0
+        for at, r in arrivals:
+            if at <= t:
+                rate = r
+        return rate
+
+    steps: list[tuple[float, float]] = []
+    for at in sorted(instants):
+        rate = rate_at(at)
+        k = base if rate <= 0 else min(base, MAX_WALL_RATE / rate)
+        requests = rate + (reads.at(at) if reads is not None else 0.0)
+        if reads is not None and requests > 0:
+            k = min(k, MAX_WALL_REQUESTS / requests)
+        k = float(f"{k:.3g}")
+        if not steps or steps[-1][1] != k:
+            steps.append((at, k))
+    return TimeScale(tuple(steps))
 
 
 def _tail_quantile(dist: Distribution, p: float = 1e-4) -> float:
@@ -127,16 +184,32 @@ def _clock(seconds: float) -> str:
     return format_duration(max(0, round(seconds)))
 
 
-def plan_line(scenario: Scenario, k: float, tail: float, why: str) -> str:
+def scale_words(scale: TimeScale) -> str:
+    """A time scale as the run's first line says it: ``25``, or its steps."""
+    from repaychaos.scenarios.units import format_duration
+
+    if scale.is_constant:
+        return f"{scale.top:.3g}"
+    if len(scale.steps) > 4:
+        low = min(k for _, k in scale.steps)
+        return f"{low:.3g} to {scale.top:.3g} in {len(scale.steps)} steps (following the expected load)"
+    first, *rest = scale.steps
+    return (f"{first[1]:.3g}, " + ", ".join(f"{k:.3g} from {format_duration(round(at))}" for at, k in rest)
+            + " (stepping with the arrival rate)")
+
+
+def plan_line(scenario: Scenario, k: float | TimeScale, tail: float, why: str) -> str:
     """The first line of a live run: how long it will take in wall time, and why."""
     from repaychaos.scenarios.units import format_duration
 
     check = scenario.workload.check
-    arrivals, late = scenario.duration / k, tail / k
+    scale = TimeScale.of(k)
+    arrivals = scale.wall_span(scenario.duration)
+    late = scale.wall_span(scenario.duration + tail) - arrivals
     users = _users_tail(scenario)
     holders = (f"; holders look up to {format_duration(round(tail))} after a write" if tail > users else "")
     return (f"load {scenario.name}: about {_clock(arrivals + late)} wall (at most {_clock(arrivals + late + DRAIN_WALL_SECONDS)}"
-            f" with the final drain): {format_duration(scenario.duration)} of arrivals at time scale {k:.3g} "
+            f" with the final drain): {format_duration(scenario.duration)} of arrivals at time scale {scale_words(scale)} "
             f"({why}) take {_clock(arrivals)}, then up to {_clock(late)} waiting for late users "
             f"(first looks up to {format_duration(round(users - check.every * (check.max_checks - 1)))} after the ack, "
             f"the 1e-4 tail of first_after, plus {check.max_checks - 1} re-checks every {format_duration(check.every)}"
@@ -162,8 +235,8 @@ class _Status:
     Reads only the new lines of Locust's record files each time (users are recorded when
     they finish, so repayments and the unusable share are those of finished users)."""
 
-    def __init__(self, records: Path, t0: float, k: float, total: float, duration: float):
-        self.records, self.t0, self.k, self.total, self.duration = records, t0, k, total, duration
+    def __init__(self, records: Path, clock: Clock, total: float, duration: float):
+        self.records, self.clock, self.total, self.duration = records, clock, total, duration
         self.offsets: dict[Path, int] = {}
         self.repayments = self.reads = self.unusable = 0
         self.last = time.time()
@@ -194,9 +267,9 @@ class _Status:
         from repaychaos.scenarios.units import format_duration
 
         self._scan()
-        t = max(0.0, (now - self.t0) * self.k)
+        t = max(0.0, self.clock.scenario(now))
         share = f"{100 * self.unusable / self.reads:.2f}%" if self.reads else "n/a"
-        eta = max(0.0, (self.total - t) / self.k)
+        eta = max(0.0, self.clock.wall(self.total) - now)
         return (f"load: {min(100.0, 100 * t / self.total):3.0f}% | scenario {format_duration(round(min(t, self.total)))}"
                 f" of {format_duration(round(self.duration))} (+{format_duration(round(self.total - self.duration))}"
                 f" for late users) | {self.repayments:,} repayments done, unusable reads {share} (risk holds"
@@ -234,8 +307,8 @@ class LoadPlan:
     """What a load run will do, decided (and checked) before anything starts."""
 
     scenario: Scenario
-    #: K, or None to take the running service's (``--host``)
-    time_scale: float | None
+    #: K (constant, or stepping with the arrival rate), or None to take the running service's (``--host``)
+    time_scale: TimeScale | None
     #: scenario seconds after ``duration`` that the latest users may still be checking
     tail: float
     locust_workers: int
@@ -250,18 +323,19 @@ class LoadPlan:
     def shards(self) -> int:
         return max(1, self.locust_workers + self.remote_workers)
 
-    def deadline(self, t0: float, k: float, started: float, max_wall: float | None) -> float:
+    def deadline(self, t0: float, scale: TimeScale, started: float, max_wall: float | None) -> float:
         """The wall-clock instant the run ends at the latest: its own length plus slack, or ``max_wall``."""
-        span = (self.scenario.duration + self.tail) / k
+        span = scale.wall_span(self.scenario.duration + self.tail)
         deadline = t0 + span + 30.0 + 0.2 * span
         return deadline if max_wall is None else min(deadline, started + max_wall)
 
 
-def plan_load(scenario: Scenario, *, time_scale: float | None = None, host: str | None = None,
+def plan_load(scenario: Scenario, *, time_scale: float | TimeScale | None = None, host: str | None = None,
               locust_workers: int = 0, allow_remote: bool = False, wall: float | None = None,
-              remote_workers: int = 0, master_bind: str = "127.0.0.1") -> LoadPlan:
+              remote_workers: int = 0, master_bind: str = "127.0.0.1",
+              expected_reads: ReadProfile | None = None) -> LoadPlan:
     """Check the options against the scenario (InvalidInput if they cannot run) and fix the plan."""
-    if time_scale is not None and time_scale <= 0:
+    if isinstance(time_scale, (int, float)) and not time_scale > 0:
         raise InvalidInput(f"--time-scale must be > 0, found {time_scale}")
     if locust_workers < 0:
         raise InvalidInput(f"--locust-workers must be >= 0, found {locust_workers}")
@@ -274,20 +348,28 @@ def plan_load(scenario: Scenario, *, time_scale: float | None = None, host: str 
         raise InvalidInput("--wall picks the time scale: give it without --time-scale and --host")
     if wall is not None and wall <= 0:
         raise InvalidInput(f"--wall must be > 0, found {wall}")
-    k: float | None
+    k: TimeScale | None
     if host is not None:
-        k, why = time_scale, f"the running service's at {host}"
+        k, why = None if time_scale is None else TimeScale.of(time_scale), f"the running service's at {host}"
     elif time_scale is not None:
-        k, why = time_scale, "--time-scale"
+        k, why = TimeScale.of(time_scale), "--time-scale"
     elif wall is not None:
-        k, warning = wall_time_scale(scenario, wall, tail)
+        constant, warning = wall_time_scale(scenario, wall, tail)
+        k = TimeScale.constant(constant)
         why = f"--wall {_clock(wall)}" if warning is None else "capped by the rate limit"
         if warning is not None:
             sys.stderr.write(f"repaychaos: warning: {warning}\n")
     else:
-        k = default_time_scale(scenario)
-        why = ("the default: arrivals in about a minute" if k >= scenario.duration / TARGET_WALL_SECONDS - 1e-9
-               else f"the default, capped so the peak stays under {MAX_WALL_RATE:g} repayments per wall second")
+        k = default_time_scale(scenario, expected_reads)
+        if k.top >= scenario.duration / TARGET_WALL_SECONDS - 1e-9 and k.is_constant:
+            why = "the default: arrivals in about a minute"
+        elif k.top >= MAX_TIME_SCALE - 1e-9 and k.is_constant:
+            why = f"the default, at most K = {MAX_TIME_SCALE:g}"
+        else:
+            why = (f"the default: at most K = {MAX_TIME_SCALE:g}, and under {MAX_WALL_RATE:g} repayments per wall "
+                   "second at every arrival rate" + ("" if expected_reads is None else
+                                                     f" and {MAX_WALL_REQUESTS:g} requests with the reads the model "
+                                                     "expects"))
     check_swarm(remote_workers, master_bind, allow_remote)
     return LoadPlan(scenario, k, tail, locust_workers, allow_remote, why, remote_workers, master_bind)
 
@@ -298,9 +380,13 @@ class _Target:
 
     base_url: str
     token: str
-    k: float
+    scale: TimeScale
     t0: float
     service: ServiceProcess | None = None
+
+    @property
+    def clock(self) -> Clock:
+        return Clock(self.t0, self.scale)
 
 
 def _start_service(plan: LoadPlan, work: Path) -> _Target:
@@ -324,23 +410,26 @@ def _attach(plan: LoadPlan, host: str) -> _Target:
         health = _http("GET", base_url + "/healthz").json()
     except Exception as exc:  # noqa: BLE001 - any failure here means: not a usable target
         raise RunFailed(f"--host {host}: GET /healthz failed ({exc})") from None
-    k = float(health["time_scale"])
-    if plan.time_scale is not None and abs(plan.time_scale - k) > 1e-9 * k:
-        raise InvalidInput(f"--time-scale {plan.time_scale:g}: the service at {host} runs at {k:g}; "
+    scale = (TimeScale.from_json(health["time_scales"]) if health.get("time_scales")
+             else TimeScale.constant(float(health["time_scale"])))
+    if plan.time_scale is not None and plan.time_scale.text() != scale.text():
+        raise InvalidInput(f"--time-scale {plan.time_scale.text()}: the service at {host} runs at {scale.text()}; "
                            "the time scale of a running service is set when it starts")
     t0 = float(health["t0"])
-    if (time.time() - t0) * k >= plan.scenario.duration:
+    if Clock(t0, scale).now() >= plan.scenario.duration:
         raise InvalidInput(f"--host {host}: the service's clock is past the scenario's duration; restart it")
-    return _Target(base_url, token, k, t0)
+    return _Target(base_url, token, scale, t0)
 
 
 def _start_locust(plan: LoadPlan, target: _Target, work: Path, records: Path, deadline: float,
                   log: Any, web: WebUI | None = None) -> list[subprocess.Popen[Any]]:
     """Locust with the reference service's built-in description (one local runner, or a master
     with ``locust_workers`` local workers), headless or serving ``web``."""
-    arrivals_end = target.t0 + plan.scenario.duration / target.k
+    arrivals_end = target.clock.wall(plan.scenario.duration)
+    constant = target.scale.is_constant
     settings = LocustSettings(
-        scenario=json.dumps(plan.scenario.normalised()), time_scale=target.k, t0=target.t0, record=str(records), shards=plan.shards,
+        scenario=json.dumps(plan.scenario.normalised()), time_scale=target.scale.top if constant else None,
+        time_scales=None if constant else target.scale.text(), t0=target.t0, record=str(records), shards=plan.shards,
         quit_when_done=True, deadline=arrivals_end + 0.5 * (deadline - arrivals_end),
         run_id=uuid.uuid4().hex[:8], parent_pid=os.getpid(), allow_remote=plan.allow_remote)
     return start_locust(settings, target.base_url, plan.locust_workers, deadline, log, plan.remote_workers,
@@ -351,8 +440,10 @@ def _wait_for_users(plan: LoadPlan, target: _Target, locusts: list[subprocess.Po
                     deadline: float, bar: _Progress, status: _Status | None) -> bool:
     """Until every shard's users are done (True), Locust stops, or the deadline passes."""
 
+    clock = target.clock
+
     def tick() -> bool:
-        bar.update((time.time() - target.t0) * target.k)
+        bar.update(clock.scenario(time.time()))
         if status is not None:
             status.tick(time.time())
         if target.service is not None and not target.service.running():
@@ -394,12 +485,13 @@ def _workdir(keep_dir: str | os.PathLike[str] | None) -> Iterator[Path]:
     yield work
 
 
-def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remote: bool = False,
+def run_load(scenario: Scenario, *, time_scale: float | TimeScale | None = None, allow_remote: bool = False,
              host: str | None = None, locust_workers: int = 0, progress: bool | None = None,
              fail_on_inconclusive: bool = True, max_wall: float | None = None,
              keep_dir: str | os.PathLike[str] | None = None,
              read_log: str | os.PathLike[str] | None = None, wall: float | None = None,
-             remote_workers: int = 0, master_bind: str = "127.0.0.1", web: WebUI | None = None) -> ResultRecord:
+             remote_workers: int = 0, master_bind: str = "127.0.0.1", web: WebUI | None = None,
+             expected_reads: ReadProfile | None = None) -> ResultRecord:
     """Run ``scenario`` against the reference service with Locust; the result record (source ``load``).
 
     plan -> service -> load -> drain -> collect. ``host``: drive an already running service
@@ -413,10 +505,12 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
     also wait for that many Locust workers from other machines (the master listens on
     ``master_bind``; the command to run on them is printed on stderr). ``web``: Locust serves
     its web UI there, with the Staleness tab (:func:`repaychaos.load.swarm.web_ui`); the run is
-    otherwise the same and ends by itself.
+    otherwise the same and ends by itself. ``expected_reads``: the model's reads per scenario
+    second, which the default time scale keeps under MAX_WALL_REQUESTS.
     """
     plan = plan_load(scenario, time_scale=time_scale, host=host, locust_workers=locust_workers,
-                     allow_remote=allow_remote, wall=wall, remote_workers=remote_workers, master_bind=master_bind)
+                     allow_remote=allow_remote, wall=wall, remote_workers=remote_workers, master_bind=master_bind,
+                     expected_reads=expected_reads)
     started = time.time()
     with _workdir(keep_dir) as work, contextlib.ExitStack() as cleanup:
         records = work / "records"
@@ -424,16 +518,16 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
         target = _attach(plan, host) if host is not None else _start_service(plan, work)
         if target.service is not None:
             cleanup.callback(target.service.stop)
-        sys.stderr.write(plan_line(scenario, target.k, plan.tail, plan.why) + "\n")
+        sys.stderr.write(plan_line(scenario, target.scale, plan.tail, plan.why) + "\n")
         sys.stderr.flush()
-        deadline = plan.deadline(target.t0, target.k, started, max_wall)
+        deadline = plan.deadline(target.t0, target.scale, started, max_wall)
         log = cleanup.enter_context(open(work / "locust.log", "w"))
         locusts = _start_locust(plan, target, work, records, deadline, log, web)
         for proc in locusts:
             cleanup.callback(stop_process, proc, 5.0)
         bar = _Progress(progress, scenario.duration + plan.tail)
         cleanup.callback(bar.close)
-        status = (_Status(records, target.t0, target.k, scenario.duration + plan.tail, scenario.duration)
+        status = (_Status(records, target.clock, scenario.duration + plan.tail, scenario.duration)
                   if bar.bar is None and progress is not False else None)
 
         complete = _wait_for_users(plan, target, locusts, records, deadline, bar, status)
@@ -451,7 +545,9 @@ def run_load(scenario: Scenario, *, time_scale: float | None = None, allow_remot
                 raise RunFailed(f"the reference service exited with code {code}:\n" + target.service.log_tail())
             ledger_ids, duplicates = _ledger_facts(target.service.db)
         run = {
-            "time_scale": target.k,
+            # K; when it steps with the arrival rate, the largest, and its steps in time_scales
+            "time_scale": target.scale.top,
+            **({} if target.scale.is_constant else {"time_scales": target.scale.as_json()}),
             "t0": target.t0,
             "wall_seconds": round(time.time() - started, 3),
             "target": target.base_url,
@@ -507,7 +603,8 @@ def _collect(plan: LoadPlan, work: Path, records: Path, trace: dict[str, Any], l
     run["validity"] = validity(arrivals_late=facts["arrivals_late"], users=counts["users"], acked=counts["acked"],
                                unacked=counts["unacked"], incomplete=counts["incomplete"],
                                complete=bool(run["complete"]), cap_hit=facts["request_cap_hit"],
-                               resolution=resolution, k=k,
+                               resolution=resolution, k=k, reads_sent=counts["reads_sent"],
+                               read_errors=counts["read_errors"],
                                began_late_s=None if run.get("attached") else facts["arrivals_began_s"])
     if read_log is not None:
         from repaychaos.load.measure import write_user_reads

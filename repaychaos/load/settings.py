@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
 from repaychaos.core.errors import InvalidInput
+from repaychaos.core.timescale import TimeScale
 
 __all__ = ["LocustSettings"]
 
@@ -31,6 +32,8 @@ class LocustSettings:
     scenario: str = "nightly-maintenance"
     #: K, scenario seconds per wall second (None: the service's)
     time_scale: float | None = None
+    #: K in steps of scenario time, ``K,AT:K,...`` (repaychaos.core.timescale); overrides time_scale
+    time_scales: str | None = None
     #: epoch second of scenario time 0 (None: the service's, or now when it is past the scenario)
     t0: float | None = None
     #: folder for JSON-lines records of every user (None: no records)
@@ -99,4 +102,9 @@ class LocustSettings:
             raise InvalidInput(f"{_PREFIX}SHARDS: expected at least 1, found {settings.shards}")
         if settings.time_scale is not None and settings.time_scale <= 0:
             raise InvalidInput(f"{_PREFIX}TIME_SCALE: expected > 0, found {settings.time_scale}")
+        if settings.time_scales is not None:
+            try:
+                TimeScale.parse(settings.time_scales)
+            except InvalidInput as exc:
+                raise InvalidInput(f"{_PREFIX}TIME_SCALES: {exc}") from None
         return settings

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from repaychaos.scenarios import Scenario
 
 __all__ = ["time_resolution", "validity", "mark_invalid", "shortest_check_delay", "RESOLUTION_RATIO",
-           "ARRIVAL_LATE_P50", "ARRIVAL_LATE_P99", "UNACKED_MAX", "INCOMPLETE_MAX"]
+           "ARRIVAL_LATE_P50", "ARRIVAL_LATE_P99", "UNACKED_MAX", "INCOMPLETE_MAX", "READ_ERRORS_MAX"]
 
 #: The client's mean lateness (scenario s) may be at most this share of the shortest typical check delay.
 RESOLUTION_RATIO = 0.05
@@ -52,6 +52,9 @@ ARRIVAL_LATE_P99 = 1.0
 UNACKED_MAX = 0.02
 #: Share of acked users who had not finished their checks when the run ended.
 INCOMPLETE_MAX = 0.01
+#: Share of status reads with no usable answer (an error, a timeout, or a read sent so late that the
+#: service no longer answers as of its instant): the reads that remain are not the policy's reads.
+READ_ERRORS_MAX = 0.01
 
 
 def shortest_check_delay(scenario: Scenario) -> float:
@@ -111,7 +114,7 @@ def time_resolution(scenario: Scenario, users: list[dict[str, Any]], k: float) -
 
 def validity(*, arrivals_late: Lateness, users: int, acked: int, unacked: int, incomplete: int, complete: bool,
              cap_hit: bool, resolution: dict[str, Any], began_late_s: float | None = None,
-             k: float = 1.0) -> dict[str, Any]:
+             k: float = 1.0, reads_sent: int = 0, read_errors: int = 0) -> dict[str, Any]:
     """``{ok, why: [reasons]}``: did the run keep up well enough to be a measurement?
     ``began_late_s``: scenario seconds after 0 at which the arrivals began (None: not checked,
     as when attaching to a running service whose clock started earlier)."""
@@ -134,6 +137,10 @@ def validity(*, arrivals_late: Lateness, users: int, acked: int, unacked: int, i
     if acked and incomplete > INCOMPLETE_MAX * acked:
         why.append(f"{incomplete:,} of {acked:,} acked users had not finished their checks "
                    f"({100 * incomplete / acked:.1f}%, at most {100 * INCOMPLETE_MAX:g}%)")
+    if reads_sent and read_errors > READ_ERRORS_MAX * reads_sent:
+        why.append(f"{read_errors:,} of {reads_sent:,} status reads got no usable answer "
+                   f"({100 * read_errors / reads_sent:.1f}%, at most {100 * READ_ERRORS_MAX:g}%): errors, timeouts, "
+                   "or reads sent so late the service no longer answers as of their instants")
     if cap_hit:
         why.append("the request cap (max_requests) was reached")
     if not resolution.get("ok", True):

@@ -111,8 +111,10 @@ def run_row(run_dir: Path) -> tuple[str, str]:
              _pair(_metric(comparison, "time_to_usable.p99"), _time), verdict,
              "—" if rms is None else f"{100 * rms:.2g} pp", after_text]
     run = measured.get("run", {})
+    steps = run.get("time_scales")
+    scale = (" then ".join(f"{k:.3g} from {at:g} s" for at, k in steps) if steps else run.get("time_scale", "?"))
     note = (f"{name}: model {sim.get('replications', 1)} replications, live run at time scale "
-            f"{run.get('time_scale', '?')}, {run.get('wall_seconds', '?')} s wall")
+            f"{scale}, {run.get('wall_seconds', '?')} s wall")
     return "| " + " | ".join(cells) + " |", note
 
 

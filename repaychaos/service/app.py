@@ -57,7 +57,8 @@ def create_app(service: Service) -> FastAPI:
 
     @app.post("/repayments")
     async def post_repayment(request: Request) -> Response:
-        outcome = await service.handle_repayment(request.headers.get("idempotency-key"), await request.body())
+        outcome = await service.handle_repayment(request.headers.get("idempotency-key"), await request.body(),
+                                                 request.scope.get("query_string", b""))
         return _json(outcome.status, outcome.body, outcome.headers)
 
     @app.get("/repayments/{rep_id}")

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from repaychaos.core.errors import InvalidInput
+from repaychaos.core.timescale import TimeScale
 from repaychaos.service.clock import ScenarioClock
-from repaychaos.service.edge import MAX_KEY, key_ok, parse_repayment, to_plain
+from repaychaos.service.edge import MAX_KEY, key_ok, parse_as_of, parse_repayment, to_plain
 from repaychaos.semantics import release_time
 from repaychaos.service.fault_board import MAX_LIVE_FAULTS, FaultBoard, TooManyFaults, parse_fault
 from repaychaos.service.reservoir import Reservoir
@@ -45,6 +46,8 @@ MIN_BACKLOG = 1000
 KEY_CACHE = 10_000
 #: Most wall seconds ahead of now a read may name with ``as_of`` (it waits until then): 422 beyond.
 MAX_READ_AHEAD = 30.0
+#: Most wall seconds before its arrival a repayment's ``as_of`` is honoured (earlier: this far back).
+MAX_MADE_BACK_WALL = 1.0
 
 
 def default_max_backlog(scenario: Scenario) -> int:
@@ -76,7 +79,8 @@ class RepayOutcome:
 class Service:
     """One running reference service: its clock, database, fault board and pipeline."""
 
-    def __init__(self, scenario: Scenario, *, db: str | os.PathLike[str], time_scale: float = 1.0, t0: float | None = None,
+    def __init__(self, scenario: Scenario, *, db: str | os.PathLike[str], time_scale: float | TimeScale = 1.0,
+                 t0: float | None = None,
                  token: str | None = None, synchronous: str = "FULL", seed: int | None = None,
                  max_backlog: int | None = None):
         self.scenario = scenario
@@ -88,8 +92,8 @@ class Service:
             # A restart on the same file keeps the timeline, so old rows keep their scenario times.
             t0 = float(stored_t0) if stored_t0 is not None else time.time()
         self.store.set_meta_now("t0", repr(t0))
-        self.store.set_meta_now("time_scale", repr(time_scale))
         self.clock = ScenarioClock(t0, time_scale)
+        self.store.set_meta_now("time_scale", self.clock.scale.text())
         self.token = token or secrets.token_urlsafe(24)
         self.board = FaultBoard(horizon=max(scenario.duration * 4, scenario.duration + 86_400))
         for index, fault in enumerate(scenario.faults):
@@ -147,17 +151,23 @@ class Service:
     def _body(self, row: LedgerRow) -> dict[str, Any]:
         return {"id": row.id, "account": row.account, "acked_at": row.acked_at}
 
-    async def handle_repayment(self, key: str | None, raw: bytes) -> RepayOutcome:
-        """``POST /repayments`` from its Idempotency-Key header and raw JSON body (docs/reference/http-api.md)."""
+    async def handle_repayment(self, key: str | None, raw: bytes, query: bytes | str = b"") -> RepayOutcome:
+        """``POST /repayments`` from its Idempotency-Key header, raw JSON body and query string
+        (``as_of``: the instant the repayment is made at; docs/reference/http-api.md)."""
         if key is None or not key_ok(key):
             return RepayOutcome(422, {"detail": f"header Idempotency-Key: required, 1-{MAX_KEY} visible ASCII characters"})
+        made_at, problem = parse_as_of(query)
+        if problem is None and made_at is not None and made_at - time.time() > MAX_READ_AHEAD:
+            problem = f"as_of: at most {MAX_READ_AHEAD:g} s ahead of the service's clock, found {made_at - time.time():.3f} s ahead"
+        if problem is not None:
+            return RepayOutcome(422, {"detail": problem})
         parsed = parse_repayment(raw)
         if isinstance(parsed, str):
             return RepayOutcome(422, {"detail": parsed})
         if not self.accepting:
             return RepayOutcome(503, {"detail": "the service is starting or stopping", "reason": "stopping"},
                                 {"Retry-After": "1"})
-        return await self.repay(key, *parsed)
+        return await self.repay(key, *parsed, made_at=made_at)
 
     def _known(self, key: str) -> tuple[dict[str, Any], str, str] | None:
         known = self.keys.get(key)
@@ -199,8 +209,9 @@ class Service:
         """Outbox events not yet done plus commits in progress: what back-pressure bounds."""
         return len(self.pipeline.inflight) + len(self.pending)
 
-    async def repay(self, key: str, account: str, amount: str) -> RepayOutcome:
-        """Commit a repayment once per idempotency key; ack only after the commit."""
+    async def repay(self, key: str, account: str, amount: str, made_at: float | None = None) -> RepayOutcome:
+        """Commit a repayment once per idempotency key; ack only after the commit. ``made_at``
+        (epoch seconds): the instant the user made it, when the request names it."""
         while key in self.pending:
             await asyncio.shield(self.pending[key])
         known = self._known(key)
@@ -220,22 +231,36 @@ class Service:
         done = asyncio.get_running_loop().create_future()
         self.pending[key] = done
         try:
-            return await self._commit(key, account, amount)
+            return await self._commit(key, account, amount, made_at)
         finally:
             del self.pending[key]
             done.set_result(None)
 
-    async def _commit(self, key: str, account: str, amount: str) -> RepayOutcome:
+    async def _commit(self, key: str, account: str, amount: str, made_at: float | None) -> RepayOutcome:
         """Cross the channel, pass the ledger's windows, commit. A retry after a ledger 503 does
         not cross the channel again: it reaches the ledger on its first attempt's retry grid
-        (docs/explanation/semantics.md), taken as the timeline says (:meth:`Timeline.take_retry`)."""
+        (docs/explanation/semantics.md), taken as the timeline says (:meth:`Timeline.take_retry`).
+
+        A first attempt that names the instant it was made at (``made_at``) crosses the channel
+        from that instant and is committed *as of* its end: the ledger's windows are judged
+        there and the ack carries that instant, as the model's ack is the arrival plus the
+        channel's latency. The request's own lateness, the event loop's and the group commit's
+        (a few wall milliseconds, K times as many scenario ones) then stay out of the ack
+        instant, out of the sync pool's arrival process and out of every read timed from the
+        ack. At most :data:`MAX_MADE_BACK_WALL` wall seconds back are honoured."""
         clock, pipe, timeline = self.clock, self.pipeline, self.timeline
         rejected = self.rejected_at.get(key)
         waited_from: float | None = None
         held_by: str | None = None
         as_of: float | None = None  # the instant this attempt is taken at, when not now
         if rejected is None:
-            await clock.sleep_until(clock.now() + pipe.channel_latency())
+            made = clock.now()
+            if made_at is not None:
+                made = max(clock.to_scenario(made_at), made - MAX_MADE_BACK_WALL * clock.time_scale)
+            arrived = made + pipe.channel_latency()
+            await clock.sleep_until(arrived)
+            if made_at is not None:
+                as_of = min(arrived, clock.now())
         else:
             waited_from, held_by, named = rejected
             self.retry_lateness.add(clock.now() - named)
@@ -297,7 +322,8 @@ class Service:
             status = "degraded" if backlog >= self.max_backlog else "ok"
         clock = self.clock
         return {"ok": status == "ok", "status": status, "scenario": self.scenario.name, "t0": clock.t0,
-                "time_scale": clock.time_scale, "now": clock.now(), "outbox_backlog": backlog,
+                "time_scale": clock.time_scale, "time_scales": clock.scale.as_json(), "now": clock.now(),
+                "outbox_backlog": backlog,
                 "max_backlog": self.max_backlog, "unsettled_accounts": len(self.pipeline.unsettled)}
 
     # ------------------------------------------------------------------ reads
@@ -401,7 +427,8 @@ class Service:
             })
         return {
             "t0": self.clock.t0,
-            "time_scale": self.clock.time_scale,
+            "time_scale": self.clock.top,
+            "time_scales": self.clock.scale.as_json(),
             "now": self.clock.now(),
             "repayments": reps,
             # accounts an external interface wrote a debt on (docs/explanation/semantics.md 10b)

@@ -160,7 +160,7 @@ class FastPath:
 
     async def _repay(self, scope: Scope, body: bytes, send: Send) -> None:
         key = _header(scope, b"idempotency-key")
-        outcome = await self.service.handle_repayment(key, body)
+        outcome = await self.service.handle_repayment(key, body, scope.get("query_string", b""))
         await _reply(send, outcome.status, outcome.body, outcome.headers)
 
 

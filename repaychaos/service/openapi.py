@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from repaychaos.scenarios.faults.base import MAX_DELAY, MAX_FAULT_TIME
-from repaychaos.service.domain import MAX_READ_AHEAD
+from repaychaos.service.domain import MAX_MADE_BACK_WALL, MAX_READ_AHEAD
 from repaychaos.service.fault_board import MAX_LIVE_FAULTS
 from repaychaos.service.protocol import HEAD_TIMEOUT, MAX_HEAD
 from repaychaos.service.stages import HISTORY_WALL
@@ -115,6 +115,8 @@ def openapi_document() -> dict[str, Any]:
         "Health": {"type": "object", "required": ["ok", "status", "outbox_backlog", "max_backlog"],
                    "properties": {"ok": {"type": "boolean"}, "status": {"enum": ["ok", "degraded", "stopping"]},
                                   "scenario": {"type": "string"}, "t0": _NUM, "time_scale": _NUM, "now": _NUM,
+                                  "time_scales": {"type": "array", "items": {
+                                      "type": "array", "minItems": 2, "maxItems": 2, "items": _NUM}},
                                   "outbox_backlog": {"type": "integer"}, "max_backlog": {"type": "integer"},
                                   "unsettled_accounts": {"type": "integer"}}},
         "Fault": {"type": "object", "required": ["id", "label", "source", "type", "active", "windows", "fault"],
@@ -137,16 +139,24 @@ def openapi_document() -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/repayments": {"post": {
             "summary": "Commit a repayment once per Idempotency-Key; 201 after the ledger commit",
+            "description": (
+                "With `as_of` (epoch seconds, the instant the user made the repayment): the channel's latency "
+                f"runs from it and `acked_at` is its end, the instant the model acks at. At most {MAX_READ_AHEAD:g} s "
+                f"ahead (the answer waits); more than {MAX_MADE_BACK_WALL:g} s back is taken as "
+                f"{MAX_MADE_BACK_WALL:g} s back. Without it the repayment is made when the request arrives."),
             "parameters": [{"name": "Idempotency-Key", "in": "header", "required": True,
-                            "schema": {"type": "string", "pattern": f"^{KEY_PATTERN}$"}}],
+                            "schema": {"type": "string", "pattern": f"^{KEY_PATTERN}$"}},
+                           {"name": "as_of", "in": "query", "required": False,
+                            "description": "the instant the repayment was made at, epoch seconds",
+                            "schema": {"type": "number"}}],
             "requestBody": {"required": True, "content": {"application/json": {"schema": repay_body}}},
             "responses": {
                 "201": _json(_ref("Ack"), "committed now"),
                 "200": _json(_ref("Ack"), "a replay of a committed key: the first answer, nothing added"),
                 **_BAD_INPUT,
                 "422": _problem("the body does not validate (a JSON object naming one key twice included), the "
-                                "Idempotency-Key is missing or malformed, or the key was already used with another "
-                                "body (nothing is added); detail says which"),
+                                "Idempotency-Key is missing or malformed, the key was already used with another "
+                                "body (nothing is added), or as_of is not a number or too far ahead; detail says which"),
                 "503": {**_problem("a ledger reject window (reason maintenance) or the backlog at its bound "
                                    "(reason backlog): retry with the same key"), "headers": retry_after},
             }}},

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from repaychaos.core.errors import InvalidInput, RepaychaosError
+from repaychaos.core.timescale import TimeScale
 
 __all__ = ["serve", "build_service", "main"]
 
@@ -36,14 +37,16 @@ def _resolve(scenario: Any) -> Any:
     return scenario
 
 
-def build_service(scenario: Any = None, *, db: str | os.PathLike[str] | None = None, time_scale: float = 1.0,
+def build_service(scenario: Any = None, *, db: str | os.PathLike[str] | None = None,
+                  time_scale: "float | str | TimeScale" = 1.0,
                   token: str | None = None, t0: float | None = None, synchronous: str = "FULL",
                   max_backlog: int | None = None) -> Any:
     """The :class:`~repaychaos.service.domain.Service` that :func:`serve` runs (also used by tests)."""
     from repaychaos.service.domain import Service
 
-    if time_scale <= 0:
+    if isinstance(time_scale, (int, float)) and not time_scale > 0:
         raise InvalidInput(f"time_scale must be > 0, found {time_scale}")
+    time_scale = TimeScale.of(time_scale)
     if max_backlog is not None and max_backlog < 1:
         raise InvalidInput(f"max_backlog must be >= 1, found {max_backlog}")
     scenario = _resolve(scenario)
@@ -70,7 +73,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def serve(scenario: Any = None, *, host: str = "127.0.0.1", port: int = 8000, db: str | os.PathLike[str] | None = None,
-          time_scale: float = 1.0, token: str | None = None, t0: float | None = None,
+          time_scale: "float | str | TimeScale" = 1.0, token: str | None = None, t0: float | None = None,
           synchronous: str = "FULL", quiet: bool = False, parent_pid: int | None = None,
           max_backlog: int | None = None, client_timeout: float | None = None) -> None:
     """Serve docs/reference/http-api.md until interrupted (blocks). ``scenario``: a Scenario, a name or path, or None
@@ -103,7 +106,7 @@ def serve(scenario: Any = None, *, host: str = "127.0.0.1", port: int = 8000, db
         print(f"repaychaos: chaos token (Authorization: Bearer ...): {service.token}", flush=True)
     if not quiet:
         print(f"repaychaos: serving scenario '{service.scenario.name}' on http://{_hostport(host, port)} "
-              f"(db {service.store.path}, time scale {time_scale:g})", flush=True)
+              f"(db {service.store.path}, time scale {service.clock.scale.text()})", flush=True)
     config = uvicorn.Config(FastPath(create_app(service), service, body_timeout=limit), host=host, port=port,
                             log_level="warning", access_log=False,
                             loop=_pick("uvloop", "auto"), http=_http_protocol(service, limit), lifespan="on",
@@ -181,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--db", default=None)
-    parser.add_argument("--time-scale", type=float, default=1.0)
+    parser.add_argument("--time-scale", default="1", help="K, or steps of K: K,AT:K,... (scenario seconds)")
     parser.add_argument("--t0", type=float, default=None, help="epoch second of scenario time 0")
     parser.add_argument("--parent-pid", type=int, default=None, help="stop when this process is gone")
     parser.add_argument("--max-backlog", type=int, default=None, help="events held before repayments are shed")

@@ -111,7 +111,7 @@ class Pipeline:
         #: (accounts in the order of their last change): a read as of a past instant within that
         #: span finds every change after it here, so it never shows a later view
         self.history: OrderedDict[str, list[tuple[float, bool]]] = OrderedDict()
-        self.history_span = HISTORY_WALL * clock.time_scale
+        self.history_span = HISTORY_WALL * clock.top
         self.latest: dict[str, Trace] = {}
         self.traces: dict[str, Trace] = {}
         #: account -> the record an external interface wrote on it with no repayment (a

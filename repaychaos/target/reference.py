@@ -3,9 +3,11 @@
 The live mode (``repaychaos load SCENARIO``) drives the reference service with the same
 Locust users as target mode; this is the description they get. Beyond what a black-box
 target file says, it points at the service's own instants: the ack's ``acked_at``, a
-ledger reject's ``retry_at``, a read's ``read_at`` and ``as_of``; and every status read
-carries the instant it is meant for (``as_of={read_at}``), which the service answers as
-of when it keeps the view's history (a service that does not ignores the parameter).
+ledger reject's ``retry_at``, a read's ``read_at`` and ``as_of``; every repayment carries
+the instant it is made at (``as_of={repay_at}``), which the service commits it as of, and
+every status read the instant it is meant for (``as_of={read_at}``), which the service
+answers as of when it keeps the view's history (a service that does not ignores the
+parameter).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ def reference_target(base_url: str) -> Target:
     return Target.model_validate({
         "name": "reference-service (built in)",
         "base_url": base_url,
-        "repay": {"method": "POST", "path": "/repayments", "headers": {"Idempotency-Key": "{key}"},
+        "repay": {"method": "POST", "path": "/repayments?as_of={repay_at}", "headers": {"Idempotency-Key": "{key}"},
                   "json": {"account": "{account}", "amount": "{amount}"}, "ok": [200, 201], "retry": [429, 503],
                   "id": "/id", "acked_at": "/acked_at", "retry_at": "/retry_at", "max_tries": 1000, "timeout": 30.0},
         "status": {"method": "GET", "path": "/accounts/{account}/status?as_of={read_at}",

@@ -5,7 +5,7 @@ Every key is defined here once; :mod:`repaychaos.target.loader` turns YAML into 
 (:mod:`repaychaos.target.render`): ``{key}``, ``{account}``, ``{amount}``, ``{id}``,
 ``{env.NAME}``, in the status read ``{read_at}`` (the epoch second, a float, of the
 instant the read is meant for, so a service that keeps its view's history can answer
-as of that instant), and in fault actions ``{fault.name}``, ``{fault.for}``, ``{fault.at}``
+as of that instant), in the repayment ``{repay_at}`` (the epoch second it is made at), and in fault actions ``{fault.name}``, ``{fault.for}``, ``{fault.at}``
 and ``{start./json/pointer}`` (the start action's JSON answer, for its stop action).
 """
 
