@@ -240,9 +240,12 @@ class MetricsCollector:
             self._batching[PHASE_AFTER] = _Batching([(max(self._all_over, warmup), duration)])
 
     @classmethod
-    def for_scenario(cls, scenario: Any, horizon: float | None = None) -> "MetricsCollector":
+    def for_scenario(cls, scenario: Any, horizon: float | None = None, *,
+                     shares_accounts: bool = True) -> "MetricsCollector":
         """A collector with one phase per fault type and fault name of ``scenario``, counting
-        the causes the scenario format knows (``scenario.causes``)."""
+        the causes the scenario format knows (``scenario.causes``). ``shares_accounts`` False:
+        the source puts every repayment on an account of its own whatever the scenario says
+        (a load run), so it writes no account metric it did not measure."""
         horizon = scenario.duration if horizon is None else horizon
         windows: dict[str, list[tuple[float, float]]] = {}
         # SLOs may also say `@type#index` (Scenario.phase_names); only then is that phase kept
@@ -256,7 +259,7 @@ class MetricsCollector:
         return cls(scenario.duration, scenario.warmup, scenario.workload.check.max_checks, windows,
                    causes=scenario.causes, pay_again=getattr(scenario.workload.check, "pay_again", None) is not None,
                    holders=any(getattr(fault, "holder_looks", None) for fault in scenario.faults),
-                   accounts=getattr(scenario.workload, "accounts", None) is not None)
+                   accounts=shares_accounts and getattr(scenario.workload, "accounts", None) is not None)
 
     def populations(self, ack: np.ndarray) -> list[tuple["_Counts", np.ndarray | None, np.ndarray]]:
         """For a run of ack instants inside ``[warmup, duration)``: every population they count

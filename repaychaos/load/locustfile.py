@@ -16,8 +16,8 @@ at one, else after Retry-After; timeouts and 5xx with backoff), then follows the
 scenario's check policy (``first_after``, ``every``, ``max_checks``, stop at the first
 usable read) and records every read. With ``pay_again`` in the policy, a user whose first
 ``after_stale_reads`` reads were all stale pays a second time with that probability, right
-after that read: a new idempotency key (on an account of its own while accounts are not
-modelled), through the same request, while the user keeps to the policy's reads
+after that read: a new idempotency key (on an account of its own: every user here repays on
+an account of its own, docs/explanation/semantics.md 14), through the same request, while the user keeps to the policy's reads
 (docs/explanation/semantics.md, 10a). Each status read carries the instant it is meant
 for (``{read_at}``). With a fault that writes debts onto accounts whose holders did not
 repay (``phantom_record``, 10b), the shard also plays those holders: at each write the
@@ -433,9 +433,9 @@ class Repayer(FastHttpUser):
         return False
 
     def _pay_again(self, values: dict[str, Any], rec: dict[str, Any]) -> None:
-        """The user's second payment, recorded under ``again``: a new key, and (until accounts
-        are modelled, docs/explanation/semantics.md 14) an account of its own, so its status
-        write does not change what the user's reads of the first repayment show."""
+        """The user's second payment, recorded under ``again``: a new key, and an account of
+        its own (docs/explanation/semantics.md, 10a and 14), so its status write does not
+        change what the user's reads of the first repayment show."""
         key = values["key"] + "-again"
         second: dict[str, Any] = {"key": key, "attempts": 0, "rejected": 0, "failures": 0, "tries": []}
         rec["again"] = second

@@ -81,7 +81,7 @@ def collect(scenario: Scenario, trace: dict[str, Any], users: list[dict[str, Any
     def to_s(epoch: float) -> float:
         return (epoch - t0) * k
 
-    col = MetricsCollector.for_scenario(scenario)
+    col = MetricsCollector.for_scenario(scenario, shares_accounts=False)  # semantics 14
     holders = [u for u in users if "holder" in u]
     if holders:
         users = [u for u in users if "holder" not in u]

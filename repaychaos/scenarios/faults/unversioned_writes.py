@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any, Literal, Sequence
 
 from repaychaos.scenarios.faults.base import FaultBase
-from repaychaos.scenarios.faults.hooks import WRITE, Hook, LiveAPI, LiveFault, LiveMessage, LiveRule, ModelInjector
+from repaychaos.scenarios.faults.hooks import WRITE, Hook, LiveRule, ModelInjector
 
 __all__ = ["UnversionedWrites", "SPEC", "LABEL", "COLOUR", "ORDER", "MODEL", "LIVE", "EXAMPLE",
            "EXAMPLE_DESCRIPTION", "MEANINGS"]
@@ -31,8 +31,8 @@ COLOUR = "#2f6f8f"
 MEANINGS: dict[str, str] = {}
 
 #: The reference's runnable example (its ``faults`` and ``slo``; tests run it through the model).
-EXAMPLE_DESCRIPTION = ("A consumer release drops the version check on status writes for 20 minutes: an older"
-                       " repayment's write can put the account's view back (with `workload.accounts`).")
+EXAMPLE_DESCRIPTION = ("A consumer release drops the version check on status writes for 20 minutes, so an older"
+                       " repayment's write can put its account's view back (with workload.accounts).")
 EXAMPLE = """faults:
   - type: unversioned_writes
     name: no-version-check
@@ -73,14 +73,13 @@ class UnversionedWritesInjector(ModelInjector):
 
 
 class UnversionedWritesRule(LiveRule):
-    """The service: a write inside a window is applied whatever its sequence."""
+    """The service: nothing to remove. The reference service keeps every repayment on an
+    account of its own (its status writes carry no sequence to check), so no write is older
+    than the one before it and the fault changes nothing there
+    (docs/explanation/semantics.md, 14)."""
 
     target_refuses = ("target mode cannot remove the version check of another service's status writes; "
                       "run it against the reference service")
-
-    def write(self, api: LiveAPI, active: LiveFault, msg: LiveMessage, t: float) -> bool:
-        setattr(msg, "unguarded", active.type)
-        return False
 
 
 MODEL = UnversionedWritesInjector
