@@ -8,7 +8,9 @@ and its sync completion. Faults reach the stages only through the injectors' hoo
 :class:`~repaychaos.sim.schedule.Schedules`, which are skipped entirely where no fault applies.
 
 Each repayment's reads are computed and handed to the collector as soon as its view
-history is known, so memory is bounded by the messages in flight, not the run length.
+history is known, so memory is bounded by the messages in flight, not the run length —
+except with ``workload.accounts``, whose repayments are observed account by account
+after the run (:mod:`repaychaos.sim.accounts`), so memory grows with the run.
 """
 
 from __future__ import annotations
