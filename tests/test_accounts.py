@@ -185,3 +185,23 @@ def test_the_bundled_scenario_shows_regressions_during_its_window_only():
     assert result["metrics"]["view_regressions"] > 0
     assert result["phases"]["after"]["view_regressions"] == 0
     assert result["phases"]["after"]["stale_reads_by_cause"]["unversioned_writes"] == 0
+
+
+def test_regressions_meet_the_closed_form_of_rare_overlaps():
+    """Closed form (semantics 14a): unlimited workers with exponential service of rate mu,
+    constant other delays, no sweep, the guard removed throughout. Two repayments of one
+    account, acked d apart, are written out of order with probability exp(-mu d) / 2; an
+    account's repayments arrive at lam / N, so while overlaps are rare (lam / (N mu) << 1) each
+    repayment's write regresses its account with probability lam / (2 N mu)."""
+    lam, accounts, mu = 20.0, 1000, 1.0
+    sc = load_scenario_data({
+        "version": 1, "name": "closed-form", "duration": "30m", "warmup": "1m", "seed": 17,
+        "workload": {"accounts": accounts, "arrivals": {"rate": f"{lam:g}/s"},
+                     "check": {"first_after": "5s", "every": "5s", "max_checks": 2}},
+        "pipeline": {"channel": {"latency": "100ms"},
+                     "sync": {"workers": "unlimited", "service": {"dist": "exponential", "mean": f"{1 / mu:g}s"}},
+                     "credit": {"service": "20ms"}, "reconcile": {"every": "off"}},
+        "faults": [{"type": "unversioned_writes"}]})
+    m = _metrics(sc)
+    expected = m["repayments"] * lam / (2 * accounts * mu)
+    assert abs(m["view_regressions"] - expected) < 0.2 * expected, (m["view_regressions"], expected)
