@@ -85,14 +85,6 @@ def _warn(scenario: Scenario) -> None:
         click.echo(f"repaychaos: warning: {note}", err=True)
 
 
-def _warn_live(scenario: Scenario) -> None:
-    """What a load run measures differently from the model, said on stderr before it starts."""
-    if scenario.workload.accounts is not None:
-        click.echo("repaychaos: warning: workload.accounts: the reference service and the load users put every "
-                   "repayment on an account of its own, so a load run measures no shared account and no "
-                   "view regression (docs/explanation/semantics.md, 14)", err=True)
-
-
 def _out_dir(out: str | None, scenario_name: str, source: str) -> Path:
     from repaychaos.core.result import default_out_dir
 
@@ -325,7 +317,6 @@ def load(scenario: str, time_scale: float | None, wall: str | None, out: str | N
     terminal a status line follows at least every 10 s.
     """
     sc = _scenario(scenario)
-    _warn_live(sc)
     if target is not None:
         out_dir = _out_dir(out, sc.name, "target")
         result = _run_target(sc, target, out_dir, time_scale, allow_remote, max_wall, inconclusive == "fail",
@@ -374,7 +365,6 @@ def run(scenario: str, time_scale: float | None, out: str | None, target: str | 
         inconclusive: str, progress: bool | None) -> None:
     """Model and measurement of SCENARIO, then a comparison and a report."""
     sc = _scenario(scenario)
-    _warn_live(sc)
     from repaychaos.load.runner import run_load
     from repaychaos.reports.compare import compare_results, comparison_text
     from repaychaos.reports.render import write_report

@@ -302,10 +302,11 @@ class Service:
 
     # ------------------------------------------------------------------ reads
 
-    def status(self, account: str) -> dict[str, Any]:
-        """``GET /accounts/{account}/status``: the view now."""
+    def status(self, account: str, repayment: str | None = None) -> dict[str, Any]:
+        """``GET /accounts/{account}/status``: the view now (as the user of ``repayment`` sees
+        it, when the scenario has accounts: docs/explanation/semantics.md 14)."""
         now = time.time()
-        usable, as_of = self.pipeline.read(account, self.clock.to_scenario(now))
+        usable, as_of = self.pipeline.read(account, self.clock.to_scenario(now), repayment)
         return {"account": account, "status": "usable" if usable else "unusable",
                 "as_of": self.clock.to_epoch(as_of), "read_at": now}
 
@@ -328,7 +329,7 @@ class Service:
         """The earliest epoch instant a read as of a past instant is answered for."""
         return max(self._started_at, time.time() - HISTORY_WALL)
 
-    async def status_as_of(self, account: str, instant: float) -> dict[str, Any]:
+    async def status_as_of(self, account: str, instant: float, repayment: str | None = None) -> dict[str, Any]:
         """``GET /accounts/{account}/status?as_of=``: the view as of epoch ``instant`` — at once
         when it has passed, else once it has (the caller checked :meth:`as_of_problem`)."""
         clock = self.clock
@@ -338,7 +339,7 @@ class Service:
             if clock.now() < t:  # the clock's learnt bias wakes it a little early
                 await clock.sleep_until_precise(t)
         await self.timeline.acts_done_until(t)
-        usable, shown = self.pipeline.read(account, t)
+        usable, shown = self.pipeline.read(account, t, repayment)
         return {"account": account, "status": "usable" if usable else "unusable",
                 "as_of": instant if shown == t else clock.to_epoch(shown), "read_at": instant}
 
@@ -381,10 +382,14 @@ class Service:
         to_s = self.clock.to_scenario
         traces, spilling = self.pipeline.traces, self.spiller.spilling
         spilled = self.store.spilled_traces()
+        shared = self.pipeline.account_traces() if self.pipeline.accounts_on else {}
         reps = []
         for row in self.store.all_ledger():
             tr = traces.get(row.id) or spilling.get(row.id)
-            if tr is not None:
+            regressed = 0
+            if row.id in shared:
+                changes, touches, regressed = shared[row.id]
+            elif tr is not None:
                 changes, touches = trace_json(tr)
             elif row.id in spilled:
                 changes, touches = (json.loads(text) for text in spilled[row.id])
@@ -399,11 +404,14 @@ class Service:
                 "changes": changes,
                 "touches": touches,
             })
+            if self.pipeline.accounts_on:
+                reps[-1]["regressed"] = regressed  # status writes that put the account's view back (14a)
         return {
             "t0": self.clock.t0,
             "time_scale": self.clock.time_scale,
             "now": self.clock.now(),
             "repayments": reps,
+            "accounts": self.pipeline.accounts_on,
             # accounts an external interface wrote a debt on (docs/explanation/semantics.md 10b)
             "phantoms": [{"account": tr.account, "written_at": tr.acked_at, "changes": [list(c) for c in tr.changes]}
                          for tr in self.pipeline.phantoms.values()],

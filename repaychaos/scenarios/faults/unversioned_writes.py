@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any, Literal, Sequence
 
 from repaychaos.scenarios.faults.base import FaultBase
-from repaychaos.scenarios.faults.hooks import WRITE, Hook, LiveRule, ModelInjector
+from repaychaos.scenarios.faults.hooks import WRITE, Hook, LiveAPI, LiveFault, LiveMessage, LiveRule, ModelInjector
 
 __all__ = ["UnversionedWrites", "SPEC", "LABEL", "COLOUR", "ORDER", "MODEL", "LIVE", "EXAMPLE",
            "EXAMPLE_DESCRIPTION", "MEANINGS"]
@@ -73,13 +73,18 @@ class UnversionedWritesInjector(ModelInjector):
 
 
 class UnversionedWritesRule(LiveRule):
-    """The service: nothing to remove. The reference service keeps every repayment on an
-    account of its own (its status writes carry no sequence to check), so no write is older
-    than the one before it and the fault changes nothing there
-    (docs/explanation/semantics.md, 14)."""
+    """The service: a view write inside a window is marked unguarded; the service's account
+    view (:func:`repaychaos.semantics.account_views`, as the model's) applies it whatever
+    its sequence."""
 
     target_refuses = ("target mode cannot remove the version check of another service's status writes; "
                       "run it against the reference service")
+
+
+    def write(self, api: LiveAPI, active: LiveFault, msg: LiveMessage, t: float) -> bool:
+        if msg.trace.unguarded is None:
+            msg.trace.unguarded = active.type
+        return False
 
 
 MODEL = UnversionedWritesInjector
