@@ -341,7 +341,8 @@ class AccountView(NamedTuple):
 _ACK, _WRITE, _SWEEP = 0, 1, 2
 
 
-def account_views(reps: Sequence[AccountRepayment], next_sweep: Callable[[float], float]) -> list[AccountView]:
+def account_views(reps: Sequence[AccountRepayment], next_sweep: Callable[[float], float],
+                  since: float = -_INF) -> list[AccountView]:
     """The view of one account's repayments (SEMANTICS 14), ``reps`` in ledger order (by
     ack, then arrival): the ``k``-th has sequence ``k`` (1-based).
 
@@ -356,15 +357,25 @@ def account_views(reps: Sequence[AccountRepayment], next_sweep: Callable[[float]
 
     Only the first sweep after each ack, write and release can change the view (the
     others find it equal to the ledger), so those are the sweeps computed.
+
+    ``since``, a sweep instant at which no rule lag keeps the account: the view from then
+    on, which that sweep sets to the ledger whatever came before (so it is the same view
+    after ``since``, at less cost); a repayment already shown then starts with a change to
+    usable at ``since``.
     """
     events: list[tuple[float, int, int]] = []
     releases: list[float] = [_INF] * len(reps)
+    out = [AccountView([], [], 0) for _ in reps]
+    ledger = version = shown = 0
     for i, rep in enumerate(reps):
-        events.append((rep.ack, _ACK, i))
-        s = next_sweep(rep.ack)
-        if s != _INF:
-            events.append((s, _SWEEP, i))
-        if rep.write is not None and rep.write != _INF and not rep.held:
+        if rep.ack <= since:
+            ledger += 1
+        else:
+            events.append((rep.ack, _ACK, i))
+            s = next_sweep(rep.ack)
+            if s != _INF:
+                events.append((s, _SWEEP, i))
+        if rep.write is not None and rep.write != _INF and not rep.held and rep.write > since:
             events.append((rep.write, _WRITE, i))
             s = next_sweep(rep.write)
             if s != _INF:
@@ -374,9 +385,12 @@ def account_views(reps: Sequence[AccountRepayment], next_sweep: Callable[[float]
                 releases[i] = release
                 if release != _INF:
                     events.append((release, _SWEEP, i))
+    if ledger:
+        version = shown = ledger
+        for k in range(1, ledger + 1):
+            if not reps[k - 1].held:
+                out[k - 1].changes.append((since, True))
     events.sort()
-    out = [AccountView([], [], 0) for _ in reps]
-    ledger = version = shown = 0
     kept = -_INF  # the account is kept from the sweeps before this instant (a rule lag's release)
 
     def show(new: int, t: float, cause: str | None) -> None:

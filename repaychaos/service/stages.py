@@ -27,7 +27,8 @@ from repaychaos.service.timeline import Timeline
 from repaychaos.service.reservoir import Reservoir
 from repaychaos.service.store import LedgerRow, Store
 from repaychaos.service.trace import Message, Trace
-from repaychaos.semantics import (AccountRepayment, account_views, cache_serves, release_time, repaired_at,
+from repaychaos.semantics import (AccountRepayment, account_views, cache_serves, kept_release, release_time,
+                                  repaired_at,
                                   retry_at, until_repair, view_at, view_history,
                                   written_state)
 
@@ -587,8 +588,26 @@ class Pipeline:
         if trace.held:
             usable_at, changes, _ = view_history(trace.acked_at, True, trace.written_at, trace.wrong, next_sweep)
             return view_at(changes, t) if changes is not None else t >= usable_at
-        views = account_views([_facts(tr) for tr in self.ledgers[trace.account]], next_sweep)
+        ledger = self.ledgers[trace.account]
+        views = account_views([_facts(tr) for tr in ledger], next_sweep, self._last_free_sweep(ledger, t))
         return view_at(views[trace.seq - 1].changes, t)
+
+    def _last_free_sweep(self, ledger: list[Trace], t: float) -> float:
+        """The last reconcile sweep at or before ``t`` that no rule lag kept the account from
+        (-inf: none): the view after it does not depend on what came before it, so a read
+        computes the account's view from there (:func:`repaychaos.semantics.account_views`)."""
+        every = self.reconcile.every
+        if every is None or t < every:
+            return -math.inf
+        z = math.floor(t / every) * every
+        while z > t:  # float rounding
+            z -= every
+        next_sweep = self.reconcile.next_sweep
+        for tr in ledger:
+            if (tr.kept_until is not None and tr.written_at is not None and tr.written_at <= z
+                    and kept_release(tr.kept_until, next_sweep) > z):
+                return -math.inf
+        return z if z >= every else -math.inf
 
     def _read_repayment(self, trace: Trace, t: float) -> tuple[bool, float]:
         usable = self._shows(trace, t)
