@@ -177,6 +177,16 @@ class Pipeline:
         for account, trace in self.latest.items():
             if self.view.get(account, (False, 0.0))[0] != (not trace.held):
                 self.unsettled[account] = None
+        if self.accounts_on:
+            # each account's repayments in ledger order; one whose event was done before the
+            # restart is taken as written at its ack (its write's instant is not kept)
+            waiting = {rep_id for rep_id, *_ in pending}
+            for trace in self.traces.values():
+                account_ledger = self.ledgers.setdefault(trace.account, [])
+                account_ledger.append(trace)
+                trace.seq = len(account_ledger)
+                if trace.id not in waiting:
+                    trace.written_at = trace.acked_at
         now = self.clock.now()
         for rep_id, _account, _acked, _held in pending:
             pending_trace = self.traces.get(rep_id)
