@@ -342,7 +342,7 @@ _ACK, _WRITE, _SWEEP = 0, 1, 2
 
 
 def account_views(reps: Sequence[AccountRepayment], next_sweep: Callable[[float], float],
-                  since: float = -_INF) -> list[AccountView]:
+                  since: float = -_INF, offset: int = 0) -> list[AccountView]:
     """The view of one account's repayments (SEMANTICS 14), ``reps`` in ledger order (by
     ack, then arrival): the ``k``-th has sequence ``k`` (1-based).
 
@@ -361,12 +361,14 @@ def account_views(reps: Sequence[AccountRepayment], next_sweep: Callable[[float]
     ``since``, a sweep instant at which no rule lag keeps the account: the view from then
     on, which that sweep sets to the ledger whatever came before (so it is the same view
     after ``since``, at less cost); a repayment already shown then starts with a change to
-    usable at ``since``.
+    usable at ``since``. ``offset``: ``reps`` start at sequence ``offset + 1``, the first
+    ``offset`` repayments being acked and written (or lost) at or before ``since``.
     """
     events: list[tuple[float, int, int]] = []
     releases: list[float] = [_INF] * len(reps)
     out = [AccountView([], [], 0) for _ in reps]
-    ledger = version = shown = 0
+    ledger = offset
+    version = shown = 0
     for i, rep in enumerate(reps):
         if rep.ack <= since:
             ledger += 1
@@ -387,9 +389,9 @@ def account_views(reps: Sequence[AccountRepayment], next_sweep: Callable[[float]
                     events.append((release, _SWEEP, i))
     if ledger:
         version = shown = ledger
-        for k in range(1, ledger + 1):
-            if not reps[k - 1].held:
-                out[k - 1].changes.append((since, True))
+        for k in range(offset + 1, ledger + 1):
+            if not reps[k - 1 - offset].held:
+                out[k - 1 - offset].changes.append((since, True))
     events.sort()
     kept = -_INF  # the account is kept from the sweeps before this instant (a rule lag's release)
 
@@ -398,15 +400,15 @@ def account_views(reps: Sequence[AccountRepayment], next_sweep: Callable[[float]
         old = shown
         shown = new
         if new > old:
-            for k in range(old + 1, new + 1):
-                if not reps[k - 1].held:
-                    out[k - 1].changes.append((t, True))
+            for k in range(max(old, offset) + 1, new + 1):
+                if not reps[k - 1 - offset].held:
+                    out[k - 1 - offset].changes.append((t, True))
         elif new < old:
-            for k in range(new + 1, old + 1):
-                if not reps[k - 1].held:
-                    out[k - 1].changes.append((t, False))
+            for k in range(max(new, offset) + 1, old + 1):
+                if not reps[k - 1 - offset].held:
+                    out[k - 1 - offset].changes.append((t, False))
                     if cause is not None:
-                        out[k - 1].regressions.append((cause, t))
+                        out[k - 1 - offset].regressions.append((cause, t))
 
     for t, kind, i in events:
         if kind == _ACK:
@@ -417,7 +419,7 @@ def account_views(reps: Sequence[AccountRepayment], next_sweep: Callable[[float]
                 show(ledger, t, None)
         else:
             rep = reps[i]
-            k = i + 1
+            k = offset + i + 1
             if rep.unguarded is None and k < version:
                 continue  # versioned: an older write never lands over a newer one
             older = k < version

@@ -127,6 +127,9 @@ class Pipeline:
         self.ledgers: dict[str, list[Trace]] = {}
         #: account -> the last instant a read of it was answered "unusable" (any of its users)
         self._unusable_seen: dict[str, float] = {}
+        #: account -> (a reconcile sweep, how many of its first repayments were acked and
+        #: written or lost by then) (:meth:`_settled`)
+        self._done: dict[str, tuple[float, int]] = {}
         self.inflight: dict[str, Message] = {}
         self.in_sync = 0
         self.sync_busy = 0
@@ -599,25 +602,45 @@ class Pipeline:
             usable_at, changes, _ = view_history(trace.acked_at, True, trace.written_at, trace.wrong, next_sweep)
             return view_at(changes, t) if changes is not None else t >= usable_at
         ledger = self.ledgers[trace.account]
-        views = account_views([_facts(tr) for tr in ledger], next_sweep, self._last_free_sweep(ledger, t))
-        return view_at(views[trace.seq - 1].changes, t)
+        since, done = self._settled(trace.account, ledger, t)
+        if trace.seq <= done:
+            return True  # shown at the sweep ``since``; nothing after it can put it back
+        views = account_views([_facts(tr) for tr in ledger[done:]], next_sweep, since, done)
+        return view_at(views[trace.seq - 1 - done].changes, t)
 
-    def _last_free_sweep(self, ledger: list[Trace], t: float) -> float:
-        """The last reconcile sweep at or before ``t`` that no rule lag kept the account from
-        (-inf: none): the view after it does not depend on what came before it, so a read
-        computes the account's view from there (:func:`repaychaos.semantics.account_views`)."""
+    def _settled(self, account: str, ledger: list[Trace], t: float) -> tuple[float, int]:
+        """``(since, done)``: the last reconcile sweep at or before ``t`` that no rule lag kept
+        the account from, and how many of its first repayments were acked and written (or
+        lost) by then — ``(-inf, 0)`` when there is none. The sweep sets the view to the
+        ledger whatever came before it, so a read computes the view from there over the
+        other repayments only (:func:`repaychaos.semantics.account_views`)."""
         every = self.reconcile.every
         if every is None or t < every:
-            return -math.inf
+            return -math.inf, 0
         z = math.floor(t / every) * every
         while z > t:  # float rounding
             z -= every
+        if z < every:
+            return -math.inf, 0
         next_sweep = self.reconcile.next_sweep
-        for tr in ledger:
+        known_z, known = self._done.get(account, (-math.inf, 0))
+        start = known if known_z <= z else 0  # a prefix settled by an earlier sweep is settled by this one
+        for tr in ledger[start:]:
             if (tr.kept_until is not None and tr.written_at is not None and tr.written_at <= z
                     and kept_release(tr.kept_until, next_sweep) > z):
-                return -math.inf
-        return z if z >= every else -math.inf
+                return -math.inf, 0
+        done = start
+        while done < len(ledger):
+            tr = ledger[done]
+            written = tr.written_at
+            if tr.acked_at > z or (written is None and tr.id in self.inflight) or (written is not None and written > z):
+                break
+            if tr.kept_until is not None and kept_release(tr.kept_until, next_sweep) > z:
+                break
+            done += 1
+        if z >= known_z:
+            self._done[account] = (z, done)
+        return z, done
 
     def _read_repayment(self, trace: Trace, t: float) -> tuple[bool, float]:
         usable = self._shows(trace, t)
