@@ -171,8 +171,8 @@ def openapi_document() -> dict[str, Any]:
                             "description": ("the id of the repayment whose user reads: with `workload.accounts` "
                                             "the account's view is judged for that repayment (usable once a write "
                                             "carrying its ledger sequence or a later one has landed); ignored "
-                                            "otherwise"),
-                            "schema": {"type": "string", "pattern": "^[!-~]{1,200}$"}}],
+                                            "otherwise, and when empty (no repayment named)"),
+                            "schema": {"type": "string", "pattern": "^([!-~]{1,200})?$"}}],
             "responses": {"200": _json(_ref("Status"), "usable or unusable, as of when"),
                           "422": _problem("not an account id, an as_of out of bounds or not a number, or a "
                                           "repayment that is not an id")}}},
