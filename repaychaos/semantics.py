@@ -22,7 +22,7 @@ Everything is in scenario seconds.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, NamedTuple, Sequence
 
 __all__ = [
     "arrival_times",
@@ -45,6 +45,10 @@ __all__ = [
     "pays_again",
     "phantom_writes",
     "holder_reads",
+    "account_of",
+    "AccountRepayment",
+    "AccountView",
+    "account_views",
 ]
 
 
@@ -297,4 +301,135 @@ def holder_reads(written_at: float, repaired_at: float, looks: Sequence[float],
         out.append((t, shown, as_of))
         if shown:
             break
+    return out
+
+
+# ---------------------------------------------------------------------- accounts
+
+def account_of(u: float, accounts: int) -> int:
+    """The account (0 .. ``accounts`` - 1) a repayment whose account uniform is ``u`` in
+    [0, 1) lands on: uniform over the accounts."""
+    return min(int(u * accounts), accounts - 1)
+
+
+class AccountRepayment(NamedTuple):
+    """One repayment on an account, as its account's view needs it (SEMANTICS 14)."""
+
+    ack: float
+    held: bool
+    #: its view write (None: never written: dropped, lost, never reached)
+    write: float | None
+    #: the write shows the opposite of the truth (corrupted, mis-mapped)
+    wrong: bool
+    #: a rule lag caught the write; the account is kept until the first sweep at or after this
+    kept_until: float | None
+    #: the cause that removed the version guard at the write (None: the write is versioned)
+    unguarded: str | None
+
+
+class AccountView(NamedTuple):
+    """What an account's view showed one of its repayments (``changes``: ``(instant,
+    usable)`` in time order; an instant may repeat, the last entry at it holds), the
+    regressions that moved it back (``(cause, instant)``), and how many repayments the
+    repayment's own write moved back (a write over a newer one)."""
+
+    changes: list[tuple[float, bool]]
+    regressions: list[tuple[str, float]]
+    regressed: int
+
+
+_ACK, _WRITE, _SWEEP = 0, 1, 2
+
+
+def account_views(reps: Sequence[AccountRepayment], next_sweep: Callable[[float], float],
+                  since: float = -_INF, offset: int = 0) -> list[AccountView]:
+    """The view of one account's repayments (SEMANTICS 14), ``reps`` in ledger order (by
+    ack, then arrival): the ``k``-th has sequence ``k`` (1-based).
+
+    The view keeps the sequence of the last write it applied (``version``) and the sequence
+    it shows repaid (``shown``). A write of sequence ``k`` is applied when ``k >= version``
+    — or always, when a fault removed the guard — and sets ``version = k`` and
+    ``shown = k`` (``k - 1`` when the write shows unusable: wrong, or caught by a rule lag,
+    which also keeps the account from the sweeps until its release). A sweep at ``z`` sets
+    both to the ledger's sequence at ``z`` (the acks at or before it). A held repayment's
+    write applies nothing (its hold is its own, rule 2). Repayment ``k`` is shown usable
+    while ``shown >= k``. At one instant: acks, then writes, then sweeps.
+
+    Only the first sweep after each ack, write and release can change the view (the
+    others find it equal to the ledger), so those are the sweeps computed.
+
+    ``since``, a sweep instant at which no rule lag keeps the account: the view from then
+    on, which that sweep sets to the ledger whatever came before (so it is the same view
+    after ``since``, at less cost); a repayment already shown then starts with a change to
+    usable at ``since``. ``offset``: ``reps`` start at sequence ``offset + 1``, the first
+    ``offset`` repayments being acked and written (or lost) at or before ``since``.
+    """
+    events: list[tuple[float, int, int]] = []
+    releases: list[float] = [_INF] * len(reps)
+    out = [AccountView([], [], 0) for _ in reps]
+    ledger = offset
+    version = shown = 0
+    for i, rep in enumerate(reps):
+        if rep.ack <= since:
+            ledger += 1
+        else:
+            events.append((rep.ack, _ACK, i))
+            s = next_sweep(rep.ack)
+            if s != _INF:
+                events.append((s, _SWEEP, i))
+        if rep.write is not None and rep.write != _INF and not rep.held and rep.write > since:
+            events.append((rep.write, _WRITE, i))
+            s = next_sweep(rep.write)
+            if s != _INF:
+                events.append((s, _SWEEP, i))
+            if rep.kept_until is not None:
+                release = kept_release(rep.kept_until, next_sweep)
+                releases[i] = release
+                if release != _INF:
+                    events.append((release, _SWEEP, i))
+    if ledger:
+        version = shown = ledger
+        for k in range(offset + 1, ledger + 1):
+            if not reps[k - 1 - offset].held:
+                out[k - 1 - offset].changes.append((since, True))
+    events.sort()
+    kept = -_INF  # the account is kept from the sweeps before this instant (a rule lag's release)
+
+    def show(new: int, t: float, cause: str | None) -> None:
+        nonlocal shown
+        old = shown
+        shown = new
+        if new > old:
+            for k in range(max(old, offset) + 1, new + 1):
+                if not reps[k - 1 - offset].held:
+                    out[k - 1 - offset].changes.append((t, True))
+        elif new < old:
+            for k in range(max(new, offset) + 1, old + 1):
+                if not reps[k - 1 - offset].held:
+                    out[k - 1 - offset].changes.append((t, False))
+                    if cause is not None:
+                        out[k - 1 - offset].regressions.append((cause, t))
+
+    for t, kind, i in events:
+        if kind == _ACK:
+            ledger += 1
+        elif kind == _SWEEP:
+            if t >= kept:
+                version = ledger
+                show(ledger, t, None)
+        else:
+            rep = reps[i]
+            k = offset + i + 1
+            if rep.unguarded is None and k < version:
+                continue  # versioned: an older write never lands over a newer one
+            older = k < version
+            version = k
+            if rep.kept_until is not None:
+                kept = max(kept, releases[i])
+            new = k - 1 if (rep.wrong or rep.kept_until is not None) else k
+            if older and new < shown:
+                out[i] = out[i]._replace(regressed=out[i].regressed + 1)
+                show(new, t, rep.unguarded)
+            else:
+                show(new, t, None)
     return out

@@ -104,6 +104,7 @@ SHORT: dict[str, dict[str, Any]] = {
     "month-end-peak": {"duration": "15m", "workload.arrivals.profile": [
         {"at": "0s", "rate": "20/s"}, {"at": "5m", "rate": "75/s"}, {"at": "10m", "rate": "30/s"}]},
     "nightly-maintenance": {"duration": "1h30m", "workload.arrivals.rate": "3/s"},
+    "out-of-order-status-writes": {"duration": "45m", "workload.arrivals.rate": "4/s"},
     "phantom-debt-until-reconcile": {"duration": "1h25m", "workload.arrivals.rate": "2/s"},
     "quiet-baseline": {"duration": "30m"},
     "risk-holds": {"duration": "30m"},
@@ -253,6 +254,35 @@ def test_pay_again_case_same_records_and_metrics(case):
     assert unsupported(sc) is None
     events = assert_same(sc)
     assert finalize([events.state])["metrics"]["double_repayments"] > 0  # the case has second payments
+
+
+#: Accounts (docs/explanation/semantics.md, 14, 14a) on the busy pool: versioned writes, the
+#: guard removed, and the faults that act on a write or a sweep beside them.
+ACCOUNT_CASES: dict[str, tuple[int, list[dict[str, Any]], dict[str, Any]]] = {
+    "versioned": (40, [], {}),
+    "unversioned": (40, [{"type": "unversioned_writes", "at": "1m", "for": "3m"}], {}),
+    "one-account-unversioned": (1, [{"type": "unversioned_writes", "at": "2m", "for": "1m"}], {}),
+    "unversioned-and-write-faults": (10, [{"type": "unversioned_writes", "at": "1m", "for": "4m"},
+                                          {"type": "interface_bug", "link": "credit->view", "at": "1m", "for": "3m",
+                                           "drop_ratio": 0.05, "corrupt_ratio": 0.2},
+                                          {"type": "rule_lag", "at": "1m30s", "for": "2m", "hold_ratio": 0.2},
+                                          {"type": "cutover", "at": "3m", "for": "1m", "inflight_loss_ratio": 0.5,
+                                           "unmapped_ratio": 0.05}], {}),
+    "unversioned-and-pause-and-cache": (10, [{"type": "unversioned_writes", "at": "1m"},
+                                             {"type": "maintenance", "component": "sync", "at": "2m", "for": "30s"}],
+                                        {"view": {"cache_ttl": "10s"}}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ACCOUNT_CASES))
+def test_account_case_same_records_and_metrics(case):
+    """Repayments sharing accounts, with and without the version guard: both engines alike, exactly."""
+    accounts, faults, pipeline = ACCOUNT_CASES[case]
+    sc = with_overrides(busy(f"accounts-{case}", faults, **pipeline), {"workload.accounts": accounts})
+    assert unsupported(sc) is None
+    events = assert_same(sc)
+    regressions = finalize([events.state])["metrics"]["view_regressions"]
+    assert (regressions > 0) == any(f["type"] == "unversioned_writes" for f in faults)
 
 
 @pytest.mark.parametrize("faults", [

@@ -30,7 +30,7 @@ from repaychaos.scenarios.distributions import Duration
 from repaychaos.scenarios.faults.base import FaultBase
 from repaychaos.scenarios.faults.hooks import SYNC_START, Hook, LiveAPI, LiveFault, LiveMessage, LiveRule, ModelInjector
 
-ORDER = 7
+ORDER = 8
 LABEL = "toy stall"
 COLOUR = "#123456"
 MEANINGS = {"stall": "Constant time added to each sync message started in the window."}
@@ -138,7 +138,7 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def test_the_toy_module_is_a_registered_fault_type_and_a_cause(toy):
-    assert toy["fault_types"][-1] == "toy_stall"  # ORDER 7: after the bundled types
+    assert toy["fault_types"][-1] == "toy_stall"  # ORDER 8: after the bundled types
     assert toy["causes"] == ["queueing", *toy["fault_types"], "cache"]
     assert "stale_reads_by_cause.toy_stall" in toy["slo_paths"]
 
@@ -162,8 +162,8 @@ def test_the_model_runs_the_toy_fault_and_blames_it(toy):
     its first read is stale and the toy fault is the only touch on its path."""
     assert toy["by_cause"]["toy_stall"] > 0
     # the first schema's causes, always; of the later ones, the toy (the scenario has it) and
-    # not rule_lag nor phantom_record (it has neither): docs/reference/metrics.md
-    assert set(toy["by_cause"]) == set(toy["causes"]) - {"rule_lag", "phantom_record"}
+    # none of rule_lag, phantom_record, unversioned_writes (it has none): docs/reference/metrics.md
+    assert set(toy["by_cause"]) == set(toy["causes"]) - {"rule_lag", "phantom_record", "unversioned_writes"}
     assert "toy_stall" in toy["phases"]
     assert [row["passed"] for row in toy["slo"]] == [True]
 

@@ -1,4 +1,4 @@
-"""What a new user meets first: strict numbers, plain YAML errors, the accounts warning,
+"""What a new user meets first: strict numbers, plain YAML errors, accounts that take effect,
 `list`, a scale key for profiles, and the sweep's exit codes."""
 
 from __future__ import annotations
@@ -62,18 +62,26 @@ def test_quoted_accounts_refused_and_unit_strings_kept(write_scenario):
     assert scenario.pipeline.sync.workers == 4 and scenario.workload.arrivals.rate == 2.0
 
 
-def test_accounts_is_accepted_with_a_warning_naming_file_and_line(write_scenario):
+def test_accounts_take_effect_without_a_warning(write_scenario):
     text = BASE.format(replications=1, max_checks=3, workers=4).replace("workload:\n", "workload:\n  accounts: 500\n")
     path = write_scenario(text)
     proc = repaychaos("validate", str(path))
     assert proc.returncode == 0, proc.stderr
-    assert f"warning: {path}:7: workload.accounts: accepted for compatibility but not yet modelled" in proc.stderr
+    assert "warning" not in proc.stderr
     proc = repaychaos("sim", str(path), "--replications", "1", "--processes", "1", "--out", str(path.parent / "o"))
     assert proc.returncode == 0, proc.stderr
-    assert f"{path}:7: workload.accounts" in proc.stderr
-    # no key, no warning
-    quiet = repaychaos("validate", str(write_scenario(BASE.format(replications=1, max_checks=3, workers=4), "q.yaml")))
-    assert "warning" not in quiet.stderr
+    assert "warning" not in proc.stderr
+    assert "view_regressions 0" in proc.stdout
+
+
+def test_accounts_with_users_who_pay_again_are_refused(write_scenario):
+    text = BASE.format(replications=1, max_checks=3, workers=4).replace(
+        "workload:\n", "workload:\n  accounts: 500\n").replace(
+        "max_checks: 3}", "max_checks: 3, pay_again: {after_stale_reads: 1, probability: 0.5}}")
+    path = write_scenario(text)
+    proc = repaychaos("validate", str(path))
+    assert proc.returncode == 2
+    assert f"{path}:6: workload: expected workload.accounts not to come with workload.check.pay_again" in proc.stderr
 
 
 @pytest.mark.parametrize("text, line, words", [

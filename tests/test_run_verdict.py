@@ -25,7 +25,7 @@ SCENARIO = scenario_yaml(
 #: The bundled library, spelled out so a new scenario must be added here (checked below).
 BUNDLED = ["bad-day", "cached-app-view", "corrupting-interface", "credit-rule-lag", "impatient-payers",
            "interface-drop-reconcile", "maintenance-reject", "month-end-peak", "nightly-maintenance",
-           "phantom-debt-until-reconcile", "quiet-baseline", "risk-holds", "slow-sync", "system-cutover"]
+           "out-of-order-status-writes", "phantom-debt-until-reconcile", "quiet-baseline", "risk-holds", "slow-sync", "system-cutover"]
 
 
 @pytest.fixture(scope="module")

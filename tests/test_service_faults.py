@@ -61,7 +61,7 @@ def test_interface_bugs_act_on_their_own_link_only():
     api = SimpleNamespace(rng=random.Random(1), faults_rng=random.Random(2), pooled=True)
     touches: list = []
     msg = SimpleNamespace(account="a", held=False, bad=False, lost=False, enqueued=0.0,
-                          trace=SimpleNamespace(acked_at=0.0), touch=lambda *t: touches.append(t),
+                          trace=SimpleNamespace(acked_at=0.0, kept_until=None, unguarded=None), touch=lambda *t: touches.append(t),
                           touch_until_repair=lambda *t: touches.append(t))
     [active] = board.in_force(1.0)
     state = api.rng.getstate()
@@ -83,7 +83,7 @@ def test_a_rule_lag_holds_what_it_caught_from_its_write_until_its_rollback():
 
     def message(account: str, held: bool) -> SimpleNamespace:
         return SimpleNamespace(account=account, held=held, bad=False, lost=False, enqueued=0.0,
-                               trace=SimpleNamespace(acked_at=0.0), touch=lambda *t: touches.append(t),
+                               trace=SimpleNamespace(acked_at=0.0, kept_until=None, unguarded=None), touch=lambda *t: touches.append(t),
                                touch_until_repair=lambda *t: touches.append(t))
 
     repaid, held = message("a", False), message("b", True)

@@ -70,7 +70,7 @@ def _is_fault_post(case) -> bool:
 FAULT_RULES = re.compile(
     r"'for' shorter than 'every'|'for' when 'every'|'every' of at least|drop_ratio \+ corrupt_ratio <= 1"
     r"|high >= low|p95 >= median|of at most 86400s|less than or equal to|greater than 0"
-    r"|within the service's timeline|a ratio between 0 and 1")
+    r"|within the service's timeline|a ratio between 0 and 1|in ascending order")
 
 
 def _schema_valid_fault_is_accepted(case, response) -> None:

@@ -24,6 +24,7 @@ __all__ = [
     "SCALAR_METRICS",
     "PAY_AGAIN_METRICS",
     "HOLDER_METRICS",
+    "ACCOUNT_METRICS",
     "slo_metric_paths",
     "is_ratio_path",
     "PHASE_AFTER",
@@ -65,6 +66,7 @@ COUNT_METRICS: tuple[str, ...] = (
     "double_repayments",
     "phantom_records",
     "holder_reads",
+    "view_regressions",
 )
 
 #: Ratios carry ``{"value", "ci95"}`` in result.json.
@@ -80,6 +82,11 @@ PAY_AGAIN_METRICS: tuple[str, ...] = ("double_repayments", "double_repayments_pe
 #: ``holder_looks``): the accounts written on and their holders' reads, which are counted in
 #: ``reads`` too; without such a fault result.json is as it was before they existed.
 HOLDER_METRICS: tuple[str, ...] = ("phantom_records", "holder_reads")
+
+#: Metrics a result carries only when its scenario puts repayments on accounts
+#: (``workload.accounts``): the status writes that moved an account's view back over a
+#: newer one; without accounts result.json is as it was before they existed.
+ACCOUNT_METRICS: tuple[str, ...] = ("view_regressions",)
 
 #: Phase suffix for "after every fault window has ended" (``stale_read_ratio@after``).
 PHASE_AFTER = "after"

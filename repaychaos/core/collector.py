@@ -93,6 +93,8 @@ class _Counts:
     # accounts a phantom record was written on, and their holders' reads (also in b_reads)
     phantom_records: int = 0
     holder_reads: int = 0
+    # status writes that moved an account's view back over a newer one, by the writer's ack
+    view_regressions: int = 0
 
     @classmethod
     def zero(cls, causes: Sequence[str]) -> "_Counts":
@@ -141,6 +143,8 @@ class CollectorState:
     pay_again: bool = False
     #: the scenario writes phantom records: the holder metrics are written
     holders: bool = False
+    #: the scenario puts repayments on accounts: the regression metric is written
+    accounts: bool = False
     all: _Counts = field(init=False)
     phases: dict[str, _Counts] = field(default_factory=dict)
     extra: dict[str, int] = field(default_factory=lambda: {"duplicate_repayments": 0})
@@ -217,10 +221,11 @@ class MetricsCollector:
 
     def __init__(self, duration: float, warmup: float, max_checks: int,
                  windows: Mapping[str, Sequence[tuple[float, float]]] | None = None, *, causes: Sequence[str],
-                 pay_again: bool = False, holders: bool = False):
+                 pay_again: bool = False, holders: bool = False, accounts: bool = False):
         self.max_checks = max_checks
         self.state = CollectorState(duration=duration, warmup=warmup, bin_width=duration / SERIES_BINS,
-                                    causes=tuple(causes), pay_again=pay_again, holders=holders)
+                                    causes=tuple(causes), pay_again=pay_again, holders=holders,
+                                    accounts=accounts)
         self._rank = cause_rank(causes)
         self._windows = {name: tuple(ws) for name, ws in (windows or {}).items()}
         ends = [end for ws in self._windows.values() for _, end in ws]
@@ -235,9 +240,12 @@ class MetricsCollector:
             self._batching[PHASE_AFTER] = _Batching([(max(self._all_over, warmup), duration)])
 
     @classmethod
-    def for_scenario(cls, scenario: Any, horizon: float | None = None) -> "MetricsCollector":
+    def for_scenario(cls, scenario: Any, horizon: float | None = None, *,
+                     shares_accounts: bool = True) -> "MetricsCollector":
         """A collector with one phase per fault type and fault name of ``scenario``, counting
-        the causes the scenario format knows (``scenario.causes``)."""
+        the causes the scenario format knows (``scenario.causes``). ``shares_accounts`` False:
+        the source puts every repayment on an account of its own whatever the scenario says
+        (a load run), so it writes no account metric it did not measure."""
         horizon = scenario.duration if horizon is None else horizon
         windows: dict[str, list[tuple[float, float]]] = {}
         # SLOs may also say `@type#index` (Scenario.phase_names); only then is that phase kept
@@ -250,7 +258,8 @@ class MetricsCollector:
                 windows.setdefault(label, []).extend(ws)
         return cls(scenario.duration, scenario.warmup, scenario.workload.check.max_checks, windows,
                    causes=scenario.causes, pay_again=getattr(scenario.workload.check, "pay_again", None) is not None,
-                   holders=any(getattr(fault, "holder_looks", None) for fault in scenario.faults))
+                   holders=any(getattr(fault, "holder_looks", None) for fault in scenario.faults),
+                   accounts=shares_accounts and getattr(scenario.workload, "accounts", None) is not None)
 
     def populations(self, ack: np.ndarray) -> list[tuple["_Counts", np.ndarray | None, np.ndarray]]:
         """For a run of ack instants inside ``[warmup, duration)``: every population they count
@@ -312,6 +321,16 @@ class MetricsCollector:
             return
         for g, gb in self._groups(first_acked_at):
             g.b_double[gb] += 1
+
+    def observe_regressions(self, acked_at: float, n: int = 1) -> None:
+        """The status write of the repayment acked at ``acked_at`` moved its account's view
+        back over a newer one ``n`` times (docs/explanation/semantics.md, 14): counted by
+        that repayment's ack, like its reads."""
+        st = self.state
+        if not (st.warmup <= acked_at < st.duration):
+            return
+        for g, _gb in self._groups(acked_at):
+            g.view_regressions += n
 
     def observe_holder(self, written_at: float, repaired_at: float, reads: Iterable[Read], cause: str) -> None:
         """The holder of an account a phantom record was written on at ``written_at`` (no
@@ -437,9 +456,11 @@ def _cat(groups: list[_Counts], attr: str) -> list[Any]:
     return [x for g in groups for x in getattr(g, attr)]
 
 
-def _population(groups: list[_Counts], pay_again: bool = False, holders: bool = False) -> dict[str, Any]:
+def _population(groups: list[_Counts], pay_again: bool = False, holders: bool = False,
+                accounts: bool = False) -> dict[str, Any]:
     """One population's metrics from its per-replication counts (batches pooled); the
-    double-repayment metrics only when ``pay_again``, the holder metrics only when ``holders``."""
+    double-repayment metrics only when ``pay_again``, the holder metrics only when ``holders``,
+    the regression count only when ``accounts``."""
     repayments = _cat(groups, "b_repayments")
     truth_usable = _cat(groups, "b_truth_usable")
     n = sum(repayments)
@@ -497,6 +518,8 @@ def _population(groups: list[_Counts], pay_again: bool = False, holders: bool = 
     if holders:
         out["phantom_records"] = sum(g.phantom_records for g in groups)
         out["holder_reads"] = sum(g.holder_reads for g in groups)
+    if accounts:
+        out["view_regressions"] = sum(g.view_regressions for g in groups)
     return out
 
 
@@ -512,7 +535,8 @@ def finalize(states: Sequence[CollectorState]) -> dict[str, Any]:
     first = states[0]
     pay_again = first.pay_again
     holders = first.holders
-    metrics = _population([s.all for s in states], pay_again, holders)
+    accounts = first.accounts
+    metrics = _population([s.all for s in states], pay_again, holders, accounts)
     metrics["duplicate_repayments"] = sum(s.extra.get("duplicate_repayments", 0) for s in states)
     for s in states:
         for key, value in s.extra.items():
@@ -524,7 +548,8 @@ def finalize(states: Sequence[CollectorState]) -> dict[str, Any]:
         "wrong_usable_reads", "stale_reads_by_cause")}
     ordered.update({k: v for k, v in metrics.items() if k not in ordered})
 
-    phases = {name: _population([s.phases[name] for s in states], pay_again, holders) for name in first.phases}
+    phases = {name: _population([s.phases[name] for s in states], pay_again, holders, accounts)
+              for name in first.phases}
     # docs/reference/metrics.md: a cause registered after the first schema is listed only where it is used
     shown = [c for c in first.causes
              if c in ALWAYS_REPORTED_CAUSES or c in first.phases or ordered["stale_reads_by_cause"][c]]

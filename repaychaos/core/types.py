@@ -69,6 +69,8 @@ class Metrics(TypedDict, total=False):
     #: only with a ``phantom_record`` fault: accounts written on, and their holders' reads
     phantom_records: int
     holder_reads: int
+    #: only with ``workload.accounts``: status writes that moved an account's view back
+    view_regressions: int
     lost_repayments: int
     duplicate_repayments: int
     wrong_usable_reads: int

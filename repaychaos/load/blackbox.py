@@ -288,7 +288,7 @@ def _quantiles(values: list[float]) -> dict[str, Any]:
 def _result(scenario: Scenario, target: Target, users: list[dict[str, Any]], facts: dict[str, Any], clock: Clock,
             windows: list[dict[str, Any]], lookups: dict[str, bool] | None, complete: bool, started: float,
             action_log: list[dict[str, Any]], fail_on_inconclusive: bool, read_log: Any) -> ResultRecord:
-    col = MetricsCollector.for_scenario(scenario)
+    col = MetricsCollector.for_scenario(scenario, shares_accounts=False)  # semantics 14
     type_of = {w["fault"]: w["type"] for w in windows}
     by_phase: dict[str, int] = {BASELINE: 0, **{w["fault"]: 0 for w in windows}}
     lower: list[float] = []

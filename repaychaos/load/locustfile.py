@@ -16,8 +16,8 @@ at one, else after Retry-After; timeouts and 5xx with backoff), then follows the
 scenario's check policy (``first_after``, ``every``, ``max_checks``, stop at the first
 usable read) and records every read. With ``pay_again`` in the policy, a user whose first
 ``after_stale_reads`` reads were all stale pays a second time with that probability, right
-after that read: a new idempotency key (on an account of its own while accounts are not
-modelled), through the same request, while the user keeps to the policy's reads
+after that read: a new idempotency key (on an account of its own, docs/explanation/semantics.md
+14), through the same request, while the user keeps to the policy's reads
 (docs/explanation/semantics.md, 10a). Each status read carries the instant it is meant
 for (``{read_at}``). With a fault that writes debts onto accounts whose holders did not
 repay (``phantom_record``, 10b), the shard also plays those holders: at each write the
@@ -56,7 +56,7 @@ from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from repaychaos.core.errors import RepaychaosError
 from repaychaos.core.safety import check_target
-from repaychaos.core.streams import stream
+from repaychaos.core.streams import keyed_uniform, stream
 from repaychaos.core.timescale import TimeScale
 from repaychaos.load import events as live_events
 from repaychaos.load.clock import Clock, retry_after_seconds
@@ -64,7 +64,7 @@ from repaychaos.load.lateness import Lateness
 from repaychaos.load.settings import LocustSettings
 from repaychaos.scenarios import load_scenario_data, resolve_scenario
 from repaychaos.scenarios.faults import REGISTRY
-from repaychaos.semantics import arrival_times, pays_again
+from repaychaos.semantics import account_of, arrival_times, pays_again
 from repaychaos.target.reference import reference_target
 from repaychaos.target.render import MISSING, render, resolve_pointer
 from repaychaos.target.spec import Target
@@ -359,7 +359,7 @@ class Repayer(FastHttpUser):
     def repay(self, seq: int, t_arrival: float, first_after: float) -> None:
         """One user: repay (with retries on the same key), then check the status per the policy."""
         key = f"{self.run_id}-{self.shard}-{seq}"
-        values: dict[str, Any] = {"key": key, "account": f"a-{self.run_id}-{self.shard}-{seq}",
+        values: dict[str, Any] = {"key": key, "account": self._account(seq),
                                   "amount": self.api.repay.amount, "id": "", "read_at": "",
                                   "repay_at": _epoch(self.clock.wall(t_arrival))}
         rec: dict[str, Any] = {"key": key, "account": values["account"], "arrived": self.clock.wall(t_arrival),
@@ -375,6 +375,17 @@ class Repayer(FastHttpUser):
         finally:
             if _open_records.pop(key, None) is not None:
                 _record(self.environment, rec)
+
+    def _account(self, seq: int) -> str:
+        """The account the ``seq``-th arrival of this shard repays on: its own, or with
+        ``workload.accounts`` the one the model would put it on — the same keyed uniform of
+        the scenario seed and the place in the arrival order (``account/<seq>`` on the first
+        shard; the others are keyed by shard too) (docs/explanation/semantics.md, 14)."""
+        accounts = SCENARIO.workload.accounts
+        if accounts is None:
+            return f"a-{self.run_id}-{self.shard}-{seq}"
+        name = f"account/{seq}" if self.shard == "0" else f"account/{self.shard}.{seq}"
+        return f"a-{self.run_id}-{account_of(keyed_uniform(SCENARIO.seed, 0, name), accounts)}"
 
     def _request(self, spec: Any, values: dict[str, Any], name: str) -> tuple[int, Any, Any, float, float]:
         """Send one request of the description; (status or 0, JSON answer or None, headers, sent, answered)."""
@@ -447,8 +458,8 @@ class Repayer(FastHttpUser):
 
     def _pay_again(self, values: dict[str, Any], rec: dict[str, Any], made: float) -> None:
         """The user's second payment, made at wall instant ``made`` (the read that decided it) and
-        recorded under ``again``: a new key, and (until accounts are modelled,
-        docs/explanation/semantics.md 14) an account of its own, so its status write does not
+        recorded under ``again``: a new key, and an account of its own (docs/explanation/semantics.md,
+        10a and 14), so its status write does not
         change what the user's reads of the first repayment show."""
         key = values["key"] + "-again"
         second: dict[str, Any] = {"key": key, "attempts": 0, "rejected": 0, "failures": 0, "tries": []}

@@ -86,7 +86,8 @@ def collect(scenario: Scenario, trace: dict[str, Any], users: list[dict[str, Any
     """
     to_s = trace_clock(trace).scenario
 
-    col = MetricsCollector.for_scenario(scenario)
+    # a service that keeps shared accounts says so (the reference service: semantics 14)
+    col = MetricsCollector.for_scenario(scenario, shares_accounts=bool(trace.get("accounts")))
     holders = [u for u in users if "holder" in u]
     if holders:
         users = [u for u in users if "holder" not in u]
@@ -129,6 +130,8 @@ def collect(scenario: Scenario, trace: dict[str, Any], users: list[dict[str, Any
             usable_at = next((t for t, u in changes if u), math.inf)
             rep = Repayment(acked_at=tr["acked_at"], held=bool(tr["held"]), view_usable_at=usable_at,
                             touches=_touches(tr["touches"]), view_changes=changes)
+            if tr.get("regressed"):
+                col.observe_regressions(rep.acked_at, tr["regressed"])
         col.observe(rep, reads)
         again = (user.get("again") or {}).get("id")
         if again is not None and again in ledger_ids and again != rep_id:

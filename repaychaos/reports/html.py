@@ -76,6 +76,8 @@ def _headline(results: Sequence[Mapping[str, Any]]) -> str:
     rows = []
     # users who paid twice: a column only where a scenario has them (workload.check.pay_again)
     doubles = any("double_repayments_per_10k" in r["metrics"] for r in results)
+    # views put back by an older write: a column only where a scenario has accounts (workload.accounts)
+    regressions = any("view_regressions" in r["metrics"] for r in results)
     for r in results:
         m = r["metrics"]
         ttu = m.get("time_to_usable", {})
@@ -89,11 +91,15 @@ def _headline(results: Sequence[Mapping[str, Any]]) -> str:
                  str(m.get("wrong_usable_reads", 0))]
         if doubles:
             cells.insert(8, per_10k(m.get("double_repayments_per_10k")))
+        if regressions:
+            cells.append(f"{m['view_regressions']:,}" if "view_regressions" in m else "")
         rows.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
     head = ["result", "repayments", "reads", "stale read ratio (95% CI)", "affected", "time to usable p50 / p95 / p99 / max",
             "never usable", "support /10k", "lost", "duplicates", "wrong usable reads"]
     if doubles:
         head.insert(8, "paid twice /10k")
+    if regressions:
+        head.append("view regressions")
     return ("<table><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
 

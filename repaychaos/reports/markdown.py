@@ -55,9 +55,13 @@ def slo_table_markdown(results: Sequence[Mapping[str, Any]]) -> str:
 def _headline(results: Sequence[Mapping[str, Any]]) -> str:
     # users who paid twice: a column only where a scenario has them (workload.check.pay_again)
     doubles = any("double_repayments_per_10k" in r["metrics"] for r in results)
+    # views put back by an older write: a column only where a scenario has accounts (workload.accounts)
+    regressions = any("view_regressions" in r["metrics"] for r in results)
     head = ("| result | repayments | reads | stale read ratio | affected | time to usable p50 / p95 / p99 "
-            "| never usable | support /10k | " + ("paid twice /10k | " if doubles else "") + "lost | duplicates |\n"
-            "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if doubles else "") + "\n")
+            "| never usable | support /10k | " + ("paid twice /10k | " if doubles else "") + "lost | duplicates |"
+            + (" view regressions |" if regressions else "") + "\n"
+            "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if doubles else "")
+            + ("---|" if regressions else "") + "\n")
     rows = []
     for r in results:
         m = r["metrics"]
@@ -77,6 +81,8 @@ def _headline(results: Sequence[Mapping[str, Any]]) -> str:
         ]
         if doubles:
             cells.insert(8, per_10k(m.get("double_repayments_per_10k")))
+        if regressions:
+            cells.append(f"{m['view_regressions']:,}" if "view_regressions" in m else "")
         rows.append("| " + " | ".join(cells) + " |")
     return head + "\n".join(rows) + "\n"
 

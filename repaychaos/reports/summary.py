@@ -46,6 +46,8 @@ def format_summary(result: ResultRecord) -> str:
     if "double_repayments_per_10k" in m:
         lines.append(f"  double_repayments_per_10k {m['double_repayments_per_10k']:g}"
                      f"   ({m['double_repayments']:,} users paid twice)")
+    if "view_regressions" in m:
+        lines.append(f"  view_regressions {m['view_regressions']:,}   (status writes that put an account's view back)")
     by_cause = m.get("stale_reads_by_cause", {})
     if m["stale_reads"]:
         parts = [f"{c} {by_cause.get(c, 0):,}" for c in CAUSES if by_cause.get(c)]

@@ -331,16 +331,8 @@ def _strict_problems(node: Any, models: list[type[BaseModel]], path: PathT, line
 
 
 def _notes(data: Any, lines: _Lines, file: str) -> tuple[str, ...]:
-    """Warnings about keys that are valid but do not (yet) change a run."""
-    notes = []
-    workload = data.get("workload") if isinstance(data, dict) else None
-    if isinstance(workload, dict) and "accounts" in workload:
-        path = ("workload", "accounts")
-        notes.append(
-            f"{file}:{lines.line(path)}: workload.accounts: accepted for compatibility but not yet modelled "
-            "(every repayment is on its own account in both engines; see docs/reference/scenario-format.md)"
-        )
-    return tuple(notes)
+    """Warnings about keys that are valid but do not change a run (none at present)."""
+    return ()
 
 
 # --------------------------------------------------------------------------- entry points

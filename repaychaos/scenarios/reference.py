@@ -366,9 +366,12 @@ MEANINGS: dict[str, str] = {
     "pipeline": "The stages a repayment passes on its way to the app's view.",
     "faults": "What goes wrong, and when. Each entry has a `type`; see [Faults](#faults).",
     "slo": "Gates: `metric[@phase]: \"OP threshold\"`. See [SLOs](#slos).",
-    "workload.accounts": "**Accepted for compatibility but not yet modelled**: every repayment is on its own "
-                         "account in both engines, so the value changes nothing. `validate`, `sim` and `load` "
-                         "print a warning naming the file and line when the key is present.",
+    "workload.accounts": "The number of accounts repayments land on, uniformly (each repayment's account from a "
+                         "draw of its own). Absent: every repayment is on an account of its own. With several "
+                         "repayments on one account a read is judged by the account's view: usable once a write "
+                         "carrying the repayment's ledger sequence, or a later one, or a reconcile sweep has "
+                         "landed (docs/explanation/semantics.md, 14). Not with `check.pay_again`. The fast "
+                         "engine runs such a scenario on the event engine.",
     "workload.arrivals": "When repayments arrive (a Poisson process): `rate` or `profile`, times `scale`.",
     "workload.check": "How each user looks at the status after the “repayment successful” ack.",
     "workload.arrivals.rate": "A constant arrival rate. Give exactly one of `rate` and `profile`.",
@@ -446,6 +449,9 @@ METRIC_MEANINGS: dict[str, str] = {
                         "(only with such a fault)."),
     "holder_reads": ("Those holders' looks at their accounts, counted in `reads` and, when stale, in "
                      "`stale_reads` (only with a `phantom_record` fault)."),
+    "view_regressions": ("Status writes that moved an account's view back over a newer one (an older write "
+                         "applied while `unversioned_writes` removed the version check), counted by the "
+                         "writing repayment's ack (only with `workload.accounts`)."),
     "time_to_usable": "Seconds from the ack until the view first showed usable (quantiles, mean, max).",
     "stale_reads_by_cause": "Stale reads attributed to each cause.",
 }

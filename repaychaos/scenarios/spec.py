@@ -25,7 +25,7 @@ from pydantic import (
 
 from repaychaos.scenarios.distributions import Constant, Distribution, Duration
 from repaychaos.scenarios.units import parse_duration, parse_rate
-from repaychaos.core.catalog import HOLDER_METRICS, PHASE_AFTER, slo_metric_paths
+from repaychaos.core.catalog import ACCOUNT_METRICS, HOLDER_METRICS, PHASE_AFTER, slo_metric_paths
 from repaychaos.scenarios.faults import CAUSES, FAULT_TYPES, Fault
 from repaychaos.scenarios.faults.base import FaultBase, Ratio, Window
 
@@ -162,10 +162,29 @@ class CheckPolicy(_Frozen):
         return data
 
 
+#: Most accounts a scenario may spread its repayments over.
+MAX_ACCOUNTS = 100_000_000
+
+
 class Workload(_Frozen):
-    accounts: int = Field(100_000, ge=1)
+    #: repayments land on this many accounts, uniformly (None: each on an account of its own)
+    accounts: int | None = Field(None, ge=1, le=MAX_ACCOUNTS)
     arrivals: Arrivals
     check: CheckPolicy = CheckPolicy()
+
+    @model_validator(mode="after")
+    def _accounts_alone(self) -> "Workload":
+        if self.accounts is not None and self.check.pay_again is not None:
+            raise ValueError("workload.accounts not to come with workload.check.pay_again (a second payment is "
+                             "on an account of its own; docs/explanation/semantics.md, 14)")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+        data = handler(self)
+        if data.get("accounts") is None:
+            data.pop("accounts", None)  # each repayment on an account of its own
+        return data
 
 
 # --------------------------------------------------------------------------- pipeline
@@ -398,6 +417,9 @@ class Scenario(_Frozen):
             if rule.metric in HOLDER_METRICS and not any(f.type == "phantom_record" for f in self.faults):
                 raise ValueError(f"slo '{rule.key}' to come with a phantom_record fault (no phantom record is "
                                  "written without one)")
+            if rule.metric in ACCOUNT_METRICS and self.workload.accounts is None:
+                raise ValueError(f"slo '{rule.key}' to come with workload.accounts (no view moves back while "
+                                 "every repayment has an account of its own)")
             if rule.phase and rule.phase != PHASE_AFTER and rule.phase not in self.phase_names():
                 raise ValueError(
                     f"slo phase '@{rule.phase}' to name a fault type or name in this scenario, or '@after'"

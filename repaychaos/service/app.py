@@ -70,14 +70,14 @@ def create_app(service: Service) -> FastAPI:
     async def account_status(account: str, request: Request) -> Response:
         if not edge.account_ok(account):
             return _problem(422, "account: expected 1-128 letters, digits or _.:- starting with a letter or digit")
-        instant, problem = edge.parse_as_of(request.scope.get("query_string", b""))
+        instant, repayment, problem = edge.parse_status_query(request.scope.get("query_string", b""))
         if problem is None and instant is not None:
             problem = service.as_of_problem(instant)
         if problem is not None:
             return _problem(422, problem)
         if instant is None:
-            return _json(200, service.status(account))
-        return _json(200, await service.status_as_of(account, instant))
+            return _json(200, service.status(account, repayment))
+        return _json(200, await service.status_as_of(account, instant, repayment))
 
     @app.get("/healthz")
     async def healthz() -> Response:

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from repaychaos.core.errors import InvalidInput
 from repaychaos.core.timescale import TimeScale
 from repaychaos.service.clock import ScenarioClock
-from repaychaos.service.edge import MAX_KEY, key_ok, parse_as_of, parse_repayment, to_plain
+from repaychaos.service.edge import MAX_KEY, key_ok, parse_repayment, parse_status_query, to_plain
 from repaychaos.semantics import release_time
 from repaychaos.service.fault_board import MAX_LIVE_FAULTS, FaultBoard, TooManyFaults, parse_fault
 from repaychaos.service.reservoir import Reservoir
@@ -156,7 +156,9 @@ class Service:
         (``as_of``: the instant the repayment is made at; docs/reference/http-api.md)."""
         if key is None or not key_ok(key):
             return RepayOutcome(422, {"detail": f"header Idempotency-Key: required, 1-{MAX_KEY} visible ASCII characters"})
-        made_at, problem = parse_as_of(query)
+        made_at, repayment, problem = parse_status_query(query)
+        if problem is None and repayment is not None:
+            problem = "query: unexpected parameter(s) 'repayment'; only as_of is known here"
         if problem is None and made_at is not None and made_at - time.time() > MAX_READ_AHEAD:
             problem = f"as_of: at most {MAX_READ_AHEAD:g} s ahead of the service's clock, found {made_at - time.time():.3f} s ahead"
         if problem is not None:
@@ -260,7 +262,9 @@ class Service:
             arrived = made + pipe.channel_latency()
             await clock.sleep_until(arrived)
             if made_at is not None:
-                as_of = min(arrived, clock.now())
+                if clock.now() < arrived:  # the clock's learnt bias wakes it a little early
+                    await clock.sleep_until_precise(arrived)
+                as_of = arrived
         else:
             waited_from, held_by, named = rejected
             self.retry_lateness.add(clock.now() - named)
@@ -328,10 +332,11 @@ class Service:
 
     # ------------------------------------------------------------------ reads
 
-    def status(self, account: str) -> dict[str, Any]:
-        """``GET /accounts/{account}/status``: the view now."""
+    def status(self, account: str, repayment: str | None = None) -> dict[str, Any]:
+        """``GET /accounts/{account}/status``: the view now (as the user of ``repayment`` sees
+        it, when the scenario has accounts: docs/explanation/semantics.md 14)."""
         now = time.time()
-        usable, as_of = self.pipeline.read(account, self.clock.to_scenario(now))
+        usable, as_of = self.pipeline.read(account, self.clock.to_scenario(now), repayment)
         return {"account": account, "status": "usable" if usable else "unusable",
                 "as_of": self.clock.to_epoch(as_of), "read_at": now}
 
@@ -354,7 +359,7 @@ class Service:
         """The earliest epoch instant a read as of a past instant is answered for."""
         return max(self._started_at, time.time() - HISTORY_WALL)
 
-    async def status_as_of(self, account: str, instant: float) -> dict[str, Any]:
+    async def status_as_of(self, account: str, instant: float, repayment: str | None = None) -> dict[str, Any]:
         """``GET /accounts/{account}/status?as_of=``: the view as of epoch ``instant`` — at once
         when it has passed, else once it has (the caller checked :meth:`as_of_problem`)."""
         clock = self.clock
@@ -364,7 +369,7 @@ class Service:
             if clock.now() < t:  # the clock's learnt bias wakes it a little early
                 await clock.sleep_until_precise(t)
         await self.timeline.acts_done_until(t)
-        usable, shown = self.pipeline.read(account, t)
+        usable, shown = self.pipeline.read(account, t, repayment)
         return {"account": account, "status": "usable" if usable else "unusable",
                 "as_of": instant if shown == t else clock.to_epoch(shown), "read_at": instant}
 
@@ -407,10 +412,14 @@ class Service:
         to_s = self.clock.to_scenario
         traces, spilling = self.pipeline.traces, self.spiller.spilling
         spilled = self.store.spilled_traces()
+        shared = self.pipeline.account_traces() if self.pipeline.accounts_on else {}
         reps = []
         for row in self.store.all_ledger():
             tr = traces.get(row.id) or spilling.get(row.id)
-            if tr is not None:
+            regressed = 0
+            if row.id in shared:
+                changes, touches, regressed = shared[row.id]
+            elif tr is not None:
                 changes, touches = trace_json(tr)
             elif row.id in spilled:
                 changes, touches = (json.loads(text) for text in spilled[row.id])
@@ -425,12 +434,15 @@ class Service:
                 "changes": changes,
                 "touches": touches,
             })
+            if self.pipeline.accounts_on:
+                reps[-1]["regressed"] = regressed  # status writes that put the account's view back (14a)
         return {
             "t0": self.clock.t0,
             "time_scale": self.clock.top,
             "time_scales": self.clock.scale.as_json(),
             "now": self.clock.now(),
             "repayments": reps,
+            "accounts": self.pipeline.accounts_on,
             # accounts an external interface wrote a debt on (docs/explanation/semantics.md 10b)
             "phantoms": [{"account": tr.account, "written_at": tr.acked_at, "changes": [list(c) for c in tr.changes]}
                          for tr in self.pipeline.phantoms.values()],

@@ -17,7 +17,7 @@ from typing import Any
 
 __all__ = [
     "ACCOUNT_PATTERN", "AMOUNT_PATTERN", "AS_OF_PATTERN", "BODY_TIMEOUT", "MAX_AMOUNT", "MAX_BODY", "MAX_DEPTH", "MAX_KEY",
-    "ROUTES", "account_ok", "key_ok", "is_json_content_type", "parse_as_of", "parse_json", "parse_repayment",
+    "ROUTES", "account_ok", "key_ok", "is_json_content_type", "parse_as_of", "parse_status_query", "parse_json", "parse_repayment",
     "route_of",
 ]
 
@@ -136,31 +136,46 @@ _AS_OF = re.compile(AS_OF_PATTERN + r"\Z")
 
 def parse_as_of(query: bytes | str) -> tuple[float | None, str | None]:
     """``(instant, None)`` from a status read's query string (``None`` instant: no ``as_of``), or
-    ``(None, what is wrong)``: ``as_of`` is the only parameter, given at most once (one meaning
-    per request)."""
+    ``(None, what is wrong)`` (:func:`parse_status_query`, whose ``repayment`` it drops)."""
+    instant, _repayment, problem = parse_status_query(query)
+    return instant, problem
+
+
+def parse_status_query(query: bytes | str) -> tuple[float | None, str | None, str | None]:
+    """``(instant, repayment, None)`` from a status read's query string (``None``: not given),
+    or ``(None, None, what is wrong)``: ``as_of`` and ``repayment`` (the id of the repayment
+    whose user reads, docs/explanation/semantics.md 14) are the only parameters, each given at
+    most once (one meaning per request)."""
     from urllib.parse import parse_qsl
 
     text = query.decode("latin-1") if isinstance(query, bytes) else query
     if not text:
-        return None, None
+        return None, None, None
     try:
         pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=16)
     except ValueError as exc:
-        return None, f"query: {str(exc)[:120]}"
-    extra = sorted({k for k, _ in pairs if k != "as_of"})
+        return None, None, f"query: {str(exc)[:120]}"
+    extra = sorted({k for k, _ in pairs if k not in ("as_of", "repayment")})
     if extra:
-        return None, f"query: unexpected parameter(s) {', '.join(repr(k[:40]) for k in extra[:5])}; only as_of is known"
-    values = [v for _, v in pairs]
+        return None, None, (f"query: unexpected parameter(s) {', '.join(repr(k[:40]) for k in extra[:5])}; "
+                            "only as_of and repayment are known")
+    repayments = [v for k, v in pairs if k == "repayment"]
+    if len(repayments) > 1:
+        return None, None, "repayment: given more than once"
+    repayment = repayments[0] if repayments and repayments[0] else None
+    if repayment is not None and not key_ok(repayment):
+        return None, None, f"repayment: expected a repayment id, found {repayment[:40]!r}"
+    values = [v for k, v in pairs if k == "as_of"]
     if not values:
-        return None, None
+        return None, repayment, None
     if len(values) > 1:
-        return None, "as_of: given more than once"
+        return None, None, "as_of: given more than once"
     if not _AS_OF.match(values[0]):
-        return None, f"as_of: expected epoch seconds as a number (e.g. 1767225600.25), found {values[0][:40]!r}"
+        return None, None, f"as_of: expected epoch seconds as a number (e.g. 1767225600.25), found {values[0][:40]!r}"
     instant = float(values[0])
     if not math.isfinite(instant):
-        return None, "as_of: expected a finite number of epoch seconds"
-    return instant, None
+        return None, None, "as_of: expected a finite number of epoch seconds"
+    return instant, repayment, None
 
 
 def _depth(value: Any) -> int:

@@ -101,15 +101,15 @@ class FastPath:
         if not query:
             await _reply(send, 200, self.service.status(account))
             return
-        instant, problem = edge.parse_as_of(query)
+        instant, repayment, problem = edge.parse_status_query(query)
         if problem is None and instant is not None:
             problem = self.service.as_of_problem(instant)
         if problem is not None:
             await _reply(send, 422, {"detail": problem})
         elif instant is None:
-            await _reply(send, 200, self.service.status(account))
+            await _reply(send, 200, self.service.status(account, repayment))
         else:
-            await _reply(send, 200, await self.service.status_as_of(account, instant))
+            await _reply(send, 200, await self.service.status_as_of(account, instant, repayment))
 
     async def _with_body(self, scope: Scope, receive: Receive, send: Send, label: str) -> None:
         """Content type, then the whole body within the time and size bounds, then the handler."""

@@ -176,9 +176,16 @@ def openapi_document() -> dict[str, Any]:
                             "schema": {"type": "string", "pattern": f"^{ACCOUNT_PATTERN}$"}},
                            {"name": "as_of", "in": "query", "required": False,
                             "description": "the instant to read as of, epoch seconds",
-                            "schema": {"type": "number"}}],
+                            "schema": {"type": "number"}},
+                           {"name": "repayment", "in": "query", "required": False,
+                            "description": ("the id of the repayment whose user reads: with `workload.accounts` "
+                                            "the account's view is judged for that repayment (usable once a write "
+                                            "carrying its ledger sequence or a later one has landed); ignored "
+                                            "otherwise, and when empty (no repayment named)"),
+                            "schema": {"type": "string", "pattern": "^([!-~]{1,200})?$"}}],
             "responses": {"200": _json(_ref("Status"), "usable or unusable, as of when"),
-                          "422": _problem("not an account id, or an as_of out of bounds or not a number")}}},
+                          "422": _problem("not an account id, an as_of out of bounds or not a number, or a "
+                                          "repayment that is not an id")}}},
         "/healthz": {"get": {
             "summary": "Whether the service takes work: ok, degraded (shedding) or stopping",
             "responses": {"200": _json(_ref("Health"), "taking work (status ok or degraded)"),

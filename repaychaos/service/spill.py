@@ -79,6 +79,9 @@ class Spiller:
     async def spill_once(self) -> int:
         """One pass: spill every final trace (up to SCAN_LIMIT looked at); returns how many."""
         pipe = self.pipeline
+        if pipe.accounts_on:
+            # a shared account's view is computed from all its repayments (semantics 14): kept
+            return 0
         busy = {msg.account for msg in pipe.inflight.values()}
         final = []
         for n, (rep_id, trace) in enumerate(pipe.traces.items()):

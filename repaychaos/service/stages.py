@@ -27,7 +27,9 @@ from repaychaos.service.timeline import Timeline
 from repaychaos.service.reservoir import Reservoir
 from repaychaos.service.store import LedgerRow, Store
 from repaychaos.service.trace import Message, Trace
-from repaychaos.semantics import (cache_serves, release_time, retry_at, view_at,
+from repaychaos.semantics import (AccountRepayment, account_views, cache_serves, kept_release, release_time,
+                                  repaired_at,
+                                  retry_at, until_repair, view_at, view_history,
                                   written_state)
 
 if TYPE_CHECKING:
@@ -118,6 +120,16 @@ class Pipeline:
         #: phantom record, docs/explanation/semantics.md 10b): never in the ledger, never spilled
         self.phantoms: dict[str, Trace] = {}
         self.unsettled: dict[str, None] = {}
+        #: with ``workload.accounts`` (docs/explanation/semantics.md, 14): account -> its
+        #: repayments in ledger order; a read names the repayment whose user reads, and is
+        #: answered by the account's view (:func:`repaychaos.semantics.account_views`)
+        self.accounts_on = scenario.workload.accounts is not None
+        self.ledgers: dict[str, list[Trace]] = {}
+        #: account -> the last instant a read of it was answered "unusable" (any of its users)
+        self._unusable_seen: dict[str, float] = {}
+        #: account -> (a reconcile sweep, how many of its first repayments were acked and
+        #: written or lost by then) (:meth:`_settled`)
+        self._done: dict[str, tuple[float, int]] = {}
         self.inflight: dict[str, Message] = {}
         self.in_sync = 0
         self.sync_busy = 0
@@ -168,6 +180,16 @@ class Pipeline:
         for account, trace in self.latest.items():
             if self.view.get(account, (False, 0.0))[0] != (not trace.held):
                 self.unsettled[account] = None
+        if self.accounts_on:
+            # each account's repayments in ledger order; one whose event was done before the
+            # restart is taken as written at its ack (its write's instant is not kept)
+            waiting = {rep_id for rep_id, *_ in pending}
+            for trace in self.traces.values():
+                account_ledger = self.ledgers.setdefault(trace.account, [])
+                account_ledger.append(trace)
+                trace.seq = len(account_ledger)
+                if trace.id not in waiting:
+                    trace.written_at = trace.acked_at
         now = self.clock.now()
         for rep_id, _account, _acked, _held in pending:
             pending_trace = self.traces.get(rep_id)
@@ -189,8 +211,17 @@ class Pipeline:
         trace = Trace(row.id, row.account, t, row.held)
         self.traces[row.id] = trace
         self.latest[row.account] = trace
+        if self.accounts_on:
+            ledger = self.ledgers.setdefault(row.account, [])
+            ledger.append(trace)
+            trace.seq = len(ledger)
         self._settle(row.account)
-        if self.cache_ttl > 0:
+        if self.accounts_on and self.cache_ttl > 0:
+            key = _cache_key(row.account, row.id)
+            self.cache.pop(key, None)
+            self.cache[key] = (t, self._shows(trace, t))
+            self._expire_cache(t)
+        elif self.cache_ttl > 0:
             self.cache.pop(row.account, None)  # re-inserted last: the cache stays in time order
             self.cache[row.account] = (t, self.view.get(row.account, (False, t))[0])
             self._expire_cache(t)
@@ -386,7 +417,10 @@ class Pipeline:
             self.inflight.pop(msg.id, None)
             return
         state = self._final_state(msg, t)
-        t = self.timeline.add_due(msg.account, t, msg, state, msg.trace.read_unusable_at)
+        seen = msg.trace.read_unusable_at
+        if self.accounts_on:  # a read of any of the account's users: the write lands after it
+            seen = max(seen, self._unusable_seen.get(msg.account, -math.inf))
+        t = self.timeline.add_due(msg.account, t, msg, state, seen)
         self.wake_lateness.add(await self.timeline.write_when_due(msg.account, t))
 
     def _final_state(self, msg: Message, t: float) -> bool:
@@ -482,6 +516,9 @@ class Pipeline:
 
     def _write(self, trace: Trace, state: bool, t: float, done_id: str | None) -> None:
         account = trace.account
+        if done_id is not None and self.accounts_on and trace.written_at is None:
+            trace.written_at = t  # the repayment's own write: its account's view applies it (14)
+            trace.wrong = state != (not trace.held)
         if account in self.timeline.due:
             self.timeline.apply_due(account, t, by_read=False)  # the timeline stays in time order
         before = self.view.get(account)
@@ -524,13 +561,19 @@ class Pipeline:
         else:
             self.unsettled[account] = None
 
-    def read(self, account: str, t: float) -> tuple[bool, float]:
+    def read(self, account: str, t: float, repayment: str | None = None) -> tuple[bool, float]:
         """What the app shows at ``t``: ``(usable, as_of)``, through the cache when cache_ttl > 0.
 
         ``t`` is now or a past instant within the history span (the view changes after it are
-        kept in :attr:`history`): the answer is the view as of ``t``, never a later one."""
+        kept in :attr:`history`): the answer is the view as of ``t``, never a later one. With
+        accounts, the read of the user of ``repayment`` is answered by the account's view
+        (:meth:`_shows`)."""
         if account in self.timeline.due:
             self.timeline.apply_due(account, t)
+        if self.accounts_on and repayment is not None:
+            trace = self.traces.get(repayment)
+            if trace is not None and trace.account == account:
+                return self._read_repayment(trace, t)
         usable = self._view_at(account, t)
         if not usable:
             trace = self.latest.get(account)
@@ -549,6 +592,97 @@ class Pipeline:
                 self.cache[account] = (t, usable)
                 self._expire_cache(t)
         return usable, t
+
+    def _shows(self, trace: Trace, t: float) -> bool:
+        """What the account's view shows the user of ``trace`` at ``t`` (docs/explanation/
+        semantics.md, 14): the rule both engines apply, over the writes made so far (a write
+        after ``t`` does not change the view at ``t``). A held repayment keeps its own view."""
+        next_sweep = self.reconcile.next_sweep
+        if trace.held:
+            usable_at, changes, _ = view_history(trace.acked_at, True, trace.written_at, trace.wrong, next_sweep)
+            return view_at(changes, t) if changes is not None else t >= usable_at
+        ledger = self.ledgers[trace.account]
+        since, done = self._settled(trace.account, ledger, t)
+        if trace.seq <= done:
+            return True  # shown at the sweep ``since``; nothing after it can put it back
+        views = account_views([_facts(tr) for tr in ledger[done:]], next_sweep, since, done)
+        return view_at(views[trace.seq - 1 - done].changes, t)
+
+    def _settled(self, account: str, ledger: list[Trace], t: float) -> tuple[float, int]:
+        """``(since, done)``: the last reconcile sweep at or before ``t`` that no rule lag kept
+        the account from, and how many of its first repayments were acked and written (or
+        lost) by then — ``(-inf, 0)`` when there is none. The sweep sets the view to the
+        ledger whatever came before it, so a read computes the view from there over the
+        other repayments only (:func:`repaychaos.semantics.account_views`)."""
+        every = self.reconcile.every
+        if every is None or t < every:
+            return -math.inf, 0
+        z = math.floor(t / every) * every
+        while z > t:  # float rounding
+            z -= every
+        if z < every:
+            return -math.inf, 0
+        next_sweep = self.reconcile.next_sweep
+        known_z, known = self._done.get(account, (-math.inf, 0))
+        start = known if known_z <= z else 0  # a prefix settled by an earlier sweep is settled by this one
+        for tr in ledger[start:]:
+            if (tr.kept_until is not None and tr.written_at is not None and tr.written_at <= z
+                    and kept_release(tr.kept_until, next_sweep) > z):
+                return -math.inf, 0
+        done = start
+        while done < len(ledger):
+            tr = ledger[done]
+            written = tr.written_at
+            if tr.acked_at > z or (written is None and tr.id in self.inflight) or (written is not None and written > z):
+                break
+            if tr.kept_until is not None and kept_release(tr.kept_until, next_sweep) > z:
+                break
+            done += 1
+        if z >= known_z:
+            self._done[account] = (z, done)
+        return z, done
+
+    def _read_repayment(self, trace: Trace, t: float) -> tuple[bool, float]:
+        usable = self._shows(trace, t)
+        if not usable and self._unusable_seen.get(trace.account, -math.inf) < t:
+            self._unusable_seen[trace.account] = t
+        if self.cache_ttl > 0:
+            key = _cache_key(trace.account, trace.id)
+            cached = self.cache.get(key)
+            if cached is not None and cached[0] > t:
+                return usable, t
+            if cached is not None and cache_serves(t, cached[0], self.cache_ttl):
+                return cached[1], cached[0]
+            self.cache.pop(key, None)
+            self.cache[key] = (t, usable)
+            self._expire_cache(t)
+        return usable, t
+
+    def account_traces(self) -> dict[str, tuple[list[list[Any]], list[list[Any]], int]]:
+        """With accounts: every repayment's view changes as its user saw them, its touches
+        (a regression's until repaired) and how many regressions its write made, by id."""
+        out: dict[str, tuple[list[list[Any]], list[list[Any]], int]] = {}
+        next_sweep = self.reconcile.next_sweep
+        for traces in self.ledgers.values():
+            views = account_views([_facts(tr) for tr in traces], next_sweep)
+            for tr, view in zip(traces, views):
+                if tr.held:
+                    usable_at, held_changes, _ = view_history(tr.acked_at, True, tr.written_at, tr.wrong,
+                                                              next_sweep)
+                    changes = held_changes if held_changes is not None else (
+                        [(usable_at, True)] if usable_at != math.inf else [])
+                    touches = [[c, a, d] for c, a, d in tr.resolved_touches()]
+                else:
+                    changes = view.changes
+                    repaired = repaired_at(True, changes)
+                    touches = [list(x) for x in tr.touches]
+                    for cause, at in list(tr.pending) + view.regressions:
+                        added = until_repair(at, repaired)
+                        if added is not None:
+                            touches.append([cause, at, added])
+                out[tr.id] = ([[a, u] for a, u in changes],
+                              [[c, a, None if d == math.inf else d] for c, a, d in touches], view.regressed)
+        return out
 
     def _expire_cache(self, t: float) -> None:
         """Drop entries older than cache_ttl (equivalent to absent): the cache holds one TTL of reads."""
@@ -600,3 +734,14 @@ class Pipeline:
         """Accounts whose view shows unusable while truth is usable, and the reverse."""
         stale = sum(1 for a in self.unsettled if self.truth(a))
         return stale, len(self.unsettled) - stale
+
+
+def _facts(trace: Trace) -> AccountRepayment:
+    """A repayment as its account's view needs it (docs/explanation/semantics.md, 14)."""
+    return AccountRepayment(trace.acked_at, trace.held, trace.written_at, trace.wrong, trace.kept_until,
+                            trace.unguarded)
+
+
+def _cache_key(account: str, repayment: str) -> str:
+    """The app's cache of what one user saw of a shared account (semantics 9, 14)."""
+    return f"{account}\n{repayment}"

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from bisect import bisect_right
 from typing import Any, Awaitable, Callable
 
 from repaychaos.semantics import REJECT_RETRY, next_retry, release_time, retry_at
@@ -78,7 +79,13 @@ class Timeline:
         instant a read was answered "unusable", if that is not before ``t``. Returns its instant."""
         if unusable_seen >= t:
             t = math.nextafter(unusable_seen, math.inf)
-        self.due.setdefault(account, []).append((t, msg, state))
+        queue = self.due.setdefault(account, [])
+        if queue and queue[-1][0] > t:
+            # an account shared by several repayments (docs/explanation/semantics.md, 14): their
+            # writes may come due out of order; the queue stays in time order (ties: first added)
+            queue.insert(bisect_right([d[0] for d in queue], t), (t, msg, state))
+        else:
+            queue.append((t, msg, state))
         return t
 
     def apply_due(self, account: str, upto: float, by_read: bool = True) -> None:

@@ -21,7 +21,8 @@ class Trace:
     until the view is repaired (``(cause, at)``, as the model's ``Msg.pending``), resolved
     from the view history when the trace is read (:meth:`resolved_touches`)."""
 
-    __slots__ = ("id", "account", "acked_at", "held", "changes", "touches", "pending", "read_unusable_at")
+    __slots__ = ("id", "account", "acked_at", "held", "changes", "touches", "pending", "read_unusable_at",
+                 "seq", "written_at", "wrong", "kept_until", "unguarded")
 
     def __init__(self, rep_id: str, account: str, acked_at: float, held: bool):
         self.id = rep_id
@@ -33,6 +34,15 @@ class Trace:
         self.pending: list[tuple[str, float]] = []
         #: the last instant a read of the account was answered "unusable" (Timeline.add_due)
         self.read_unusable_at = -math.inf
+        #: with ``workload.accounts`` (docs/explanation/semantics.md, 14): the ledger's sequence
+        #: on the account, the instant of its own view write (None: none yet), whether that write
+        #: showed the opposite of the truth, until when a rule lag keeps the account, and the
+        #: fault that removed the write's version check
+        self.seq = 0
+        self.written_at: float | None = None
+        self.wrong = False
+        self.kept_until: float | None = None
+        self.unguarded: str | None = None
 
     def touch(self, cause: str, at: float, added: float) -> None:
         self.touches.append((cause, at, added))

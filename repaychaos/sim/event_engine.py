@@ -8,7 +8,9 @@ and its sync completion. Faults reach the stages only through the injectors' hoo
 :class:`~repaychaos.sim.schedule.Schedules`, which are skipped entirely where no fault applies.
 
 Each repayment's reads are computed and handed to the collector as soon as its view
-history is known, so memory is bounded by the messages in flight, not the run length.
+history is known, so memory is bounded by the messages in flight, not the run length —
+except with ``workload.accounts``, whose repayments are observed account by account
+after the run (:mod:`repaychaos.sim.accounts`), so memory grows with the run.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from repaychaos.sim.schedule import Schedules
 from repaychaos.core.streams import streams
 from repaychaos.sim.stages import Observer, cross, downstream, past, start_service
 from repaychaos.sim.pay_again import second_msg, second_payment, stale_reads_before
+from repaychaos.sim.accounts import AccountBook
 
 if TYPE_CHECKING:
     from repaychaos.scenarios import Scenario
@@ -172,6 +175,9 @@ class Model:
         # from a stream of that user's own (repaychaos.sim.pay_again)
         self._pay = check.pay_again
         self._seed, self._index = seed, index
+        # accounts (SEMANTICS 14): an account's repayments are observed together at the end
+        accounts = scenario.workload.accounts
+        self._book = None if accounts is None else AccountBook(self._observer, seed, index, accounts)
 
         self.simulated = 0
         self._heap: list[tuple[float, int, Msg]] = []
@@ -326,6 +332,9 @@ class Model:
         if self._pay is not None:
             msg.finished = True
             msg.write = write
+        if self._book is not None and not msg.second:
+            self._book.add(msg, write)
+            return
         self._observer.finish(msg, write)
 
     # ------------------------------------------------------------------ run
@@ -362,5 +371,7 @@ class Model:
             self.finish(msg, None)
         self.queue.clear()
         self.parked.clear()
+        if self._book is not None:
+            self._book.observe()
         if self.progress is not None:
             self.progress(self.duration)

@@ -50,6 +50,7 @@ import numpy as np
 from repaychaos.scenarios.faults import CAUSES, REGISTRY
 from repaychaos.core.records import Read, Repayment, Touch
 from repaychaos.scenarios.faults.hooks import GATE, HOOKS, LINK, SETTLE, SYNC_START, U_CUT_LOSS, U_HOLD, U_LINK, WRITE
+from repaychaos.sim.accounts import AccountBook
 from repaychaos.sim.bulk_observe import observe_plain
 from repaychaos.sim.draws import BulkSampler, BulkStream, draw_rows
 from repaychaos.sim.injectors import build_injectors
@@ -211,6 +212,10 @@ class FastModel:
         self._sweep_every = pipe.reconcile.every
         self.workers = pipe.sync.workers
         self._observer = Observer(scenario, collector)
+        # accounts (semantics 14): every repayment through the per-message code, its account's
+        # repayments observed together at the end, as the event engine does
+        accounts = scenario.workload.accounts
+        self._book = None if accounts is None else AccountBook(self._observer, seed, index, accounts)
 
         self._leave_hooks: list[Callable[[Any, float], None]] = []
         self._deg: str | None = None
@@ -434,6 +439,9 @@ class FastModel:
             self._process(batch)
             self._flush(horizon)
         self._flush(_INF)
+        if self._book is not None:
+            self.observing_at = _INF  # after the run, as the event engine does
+            self._book.observe()
         if self.progress is not None:
             self.progress(self.duration)
 
@@ -487,7 +495,7 @@ class FastModel:
         done_a = np.asarray(done)
         write = done_a + b["csvc"]
         # a cached app view (semantics 9) reads through the per-message code
-        slow = np.full(m, self._ttl > 0 or not self.bulk)
+        slow = np.full(m, self._ttl > 0 or not self.bulk or self._book is not None)
         if objs:
             slow[list(objs)] = True
         h = self._h
@@ -527,7 +535,8 @@ class FastModel:
                 continue
             w = downstream(h, msg, done[j])
             slow_view[j] = (_INF if w is None else w, msg.bad)
-            if w is not None and self.bulk and ttl <= 0 and msg.pending is None and not msg.bad and not msg.second:
+            if (w is not None and self.bulk and ttl <= 0 and msg.pending is None and not msg.bad and not msg.second
+                    and self._book is None):
                 touches = msg.touches
                 if not touches:
                     plain[j] = True
@@ -732,7 +741,7 @@ class FastModel:
         if not n_bulk:
             for t, _, msg, write in due:
                 self.observing_at = t
-                self._observer.finish(msg, write)
+                self._finish(msg, write)
             return
         order = np.lexsort((now["seq"], now["obs"]))
         now = {k: v[order] for k, v in now.items()}
@@ -746,9 +755,16 @@ class FastModel:
                 self._observe_plain(now, start, cut)
                 start = cut
             self.observing_at = t
-            self._observer.finish(msg, write)
+            self._finish(msg, write)
         if start < n_bulk:
             self._observe_plain(now, start, n_bulk)
+
+    def _finish(self, msg: Msg, write: float | None) -> None:
+        """A repayment's view write is known: observe it, or keep it for its account."""
+        if self._book is not None and not msg.second:
+            self._book.add(msg, write)
+        else:
+            self._observer.finish(msg, write)
 
     def _observe_plain(self, part: dict[str, np.ndarray], lo: int, hi: int) -> None:
         if hi - lo < _SCALAR_RUN:  # a short run between per-message ones: the scalar code is cheaper

@@ -21,7 +21,7 @@ class Msg:
 
     __slots__ = ("id", "ack", "svc", "csvc", "first", "u", "held", "enq", "extra",
                  "touches", "pending", "dropped", "bad", "lost", "kept_until",
-                 "second", "finished", "write")
+                 "second", "finished", "write", "unguarded")
 
     def __init__(self, id: int, svc: float, csvc: float, first: float, u: tuple[float, ...], held: bool):
         self.id = id
@@ -45,6 +45,8 @@ class Msg:
         #: the view history is known (the engine observed it); ``write`` is its view write then
         self.finished = False
         self.write: float | None = None
+        #: the cause that removed the view's version guard at its write (None: versioned)
+        self.unguarded: str | None = None
 
     def touch(self, cause: str, at: float, added: float) -> None:
         """Record a fault on this repayment's path that added ``added`` seconds at ``at``."""

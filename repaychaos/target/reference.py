@@ -29,7 +29,7 @@ def reference_target(base_url: str) -> Target:
         "repay": {"method": "POST", "path": "/repayments?as_of={repay_at}", "headers": {"Idempotency-Key": "{key}"},
                   "json": {"account": "{account}", "amount": "{amount}"}, "ok": [200, 201], "retry": [429, 503],
                   "id": "/id", "acked_at": "/acked_at", "retry_at": "/retry_at", "max_tries": 1000, "timeout": 30.0},
-        "status": {"method": "GET", "path": "/accounts/{account}/status?as_of={read_at}",
+        "status": {"method": "GET", "path": "/accounts/{account}/status?as_of={read_at}&repayment={id}",
                    "usable": {"pointer": "/status", "equals": "usable"}, "read_at": "/read_at", "as_of": "/as_of",
                    "timeout": 30.0},
         "max_requests": REFERENCE_MAX_REQUESTS,

@@ -209,6 +209,10 @@ class ModelInjector:
 
 class LiveTrace(Protocol):
     acked_at: float
+    #: a rule lag keeps the account until the first sweep at or after this (None: none does)
+    kept_until: float | None
+    #: the fault that removed the view write's version check (None: versioned)
+    unguarded: str | None
 
     def touch(self, cause: str, at: float, added: float) -> None: ...
 

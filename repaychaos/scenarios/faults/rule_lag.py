@@ -114,6 +114,10 @@ class RuleLagRule(LiveRule):
             return False
         msg.touch_until_repair("rule_lag", t)
         self._caught.setdefault(id(active), (active, {}))[1][msg.account] = (t, msg)
+        window = active.window_at(t)
+        if window is not None:  # an account's view keeps it until the rollback (semantics 14)
+            kept = msg.trace.kept_until
+            msg.trace.kept_until = window[1] if kept is None else max(kept, window[1])
         return True  # the write shows the opposite of the truth: unusable
 
     def keeps(self, active: LiveFault, account: str, t: float) -> bool:
