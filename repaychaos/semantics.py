@@ -37,6 +37,7 @@ __all__ = [
     "written_state",
     "view_history",
     "kept_release",
+    "account_at_rest",
     "view_at",
     "repaired_at",
     "until_repair",
@@ -433,3 +434,30 @@ def account_views(reps: Sequence[AccountRepayment], next_sweep: Callable[[float]
             else:
                 show(new, t, None)
     return out
+
+
+def account_at_rest(reps: Sequence[AccountRepayment], views: Sequence[AccountView], at: float,
+                    next_sweep: Callable[[float], float]) -> float | None:
+    """None when ``reps`` — every repayment of one account acked at or before ``at``, in
+    ledger order, with their :func:`account_views` — are **at rest** at ``at`` (SEMANTICS
+    14): their view writes are at or before ``at`` (an older write landing later may put
+    back a repayment acked after ``at``, 14a), no rule lag that caught one of them keeps the
+    account from the sweeps after ``at``, and their view alone shows each of them that is
+    not held usable for good from an instant at or before ``at``. Then nothing acked later
+    changes what they show, and the later repayments' view is that of an account whose
+    ledger starts with them. Otherwise: the instant before which they cannot be at rest
+    (inf: not before a later repayment of the account is written)."""
+    after = -_INF
+    for rep, view in zip(reps, views):
+        if rep.held:
+            continue
+        if rep.write is not None and rep.write != _INF:
+            after = max(after, rep.write)
+            if rep.kept_until is not None:
+                # a rule lag keeps the account from the sweeps, the later repayments' too, until then
+                after = max(after, kept_release(rep.kept_until, next_sweep))
+        changes = view.changes
+        if not changes or not changes[-1][1]:
+            return _INF  # not shown usable for good by these repayments alone
+        after = max(after, changes[-1][0])
+    return None if after <= at else after

@@ -32,7 +32,8 @@ from repaychaos.sim.simulate import run_model
 
 
 class Recording(MetricsCollector):
-    """A collector that also keeps what it was handed, with the instant it was handed it."""
+    """A collector that also keeps what it was handed, with the instant it was handed it (with
+    accounts, the instant whose accounts at rest were being observed)."""
 
     clock: Callable[[], float]
 
@@ -55,7 +56,7 @@ class Recording(MetricsCollector):
 def run_events(sc: Any, index: int = 0) -> tuple[Recording, Model]:
     col = Recording.for_scenario(sc)
     model = Model(sc, sc.seed, index, col)
-    col.clock = lambda: model.env.now
+    col.clock = lambda: model.env.now if model.book is None else model.book.observing_at
     model.run()
     return col, model
 
@@ -63,7 +64,7 @@ def run_events(sc: Any, index: int = 0) -> tuple[Recording, Model]:
 def run_fast(sc: Any, index: int = 0, *, bulk: bool, chunk: int = 2048) -> tuple[Recording, FastModel]:
     col = Recording.for_scenario(sc)
     model = FastModel(sc, sc.seed, index, col, chunk=chunk, bulk=bulk)
-    col.clock = lambda: model.observing_at
+    col.clock = lambda: model.observing_at if model.book is None else model.book.observing_at
     model.run()
     return col, model
 

@@ -101,6 +101,7 @@ class Service:
         self.pipeline = Pipeline(scenario, self.clock, self.board, self.store,
                                  scenario.seed if seed is None else seed)
         self.pipeline.view = ViewMap(self.store, self.clock)  # settled accounts are read from SQLite
+        self.pipeline.moved_account = self.store.spilled_account  # shared accounts' repayments at rest
         self.timeline = self.pipeline.timeline
         self.spiller = Spiller(self.pipeline, self.store)
         # the outbox event starts at the commit callback itself (not one more hop later, when the
@@ -413,6 +414,7 @@ class Service:
         traces, spilling = self.pipeline.traces, self.spiller.spilling
         spilled = self.store.spilled_traces()
         shared = self.pipeline.account_traces() if self.pipeline.accounts_on else {}
+        regressions = self.store.spilled_regressions() if self.pipeline.accounts_on else {}
         reps = []
         for row in self.store.all_ledger():
             tr = traces.get(row.id) or spilling.get(row.id)
@@ -423,6 +425,7 @@ class Service:
                 changes, touches = trace_json(tr)
             elif row.id in spilled:
                 changes, touches = (json.loads(text) for text in spilled[row.id])
+                regressed = regressions.get(row.id, 0)
             else:
                 changes, touches = [], []
             reps.append({

@@ -9,15 +9,30 @@ resolved touches) to the ``trace`` table and drops it, and drops the account's e
 after the writer has committed them. Reads of a dropped account fall back to the
 committed ``view`` row (:class:`ViewMap`). Memory then holds what is in flight, not
 everything that ever happened.
+
+With ``workload.accounts`` (docs/explanation/semantics.md, 14) what a user reads depends
+on the account's other repayments, so a trace is final only once its account is **at
+rest** (:func:`repaychaos.semantics.account_at_rest`, the rule the model's engines
+observe by): at an instant E, every repayment of the account acked by E written (or lost)
+by E, no rule lag keeping the account past E, and each shown usable for good from E on.
+The spiller takes E a history span behind the scenario clock, so no read the service
+still answers (one as of a past instant is at most that old) can look before E; it then
+writes those repayments' traces as ``/chaos/trace`` shows them, with the regressions
+their writes made, and drops them from the account's in-memory ledger, keeping how many
+moved and E (:attr:`Pipeline.moved`). A later read of one of them is usable, through the
+app's cache, and the account's later repayments are viewed as an account whose ledger
+starts with them (relative sequences give the same comparisons).
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 import math
 from typing import Any
 
+from repaychaos.semantics import account_at_rest
 from repaychaos.service.clock import ScenarioClock
 from repaychaos.service.store import Store
 
@@ -80,8 +95,7 @@ class Spiller:
         """One pass: spill every final trace (up to SCAN_LIMIT looked at); returns how many."""
         pipe = self.pipeline
         if pipe.accounts_on:
-            # a shared account's view is computed from all its repayments (semantics 14): kept
-            return 0
+            return await self._spill_at_rest()
         busy = {msg.account for msg in pipe.inflight.values()}
         final = []
         for n, (rep_id, trace) in enumerate(pipe.traces.items()):
@@ -113,3 +127,62 @@ class Spiller:
             self.spilling.pop(trace.id, None)
         self.spilled += len(final)
         return len(final)
+
+    async def _spill_at_rest(self) -> int:
+        """With accounts: spill the repayments of every account at rest a history span ago
+        (see module docstring); returns how many."""
+        pipe = self.pipeline
+        at = pipe.clock.now() - pipe.history_span
+        due = pipe.rest_due
+        looked: set[str] = set()
+        later: list[tuple[float, str]] = []
+        ready: list[tuple[str, int, list[Any]]] = []
+        while due and due[0][0] <= at and len(looked) < SCAN_LIMIT:
+            account = heapq.heappop(due)[2]
+            if account in looked:
+                continue
+            looked.add(account)
+            ledger = pipe.ledgers.get(account)
+            if not ledger:
+                continue
+            n = 0
+            while n < len(ledger) and ledger[n].acked_at <= at:
+                n += 1
+            group = ledger[:n]
+            if (not group or any(tr.acked_at <= at for tr in ledger[n:]) or account in pipe.timeline.due
+                    or any(tr.id in pipe.inflight for tr in group)):
+                later.append((at, account))  # a write still to come: look again next pass
+                continue
+            views = pipe.views_of(account, group)
+            after = account_at_rest([tr.facts() for tr in group], views, at, pipe.reconcile.next_sweep)
+            if after is not None:
+                if after != math.inf:
+                    later.append((after, account))
+                continue
+            ready.append((account, n, [pipe.account_trace(tr, view) for tr, view in zip(group, views)]))
+        for t, account in later:
+            pipe.rest_due_at(t, account)
+        if not ready:
+            return 0
+        rows = []
+        regressed = []
+        for account, n, shown in ready:
+            for tr, (changes, touches, count) in zip(pipe.ledgers[account][:n], shown):
+                rows.append((tr.id, json.dumps(changes), json.dumps(touches)))
+                if count:
+                    regressed.append((tr.id, count))
+        await self.store.spill(rows, regressed)
+        # committed: the in-memory ledgers only grew at their ends meanwhile
+        moved = 0
+        for account, n, _shown in ready:
+            ledger = pipe.ledgers[account]
+            for tr in ledger[:n]:
+                pipe.traces.pop(tr.id, None)
+            del ledger[:n]
+            if not ledger:
+                del pipe.ledgers[account]
+            base = pipe.moved.get(account, (0, -math.inf))[0]
+            pipe.moved[account] = (base + n, at)
+            moved += n
+        self.spilled += moved
+        return moved

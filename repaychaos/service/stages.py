@@ -27,7 +27,7 @@ from repaychaos.service.timeline import Timeline
 from repaychaos.service.reservoir import Reservoir
 from repaychaos.service.store import LedgerRow, Store
 from repaychaos.service.trace import Message, Trace
-from repaychaos.semantics import (AccountRepayment, account_views, cache_serves, kept_release, release_time,
+from repaychaos.semantics import (AccountView, account_views, cache_serves, kept_release, release_time,
                                   repaired_at,
                                   retry_at, until_repair, view_at, view_history,
                                   written_state)
@@ -125,6 +125,15 @@ class Pipeline:
         #: answered by the account's view (:func:`repaychaos.semantics.account_views`)
         self.accounts_on = scenario.workload.accounts is not None
         self.ledgers: dict[str, list[Trace]] = {}
+        #: account -> (how many of its first repayments moved to SQLite, the instant they were
+        #: at rest): :class:`~repaychaos.service.spill.Spiller`; ``ledgers`` holds the rest
+        self.moved: dict[str, tuple[int, float]] = {}
+        #: (instant from which an account may be at rest, push order, account), for the spiller
+        self.rest_due: list[tuple[float, int, str]] = []
+        self._rest_pushes = 0
+        #: the account of a repayment moved to SQLite at rest (None: not moved); the domain
+        #: sets it to the store's lookup
+        self.moved_account: Callable[[str], str | None] = lambda rep_id: None
         #: account -> the last instant a read of it was answered "unusable" (any of its users)
         self._unusable_seen: dict[str, float] = {}
         #: account -> (a reconcile sweep, how many of its first repayments were acked and
@@ -214,7 +223,8 @@ class Pipeline:
         if self.accounts_on:
             ledger = self.ledgers.setdefault(row.account, [])
             ledger.append(trace)
-            trace.seq = len(ledger)
+            trace.seq = self.moved.get(row.account, _NONE_MOVED)[0] + len(ledger)
+            self.rest_due_at(t, row.account)
         self._settle(row.account)
         if self.accounts_on and self.cache_ttl > 0:
             key = _cache_key(row.account, row.id)
@@ -573,7 +583,10 @@ class Pipeline:
         if self.accounts_on and repayment is not None:
             trace = self.traces.get(repayment)
             if trace is not None and trace.account == account:
-                return self._read_repayment(trace, t)
+                return self._read_user(account, repayment, self._shows(trace, t), t)
+            if trace is None and account in self.moved and self.moved_account(repayment) == account:
+                # at rest before the oldest readable instant: shown usable for good (semantics 14)
+                return self._read_user(account, repayment, True, t)
         usable = self._view_at(account, t)
         if not usable:
             trace = self.latest.get(account)
@@ -602,10 +615,11 @@ class Pipeline:
             usable_at, changes, _ = view_history(trace.acked_at, True, trace.written_at, trace.wrong, next_sweep)
             return view_at(changes, t) if changes is not None else t >= usable_at
         ledger = self.ledgers[trace.account]
+        base = self.moved.get(trace.account, _NONE_MOVED)[0]
         since, done = self._settled(trace.account, ledger, t)
         if trace.seq <= done:
             return True  # shown at the sweep ``since``; nothing after it can put it back
-        views = account_views([_facts(tr) for tr in ledger[done:]], next_sweep, since, done)
+        views = account_views([tr.facts() for tr in ledger[done - base:]], next_sweep, since, done)
         return view_at(views[trace.seq - 1 - done].changes, t)
 
     def _settled(self, account: str, ledger: list[Trace], t: float) -> tuple[float, int]:
@@ -613,25 +627,29 @@ class Pipeline:
         the account from, and how many of its first repayments were acked and written (or
         lost) by then — ``(-inf, 0)`` when there is none. The sweep sets the view to the
         ledger whatever came before it, so a read computes the view from there over the
-        other repayments only (:func:`repaychaos.semantics.account_views`)."""
+        other repayments only (:func:`repaychaos.semantics.account_views`). Repayments moved
+        to SQLite at rest (``ledger`` holds those after them) count as settled; a sweep at or
+        before the instant they were at rest is none for the others, all acked after it."""
+        base, rest = self.moved.get(account, _NONE_MOVED)
         every = self.reconcile.every
         if every is None or t < every:
-            return -math.inf, 0
+            return -math.inf, base
         z = math.floor(t / every) * every
         while z > t:  # float rounding
             z -= every
-        if z < every:
-            return -math.inf, 0
+        if z < every or z <= rest:
+            return -math.inf, base
         next_sweep = self.reconcile.next_sweep
         known_z, known = self._done.get(account, (-math.inf, 0))
-        start = known if known_z <= z else 0  # a prefix settled by an earlier sweep is settled by this one
-        for tr in ledger[start:]:
+        # a prefix settled by an earlier sweep is settled by this one
+        start = max(known if known_z <= z else 0, base)
+        for tr in ledger[start - base:]:
             if (tr.kept_until is not None and tr.written_at is not None and tr.written_at <= z
                     and kept_release(tr.kept_until, next_sweep) > z):
-                return -math.inf, 0
+                return -math.inf, base
         done = start
-        while done < len(ledger):
-            tr = ledger[done]
+        while done - base < len(ledger):
+            tr = ledger[done - base]
             written = tr.written_at
             if tr.acked_at > z or (written is None and tr.id in self.inflight) or (written is not None and written > z):
                 break
@@ -642,12 +660,13 @@ class Pipeline:
             self._done[account] = (z, done)
         return z, done
 
-    def _read_repayment(self, trace: Trace, t: float) -> tuple[bool, float]:
-        usable = self._shows(trace, t)
-        if not usable and self._unusable_seen.get(trace.account, -math.inf) < t:
-            self._unusable_seen[trace.account] = t
+    def _read_user(self, account: str, repayment: str, usable: bool, t: float) -> tuple[bool, float]:
+        """The answer to the user of ``repayment`` on a shared account whose view shows it
+        ``usable`` at ``t``, through the app's cache of what that user saw."""
+        if not usable and self._unusable_seen.get(account, -math.inf) < t:
+            self._unusable_seen[account] = t
         if self.cache_ttl > 0:
-            key = _cache_key(trace.account, trace.id)
+            key = _cache_key(account, repayment)
             cached = self.cache.get(key)
             if cached is not None and cached[0] > t:
                 return usable, t
@@ -659,30 +678,44 @@ class Pipeline:
         return usable, t
 
     def account_traces(self) -> dict[str, tuple[list[list[Any]], list[list[Any]], int]]:
-        """With accounts: every repayment's view changes as its user saw them, its touches
-        (a regression's until repaired) and how many regressions its write made, by id."""
+        """With accounts: every repayment in memory, its view changes as its user saw them,
+        its touches (a regression's until repaired) and how many regressions its write made,
+        by id (those moved to SQLite at rest are there, final)."""
         out: dict[str, tuple[list[list[Any]], list[list[Any]], int]] = {}
-        next_sweep = self.reconcile.next_sweep
-        for traces in self.ledgers.values():
-            views = account_views([_facts(tr) for tr in traces], next_sweep)
-            for tr, view in zip(traces, views):
-                if tr.held:
-                    usable_at, held_changes, _ = view_history(tr.acked_at, True, tr.written_at, tr.wrong,
-                                                              next_sweep)
-                    changes = held_changes if held_changes is not None else (
-                        [(usable_at, True)] if usable_at != math.inf else [])
-                    touches = [[c, a, d] for c, a, d in tr.resolved_touches()]
-                else:
-                    changes = view.changes
-                    repaired = repaired_at(True, changes)
-                    touches = [list(x) for x in tr.touches]
-                    for cause, at in list(tr.pending) + view.regressions:
-                        added = until_repair(at, repaired)
-                        if added is not None:
-                            touches.append([cause, at, added])
-                out[tr.id] = ([[a, u] for a, u in changes],
-                              [[c, a, None if d == math.inf else d] for c, a, d in touches], view.regressed)
+        for account, traces in self.ledgers.items():
+            for tr, view in zip(traces, self.views_of(account, traces)):
+                out[tr.id] = self.account_trace(tr, view)
         return out
+
+    def views_of(self, account: str, traces: list[Trace]) -> list[AccountView]:
+        """The account's view of ``traces``, its repayments after those moved to SQLite."""
+        base = self.moved.get(account, _NONE_MOVED)[0]
+        return account_views([tr.facts() for tr in traces], self.reconcile.next_sweep, -math.inf, base)
+
+    def account_trace(self, tr: Trace, view: AccountView) -> tuple[list[list[Any]], list[list[Any]], int]:
+        """``(changes, touches, regressed)`` of a repayment on a shared account, as
+        ``/chaos/trace`` shows them, from its account's ``view``."""
+        next_sweep = self.reconcile.next_sweep
+        if tr.held:
+            usable_at, held_changes, _ = view_history(tr.acked_at, True, tr.written_at, tr.wrong, next_sweep)
+            changes = held_changes if held_changes is not None else (
+                [(usable_at, True)] if usable_at != math.inf else [])
+            touches = [[c, a, d] for c, a, d in tr.resolved_touches()]
+        else:
+            changes = view.changes
+            repaired = repaired_at(True, changes)
+            touches = [list(x) for x in tr.touches]
+            for cause, at in list(tr.pending) + view.regressions:
+                added = until_repair(at, repaired)
+                if added is not None:
+                    touches.append([cause, at, added])
+        return ([[a, u] for a, u in changes], [[c, a, None if d == math.inf else d] for c, a, d in touches],
+                view.regressed)
+
+    def rest_due_at(self, t: float, account: str) -> None:
+        """The account's repayments may be at rest from ``t`` on (for the spiller)."""
+        heapq.heappush(self.rest_due, (t, self._rest_pushes, account))
+        self._rest_pushes += 1
 
     def _expire_cache(self, t: float) -> None:
         """Drop entries older than cache_ttl (equivalent to absent): the cache holds one TTL of reads."""
@@ -736,10 +769,8 @@ class Pipeline:
         return stale, len(self.unsettled) - stale
 
 
-def _facts(trace: Trace) -> AccountRepayment:
-    """A repayment as its account's view needs it (docs/explanation/semantics.md, 14)."""
-    return AccountRepayment(trace.acked_at, trace.held, trace.written_at, trace.wrong, trace.kept_until,
-                            trace.unguarded)
+#: an account none of whose repayments moved to SQLite
+_NONE_MOVED = (0, -math.inf)
 
 
 def _cache_key(account: str, repayment: str) -> str:

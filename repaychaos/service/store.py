@@ -21,7 +21,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from repaychaos.core.errors import RunFailed
 
@@ -52,6 +52,10 @@ CREATE TABLE IF NOT EXISTS trace (
     id TEXT PRIMARY KEY,
     changes TEXT NOT NULL,
     touches TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS regressed (
+    id TEXT PRIMARY KEY REFERENCES trace(id),
+    n INTEGER NOT NULL
 );
 """
 
@@ -173,11 +177,13 @@ class Store:
         """Queue the completion of an outbox event whose message ended without a view write."""
         self._queue.put(("done", None, rep_id))
 
-    def spill(self, rows: list[tuple[str, str, str]]) -> asyncio.Future:
-        """Queue finished traces ``(id, changes_json, touches_json)``; the future resolves after COMMIT
-        (and so after every view write queued before it)."""
+    def spill(self, rows: list[tuple[str, str, str]], regressed: Sequence[tuple[str, int]] = ()) -> asyncio.Future:
+        """Queue finished traces ``(id, changes_json, touches_json)`` and, for a shared account's
+        repayments, how many regressions their writes made ``(id, n)``, n > 0 (docs/explanation/
+        semantics.md 14a); the future resolves after COMMIT (and so after every view write
+        queued before it)."""
         fut = self._event_loop.create_future()
-        self._queue.put(("spill", fut, rows))
+        self._queue.put(("spill", fut, rows, list(regressed)))
         return fut
 
     def flush(self) -> asyncio.Future:
@@ -271,6 +277,7 @@ class Store:
         views: dict[str, tuple[str, int, float]] = {}
         done: list[str] = []
         spilled = [row for op in batch if op[0] == "spill" for row in op[2]]
+        regressed = [row for op in batch if op[0] == "spill" for row in op[3]]
         for op in batch:
             if op[0] == "view":
                 _, _, account, usable, as_of, done_id = op
@@ -297,6 +304,9 @@ class Store:
                         [v for row in chunk for v in row])
             for chunk in _chunks(spilled, 300):
                 execute("INSERT OR REPLACE INTO trace (id, changes, touches) VALUES " + _marks(len(chunk), 3),
+                        [v for row in chunk for v in row])
+            for chunk in _chunks(regressed, 450):
+                execute("INSERT OR REPLACE INTO regressed (id, n) VALUES " + _marks(len(chunk), 2),
                         [v for row in chunk for v in row])
             for chunk in _chunks(done, 900):
                 execute("DELETE FROM outbox WHERE id IN (" + ",".join("?" * len(chunk)) + ")", chunk)
@@ -348,6 +358,16 @@ class Store:
     def spilled_traces(self) -> dict[str, tuple[str, str]]:
         """Every spilled trace: id -> (changes_json, touches_json)."""
         return {r[0]: (r[1], r[2]) for r in self._db.execute("SELECT id, changes, touches FROM trace")}
+
+    def spilled_regressions(self) -> dict[str, int]:
+        """Spilled repayments whose writes put their account's view back: id -> how many times."""
+        return {r[0]: r[1] for r in self._db.execute("SELECT id, n FROM regressed")}
+
+    def spilled_account(self, rep_id: str) -> str | None:
+        """The account of a repayment whose trace was spilled, or None."""
+        row = self._db.execute("SELECT l.account FROM trace t JOIN ledger l ON l.id = t.id WHERE t.id = ?",
+                               (rep_id,)).fetchone()
+        return None if row is None else str(row[0])
 
     def duplicate_rows(self) -> int:
         """Ledger rows beyond one per idempotency key (the UNIQUE index should keep this 0)."""

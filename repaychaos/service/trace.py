@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from repaychaos.semantics import repaired_at, until_repair, view_at
+from repaychaos.semantics import AccountRepayment, repaired_at, until_repair, view_at
 
 __all__ = ["Trace", "Message"]
 
@@ -65,6 +65,11 @@ class Trace:
 
     def view_at(self, t: float) -> bool:
         return view_at(self.changes, t)
+
+    def facts(self) -> AccountRepayment:
+        """The repayment as its account's view needs it (docs/explanation/semantics.md, 14)."""
+        return AccountRepayment(self.acked_at, self.held, self.written_at, self.wrong, self.kept_until,
+                                self.unguarded)
 
 
 class Message:

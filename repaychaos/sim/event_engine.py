@@ -8,9 +8,9 @@ and its sync completion. Faults reach the stages only through the injectors' hoo
 :class:`~repaychaos.sim.schedule.Schedules`, which are skipped entirely where no fault applies.
 
 Each repayment's reads are computed and handed to the collector as soon as its view
-history is known, so memory is bounded by the messages in flight, not the run length —
-except with ``workload.accounts``, whose repayments are observed account by account
-after the run (:mod:`repaychaos.sim.accounts`), so memory grows with the run.
+history is known, so memory is bounded by the messages in flight, not the run length;
+with ``workload.accounts`` an account's repayments are kept until the account is at rest
+and observed together then (:mod:`repaychaos.sim.accounts`).
 """
 
 from __future__ import annotations
@@ -175,9 +175,13 @@ class Model:
         # from a stream of that user's own (repaychaos.sim.pay_again)
         self._pay = check.pay_again
         self._seed, self._index = seed, index
-        # accounts (SEMANTICS 14): an account's repayments are observed together at the end
+        # accounts (SEMANTICS 14): an account's repayments are observed together once at rest
         accounts = scenario.workload.accounts
-        self._book = None if accounts is None else AccountBook(self._observer, seed, index, accounts)
+        self.book = None if accounts is None else AccountBook(self._observer, seed, index, accounts)
+        #: with accounts, the (ack, id) of every repayment created and not yet finished (a
+        #: finished one is dropped when it reaches the top, ids in ``_closed``)
+        self._open: list[tuple[float, int]] = []
+        self._closed: set[int] = set()
 
         self.simulated = 0
         self._heap: list[tuple[float, int, Msg]] = []
@@ -207,6 +211,8 @@ class Model:
             if t0 == _INF:
                 return None  # never committed, never acked: not a repayment the user was told of
         msg.ack = t0
+        if self.book is not None:
+            heappush(self._open, (t0, msg.id))
         if self._pay is not None:
             at = pay_again_at(t0 + msg.first, self._every, self._pay.after_stale_reads)
             self.at(at, self._decide, msg)
@@ -332,8 +338,14 @@ class Model:
         if self._pay is not None:
             msg.finished = True
             msg.write = write
-        if self._book is not None and not msg.second:
-            self._book.add(msg, write)
+        if self.book is not None and not msg.second:
+            self.book.add(msg, write)
+            self._closed.add(msg.id)
+            open_, closed = self._open, self._closed
+            while open_ and open_[0][1] in closed:
+                closed.discard(heappop(open_)[1])
+            # a repayment not created yet is acked no earlier than the next arrival
+            self.book.settle(min(open_[0][0] if open_ else _INF, self._next_arr))
             return
         self._observer.finish(msg, write)
 
@@ -371,7 +383,7 @@ class Model:
             self.finish(msg, None)
         self.queue.clear()
         self.parked.clear()
-        if self._book is not None:
-            self._book.observe()
+        if self.book is not None:
+            self.book.observe()
         if self.progress is not None:
             self.progress(self.duration)

@@ -213,9 +213,9 @@ class FastModel:
         self.workers = pipe.sync.workers
         self._observer = Observer(scenario, collector)
         # accounts (semantics 14): every repayment through the per-message code, its account's
-        # repayments observed together at the end, as the event engine does
+        # repayments observed together once at rest, as the event engine does
         accounts = scenario.workload.accounts
-        self._book = None if accounts is None else AccountBook(self._observer, seed, index, accounts)
+        self.book = None if accounts is None else AccountBook(self._observer, seed, index, accounts)
 
         self._leave_hooks: list[Callable[[Any, float], None]] = []
         self._deg: str | None = None
@@ -439,9 +439,9 @@ class FastModel:
             self._process(batch)
             self._flush(horizon)
         self._flush(_INF)
-        if self._book is not None:
+        if self.book is not None:
             self.observing_at = _INF  # after the run, as the event engine does
-            self._book.observe()
+            self.book.observe()
         if self.progress is not None:
             self.progress(self.duration)
 
@@ -495,7 +495,7 @@ class FastModel:
         done_a = np.asarray(done)
         write = done_a + b["csvc"]
         # a cached app view (semantics 9) reads through the per-message code
-        slow = np.full(m, self._ttl > 0 or not self.bulk or self._book is not None)
+        slow = np.full(m, self._ttl > 0 or not self.bulk or self.book is not None)
         if objs:
             slow[list(objs)] = True
         h = self._h
@@ -536,7 +536,7 @@ class FastModel:
             w = downstream(h, msg, done[j])
             slow_view[j] = (_INF if w is None else w, msg.bad)
             if (w is not None and self.bulk and ttl <= 0 and msg.pending is None and not msg.bad and not msg.second
-                    and self._book is None):
+                    and self.book is None):
                 touches = msg.touches
                 if not touches:
                     plain[j] = True
@@ -742,6 +742,7 @@ class FastModel:
             for t, _, msg, write in due:
                 self.observing_at = t
                 self._finish(msg, write)
+            self._settle(horizon)
             return
         order = np.lexsort((now["seq"], now["obs"]))
         now = {k: v[order] for k, v in now.items()}
@@ -758,11 +759,22 @@ class FastModel:
             self._finish(msg, write)
         if start < n_bulk:
             self._observe_plain(now, start, n_bulk)
+        self._settle(horizon)
+
+    def _settle(self, horizon: float) -> None:
+        """Accounts at rest (semantics 14): every repayment acked before ``horizon`` was
+        processed, and all but the buffered ones are finished."""
+        if self.book is None or horizon == _INF:
+            return  # after the last batch the book settles and observes what is left
+        acks = [x[2].ack for x in self._buf_msgs]
+        if self._buf_bulk:
+            acks.append(float(self._buf_bulk["ack"].min()))
+        self.book.settle(min(min(acks, default=horizon), horizon))
 
     def _finish(self, msg: Msg, write: float | None) -> None:
         """A repayment's view write is known: observe it, or keep it for its account."""
-        if self._book is not None and not msg.second:
-            self._book.add(msg, write)
+        if self.book is not None and not msg.second:
+            self.book.add(msg, write)
         else:
             self._observer.finish(msg, write)
 
