@@ -234,6 +234,7 @@ def test_regressions_meet_the_closed_form_of_rare_overlaps():
     assert abs(m["view_regressions"] - expected) < 0.2 * expected, (m["view_regressions"], expected)
 
 
+@pytest.mark.slow
 def test_the_bundled_accounts_at_rest_are_observed_as_after_the_run(monkeypatch):
     """The same on the bundled scenario, where instalments seconds apart land out of order.
     Replications 1 and 3 (not 0 and 2) of its seed have an older write landing after a grid

@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from repaychaos.scenarios import load_scenario_data
 from repaychaos.semantics import account_views, view_at
 from repaychaos.service import spill
@@ -84,6 +86,7 @@ def _reference(svc: Service, created: list) -> dict:
     return out
 
 
+@pytest.mark.slow
 def test_repayments_at_rest_move_to_sqlite_and_report_what_they_would_in_memory(tmp_path, monkeypatch):
     monkeypatch.setattr(spill, "SPILL_EVERY", 0.02)
     svc, created, trace, reads = asyncio.run(_drive(tmp_path))
