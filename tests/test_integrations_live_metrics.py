@@ -70,6 +70,22 @@ def test_counts_follow_the_events() -> None:
     assert _value(s, "repaychaos_run_scenario_seconds") == 10.0
 
 
+def test_a_holders_looks_count_as_reads_not_as_users() -> None:
+    """The holder of an account a fault wrote a debt on (semantics 10b): its looks count in
+    reads and stale reads, as result.json counts them, but it is no repaying user, so a stale
+    first look makes no affected user and its last look no finished user."""
+    live = LiveStaleness("load", resolve_scenario(SCENARIO), clock=lambda: 10.0)
+    for index, usable in enumerate([False, False, True]):
+        live.on_read_seen(scenario=SCENARIO, usable=usable, hold=False, since_ack_s=60.0 * index, index=index,
+                          holder=True)
+    s = _samples(exposition(live).decode())
+    assert _value(s, "repaychaos_reads_total", outcome="stale") == 2
+    assert _value(s, "repaychaos_reads_total", outcome="usable") == 1
+    assert _value(s, "repaychaos_stale_read_ratio") == pytest.approx(2 / 3)
+    assert _value(s, "repaychaos_affected_users_total") == 0
+    assert _value(s, "repaychaos_users_done_total") == 0
+
+
 def test_faults_in_force_follow_the_scenario_clock() -> None:
     """The fault gauge is 1 exactly while the run's scenario clock is inside the fault's window
     (nightly-maintenance: sync paused over [1h, 1h20m)); before any read the share is NaN."""

@@ -108,15 +108,16 @@ class StalenessTally:
     def ack(self) -> None:
         self.acked += 1
 
-    def read(self, usable: bool, hold: bool, index: int) -> None:
-        """One status read: stale when it shows neither usable nor a legitimate hold."""
+    def read(self, usable: bool, hold: bool, index: int, holder: bool = False) -> None:
+        """One status read: stale when it shows neither usable nor a legitimate hold. A stale
+        first look of a repaying user makes it affected; a holder's (10b) is no repayment's."""
         if usable:
             self.usable += 1
         elif hold:
             self.hold += 1
         else:
             self.stale += 1
-            if index == 0:
+            if index == 0 and not holder:
                 self.affected += 1
 
     def user_done(self, support_contact: bool, first_usable_s: float | None) -> None:
@@ -211,9 +212,9 @@ class LiveStaleness:
             self.tally(scenario).ack()
 
     def on_read_seen(self, scenario: str, usable: bool, hold: bool, since_ack_s: float, index: int,
-                     **_: Any) -> None:
+                     holder: bool = False, **_: Any) -> None:
         with self.lock:
-            self.tally(scenario).read(bool(usable), bool(hold), int(index))
+            self.tally(scenario).read(bool(usable), bool(hold), int(index), bool(holder))
 
     def on_user_done(self, scenario: str, support_contact: bool, first_usable_s: float | None, **_: Any) -> None:
         with self.lock:

@@ -18,7 +18,10 @@ repayment_acked = EventHook()
 
 #: Fired once per status read a user makes after its ack, with ``scenario``, ``usable`` and
 #: ``hold`` (what the read showed), ``since_ack_s`` (from the ack to the read's instant) and
-#: ``index`` (0 for the user's first look).
+#: ``index`` (0 for the user's first look); and once per look of the holder of an account a
+#: fault wrote a debt on (docs/explanation/semantics.md, 10b) with ``holder=True``,
+#: ``since_ack_s`` then from the write. A holder's looks count in reads and stale reads, as
+#: in result.json, but its account is no repayment: no affected user.
 read_seen = EventHook()
 
 #: Fired when a user stops reading, with ``scenario``, ``support_contact`` (it used every

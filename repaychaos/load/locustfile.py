@@ -536,6 +536,8 @@ class Repayer(FastHttpUser):
                 if read is None:
                     continue
                 rec["reads"].append(read)
+                live_events.read_seen.fire(scenario=SCENARIO.name, usable=read[1], hold=read[3],
+                                           since_ack_s=delay, index=looks.index(delay), holder=True)
                 if read[1]:
                     break
             rec["done"] = True
