@@ -47,6 +47,7 @@ __all__ = [
     "phantom_writes",
     "holder_reads",
     "account_of",
+    "account_shares",
     "AccountRepayment",
     "AccountView",
     "account_views",
@@ -307,10 +308,34 @@ def holder_reads(written_at: float, repaired_at: float, looks: Sequence[float],
 
 # ---------------------------------------------------------------------- accounts
 
-def account_of(u: float, accounts: int) -> int:
+def account_of(u: float, accounts: int, skew: float | None = None) -> int:
     """The account (0 .. ``accounts`` - 1) a repayment whose account uniform is ``u`` in
-    [0, 1) lands on: uniform over the accounts."""
-    return min(int(u * accounts), accounts - 1)
+    [0, 1) lands on: uniform over the accounts; with ``skew`` s > 0, account k with the
+    probability a power law of density proportional to x^-s on [1, N + 1) gives [k + 1, k + 2)
+    (a continuous Zipf law: account 0 the busiest; s = 1 gives account k the share
+    ln((k + 2)/(k + 1)) / ln(N + 1)), by inversion of the same uniform."""
+    if not skew:
+        return min(int(u * accounts), accounts - 1)
+    top = accounts + 1.0
+    if skew == 1.0:
+        x = top ** u
+    else:
+        a = 1.0 - skew
+        x = (1.0 + u * (top ** a - 1.0)) ** (1.0 / a)
+    return min(max(int(x) - 1, 0), accounts - 1)
+
+
+def account_shares(accounts: int, skew: float | None = None) -> list[float]:
+    """Each account's probability under :func:`account_of` (for checks; O(accounts))."""
+    if not skew:
+        return [1.0 / accounts] * accounts
+    top = accounts + 1.0
+    if skew == 1.0:
+        cdf = [math.log(x) / math.log(top) for x in range(1, accounts + 2)]
+    else:
+        a = 1.0 - skew
+        cdf = [(x ** a - 1.0) / (top ** a - 1.0) for x in range(1, accounts + 2)]
+    return [hi - lo for lo, hi in zip(cdf, cdf[1:])]
 
 
 class AccountRepayment(NamedTuple):

@@ -385,7 +385,8 @@ class Repayer(FastHttpUser):
         if accounts is None:
             return f"a-{self.run_id}-{self.shard}-{seq}"
         name = f"account/{seq}" if self.shard == "0" else f"account/{self.shard}.{seq}"
-        return f"a-{self.run_id}-{account_of(keyed_uniform(SCENARIO.seed, 0, name), accounts)}"
+        skew = SCENARIO.workload.account_skew
+        return f"a-{self.run_id}-{account_of(keyed_uniform(SCENARIO.seed, 0, name), accounts, skew)}"
 
     def _request(self, spec: Any, values: dict[str, Any], name: str) -> tuple[int, Any, Any, float, float]:
         """Send one request of the description; (status or 0, JSON answer or None, headers, sent, answered)."""

@@ -370,8 +370,11 @@ MEANINGS: dict[str, str] = {
                          "draw of its own). Absent: every repayment is on an account of its own. With several "
                          "repayments on one account a read is judged by the account's view: usable once a write "
                          "carrying the repayment's ledger sequence, or a later one, or a reconcile sweep has "
-                         "landed (docs/explanation/semantics.md, 14). Not with `check.pay_again`. The fast "
-                         "engine runs such a scenario on the event engine.",
+                         "landed (docs/explanation/semantics.md, 14). Not with `check.pay_again`.",
+    "workload.account_skew": "How unevenly repayments spread over `accounts`: a power law of exponent s, account "
+                             "k (from 0) taking the share of [k + 1, k + 2) under a density proportional to x^-s "
+                             "on [1, accounts + 1) (a continuous Zipf law; s = 1: ln((k + 2)/(k + 1)) / "
+                             "ln(accounts + 1)). Absent or 0: uniform. Only with `accounts`.",
     "workload.arrivals": "When repayments arrive (a Poisson process): `rate` or `profile`, times `scale`.",
     "workload.check": "How each user looks at the status after the “repayment successful” ack.",
     "workload.arrivals.rate": "A constant arrival rate. Give exactly one of `rate` and `profile`.",

@@ -164,11 +164,15 @@ class CheckPolicy(_Frozen):
 
 #: Most accounts a scenario may spread its repayments over.
 MAX_ACCOUNTS = 100_000_000
+#: Largest power-law exponent of the accounts (at 5 the busiest account takes 97 % of them).
+MAX_ACCOUNT_SKEW = 5.0
 
 
 class Workload(_Frozen):
     #: repayments land on this many accounts, uniformly (None: each on an account of its own)
     accounts: int | None = Field(None, ge=1, le=MAX_ACCOUNTS)
+    #: the accounts' power-law exponent s (None or 0: uniform; semantics 14)
+    account_skew: float | None = Field(None, ge=0, le=MAX_ACCOUNT_SKEW)
     arrivals: Arrivals
     check: CheckPolicy = CheckPolicy()
 
@@ -177,6 +181,9 @@ class Workload(_Frozen):
         if self.accounts is not None and self.check.pay_again is not None:
             raise ValueError("workload.accounts not to come with workload.check.pay_again (a second payment is "
                              "on an account of its own; docs/explanation/semantics.md, 14)")
+        if self.account_skew is not None and self.accounts is None:
+            raise ValueError("workload.account_skew to come with workload.accounts (it says how repayments "
+                             "spread over them)")
         return self
 
     @model_serializer(mode="wrap")
@@ -184,6 +191,8 @@ class Workload(_Frozen):
         data = handler(self)
         if data.get("accounts") is None:
             data.pop("accounts", None)  # each repayment on an account of its own
+        if data.get("account_skew") is None:
+            data.pop("account_skew", None)  # uniform
         return data
 
 

@@ -53,18 +53,18 @@ REST_STEP = 60.0
 _INF = float("inf")
 
 
-def account_for(seed: int, index: int, repayment: int, accounts: int) -> int:
+def account_for(seed: int, index: int, repayment: int, accounts: int, skew: float | None = None) -> int:
     """The account of the ``repayment``-th arrival (0-based) of replication ``index`` of a
-    run seeded ``seed``, among ``accounts`` accounts."""
-    return account_of(keyed_uniform(seed, index, f"account/{repayment}"), accounts)
+    run seeded ``seed``, among ``accounts`` accounts spread with ``skew``."""
+    return account_of(keyed_uniform(seed, index, f"account/{repayment}"), accounts, skew)
 
 
 class AccountBook:
     """Every account's finished repayments until they are at rest (see the module docstring)."""
 
-    def __init__(self, observer: Observer, seed: int, index: int, accounts: int):
+    def __init__(self, observer: Observer, seed: int, index: int, accounts: int, skew: float | None = None):
         self._observer = observer
-        self._seed, self._index, self._n = seed, index, accounts
+        self._seed, self._index, self._n, self._skew = seed, index, accounts, skew
         #: account -> its finished repayments not yet observed, as (place in finishing order, msg)
         self._accounts: dict[int, list[tuple[int, Msg]]] = {}
         self._finished = 0
@@ -83,7 +83,7 @@ class AccountBook:
         """A repayment whose view write is ``write`` (None: never) is finished (a second
         payment, on an account of its own, is never added)."""
         msg.write = write
-        account = account_for(self._seed, self._index, msg.id, self._n)
+        account = account_for(self._seed, self._index, msg.id, self._n, self._skew)
         self._accounts.setdefault(account, []).append((self._finished, msg))
         self._finished += 1
         self.waiting += 1

@@ -177,7 +177,8 @@ class Model:
         self._seed, self._index = seed, index
         # accounts (SEMANTICS 14): an account's repayments are observed together once at rest
         accounts = scenario.workload.accounts
-        self.book = None if accounts is None else AccountBook(self._observer, seed, index, accounts)
+        self.book = (None if accounts is None
+                     else AccountBook(self._observer, seed, index, accounts, scenario.workload.account_skew))
         #: with accounts, the (ack, id) of every repayment created and not yet finished (a
         #: finished one is dropped when it reaches the top, ids in ``_closed``)
         self._open: list[tuple[float, int]] = []

@@ -216,7 +216,8 @@ class FastModel:
         # accounts (semantics 14): every repayment through the per-message code, its account's
         # repayments observed together once at rest, as the event engine does
         accounts = scenario.workload.accounts
-        self.book = None if accounts is None else AccountBook(self._observer, seed, index, accounts)
+        self.book = (None if accounts is None
+                     else AccountBook(self._observer, seed, index, accounts, scenario.workload.account_skew))
 
         self._leave_hooks: list[Callable[[Any, float], None]] = []
         self._deg: str | None = None
